@@ -1,0 +1,3 @@
+"""kguard: policy-as-code compliance scanner for Kubernetes."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,249 @@
+"""Plain data passed between the stages: load -> Resource -> evaluate -> Finding -> report."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+FieldPath = tuple[str | int, ...]
+
+
+class Severity(enum.IntEnum):
+    """Finding severity; ordered so that comparisons mean 'at least as severe'."""
+
+    INFO = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            choices = ", ".join(s.label for s in cls)
+            raise ValueError(f"unknown severity {text!r} (choose from {choices})") from None
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """1-based line and column of a YAML/JSON node (end exclusive)."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResourceId:
+    """The identity Kubernetes gives an object."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None = None
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rpartition("/")[0]
+
+    def display(self) -> str:
+        ns = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind} {ns}{self.name}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "apiVersion": self.api_version,
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "name": self.name,
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class Resource:
+    """A Kubernetes object together with where each of its fields came from.
+
+    ``positions`` maps a field path (keys and list indices from the object root) to its node's position;
+    ``path`` is the display path of the source (repository-relative where possible) and ``doc_index`` the
+    document's index inside that source.
+    """
+
+    obj: dict[str, Any]
+    path: str
+    doc_index: int = 0
+    positions: dict[FieldPath, Position] = field(default_factory=dict)
+    origin: str = "file"  # file | kustomize | cluster | stdin
+    blame: Any = None  # optional callable(field_path) -> (path, Position) | None, set by the kustomize loader
+
+    @property
+    def api_version(self) -> str:
+        return str(self.obj.get("apiVersion", ""))
+
+    @property
+    def kind(self) -> str:
+        return str(self.obj.get("kind", ""))
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        meta = self.obj.get("metadata")
+        return meta if isinstance(meta, dict) else {}
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name") or self.metadata.get("generateName") or "")
+
+    @property
+    def namespace(self) -> str | None:
+        ns = self.metadata.get("namespace")
+        return str(ns) if ns else None
+
+    @property
+    def identity(self) -> ResourceId:
+        return ResourceId(
+            api_version=self.api_version, kind=self.kind, name=self.name, namespace=self.namespace
+        )
+
+    def locate(self, field_path: FieldPath) -> tuple[str, Position]:
+        """Source file and position of a field: the deepest existing prefix of ``field_path``."""
+        if self.blame is not None:
+            hit = self.blame(field_path)
+            if hit is not None:
+                return hit
+        for end in range(len(field_path), -1, -1):
+            pos = self.positions.get(tuple(field_path[:end]))
+            if pos is not None:
+                return self.path, pos
+        return self.path, Position(1, 1, 1, 1)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Location:
+    path: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RelatedLocation:
+    resource: ResourceId
+    location: Location | None
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Suppression:
+    """Why a finding does not count: an inline annotation or a baseline entry."""
+
+    kind: str  # "inSource" (annotation) | "external" (baseline file)
+    justification: str
+    owner: str | None = None
+    expires: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finding:
+    """One policy violation on one object, located at the offending field."""
+
+    rule_id: str
+    severity: Severity
+    category: str
+    tags: tuple[str, ...]
+    message: str
+    resource: ResourceId
+    location: Location
+    field_path: FieldPath = ()
+    remediation: str = ""
+    constraint: str = ""  # "<ConstraintKind>/<name>"
+    enforcement_action: str = "deny"
+    related: tuple[RelatedLocation, ...] = ()
+    suppression: Suppression | None = None
+    fingerprint: str = ""
+
+    @property
+    def suppressed(self) -> bool:
+        return self.suppression is not None
+
+    def sort_key(self) -> tuple[Any, ...]:
+        loc = self.location
+        return (loc.path, loc.line, loc.column, self.rule_id, self.message, self.fingerprint)
+
+
+def fingerprint(rule_id: str, resource: ResourceId, field_path: FieldPath, message: str = "") -> str:
+    """Stable identity of a finding: rule + resource identity + field path (never line numbers).
+
+    The message is included only when the policy gives no field path, so that distinct whole-object findings of
+    one rule on one object stay distinct.
+    """
+    parts = [rule_id, resource.api_version.rpartition("/")[0], resource.kind, resource.namespace or "",
+             resource.name, json.dumps(list(field_path))]
+    if not field_path:
+        parts.append(message)
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Skipped:
+    """Something the user gave that was not scanned, and why."""
+
+    path: str
+    reason: str
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InputError:
+    """Input that could not be read (bad YAML, render failure): scanning continues, exit code is 2."""
+
+    path: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PolicyError:
+    """A policy that failed to compile or evaluate; the other policies still ran."""
+
+    policy: str
+    message: str
+
+
+@dataclass(slots=True, kw_only=True)
+class ScanResult:
+    """Everything a reporter needs; reporters never see loaders or engines."""
+
+    findings: list[Finding]
+    scanned: list[str] = field(default_factory=list)
+    resources: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    input_errors: list[InputError] = field(default_factory=list)
+    policy_errors: list[PolicyError] = field(default_factory=list)
+    not_evaluated: list[Skipped] = field(default_factory=list)
+    rules: list[Any] = field(default_factory=list)  # scanner.engine.catalogue.Rule
+    category: str = "kguard"  # SARIF automationDetails.id prefix (one per overlay / cluster)
+    coverage: list[dict[str, Any]] = field(default_factory=list)  # live audits: what could not be read
+
+    def exit_code(self, fail_on: Severity | None) -> int:
+        """0 = clean, 1 = an unsuppressed finding at or above ``fail_on``, 2 = input or policy errors."""
+        if self.input_errors or self.policy_errors:
+            return 2
+        if fail_on is None:
+            return 0
+        failing = any(f.severity >= fail_on and f.severity > Severity.INFO and not f.suppressed
+                      for f in self.findings)
+        return 1 if failing else 0
