@@ -1,0 +1,219 @@
+"""`kguard`: a thin typer layer over `scanner.scan`, `scanner.report` and friends. No logic lives here."""
+
+from __future__ import annotations
+
+import enum
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from scanner.errors import KguardError, UsageError
+from scanner.model import ScanResult, Severity
+
+app = typer.Typer(
+    name="kguard",
+    help="Policy-as-code compliance scanner for Kubernetes (Gatekeeper-compatible Rego).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+gatekeeper_app = typer.Typer(help="Gatekeeper mirror of the policy library.", no_args_is_help=True)
+app.add_typer(gatekeeper_app, name="gatekeeper")
+
+
+class Format(str, enum.Enum):
+    rich = "rich"
+    sarif = "sarif"
+    json = "json"
+
+
+class FailOn(str, enum.Enum):
+    critical = "critical"
+    high = "high"
+    medium = "medium"
+    low = "low"
+    none = "none"
+
+    def threshold(self) -> Severity | None:
+        return None if self is FailOn.none else Severity.parse(self.value)
+
+
+class PssLevel(str, enum.Enum):
+    baseline = "baseline"
+    restricted = "restricted"
+
+
+class Engine(str, enum.Enum):
+    regorus = "regorus"
+    opa = "opa"
+
+
+def fail(message: str) -> None:
+    """One line on stderr, exit 2."""
+    typer.echo(f"kguard: error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+@contextmanager
+def _errors_to_exit() -> Iterator[None]:
+    try:
+        yield
+    except KguardError as exc:
+        fail(str(exc))
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[tuple[Callable[[int], None] | None, Callable[[int], None] | None]]:
+    """A progress bar on stderr for long runs (TTY only); yields (on_total, on_progress)."""
+    if not enabled or not sys.stderr.isatty():
+        yield None, None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True, auto_refresh=False) as progress:
+        task = progress.add_task("evaluating", total=None)
+
+        def on_total(total: int) -> None:
+            progress.update(task, total=total)
+            progress.refresh()
+
+        def on_progress(done: int) -> None:
+            progress.advance(task, done)
+            progress.refresh()
+
+        yield on_total, on_progress
+
+
+def _report_problems(results: list[ScanResult], quiet: bool) -> None:
+    """Input and policy errors always reach stderr, one line each, whatever the output format."""
+    for result in results:
+        for error in result.input_errors:
+            typer.echo(f"kguard: error: {error}", err=True)
+        for perr in result.policy_errors:
+            typer.echo(f"kguard: error: policy {perr.policy}: {perr.message}", err=True)
+        if not quiet:
+            for item in result.not_evaluated:
+                where = f"{item.path}:{item.line}" if item.line else item.path
+                typer.echo(f"kguard: not evaluated: {where}: {item.reason}", err=True)
+
+
+def _emit(results: list[ScanResult], fmt: Format, output: Path | None, quiet: bool) -> None:
+    from scanner import report
+
+    if fmt is Format.rich and output is None:
+        report.print_rich(results, quiet=quiet)
+        return
+    text = report.render(fmt.value, results)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{output}: cannot write report: {exc.strerror or exc}") from None
+
+
+def finish(results: list[ScanResult], *, fmt: Format, output: Path | None, fail_on: FailOn, quiet: bool,
+           report_dir: Path | None = None) -> None:
+    """Write the report(s) and exit with the contract's code (0 clean, 1 findings, 2 errors)."""
+    from scanner import report
+
+    _report_problems(results, quiet)
+    _emit(results, fmt, output, quiet)
+    if report_dir is not None:
+        try:
+            report.write_report_dir(results, report_dir)
+        except OSError as exc:
+            raise UsageError(f"{report_dir}: cannot write reports: {exc.strerror or exc}") from None
+    raise typer.Exit(max(r.exit_code(fail_on.threshold()) for r in results))
+
+
+PathsArg = Annotated[list[str] | None, typer.Argument(help="Files, directories (walked for .yaml/.yml/.json), or - for stdin.")]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here (default: stdout).")]
+FailOnOpt = Annotated[FailOn, typer.Option(help="Exit 1 when an unsuppressed finding is at least this severe.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only failing findings; no summary or progress.")]
+
+
+@app.command()
+def scan(
+    paths: PathsArg = None,
+    fmt: FormatOpt = Format.rich,
+    output: OutputOpt = None,
+    fail_on: FailOnOpt = FailOn.high,
+    policy_dir: Annotated[Path | None, typer.Option(help="Policy library (default: ./policies in a repo, else bundled).")] = None,
+    pss_level: Annotated[PssLevel, typer.Option(help="Pod Security level for namespaces without an enforce label.")] = PssLevel.restricted,
+    select: Annotated[list[str] | None, typer.Option(help="Only these rules (id, glob, kind or category).")] = None,
+    ignore: Annotated[list[str] | None, typer.Option(help="Skip these rules (id, glob, kind or category).")] = None,
+    templates: Annotated[list[str] | None, typer.Option(help="Extra Gatekeeper ConstraintTemplates + Constraints.")] = None,
+    no_default_policies: Annotated[bool, typer.Option(help="Evaluate only --templates.")] = False,
+    kustomize: Annotated[list[Path] | None, typer.Option(help="Render this Kustomize directory and scan it.")] = None,
+    default_namespace: Annotated[str, typer.Option(help="Namespace for namespaced objects without one.")] = "default",
+    engine: Annotated[Engine, typer.Option(help="Rego engine.")] = Engine.regorus,
+    opa_url: Annotated[str | None, typer.Option(help="OPA server for --engine opa (default: start `opa`).")] = None,
+    policy_timeout: Annotated[float, typer.Option(help="Seconds one evaluation batch may take.")] = 10.0,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default: by amount of work).")] = None,
+    report_dir: Annotated[Path | None, typer.Option(help="Also write every format into this directory.")] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Scan manifests (files, directories, stdin, Kustomize overlays) against the policies."""
+    from scanner.scan import ScanOptions, scan_paths
+
+    if not paths and not kustomize:
+        fail("nothing to scan: give PATH ... or --kustomize DIR")
+    with _errors_to_exit(), _progress(not quiet) as (on_total, on_progress):
+        options = ScanOptions(
+            policy_dir=policy_dir, template_dirs=templates or (), default_policies=not no_default_policies,
+            pss_level=pss_level.value, select=select or (), ignore=ignore or (), default_namespace=default_namespace,
+            engine=engine.value, opa_url=opa_url, workers=workers, timeout=policy_timeout,
+            on_total=on_total, on_progress=on_progress,
+        )
+        results: list[ScanResult] = []
+        if paths:
+            results.append(scan_paths(paths, options))
+        if kustomize:
+            from scanner.load.kustomize import scan_overlays
+
+            results.extend(scan_overlays([str(k) for k in kustomize], options))
+    with _errors_to_exit():
+        finish(results, fmt=fmt, output=output, fail_on=fail_on, quiet=quiet, report_dir=report_dir)
+
+
+@app.command()
+def rules(
+    fmt: Annotated[str, typer.Option("--format", "-f", help="rich or json.")] = "rich",
+    policy_dir: Annotated[Path | None, typer.Option(help="Policy library.")] = None,
+) -> None:
+    """List the rules: id, category, severity, title."""
+    from scanner.engine.catalogue import default_policy_dir, load_catalogue
+
+    with _errors_to_exit():
+        catalogue = [p.rule for p in load_catalogue(policy_dir or default_policy_dir())]
+    if fmt == "json":
+        import json
+
+        typer.echo(json.dumps([r.as_dict() for r in catalogue], indent=2))
+        return
+    if fmt != "rich":
+        fail(f"--format must be rich or json, not {fmt!r}")
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"kguard rules ({len(catalogue)})")
+    for column in ("id", "category", "severity", "title", "pss"):
+        table.add_column(column)
+    for rule in catalogue:
+        pss = f"{rule.pss_level}: {', '.join(rule.pss_check)}" if rule.pss_level else ""
+        table.add_row(rule.id, rule.category, rule.severity.label, rule.title, pss)
+    Console().print(table)
+
+
+def main() -> Any:
+    """Console-script entry point."""
+    return app()

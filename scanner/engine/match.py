@@ -1,0 +1,126 @@
+"""Gatekeeper's constraint `spec.match`, evaluated offline.
+
+Order and meaning follow Gatekeeper: kinds -> scope -> namespaces -> excludedNamespaces -> labelSelector ->
+namespaceSelector -> name; all must pass and an empty match matches everything. Offline, a namespaceSelector on an
+object whose Namespace is not in the scanned set cannot be decided: that is reported (`Undecided`), not guessed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# Kinds the API server stores without a namespace; everything else is namespaced (kubectl apply puts it into the
+# default namespace when the manifest has none).
+CLUSTER_SCOPED = frozenset({
+    "APIService", "CertificateSigningRequest", "ClusterIssuer", "ClusterRole", "ClusterRoleBinding",
+    "ClusterSecretStore", "ClusterExternalSecret", "ComponentStatus", "ConstraintTemplate", "CSIDriver", "CSINode",
+    "CustomResourceDefinition", "FlowSchema", "IngressClass", "MutatingWebhookConfiguration", "Namespace", "Node",
+    "PersistentVolume", "PodSecurityPolicy", "PriorityClass", "PriorityLevelConfiguration", "RuntimeClass",
+    "StorageClass", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+    "ValidatingWebhookConfiguration", "VolumeAttachment", "Config", "Assign", "AssignMetadata", "ModifySet",
+    "AssignImage", "Provider", "ExpansionTemplate", "SyncSet",
+})
+_CLUSTER_SCOPED_GROUPS = ("constraints.gatekeeper.sh", "mutations.gatekeeper.sh")
+
+
+def is_cluster_scoped(api_version: str, kind: str) -> bool:
+    group = api_version.rpartition("/")[0]
+    if group in _CLUSTER_SCOPED_GROUPS:
+        return True
+    if kind == "Config" and group != "config.gatekeeper.sh":
+        return False
+    return kind in CLUSTER_SCOPED
+
+
+@dataclass(frozen=True, slots=True)
+class Undecided:
+    """The match depends on a Namespace that is not in the scanned set."""
+
+    reason: str
+
+
+def glob_match(pattern: str, value: str) -> bool:
+    """Gatekeeper wildcards: `x*` prefix, `*x` suffix, `*x*` contains, otherwise exact."""
+    if pattern.startswith("*") and pattern.endswith("*") and len(pattern) > 1:
+        return pattern[1:-1] in value
+    if pattern.endswith("*"):
+        return value.startswith(pattern[:-1])
+    if pattern.startswith("*"):
+        return value.endswith(pattern[1:])
+    return value == pattern
+
+
+def selector_matches(selector: dict[str, Any] | None, labels: dict[str, Any]) -> bool:
+    """A Kubernetes LabelSelector (matchLabels + matchExpressions); an empty selector matches everything."""
+    if not selector:
+        return True
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        present = key in labels
+        if op == "In" and not (present and labels[key] in values):
+            return False
+        if op == "NotIn" and present and labels[key] in values:
+            return False
+        if op == "Exists" and not present:
+            return False
+        if op == "DoesNotExist" and present:
+            return False
+        if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            return False
+    return True
+
+
+def _kinds_match(entries: list[dict[str, Any]], group: str, kind: str) -> bool:
+    if not entries:
+        return True
+    for entry in entries:
+        kinds, groups = entry.get("kinds") or [], entry.get("apiGroups") or []
+        if (not kinds or "*" in kinds or kind in kinds) and (not groups or "*" in groups or group in groups):
+            return True
+    return False
+
+
+def matches(
+    match: dict[str, Any],
+    obj: dict[str, Any],
+    namespaces: dict[str, dict[str, Any]],
+) -> bool | Undecided:
+    """Whether a constraint's ``match`` selects ``obj``; ``namespaces`` maps a name to its Namespace object."""
+    api_version, kind = str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
+    group = api_version.rpartition("/")[0]
+    meta = obj.get("metadata") or {}
+    name, labels = str(meta.get("name", "")), meta.get("labels") or {}
+    is_namespace = kind == "Namespace" and group == ""
+    namespace = meta.get("namespace")
+    if not _kinds_match(match.get("kinds") or [], group, kind):
+        return False
+    scope = match.get("scope")
+    if scope == "Cluster" and not (is_namespace or not namespace):
+        return False
+    if scope == "Namespaced" and (is_namespace or not namespace):
+        return False
+    checked_ns = name if is_namespace else namespace
+    if checked_ns is not None:
+        if match.get("namespaces") and not any(glob_match(p, checked_ns) for p in match["namespaces"]):
+            return False
+        if any(glob_match(p, checked_ns) for p in match.get("excludedNamespaces") or []):
+            return False
+    if not selector_matches(match.get("labelSelector"), labels):
+        return False
+    ns_selector = match.get("namespaceSelector")
+    if ns_selector is not None:
+        if is_namespace:
+            if not selector_matches(ns_selector, labels):
+                return False
+        elif namespace:
+            ns_obj = namespaces.get(namespace)
+            if ns_obj is None:
+                return Undecided(f"namespaceSelector needs Namespace {namespace!r}, which is not in the scanned set")
+            ns_labels = (ns_obj.get("metadata") or {}).get("labels") or {}
+            if not selector_matches(ns_selector, {**ns_labels, "kubernetes.io/metadata.name": namespace}):
+                return False
+    return not (match.get("name") and not glob_match(match["name"], name))

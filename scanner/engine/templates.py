@@ -1,0 +1,199 @@
+"""Gatekeeper ConstraintTemplates and Constraints as plain data.
+
+Both kguard's own catalogue (through `Policy.to_template`/`to_constraint`) and user YAML given with
+`--templates DIR` go through the same parser, so the scanner reads exactly what the cluster would.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from scanner.engine.catalogue import Policy, Rule, package_of
+from scanner.errors import UsageError
+from scanner.load.files import load_paths
+from scanner.model import Severity
+
+TARGET = "admission.k8s.gatekeeper.sh"
+ENFORCEMENT_ACTIONS = ("deny", "warn", "dryrun", "scoped")
+SCAN_ENFORCEMENT_POINTS = ("gator.gatekeeper.sh", "audit.gatekeeper.sh", "*")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Template:
+    """A ConstraintTemplate reduced to what evaluation needs."""
+
+    kind: str
+    rego: str | None  # None: CEL-only template, reported as not evaluated
+    libs: tuple[str, ...] = ()
+    rego_version: str = "v0"  # "v1" only when source.version is exactly "v1"
+    parameters_schema: dict[str, Any] | None = None
+    rule: Rule | None = None
+    source: str = ""
+
+    @property
+    def package(self) -> str:
+        assert self.rego is not None
+        return package_of(self.rego)
+
+    @property
+    def uses_inventory(self) -> bool:
+        texts = [self.rego or "", *self.libs]
+        return any("data.inventory" in t for t in texts)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Constraint:
+    kind: str
+    name: str
+    match: dict[str, Any] = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    enforcement_action: str = "deny"
+    source: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+
+def parse_template(obj: dict[str, Any], source: str = "", rule: Rule | None = None) -> Template:
+    """A ConstraintTemplate object (v1, v1beta1, v1alpha1) to `Template`; raises ValueError when unusable."""
+    spec = obj.get("spec") or {}
+    kind = (((spec.get("crd") or {}).get("spec") or {}).get("names") or {}).get("kind")
+    if not kind:
+        raise ValueError("spec.crd.spec.names.kind is missing")
+    name = (obj.get("metadata") or {}).get("name", "")
+    if name != str(kind).lower():
+        raise ValueError(f"metadata.name {name!r} must be the lower-cased kind {str(kind).lower()!r}")
+    targets = spec.get("targets") or []
+    if len(targets) != 1 or targets[0].get("target") != TARGET:
+        raise ValueError(f"exactly one target {TARGET!r} is required")
+    target = targets[0]
+    schema = (((spec.get("crd") or {}).get("spec") or {}).get("validation") or {}).get("openAPIV3Schema")
+    rego, libs, version = target.get("rego"), tuple(target.get("libs") or ()), "v0"
+    if not rego:  # the legacy field wins when non-empty; otherwise the Rego entry of `code`
+        for code in target.get("code") or []:
+            if code.get("engine") == "Rego":
+                src = code.get("source") or {}
+                rego, libs = src.get("rego"), tuple(src.get("libs") or ())
+                version = "v1" if src.get("version") == "v1" else "v0"
+                break
+    return Template(kind=str(kind), rego=rego or None, libs=libs, rego_version=version,
+                    parameters_schema=schema, rule=rule, source=source)
+
+
+def parse_constraint(obj: dict[str, Any], template: Template | None = None, source: str = "") -> Constraint:
+    """A Constraint object to `Constraint`, applying the template's parameter schema defaults."""
+    spec = obj.get("spec") or {}
+    action = spec.get("enforcementAction") or "deny"
+    if action not in ENFORCEMENT_ACTIONS:
+        raise ValueError(f"unknown enforcementAction {action!r}")
+    if action == "scoped":
+        action = _scoped_action(spec)
+    params = copy.deepcopy(spec.get("parameters") or {})
+    if template is not None and template.parameters_schema:
+        params = apply_defaults(template.parameters_schema, params)
+    return Constraint(kind=obj["kind"], name=(obj.get("metadata") or {}).get("name", ""),
+                      match=spec.get("match") or {}, parameters=params, enforcement_action=action, source=source)
+
+
+def _scoped_action(spec: dict[str, Any]) -> str:
+    """The action a scoped constraint has for offline scans (gator/audit points); "" = not evaluated."""
+    actions = []
+    for entry in spec.get("scopedEnforcementActions") or []:
+        points = {p.get("name") for p in entry.get("enforcementPoints") or []}
+        if points & set(SCAN_ENFORCEMENT_POINTS):
+            actions.append(entry.get("action", "deny"))
+    for preferred in ("deny", "warn", "dryrun"):
+        if preferred in actions:
+            return preferred
+    return ""
+
+
+def apply_defaults(schema: dict[str, Any], value: Any) -> Any:
+    """Fill OpenAPI `default`s into ``value`` (objects recursively, array items), as the API server does."""
+    if isinstance(value, dict) and schema.get("type", "object") == "object":
+        props = schema.get("properties") or {}
+        for key, sub in props.items():
+            if key not in value and "default" in sub:
+                value[key] = copy.deepcopy(sub["default"])
+            if key in value:
+                value[key] = apply_defaults(sub, value[key])
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        value = [apply_defaults(schema["items"], v) for v in value]
+    return value
+
+
+def from_policy(policy: Policy) -> tuple[Template, Constraint]:
+    template = parse_template(policy.to_template(), source=policy.rule.source, rule=policy.rule)
+    return template, parse_constraint(policy.to_constraint(), template, source=policy.rule.source)
+
+
+def rule_for_template(template: Template, obj: dict[str, Any]) -> Rule:
+    """A report rule for a user template: metadata from its annotations (kguard.io/* or Gatekeeper's)."""
+    ann = (obj.get("metadata") or {}).get("annotations") or {}
+    severity = ann.get("kguard.io/severity", "high")
+    category = ann.get("kguard.io/category", "custom")
+    description = " ".join(str(ann.get("description") or f"Gatekeeper template {template.kind}").split())
+    return Rule(
+        id=ann.get("kguard.io/rule-id") or template.kind.lower(),
+        kind=template.kind,
+        title=ann.get("metadata.gatekeeper.sh/title") or template.kind,
+        description=description[:1024],
+        severity=Severity.parse(severity),
+        category=category,
+        tags=tuple(dict.fromkeys([category, "gatekeeper"])),
+        remediation=ann.get("kguard.io/remediation", "See the template's documentation."),
+        help_url=ann.get("kguard.io/help-url", ""),
+        source=template.source,
+    )
+
+
+@dataclass(slots=True)
+class TemplateSet:
+    templates: dict[str, Template] = field(default_factory=dict)
+    constraints: list[Constraint] = field(default_factory=list)
+
+    def add(self, template: Template, constraints: list[Constraint]) -> None:
+        if template.kind in self.templates:
+            raise UsageError(f"{template.source}: template kind {template.kind} is defined twice "
+                             f"(also in {self.templates[template.kind].source})")
+        self.templates[template.kind] = template
+        self.constraints.extend(constraints)
+
+
+def load_template_dirs(dirs: list[str], into: TemplateSet) -> None:
+    """ConstraintTemplates + Constraints from YAML files; a constraint without its template is an error."""
+    loaded = load_paths(dirs)
+    if loaded.errors:
+        raise UsageError(str(loaded.errors[0]))
+    pending: list[tuple[dict[str, Any], str]] = []
+    new: dict[str, tuple[Template, dict[str, Any]]] = {}
+    for res in loaded.resources:
+        where = f"{res.path}:{res.positions[()].line}"
+        if res.kind == "ConstraintTemplate":
+            try:
+                template = parse_template(res.obj, source=res.path)
+            except ValueError as exc:
+                raise UsageError(f"{where}: invalid ConstraintTemplate: {exc}") from None
+            new[template.kind] = (template, res.obj)
+        elif res.api_version.startswith("constraints.gatekeeper.sh/"):
+            pending.append((res.obj, where))
+    by_kind: dict[str, list[Constraint]] = {kind: [] for kind in new}
+    for obj, where in pending:
+        kind = obj.get("kind")
+        if kind not in new:
+            raise UsageError(f"{where}: constraint {kind}/{(obj.get('metadata') or {}).get('name')} has no "
+                             "ConstraintTemplate in the given --templates")
+        try:
+            by_kind[kind].append(parse_constraint(obj, new[kind][0], source=where.rsplit(":", 1)[0]))
+        except (ValueError, KeyError) as exc:
+            raise UsageError(f"{where}: invalid constraint: {exc}") from None
+    for kind, (template, obj) in sorted(new.items()):
+        with_rule = Template(**{**_fields(template), "rule": rule_for_template(template, obj)})
+        into.add(with_rule, by_kind[kind])
+
+
+def _fields(template: Template) -> dict[str, Any]:
+    return {name: getattr(template, name) for name in Template.__dataclass_fields__}

@@ -1,0 +1,96 @@
+"""The one orchestrator a library user calls: policies + resources -> ScanResult."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scanner.engine.backend import make_backend
+from scanner.engine.catalogue import Rule, default_policy_dir, load_catalogue
+from scanner.engine.evaluate import PSS_LEVELS, evaluate
+from scanner.engine.review import apply_default_namespace
+from scanner.engine.templates import TemplateSet, from_policy, load_template_dirs
+from scanner.errors import UsageError
+from scanner.load.files import LoadResult, load_paths
+from scanner.model import Resource, ScanResult
+
+
+@dataclass(slots=True, kw_only=True)
+class ScanOptions:
+    policy_dir: Path | None = None  # None: the repository's policies/ or the bundled copy
+    template_dirs: Sequence[str] = ()
+    default_policies: bool = True
+    pss_level: str = "restricted"
+    select: Sequence[str] = ()
+    ignore: Sequence[str] = ()
+    default_namespace: str = "default"
+    engine: str = "regorus"
+    opa_url: str | None = None
+    workers: int | None = None
+    timeout: float = 10.0
+    category: str = "kguard"
+    on_progress: Callable[[int], None] | None = field(default=None, repr=False)
+    on_total: Callable[[int], None] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.pss_level not in PSS_LEVELS[1:]:
+            raise UsageError(f"--pss-level must be baseline or restricted, not {self.pss_level!r}")
+
+
+def _selected(rule: Rule, select: Sequence[str], ignore: Sequence[str]) -> bool:
+    def hit(patterns: Sequence[str]) -> bool:
+        return any(fnmatch.fnmatchcase(rule.id, p) or p == rule.kind or p == rule.category for p in patterns)
+
+    return (not select or hit(select)) and not hit(ignore)
+
+
+def load_templates(options: ScanOptions) -> TemplateSet:
+    """The catalogue (unless --no-default-policies) plus --templates, filtered by --select/--ignore."""
+    templates = TemplateSet()
+    if options.default_policies:
+        for policy in load_catalogue(options.policy_dir or default_policy_dir()):
+            template, constraint = from_policy(policy)
+            templates.add(template, [constraint])
+    if options.template_dirs:
+        load_template_dirs(list(options.template_dirs), templates)
+    for pattern in [*options.select, *options.ignore]:
+        if not any(_selected(t.rule, [pattern], []) for t in templates.templates.values() if t.rule):
+            raise UsageError(f"--select/--ignore {pattern!r} matches no rule (see `kguard rules`)")
+    keep = {kind for kind, t in templates.templates.items()
+            if t.rule is None or _selected(t.rule, options.select, options.ignore)}
+    return TemplateSet(templates={k: v for k, v in templates.templates.items() if k in keep},
+                       constraints=[c for c in templates.constraints if c.kind in keep])
+
+
+def scan_resources(resources: list[Resource], options: ScanOptions, *, loaded: LoadResult | None = None,
+                   templates: TemplateSet | None = None) -> ScanResult:
+    """Evaluate ``resources`` (already loaded) and gather everything a report needs."""
+    templates = templates if templates is not None else load_templates(options)
+    apply_default_namespace(resources, options.default_namespace)
+    backend = make_backend(options.engine, options.opa_url)
+    try:
+        evaluation = evaluate(resources, templates, backend, pss_level=options.pss_level, timeout=options.timeout,
+                              workers=options.workers, on_progress=options.on_progress, on_total=options.on_total)
+    finally:
+        backend.close()
+    loaded = loaded or LoadResult()
+    return ScanResult(
+        findings=evaluation.findings,
+        scanned=list(loaded.scanned),
+        resources=len(resources),
+        skipped=list(loaded.skipped),
+        input_errors=list(loaded.errors),
+        policy_errors=evaluation.errors,
+        not_evaluated=evaluation.not_evaluated,
+        rules=sorted((t.rule for t in templates.templates.values() if t.rule), key=lambda r: r.id),
+        category=options.category,
+    )
+
+
+def scan_paths(paths: Sequence[str], options: ScanOptions) -> ScanResult:
+    """Load files / directories / ``-`` and scan them."""
+    templates = load_templates(options)  # policy problems are usage errors: fail before reading input
+    loaded = load_paths(paths)
+    return scan_resources(loaded.resources, options, loaded=loaded, templates=templates)
