@@ -1,0 +1,389 @@
+"""SARIF 2.1.0 for GitHub code scanning, built with `sarif-om` and serialised deterministically.
+
+One run per `ScanResult` (several = one per Kustomize overlay or cluster, each with its own
+`automationDetails.id`). Input problems, skipped inputs, policy errors and coverage gaps become invocation
+notifications, so nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attr
+import sarif_om as om
+
+import scanner
+from scanner.engine.catalogue import SECURITY_SEVERITY, Rule
+from scanner.model import Finding, Location, RelatedLocation, ResourceId, ScanResult, Severity
+from scanner.report._common import (
+    as_results,
+    coverage_text,
+    finding_fingerprint,
+    format_field_path,
+    path_to_uri,
+    relative_posix_path,
+    remediation_for,
+    report_rules,
+    sentence,
+    sort_findings,
+)
+
+SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
+SARIF_VERSION = "2.1.0"
+TOOL_NAME = "kguard"
+INFORMATION_URI = "https://github.com/kguard/kguard"
+SRCROOT = "%SRCROOT%"
+FINGERPRINT_KEY = "kguard/v1"
+MAX_DESCRIPTION = 1024
+MAX_TAGS = 10
+LEVELS = {
+    Severity.CRITICAL: "error",
+    Severity.HIGH: "error",
+    Severity.MEDIUM: "warning",
+    Severity.LOW: "note",
+    Severity.INFO: "note",
+}
+# Notification descriptors (tool.driver.notifications), in index order.
+NOTIFICATIONS = (
+    ("input-error", "InputError", "An input could not be read or rendered; its objects were not scanned."),
+    ("skipped-input", "SkippedInput", "An input was not scanned (for example YAML that is not a Kubernetes object)."),
+    ("not-evaluated", "NotEvaluated", "An object or policy could not be evaluated offline (reported, not guessed)."),
+    ("policy-error", "PolicyError", "A policy failed to compile or evaluate; the other policies still ran."),
+    ("coverage-gap", "CoverageGap", "Part of a live cluster could not be read, so it was not audited."),
+    ("outside-source-root", "OutsideSourceRoot", "A finding points at a file outside the source root."),
+)
+_NOTIFICATION_INDEX = {ident: index for index, (ident, _, _) in enumerate(NOTIFICATIONS)}
+# Keys written first, in this order, for a log that reads top-down; the others follow in sarif-om's order.
+_KEY_ORDER = ("$schema", "version", "id", "ruleId", "ruleIndex", "name", "kind", "level", "status", "message", "text",
+              "shortDescription", "fullDescription", "uri", "uriBaseId", "startLine", "startColumn", "endLine",
+              "endColumn", "physicalLocation", "logicalLocations")
+_KEY_RANK = {key: rank for rank, key in enumerate(_KEY_ORDER)}
+
+
+@attr.s
+class _Suppression(om.Suppression):
+    """sarif-om 1.0.4 follows SARIF rtm.4, where the final 2.1.0 `suppression.status` was still `state`."""
+
+    status = attr.ib(default=None, metadata={"schema_property_name": "status"})
+
+
+def render(results: ScanResult | Sequence[ScanResult], *, source_root: Path | None = None) -> str:
+    """The SARIF log for one or several scan results, as indented JSON ending in a newline.
+
+    ``source_root`` only matters for absolute finding paths, which are made relative to it (default: cwd).
+    """
+    runs = as_results(results)
+    ids = [automation_id(result) for result in runs]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise ValueError(f"SARIF runs need distinct categories; repeated: {', '.join(duplicates)}")
+    log = om.SarifLog(
+        runs=[build_run(result, source_root) for result in runs],
+        version=SARIF_VERSION,
+        schema_uri=SCHEMA_URI,
+    )
+    return json.dumps(to_json(log), indent=2, ensure_ascii=False) + "\n"
+
+
+def automation_id(result: ScanResult) -> str:
+    return f"{result.category}/"
+
+
+def level_of(severity: Severity) -> str:
+    return LEVELS[severity]
+
+
+def build_run(result: ScanResult, source_root: Path | None = None) -> om.Run:
+    rules = report_rules(result)
+    rule_index = {rule.id: index for index, rule in enumerate(rules)}
+    by_id = {rule.id: rule for rule in rules}
+    outside: list[str] = []
+    results = [_result(f, by_id, rule_index, source_root, outside) for f in sort_findings(result.findings)]
+    results.sort(key=_result_key)
+    return om.Run(
+        tool=om.Tool(driver=_driver(rules)),
+        automation_details=om.RunAutomationDetails(id=automation_id(result)),
+        column_kind="unicodeCodePoints",
+        original_uri_base_ids={
+            SRCROOT: om.ArtifactLocation(description=om.Message(text="The root of the scanned repository."))
+        },
+        invocations=[_invocation(result, rule_index, source_root, outside)],
+        results=results,
+    )
+
+
+def _driver(rules: list[Rule]) -> om.ToolComponent:
+    return om.ToolComponent(
+        name=TOOL_NAME,
+        semantic_version=scanner.__version__,
+        information_uri=INFORMATION_URI,
+        rules=[_rule(rule) for rule in rules],
+        notifications=[
+            om.ReportingDescriptor(id=ident, name=name, short_description=om.MultiformatMessageString(text=text))
+            for ident, name, text in NOTIFICATIONS
+        ],
+    )
+
+
+def _rule(rule: Rule) -> om.ReportingDescriptor:
+    tags = [rule.category, *(t for t in dict.fromkeys(rule.tags) if t != rule.category)][:MAX_TAGS]
+    props: dict[str, Any] = {
+        "security-severity": SECURITY_SEVERITY[rule.severity],
+        "precision": "high",
+        "severity": rule.severity.label,
+        "category": rule.category,
+    }
+    if rule.pss_level:
+        props["pss-level"] = rule.pss_level
+        if rule.pss_check:
+            props["pss-check"] = rule.pss_check[0] if len(rule.pss_check) == 1 else list(rule.pss_check)
+    return om.ReportingDescriptor(
+        id=rule.id,
+        name=rule.kind,
+        short_description=om.MultiformatMessageString(text=rule.title),
+        full_description=om.MultiformatMessageString(text=_clip(rule.description or rule.title)),
+        help=om.MultiformatMessageString(text=_help_text(rule), markdown=_help_markdown(rule)),
+        help_uri=rule.help_url or None,
+        default_configuration=om.ReportingConfiguration(level=level_of(rule.severity)),
+        properties=property_bag(tags=tags, **props),
+    )
+
+
+def _clip(text: str, limit: int = MAX_DESCRIPTION) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _pss_line(rule: Rule) -> str:
+    if not rule.pss_level:
+        return ""
+    checks = ", ".join(rule.pss_check) or "-"
+    return f"Pod Security Standards: level {rule.pss_level}, check {checks}."
+
+
+def _help_text(rule: Rule) -> str:
+    parts = [sentence(rule.description or rule.title)]
+    if rule.remediation:
+        parts.append(f"Remediation: {sentence(rule.remediation)}")
+    if rule.pss_level:
+        parts.append(_pss_line(rule))
+    if rule.help_url:
+        parts.append(f"More information: {rule.help_url}")
+    return "\n\n".join(parts)
+
+
+def _help_markdown(rule: Rule) -> str:
+    parts = [f"**{rule.title}** ({rule.severity.label}, {rule.category})", sentence(rule.description or rule.title)]
+    if rule.remediation:
+        parts.append(f"**Remediation:** {sentence(rule.remediation)}")
+    if rule.pss_level:
+        checks = ", ".join(f"`{c}`" for c in rule.pss_check) or "-"
+        parts.append(f"Pod Security Standards: level `{rule.pss_level}`, check {checks}.")
+    if rule.help_url:
+        parts.append(f"[More information]({rule.help_url})")
+    return "\n\n".join(parts)
+
+
+def _result(
+    finding: Finding,
+    rules: dict[str, Rule],
+    rule_index: dict[str, int],
+    source_root: Path | None,
+    outside: list[str],
+) -> om.Result:
+    text = sentence(finding.message)
+    remediation = remediation_for(finding, rules)
+    if remediation:
+        text = f"{text} Remediation: {sentence(remediation)}"
+    fp = finding_fingerprint(finding)
+    props: dict[str, Any] = {
+        "severity": finding.severity.label,
+        "category": finding.category,
+        "resource": finding.resource.as_dict(),
+    }
+    if finding.field_path:
+        props["field-path"] = format_field_path(finding.field_path)
+    if finding.constraint:
+        props["constraint"] = finding.constraint
+    if finding.enforcement_action:
+        props["enforcement-action"] = finding.enforcement_action
+    primary = _physical(finding.location, source_root, outside)
+    return om.Result(
+        message=om.Message(text=text),
+        rule_id=finding.rule_id,
+        rule_index=rule_index[finding.rule_id],
+        level=level_of(finding.severity),
+        locations=[om.Location(physical_location=primary, logical_locations=[_logical(finding.resource)])],
+        related_locations=[_related(r, i, source_root, outside) for i, r in enumerate(finding.related, 1)] or None,
+        partial_fingerprints={"primaryLocationLineHash": fp, FINGERPRINT_KEY: fp},
+        suppressions=[_suppression(finding)] if finding.suppression else None,
+        properties=property_bag(tags=list(finding.tags) or None, **props),
+    )
+
+
+def _suppression(finding: Finding) -> _Suppression:
+    assert finding.suppression is not None
+    sup = finding.suppression
+    extra = {k: v for k, v in (("owner", sup.owner), ("expires", sup.expires)) if v}
+    return _Suppression(
+        kind=sup.kind, status="accepted", justification=sup.justification or None,
+        properties=property_bag(**extra) if extra else None,
+    )
+
+
+def _result_key(result: om.Result) -> tuple[Any, ...]:
+    phys = result.locations[0].physical_location
+    region = phys.region
+    return (phys.artifact_location.uri, region.start_line, region.start_column, result.rule_id,
+            result.partial_fingerprints[FINGERPRINT_KEY])
+
+
+def _physical(location: Location, source_root: Path | None, outside: list[str]) -> om.PhysicalLocation:
+    path, inside = relative_posix_path(location.path, source_root)
+    if not inside:
+        outside.append(location.path)
+    line = max(location.line, 1)
+    column = max(location.column, 1)
+    end_line = max(location.end_line, line)
+    end_column = max(location.end_column, 1) if end_line > line else max(location.end_column, column)
+    return om.PhysicalLocation(
+        artifact_location=om.ArtifactLocation(uri=path_to_uri(path), uri_base_id=SRCROOT),
+        region=om.Region(start_line=line, start_column=column, end_line=end_line, end_column=end_column),
+    )
+
+
+def resource_fqn(resource: ResourceId) -> str:
+    """`production/Deployment/api-gateway`, or `ClusterRole/admin` for cluster-scoped objects."""
+    ns = f"{resource.namespace}/" if resource.namespace else ""
+    return f"{ns}{resource.kind}/{resource.name}"
+
+
+def _logical(resource: ResourceId) -> om.LogicalLocation:
+    return om.LogicalLocation(name=resource.name, fully_qualified_name=resource_fqn(resource), kind="resource")
+
+
+def _related(related: RelatedLocation, ident: int, source_root: Path | None, outside: list[str]) -> om.Location:
+    physical = _physical(related.location, source_root, outside) if related.location else None
+    return om.Location(
+        id=ident,
+        physical_location=physical,
+        logical_locations=[_logical(related.resource)],
+        message=om.Message(text=related.message or related.resource.display()),
+    )
+
+
+def _invocation(
+    result: ScanResult, rule_index: dict[str, int], source_root: Path | None, outside: list[str]
+) -> om.Invocation:
+    execution: list[tuple[Any, ...]] = []
+    for err in result.input_errors:
+        execution.append(("input-error", "error", err.path, err.line, err.message, None))
+    for skip in result.skipped:
+        execution.append(("skipped-input", "note", skip.path, skip.line, skip.reason, None))
+    for skip in result.not_evaluated:
+        execution.append(("not-evaluated", "warning", skip.path, skip.line, skip.reason, None))
+    for gap in result.coverage:
+        execution.append(("coverage-gap", "warning", None, None, coverage_text(gap), dict(gap)))
+    for path in sorted(set(outside)):
+        execution.append(("outside-source-root", "warning", None, None,
+                          f"{path} is outside the source root; code scanning cannot show it.", None))
+    configuration = [
+        _policy_error(err.policy, err.message, rule_index)
+        for err in sorted(result.policy_errors, key=lambda e: (e.policy, e.message))
+    ]
+    execution.sort(key=lambda n: (_NOTIFICATION_INDEX[n[0]], n[2] or "", n[3] or 0, n[4]))
+    return om.Invocation(
+        execution_successful=not (result.input_errors or result.policy_errors),
+        tool_execution_notifications=[_notification(*n, source_root=source_root) for n in execution] or None,
+        tool_configuration_notifications=configuration or None,
+        properties=property_bag(**{
+            "scanned": len(result.scanned),
+            "resources": result.resources,
+            "input-errors": len(result.input_errors),
+            "policy-errors": len(result.policy_errors),
+            "skipped": len(result.skipped),
+            "not-evaluated": len(result.not_evaluated),
+            "coverage-gaps": len(result.coverage),
+        }),
+    )
+
+
+def _notification(
+    ident: str,
+    level: str,
+    path: str | None,
+    line: int | None,
+    text: str,
+    props: dict[str, Any] | None,
+    *,
+    source_root: Path | None,
+) -> om.Notification:
+    locations = None
+    if path:
+        rel, _ = relative_posix_path(path, source_root)
+        region = om.Region(start_line=line) if line and line > 0 else None
+        artifact = om.ArtifactLocation(uri=path_to_uri(rel), uri_base_id=SRCROOT)
+        locations = [om.Location(physical_location=om.PhysicalLocation(artifact_location=artifact, region=region))]
+        where = f"{path}:{line}" if line else path
+        text = f"{where}: {text}"
+    return om.Notification(
+        message=om.Message(text=text),
+        level=level,
+        descriptor=om.ReportingDescriptorReference(id=ident, index=_NOTIFICATION_INDEX[ident]),
+        locations=locations,
+        properties=property_bag(**props) if props else None,
+    )
+
+
+def _policy_error(policy: str, message: str, rule_index: dict[str, int]) -> om.Notification:
+    rule = None
+    if policy in rule_index:
+        rule = om.ReportingDescriptorReference(id=policy, index=rule_index[policy])
+    return om.Notification(
+        message=om.Message(text=f"policy {policy}: {message}"),
+        level="error",
+        descriptor=om.ReportingDescriptorReference(id="policy-error", index=_NOTIFICATION_INDEX["policy-error"]),
+        associated_rule=rule,
+    )
+
+
+def property_bag(tags: list[str] | None = None, **props: Any) -> om.PropertyBag:
+    """A SARIF property bag: `tags` plus arbitrary keys (e.g. `security-severity`), kept in the given order."""
+    bag = om.PropertyBag(tags=tags)
+    vars(bag).update(props)
+    return bag
+
+
+def to_json(obj: Any) -> Any:
+    """sarif-om objects as JSON data: spec (camelCase) names, None and sarif-om's sentinel defaults dropped.
+
+    `level` is always written, even when it equals SARIF's default ("warning"), so readers need not know defaults.
+    """
+    if attr.has(type(obj)):
+        out: dict[str, Any] = {}
+        names = set()
+        for fld in attr.fields(type(obj)):
+            names.add(fld.name)
+            value = getattr(obj, fld.name)
+            if value is None or (fld.name != "level" and value == _default(fld)):
+                continue
+            out[fld.metadata["schema_property_name"]] = to_json(value)
+        for key, value in vars(obj).items():  # extra property-bag entries
+            if key not in names and value is not None:
+                out[key] = to_json(value)
+        ranked = sorted(enumerate(out), key=lambda item: (_KEY_RANK.get(item[1], len(_KEY_RANK)), item[0]))
+        return {key: out[key] for _, key in ranked}
+    if isinstance(obj, dict):
+        return {str(key): to_json(value) for key, value in obj.items() if value is not None}
+    if isinstance(obj, list | tuple):
+        return [to_json(value) for value in obj]
+    return obj
+
+
+def _default(fld: attr.Attribute) -> Any:
+    default = fld.default
+    if isinstance(default, attr.Factory):  # type: ignore[arg-type]
+        return default.factory()
+    return None if default is attr.NOTHING else default
