@@ -1,0 +1,12 @@
+package kguard.pod_security.proc_mount_restricted
+
+import data.lib.pss
+import data.lib.workload
+
+# Upstream check "procMount_restricted": securityContext.procMount must be unset or "Default", user namespace or not.
+violation contains pss.container_violation(c, ["securityContext", "procMount"], sprintf("sets securityContext.procMount=%q. The restricted level requires the default /proc masks.", [mount]))
+if {
+	some c in workload.containers
+	mount := object.get(c.container, ["securityContext", "procMount"], null)
+	not mount in {null, "Default"}
+}
