@@ -1,1 +1,52 @@
-"""report stage."""
+"""Report stage: one module per output format, each a pure `render(results) -> str` over `ScanResult`s.
+
+`FORMATS` is the registry the CLI's `--format` chooses from; `write_report_dir` writes every format at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from scanner.model import ScanResult
+from scanner.report import json_report, rich_report, sarif
+
+Renderer = Callable[[ScanResult | Sequence[ScanResult]], str]
+
+FORMATS: dict[str, Renderer] = {
+    "rich": rich_report.render,
+    "sarif": sarif.render,
+    "json": json_report.render,
+}
+
+# --report-dir: file name -> renderer
+REPORT_FILES: dict[str, Renderer] = {
+    "kguard.sarif": sarif.render,
+    "kguard.json": json_report.render,
+    "kguard.txt": rich_report.export_text,
+    "kguard.html": rich_report.export_html,
+}
+
+
+def render(format_name: str, results: ScanResult | Sequence[ScanResult]) -> str:
+    """Render in the named format; an unknown name is a ValueError listing the choices (never a fallback)."""
+    try:
+        renderer = FORMATS[format_name]
+    except KeyError:
+        raise ValueError(f"unknown report format {format_name!r} (choose from {', '.join(FORMATS)})") from None
+    return renderer(results)
+
+
+def write_report_dir(results: ScanResult | Sequence[ScanResult], directory: Path) -> list[Path]:
+    """Write kguard.sarif, kguard.json, kguard.txt and kguard.html into ``directory`` (created if needed).
+
+    Every file is rendered before any is written, so a rendering error leaves no half-written set.
+    """
+    texts = {name: renderer(results) for name, renderer in REPORT_FILES.items()}
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in texts.items():
+        path = directory / name
+        path.write_text(text, encoding="utf-8", newline="\n")
+        written.append(path)
+    return written

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from report_sample import build_result
 
 from scanner.model import ScanResult
+from tests.report.report_sample import build_result
 
 
 @pytest.fixture

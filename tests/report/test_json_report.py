@@ -9,10 +9,10 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from report_sample import build_result, check_golden
 
 from scanner.model import ScanResult
 from scanner.report import json_report
+from tests.report.report_sample import build_result, check_golden
 
 SCHEMA = Path(__file__).parents[2] / "docs" / "json-schema" / "kguard-report-1.0.json"
 

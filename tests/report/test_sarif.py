@@ -9,11 +9,11 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from report_sample import build_result, check_golden
 
 from scanner.engine.catalogue import SECURITY_SEVERITY
 from scanner.model import Location, ScanResult, Severity
 from scanner.report import sarif
+from tests.report.report_sample import build_result, check_golden
 
 SCHEMA = Path(__file__).parent / "schemas" / "sarif-2.1.0-rtm.5.json"
 

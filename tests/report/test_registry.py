@@ -1,0 +1,43 @@
+"""The format registry and --report-dir output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from scanner.model import ScanResult
+from scanner.report import FORMATS, render, write_report_dir
+
+
+def test_formats_registry(scan_result: ScanResult) -> None:
+    assert set(FORMATS) == {"rich", "sarif", "json"}
+    assert json.loads(render("sarif", scan_result))["version"] == "2.1.0"
+    assert json.loads(render("json", scan_result))["schema_version"] == "1.0"
+    assert "kguard report" in render("rich", scan_result)
+
+
+def test_unknown_format_is_an_error(scan_result: ScanResult) -> None:
+    with pytest.raises(ValueError, match="choose from rich, sarif, json"):
+        render("xml", scan_result)
+
+
+def test_write_report_dir(tmp_path: Path, scan_result: ScanResult) -> None:
+    target = tmp_path / "reports" / "nested"
+    paths = write_report_dir(scan_result, target)
+    assert [p.name for p in paths] == ["kguard.sarif", "kguard.json", "kguard.txt", "kguard.html"]
+    assert all(p.parent == target and p.stat().st_size > 0 for p in paths)
+    assert json.loads((target / "kguard.sarif").read_text())["runs"][0]["results"]
+    assert json.loads((target / "kguard.json").read_text())["summary"]["total"] == 6
+    assert "Pod security (2)" in (target / "kguard.txt").read_text()
+    assert (target / "kguard.html").read_text().startswith("<!DOCTYPE html>")
+    first = {p.name: p.read_bytes() for p in paths}
+    write_report_dir(scan_result, target)
+    assert {p.name: p.read_bytes() for p in paths} == first
+
+
+def test_write_report_dir_writes_nothing_when_rendering_fails(tmp_path: Path, scan_result: ScanResult) -> None:
+    with pytest.raises(ValueError):
+        write_report_dir([scan_result, scan_result], tmp_path / "out")  # two runs with one category
+    assert not (tmp_path / "out").exists()

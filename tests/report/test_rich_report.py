@@ -1,0 +1,104 @@
+"""Rich report: grouping, suppressed findings, summary, exports, golden text."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import re
+
+from rich.console import Console
+
+from scanner.model import ScanResult
+from scanner.report import rich_report
+from tests.report.report_sample import build_result, check_golden
+
+
+def test_golden(scan_result: ScanResult) -> None:
+    check_golden("kguard.txt", rich_report.render(scan_result, console_width=100))
+
+
+def test_grouped_by_category_then_severity(scan_result: ScanResult) -> None:
+    text = rich_report.render(scan_result)
+    headings = [text.index(h) for h in ("Network segmentation (1)", "RBAC (1)", "Pod security (2)", "Suppressed (2)")]
+    assert headings == sorted(headings)
+    pod = text[text.index("Pod security (2)"):text.index("Suppressed (2)")]
+    assert pod.index("CRITICAL pss-privileged") < pod.index("MEDIUM   pss-run-as-non-root")
+
+
+def test_finding_shows_location_resource_message_and_fix(scan_result: ScanResult) -> None:
+    text = rich_report.render(scan_result)
+    assert "manifests/base/api-gateway/deployment.yaml:31:13  Deployment production/api-gateway" in text
+    assert "field: spec.template.spec.containers[0].securityContext.privileged" in text
+    assert "Container gateway in Deployment api-gateway is privileged." in text
+    assert "Fix: Remove securityContext.privileged or set it to false." in text
+    assert "Related: ClusterRoleBinding shop-admin (manifests/base/platform/rbac.yaml:20)" in text
+    # the overlay's ../ path is shown as the base file
+    assert "manifests/base/frontend/deployment.yaml:24:9" in text
+
+
+def test_suppressed_listed_with_justification_and_not_counted(scan_result: ScanResult) -> None:
+    text = rich_report.render(scan_result)
+    suppressed = text[text.index("Suppressed (2)"):text.index("Not scanned or not evaluated")]
+    assert "Suppressed (annotation, owner platform-team, expires 2027-01-31): gateway binds port 80" in suppressed
+    assert "Suppressed (baseline): tracked in the baseline" in suppressed
+    active = text[:text.index("Suppressed (2)")]
+    assert "may run as root" in active and "api-gateway may run as root" not in active
+    assert "Suppressed findings (not counted above): 2" in text
+
+
+def test_summary_counts(scan_result: ScanResult) -> None:
+    text = rich_report.render(scan_result)
+    rows = {m.group(1): m.group(2).split() for m in re.finditer(r"^\s+(critical|high|medium|low|info|total)\s+(.*)$",
+                                                                 text, re.MULTILINE)}
+    assert rows["critical"] == ["0", "0", "1", "1"]
+    assert rows["medium"] == ["1", "0", "1", "2"]
+    assert rows["total"] == ["1", "1", "2", "4"]
+    for label, count in (("Files scanned", 6), ("Resources evaluated", 7), ("Input errors", 1),
+                         ("Policy errors", 1), ("Skipped inputs", 1), ("Coverage gaps", 1)):
+        assert re.search(rf"{label}\s+{count}\b", text), label
+
+
+def test_problems_listed(scan_result: ScanResult) -> None:
+    text = rich_report.render(scan_result)
+    assert "input error    manifests/broken.yaml:7: mapping values are not allowed here" in text
+    assert "policy error   rbac-unused-rule: evaluation timed out after 5s" in text
+    assert "skipped        manifests/base/kustomization.yaml:1" in text
+    assert "coverage gap   forbidden: cannot list" in text
+
+
+def test_clean_result() -> None:
+    text = rich_report.render(ScanResult(findings=[], scanned=["a.yaml"], resources=1))
+    assert "No unsuppressed findings." in text
+    assert "Not scanned or not evaluated" not in text
+
+
+def test_width_and_no_trailing_spaces(scan_result: ScanResult) -> None:
+    text = rich_report.render(scan_result, console_width=60)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 60
+    assert all(line == line.rstrip() for line in lines)
+
+
+def test_print_report_to_console_and_several_runs(scan_result: ScanResult) -> None:
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=120, force_terminal=True, color_system="standard", _environ={})
+    staging = dataclasses.replace(build_result(), category="kguard/staging")
+    rich_report.print_report([scan_result, staging], console)
+    out = buffer.getvalue()
+    assert "\x1b[" in out  # coloured on a terminal
+    assert "kguard report: kguard/production" in out and "kguard report: kguard/staging" in out
+
+
+def test_html_export(scan_result: ScanResult) -> None:
+    html = rich_report.export_html(scan_result)
+    assert html.startswith("<!DOCTYPE html>")
+    assert "Container gateway in Deployment api-gateway is privileged." in html
+    assert "gateway binds port 80" in html and "text-decoration-color" in html
+    assert html == rich_report.export_html(build_result())
+
+
+def test_deterministic(scan_result: ScanResult) -> None:
+    shuffled = build_result()
+    shuffled.findings.reverse()
+    shuffled.skipped.reverse()
+    assert rich_report.render(shuffled) == rich_report.render(scan_result)
