@@ -25,13 +25,13 @@ gatekeeper_app = typer.Typer(help="Gatekeeper mirror of the policy library.", no
 app.add_typer(gatekeeper_app, name="gatekeeper")
 
 
-class Format(str, enum.Enum):
+class Format(enum.StrEnum):
     rich = "rich"
     sarif = "sarif"
     json = "json"
 
 
-class FailOn(str, enum.Enum):
+class FailOn(enum.StrEnum):
     critical = "critical"
     high = "high"
     medium = "medium"
@@ -42,12 +42,12 @@ class FailOn(str, enum.Enum):
         return None if self is FailOn.none else Severity.parse(self.value)
 
 
-class PssLevel(str, enum.Enum):
+class PssLevel(enum.StrEnum):
     baseline = "baseline"
     restricted = "restricted"
 
 
-class Engine(str, enum.Enum):
+class Engine(enum.StrEnum):
     regorus = "regorus"
     opa = "opa"
 
@@ -134,11 +134,16 @@ def finish(results: list[ScanResult], *, fmt: Format, output: Path | None, fail_
     raise typer.Exit(max(r.exit_code(fail_on.threshold()) for r in results))
 
 
-PathsArg = Annotated[list[str] | None, typer.Argument(help="Files, directories (walked for .yaml/.yml/.json), or - for stdin.")]
+PathsArg = Annotated[
+    list[str] | None, typer.Argument(help="Files, directories (walked for .yaml/.yml/.json), or - for stdin.")
+]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here (default: stdout).")]
 FailOnOpt = Annotated[FailOn, typer.Option(help="Exit 1 when an unsuppressed finding is at least this severe.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only failing findings; no summary or progress.")]
+PolicyDirOpt = Annotated[
+    Path | None, typer.Option(help="Policy library (default: ./policies in a repo, else the bundled one).")
+]
 
 
 @app.command()
@@ -147,12 +152,18 @@ def scan(
     fmt: FormatOpt = Format.rich,
     output: OutputOpt = None,
     fail_on: FailOnOpt = FailOn.high,
-    policy_dir: Annotated[Path | None, typer.Option(help="Policy library (default: ./policies in a repo, else bundled).")] = None,
-    pss_level: Annotated[PssLevel, typer.Option(help="Pod Security level for namespaces without an enforce label.")] = PssLevel.restricted,
+    policy_dir: PolicyDirOpt = None,
+    pss_level: Annotated[
+        PssLevel, typer.Option(help="Pod Security level for namespaces without an enforce label.")
+    ] = PssLevel.restricted,
     select: Annotated[list[str] | None, typer.Option(help="Only these rules (id, glob, kind or category).")] = None,
     ignore: Annotated[list[str] | None, typer.Option(help="Skip these rules (id, glob, kind or category).")] = None,
-    templates: Annotated[list[str] | None, typer.Option(help="Extra Gatekeeper ConstraintTemplates + Constraints.")] = None,
-    no_default_policies: Annotated[bool, typer.Option(help="Evaluate only --templates.")] = False,
+    templates: Annotated[
+        list[str] | None, typer.Option(help="Extra Gatekeeper ConstraintTemplates + Constraints.")
+    ] = None,
+    no_default_policies: Annotated[
+        bool, typer.Option("--no-default-policies", help="Evaluate only --templates.")
+    ] = False,
     kustomize: Annotated[list[Path] | None, typer.Option(help="Render this Kustomize directory and scan it.")] = None,
     default_namespace: Annotated[str, typer.Option(help="Namespace for namespaced objects without one.")] = "default",
     engine: Annotated[Engine, typer.Option(help="Rego engine.")] = Engine.regorus,
@@ -188,7 +199,7 @@ def scan(
 @app.command()
 def rules(
     fmt: Annotated[str, typer.Option("--format", "-f", help="rich or json.")] = "rich",
-    policy_dir: Annotated[Path | None, typer.Option(help="Policy library.")] = None,
+    policy_dir: PolicyDirOpt = None,
 ) -> None:
     """List the rules: id, category, severity, title."""
     from scanner.engine.catalogue import default_policy_dir, load_catalogue
@@ -215,5 +226,14 @@ def rules(
 
 
 def main() -> Any:
-    """Console-script entry point."""
-    return app()
+    """Console-script entry point: an unexpected failure is one line (KGUARD_DEBUG=1 shows the traceback)."""
+    import os
+
+    try:
+        return app()
+    except Exception as exc:
+        if os.environ.get("KGUARD_DEBUG"):
+            raise
+        typer.echo(f"kguard: internal error: {type(exc).__name__}: {exc} (set KGUARD_DEBUG=1 for a traceback)",
+                   err=True)
+        raise SystemExit(2) from None

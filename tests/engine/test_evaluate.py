@@ -1,0 +1,222 @@
+import textwrap
+
+import pytest
+
+from scanner.engine.catalogue import Rule
+from scanner.engine.evaluate import pss_applies, severity_for
+from scanner.engine.regorus_backend import RegorusBackend
+from scanner.engine.templates import Constraint, Template, TemplateSet
+from scanner.load.files import load_text
+from scanner.model import Severity
+from scanner.scan import ScanOptions, load_templates, scan_resources
+from tests.engine.conftest import constraint, template
+
+PRIVILEGED = """
+package k8spriv
+violation contains {"msg": msg, "details": {"field_path": ["spec", "containers", i, "securityContext", "privileged"]}} if {
+  some i, c in input.review.object.spec.containers
+  c.securityContext.privileged
+  msg := sprintf("container %v is privileged", [c.name])
+}
+"""
+
+PODS = """\
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+  labels: {team: a}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: bad
+  namespace: shop
+spec:
+  containers:
+  - name: ok
+    image: x
+  - name: root
+    image: y
+    securityContext:
+      privileged: true
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: nameless-ns
+spec:
+  containers:
+  - name: a
+    image: z
+"""
+
+
+def scan(text: str, templates_dir: str, **options):
+    loaded = load_text(text, "pods.yaml")
+    opts = ScanOptions(template_dirs=[templates_dir], default_policies=False, **options)
+    return scan_resources(loaded.resources, opts, loaded=loaded)
+
+
+def test_finding_points_at_the_offending_field(write_templates):
+    result = scan(PODS, write_templates(template("K8sPriv", PRIVILEGED), constraint("K8sPriv", "no-priv")))
+    (finding,) = result.findings
+    assert finding.message == "container root is privileged"
+    assert (finding.location.path, finding.location.line, finding.location.column) == ("pods.yaml", 19, 7)
+    assert finding.field_path == ("spec", "containers", 1, "securityContext", "privileged")
+    assert finding.resource.namespace == "shop" and finding.constraint == "K8sPriv/no-priv"
+    assert result.exit_code(Severity.HIGH) == 1
+    assert result.exit_code(Severity.CRITICAL) == 0
+
+
+def test_v0_template_with_lib_parameters_and_schema_defaults(write_templates):
+    rego = """
+    package k8sallowed
+    import data.lib.names
+    violation[{"msg": msg}] {
+      c := input.review.object.spec.containers[_]
+      not names.allowed(c.image, input.parameters.images)
+      msg := sprintf("%v: image %v not in %v (mode %v)", [c.name, c.image, input.parameters.images, input.parameters.mode])
+    }
+    """
+    lib = """
+    package lib.names
+    allowed(image, list) { image == list[_] }
+    """
+    schema = {"type": "object", "properties": {"images": {"type": "array", "items": {"type": "string"}},
+                                                "mode": {"type": "string", "default": "strict"}}}
+    tdir = write_templates(template("K8sAllowed", rego, v1=False, libs=(lib,), schema=schema),
+                           constraint("K8sAllowed", "only-x", {"parameters": {"images": ["x"]}}))
+    result = scan(PODS, tdir)
+    messages = sorted(f.message for f in result.findings)
+    assert messages == ['a: image z not in ["x"] (mode strict)', 'root: image y not in ["x"] (mode strict)']
+    whole_object = result.findings[0]
+    assert whole_object.field_path == () and whole_object.location.line == 7  # the object's first line
+
+
+def test_default_namespace_and_inventory(write_templates):
+    rego = """
+    package k8sns
+    violation contains {"msg": msg} if {
+      ns := input.review.object.metadata.namespace
+      not data.inventory.cluster.v1.Namespace[ns]
+      msg := sprintf("namespace %v is not declared", [ns])
+    }
+    """
+    tdir = write_templates(template("K8sNs", rego), constraint("K8sNs", "ns", {"match": {"kinds": [{"kinds": ["Pod"]}]}}))
+    result = scan(PODS, tdir, default_namespace="orphans")
+    assert [f.message for f in result.findings] == ["namespace orphans is not declared"]
+
+
+def test_enforcement_actions_map_to_severity(write_templates):
+    tdir = write_templates(template("K8sPriv", PRIVILEGED, annotations={"kguard.io/severity": "critical"}),
+                           constraint("K8sPriv", "warn-only", {"enforcementAction": "warn"}))
+    (finding,) = scan(PODS, tdir).findings
+    assert finding.severity is Severity.MEDIUM and finding.enforcement_action == "warn"
+    assert severity_for(Severity.CRITICAL, "dryrun") is Severity.INFO
+    assert severity_for(Severity.LOW, "warn") is Severity.LOW
+
+
+def test_undecidable_namespace_selector_is_reported(write_templates):
+    tdir = write_templates(template("K8sPriv", PRIVILEGED),
+                           constraint("K8sPriv", "sel", {"match": {"namespaceSelector": {"matchLabels": {"team": "a"}}}}))
+    result = scan(PODS, tdir)
+    assert len(result.findings) == 1
+    (undecided,) = result.not_evaluated
+    assert "nameless-ns" in undecided.reason and "'default'" in undecided.reason
+
+
+def test_cel_only_templates_are_not_evaluated_and_say_so(write_templates):
+    import yaml
+
+    cel = yaml.safe_load(template("K8sCel", PRIVILEGED))
+    cel["spec"]["targets"][0]["code"] = [{"engine": "K8sNativeValidation", "source": {"validations": []}}]
+    result = scan(PODS, write_templates(yaml.safe_dump(cel), constraint("K8sCel", "c")))
+    assert result.findings == []
+    assert "only CEL" in result.not_evaluated[0].reason
+
+
+def test_failing_policy_is_reported_and_others_still_run(write_templates):
+    broken = """
+    package broken
+    violation contains {"msg": "x"} if { conflict }
+    conflict := 1 if { true }
+    conflict := 2 if { true }
+    """
+    tdir = write_templates(template("K8sBroken", broken), constraint("K8sBroken", "b"),
+                           template("K8sPriv", PRIVILEGED), constraint("K8sPriv", "p"))
+    result = scan(PODS, tdir)
+    assert [f.rule_id for f in result.findings] == ["k8spriv"]
+    (error,) = result.policy_errors
+    assert error.policy == "K8sBroken" and "evaluation failed" in error.message
+    assert result.exit_code(Severity.HIGH) == 2
+
+
+def test_compile_error_is_a_policy_error(write_templates):
+    tdir = write_templates(template("K8sSyntax", "package x\nviolation contains {\n"), constraint("K8sSyntax", "s"),
+                           template("K8sPriv", PRIVILEGED), constraint("K8sPriv", "p"))
+    result = scan(PODS, tdir)
+    assert [e.policy for e in result.policy_errors] == ["K8sSyntax"]
+    assert "does not compile" in result.policy_errors[0].message
+    assert len(result.findings) == 1
+
+
+def test_looping_policy_times_out_without_stalling_the_scan(write_templates):
+    slow = """
+    package slow
+    violation contains {"msg": "slow"} if { count([x | some x in numbers.range(1, 200000000); x < 0]) > 0 }
+    """
+    tdir = write_templates(template("K8sSlow", slow), constraint("K8sSlow", "s"),
+                           template("K8sPriv", PRIVILEGED), constraint("K8sPriv", "p"))
+    result = scan(PODS, tdir, timeout=1.0)
+    assert [e.policy for e in result.policy_errors] == ["K8sSlow"]
+    assert "timed out" in result.policy_errors[0].message
+    assert [f.rule_id for f in result.findings] == ["k8spriv"]
+
+
+def test_pss_levels():
+    assert pss_applies("baseline", "restricted") and pss_applies("restricted", "restricted")
+    assert pss_applies("baseline", "baseline") and not pss_applies("restricted", "baseline")
+    assert not pss_applies("baseline", "privileged") and pss_applies(None, "privileged")
+
+
+def test_namespace_enforce_label_sets_the_level():
+    rule = Rule(id="pss-x", kind="K8sPssX", title="t", description="d", severity=Severity.HIGH,
+                category="pod-security", tags=("pod-security",), remediation="r", help_url="", pss_level="restricted")
+    tpl = Template(kind="K8sPssX", rego=textwrap.dedent("""
+        package pssx
+        violation contains {"msg": "restricted check"} if { input.review.object.kind == "Pod" }
+    """), rego_version="v1", rule=rule)
+    templates = TemplateSet(templates={"K8sPssX": tpl}, constraints=[Constraint(kind="K8sPssX", name="pss-x")])
+    text = ("apiVersion: v1\nkind: Namespace\nmetadata: {name: loose, labels: "
+            "{pod-security.kubernetes.io/enforce: baseline}}\n---\n"
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: loose}\n---\n"
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: strict}\n")
+    loaded = load_text(text, "x.yaml")
+    result = scan_resources(loaded.resources, ScanOptions(default_policies=False), templates=templates)
+    assert [f.resource.name for f in result.findings] == ["b"]
+    loaded = load_text(text, "x.yaml")
+    result = scan_resources(loaded.resources, ScanOptions(default_policies=False, pss_level="baseline"),
+                            templates=templates)
+    assert result.findings == []
+
+
+def test_select_and_ignore(write_templates):
+    tdir = write_templates(template("K8sPriv", PRIVILEGED), constraint("K8sPriv", "p"))
+    assert len(load_templates(ScanOptions(template_dirs=[tdir], default_policies=False, ignore=["k8s*"])).templates) == 0
+    with pytest.raises(Exception, match="matches no rule"):
+        load_templates(ScanOptions(template_dirs=[tdir], default_policies=False, select=["nope"]))
+
+
+def test_constraint_without_template_is_a_usage_error(write_templates):
+    from scanner.errors import UsageError
+
+    with pytest.raises(UsageError, match="has no ConstraintTemplate"):
+        load_templates(ScanOptions(template_dirs=[write_templates(constraint("K8sMissing", "m"))],
+                                   default_policies=False))
+
+
+def test_backend_reports_compile_errors_per_template():
+    backend = RegorusBackend()
+    bad = Template(kind="Bad", rego="package bad\nviolation contains", rego_version="v1")
+    assert "Bad" in backend.load([bad], {"cluster": {}, "namespace": {}})

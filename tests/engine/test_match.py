@@ -1,0 +1,83 @@
+import pytest
+
+from scanner.engine.match import Undecided, glob_match, is_cluster_scoped, matches, selector_matches
+
+
+def obj(kind="Pod", api="v1", name="web", ns="shop", labels=None):
+    meta = {"name": name, "labels": labels or {}}
+    if ns:
+        meta["namespace"] = ns
+    return {"apiVersion": api, "kind": kind, "metadata": meta}
+
+
+NAMESPACES = {"shop": obj("Namespace", name="shop", ns=None, labels={"env": "prod"})}
+
+
+@pytest.mark.parametrize(("pattern", "value", "expected"), [
+    ("kube-*", "kube-system", True), ("*-system", "kube-system", True), ("*be-sy*", "kube-system", True),
+    ("kube", "kube-system", False), ("kube-system", "kube-system", True), ("*", "x", True),
+])
+def test_glob(pattern, value, expected):
+    assert glob_match(pattern, value) is expected
+
+
+def test_label_selector_operators():
+    labels = {"a": "1", "b": "2"}
+    assert selector_matches({"matchLabels": {"a": "1"}}, labels)
+    assert not selector_matches({"matchLabels": {"a": "2"}}, labels)
+    assert selector_matches({"matchExpressions": [{"key": "a", "operator": "In", "values": ["1", "3"]}]}, labels)
+    assert not selector_matches({"matchExpressions": [{"key": "b", "operator": "NotIn", "values": ["2"]}]}, labels)
+    assert selector_matches({"matchExpressions": [{"key": "c", "operator": "DoesNotExist"}]}, labels)
+    assert not selector_matches({"matchExpressions": [{"key": "c", "operator": "Exists"}]}, labels)
+    assert selector_matches({}, labels)
+
+
+def test_kinds_and_groups():
+    dep = obj("Deployment", "apps/v1")
+    assert matches({"kinds": [{"apiGroups": ["apps"], "kinds": ["Deployment"]}]}, dep, NAMESPACES)
+    assert not matches({"kinds": [{"apiGroups": [""], "kinds": ["Deployment"]}]}, dep, NAMESPACES)
+    assert matches({"kinds": [{"apiGroups": ["*"], "kinds": ["*"]}]}, dep, NAMESPACES)
+    assert matches({"kinds": [{"kinds": ["Deployment"]}]}, dep, NAMESPACES)
+    assert matches({}, dep, NAMESPACES)
+
+
+def test_scope():
+    ns_obj = obj("Namespace", name="shop", ns=None)
+    assert matches({"scope": "Cluster"}, ns_obj, NAMESPACES)
+    assert not matches({"scope": "Namespaced"}, ns_obj, NAMESPACES)
+    assert matches({"scope": "Namespaced"}, obj(), NAMESPACES)
+    assert matches({"scope": "*"}, obj(), NAMESPACES)
+
+
+def test_namespaces_and_exclusions_use_the_namespace_name_for_namespaces():
+    assert matches({"namespaces": ["sh*"]}, obj(), NAMESPACES)
+    assert not matches({"excludedNamespaces": ["shop"]}, obj(), NAMESPACES)
+    assert not matches({"excludedNamespaces": ["shop"]}, obj("Namespace", name="shop", ns=None), NAMESPACES)
+    cluster_role = obj("ClusterRole", "rbac.authorization.k8s.io/v1", ns=None)
+    assert matches({"namespaces": ["other"]}, cluster_role, NAMESPACES)
+
+
+def test_namespace_selector_offline():
+    selector = {"namespaceSelector": {"matchLabels": {"env": "prod"}}}
+    assert matches(selector, obj(), NAMESPACES)
+    assert not matches({"namespaceSelector": {"matchLabels": {"env": "dev"}}}, obj(), NAMESPACES)
+    verdict = matches(selector, obj(ns="unknown"), NAMESPACES)
+    assert isinstance(verdict, Undecided) and "unknown" in verdict.reason
+    name_selector = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "shop"}}}
+    assert matches(name_selector, obj(), NAMESPACES)
+    assert matches(selector, obj("ClusterRole", "rbac.authorization.k8s.io/v1", ns=None), NAMESPACES)
+
+
+def test_label_selector_and_name():
+    labelled = obj(labels={"tier": "web"})
+    assert matches({"labelSelector": {"matchLabels": {"tier": "web"}}}, labelled, NAMESPACES)
+    assert not matches({"labelSelector": {"matchLabels": {"tier": "db"}}}, labelled, NAMESPACES)
+    assert matches({"name": "we*"}, labelled, NAMESPACES)
+    assert not matches({"name": "db"}, labelled, NAMESPACES)
+
+
+def test_cluster_scope_table():
+    assert is_cluster_scoped("v1", "Namespace")
+    assert is_cluster_scoped("constraints.gatekeeper.sh/v1beta1", "AnyKind")
+    assert not is_cluster_scoped("apps/v1", "Deployment")
+    assert not is_cluster_scoped("v1", "ConfigMap")
