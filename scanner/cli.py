@@ -102,13 +102,22 @@ def _report_problems(results: list[ScanResult], quiet: bool) -> None:
                 typer.echo(f"kguard: not evaluated: {where}: {item.reason}", err=True)
 
 
-def _emit(results: list[ScanResult], fmt: Format, output: Path | None, quiet: bool) -> None:
+def _emit(results: list[ScanResult], fmt: Format, output: Path | None, quiet: bool, fail_on: FailOn) -> None:
     from scanner import report
 
-    if fmt is Format.rich and output is None:
-        report.print_rich(results, quiet=quiet)
+    if fmt is Format.rich and quiet:
+        from scanner.report import compact
+
+        text = compact.render(results, threshold=fail_on.threshold())
+    elif fmt is Format.rich and output is None:
+        from rich.console import Console
+
+        from scanner.report import rich_report
+
+        rich_report.print_report(results, Console())
         return
-    text = report.render(fmt.value, results)
+    else:
+        text = report.render(fmt.value, results)
     if output is None:
         sys.stdout.write(text)
         return
@@ -125,7 +134,7 @@ def finish(results: list[ScanResult], *, fmt: Format, output: Path | None, fail_
     from scanner import report
 
     _report_problems(results, quiet)
-    _emit(results, fmt, output, quiet)
+    _emit(results, fmt, output, quiet, fail_on)
     if report_dir is not None:
         try:
             report.write_report_dir(results, report_dir)
