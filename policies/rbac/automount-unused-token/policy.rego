@@ -1,0 +1,59 @@
+package kguard.rbac.automount_unused_token
+
+import data.lib.util
+import data.lib.workload
+
+# Reviewed: Pods and workloads. The ServiceAccount and every binding are read from data.inventory.
+violation contains {
+	"msg": sprintf("%s mounts the API token of ServiceAccount %s/%s, which has no RBAC binding. Set automountServiceAccountToken: false.", [workload.subject, namespace, account]),
+	"details": {"field_path": array.concat(pod.path, ["automountServiceAccountToken"])},
+}
+if {
+	not workload.is_controlled_pod
+	some pod in workload.pod_specs
+	namespace := review_namespace
+	account := workload.service_account_name(pod)
+	mounts_token(pod, namespace, account)
+	not has_binding(namespace, account)
+}
+
+review_namespace := ns if {
+	ns := util.review_namespace
+	ns != ""
+} else := "default"
+
+# The pod's own setting wins; otherwise the ServiceAccount's; the default is to mount.
+mounts_token(pod, _, _) if util.is_true(pod.spec, ["automountServiceAccountToken"])
+
+mounts_token(pod, namespace, account) if {
+	object.get(pod.spec, ["automountServiceAccountToken"], null) == null
+	not util.is_false(service_account(namespace, account), ["automountServiceAccountToken"])
+}
+
+service_account(namespace, account) := object.get(data.inventory, ["namespace", namespace, "v1", "ServiceAccount", account], {})
+
+rbac_gv := "rbac.authorization.k8s.io/v1"
+
+has_binding(namespace, account) if {
+	some binding_ns, kinds in object.get(data.inventory, "namespace", {})
+	some binding in object.get(kinds, [rbac_gv, "RoleBinding"], {})
+	binds(binding, binding_ns, namespace, account)
+}
+
+has_binding(namespace, account) if {
+	some binding in object.get(data.inventory, ["cluster", rbac_gv, "ClusterRoleBinding"], {})
+	binds(binding, "", namespace, account)
+}
+
+binds(binding, binding_ns, namespace, account) if {
+	some subject in util.list(binding, ["subjects"])
+	subject.kind == "ServiceAccount"
+	subject.name == account
+	object.get(subject, "namespace", binding_ns) == namespace
+}
+
+binds(binding, _, namespace, _) if {
+	some subject in util.list(binding, ["subjects"])
+	subject.kind == "Group"
+	subject.name in {"system:serviceaccounts", concat(":", ["system:serviceaccounts", namespace])}
+}
