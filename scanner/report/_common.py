@@ -117,6 +117,8 @@ def relative_posix_path(path: str, source_root: Path | None = None) -> tuple[str
         try:
             text = PurePosixPath(text).relative_to(root).as_posix()
         except ValueError:
+            if _WINDOWS_DRIVE.match(text):  # another drive: no relative form exists
+                return posixpath.normpath(text), False
             return posixpath.relpath(posixpath.normpath(text), root), False
     text = posixpath.normpath(text) if text else "."
     return text, not (text == ".." or text.startswith("../"))
