@@ -1,0 +1,36 @@
+package kguard.segmentation.cross_environment
+
+import data.lib.netpol
+import data.lib.selector
+import data.lib.util
+
+# Reviewed: NetworkPolicies in namespaces of a protected environment (parameter protectedEnvironments). Peers'
+# namespaceSelectors are resolved against the Namespaces in data.inventory.
+violation contains {
+	"msg": sprintf("%s allows %s %s namespace %s (environment %s) in %s environment %s. Cross-environment traffic breaks segmentation.", [util.display(policy), lower(direction), word[direction], other, other_env, "its", env]),
+	"details": {
+		"field_path": ["spec", netpol.rules_field[direction], i, netpol.peers_field[direction], j, "namespaceSelector"],
+		"related": [{"apiVersion": "v1", "kind": "Namespace", "name": other, "field_path": ["metadata", "labels"], "message": sprintf("environment %s", [other_env])}],
+	},
+}
+if {
+	policy := input.review.object
+	namespace := util.review_namespace
+	env := netpol.environment(namespace)
+	env in protected
+	some direction in ["Ingress", "Egress"]
+	some i, rule in util.list(policy, ["spec", netpol.rules_field[direction]])
+	some j, peer in util.list(rule, [netpol.peers_field[direction]])
+	ns_selector := object.get(peer, "namespaceSelector", null)
+	is_object(ns_selector)
+	some other in object.keys(object.get(data.inventory, ["cluster", "v1", "Namespace"], {}))
+	other != namespace
+	selector.matches(ns_selector, netpol.namespace_labels(other))
+	other_env := netpol.environment(other)
+	other_env != ""
+	other_env != env
+}
+
+word := {"Ingress": "from", "Egress": "to"}
+
+protected := {e | some e in util.list(input, ["parameters", "protectedEnvironments"])}
