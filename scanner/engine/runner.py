@@ -78,6 +78,9 @@ def run(
     if not jobs:
         return result
     if not backend.forkable or "fork" not in multiprocessing.get_all_start_methods():
+        set_time_limit = getattr(backend, "set_time_limit", None)  # in-process backends limit their own calls
+        if set_time_limit is not None:
+            set_time_limit(timeout)
         return _run_in_process(backend, inputs, jobs, result, on_progress)
     return _run_forked(backend, inputs, jobs, result, timeout,
                        workers or default_workers(sum(map(len, inputs.values()))), on_progress)
@@ -94,6 +97,8 @@ def _run_in_process(backend: Backend, inputs: dict[str, list[str]], jobs: deque[
             continue
         try:
             _record(result, job[0], _run_batch(backend, inputs, job))
+        except TimeoutError as exc:
+            result.errors[job[0]] = str(exc)
         except Exception as exc:  # a backend failure must not end the scan
             result.errors[job[0]] = f"{type(exc).__name__}: {exc}"
         if on_progress:
