@@ -206,6 +206,57 @@ def scan(
 
 
 @app.command()
+def audit(
+    kubeconfig: Annotated[str | None, typer.Option(help="Kubeconfig (default: $KUBECONFIG, ~/.kube/config).")] = None,
+    context: Annotated[str | None, typer.Option(help="Kubeconfig context (default: the current one).")] = None,
+    in_cluster: Annotated[bool, typer.Option("--in-cluster", help="Use the pod's service account.")] = False,
+    namespace: Annotated[list[str] | None, typer.Option(help="Only these namespaces (repeatable).")] = None,
+    exclude_namespace: Annotated[list[str] | None, typer.Option(help="Skip these namespaces (globs).")] = None,
+    fmt: FormatOpt = Format.rich,
+    output: OutputOpt = None,
+    fail_on: FailOnOpt = FailOn.high,
+    manifests: Annotated[list[str] | None, typer.Option(help="Git manifests: map findings, report drift.")] = None,
+    kustomize: Annotated[list[Path] | None, typer.Option(help="Git Kustomize overlay: map findings, drift.")] = None,
+    drift: Annotated[bool, typer.Option(help="Report drift against --manifests/--kustomize.")] = True,
+    require_full_coverage: Annotated[bool, typer.Option(help="Exit 2 when anything could not be read.")] = False,
+    policy_dir: PolicyDirOpt = None,
+    templates: Annotated[list[str] | None, typer.Option(help="Extra ConstraintTemplates + Constraints.")] = None,
+    no_default_policies: Annotated[bool, typer.Option("--no-default-policies", help="Only --templates.")] = False,
+    select: Annotated[list[str] | None, typer.Option(help="Only these rules.")] = None,
+    ignore: Annotated[list[str] | None, typer.Option(help="Skip these rules.")] = None,
+    pss_level: Annotated[PssLevel, typer.Option(help="PSS level for unlabelled namespaces.")] = PssLevel.restricted,
+    page_size: Annotated[int, typer.Option(min=1, help="Objects per LIST page.")] = 500,
+    concurrency: Annotated[int, typer.Option(min=1, help="Parallel API requests.")] = 8,
+    request_timeout: Annotated[float, typer.Option(help="Seconds per API request.")] = 30.0,
+    quiet: QuietOpt = False,
+) -> None:
+    """Audit a live cluster (read-only) with the same policies; optionally map to and diff against Git."""
+    from scanner.cluster.audit import AuditOptions, run_audit
+    from scanner.cluster.console import listing_progress, print_summary
+    from scanner.cluster.read import ReadOptions
+    from scanner.scan import ScanOptions
+
+    with _errors_to_exit(), listing_progress(not quiet) as on_listed:
+        scan_options = ScanOptions(policy_dir=policy_dir, template_dirs=templates or (),
+                                   default_policies=not no_default_policies, pss_level=pss_level.value,
+                                   select=select or (), ignore=ignore or ())
+        read = ReadOptions(namespaces=namespace or (), exclude_namespaces=exclude_namespace or (),
+                           page_size=page_size, concurrency=concurrency)
+        options = AuditOptions(kubeconfig=kubeconfig, context=context, in_cluster=in_cluster, read=read,
+                               request_timeout=request_timeout, manifests=manifests or (),
+                               kustomize=[str(k) for k in kustomize or ()], drift=drift)
+        result = run_audit(options, scan_options, on_listed)
+    print_summary(result, quiet)
+    if require_full_coverage and result.result.coverage:
+        _report_problems([result.result], quiet)
+        _emit([result.result], fmt, output, quiet, fail_on)
+        fail(f"coverage incomplete: {len(result.result.coverage)} kind/namespace(s) could not be read "
+             "(--require-full-coverage)")
+    with _errors_to_exit():
+        finish([result.result], fmt=fmt, output=output, fail_on=fail_on, quiet=quiet)
+
+
+@app.command()
 def rules(
     fmt: Annotated[str, typer.Option("--format", "-f", help="rich or json.")] = "rich",
     policy_dir: PolicyDirOpt = None,

@@ -1,0 +1,57 @@
+"""Terminal output of `kguard audit` on stderr: a listing progress display (TTY only) and the summaries."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from scanner.cluster.read import Progress
+
+
+@contextmanager
+def listing_progress(enabled: bool) -> Iterator[Progress | None]:
+    """A live "listed N objects" status on stderr while the audit reads the cluster; nothing when not a TTY."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    total = 0
+    with console.status("reading the cluster", spinner="dots") as status:
+
+        def on_listed(what: str, count: int) -> None:
+            nonlocal total
+            total += count
+            status.update(f"reading the cluster: {total} objects (last: {count} {what})")
+
+        yield on_listed
+
+
+def print_summary(audit: Any, quiet: bool) -> None:
+    """Per-namespace objects/findings and the coverage verdict, on stderr."""
+    if quiet:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    from scanner.cluster.audit import namespace_summary
+
+    snap = audit.snapshot
+    console = Console(stderr=True, soft_wrap=True)
+    table = Table(title=f"cluster {snap.context} ({snap.server})", title_justify="left")
+    for column, justify in (("namespace", "left"), ("objects", "right"), ("findings", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for namespace, objects, findings in namespace_summary(audit):
+        table.add_row(namespace, str(objects), str(findings))
+    console.print(table)
+    gaps = snap.coverage
+    if gaps:
+        console.print(f"[yellow]coverage incomplete:[/] {len(gaps)} kind/namespace(s) could not be read "
+                      "(see the report's coverage section)")
+    else:
+        console.print("coverage: complete (every planned kind was read)")
+    if audit.mapped:
+        console.print(f"{audit.mapped} finding(s) mapped to Git manifests")

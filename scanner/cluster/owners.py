@@ -1,0 +1,125 @@
+"""Controller ownership: a Pod made by a ReplicaSet made by a Deployment is reported at the Deployment.
+
+Only workload controllers count: a controller `ownerReference` (``controller: true``) to a ReplicaSet, Job,
+Deployment, StatefulSet, DaemonSet, CronJob, ReplicationController or Argo Rollout. Anything else (a Pod owned by
+a Node, i.e. a static mirror pod, or by an operator's custom resource) is treated as standalone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+from scanner.model import FieldPath, Finding, Location, Resource, ResourceId, fingerprint
+
+WORKLOAD_CONTROLLERS = frozenset({
+    ("apps", "ReplicaSet"), ("apps", "Deployment"), ("apps", "StatefulSet"), ("apps", "DaemonSet"),
+    ("batch", "Job"), ("batch", "CronJob"), ("", "ReplicationController"), ("argoproj.io", "Rollout"),
+})
+# Where each kind keeps its pod (template); findings moved to an owner get their field path rebased.
+POD_PREFIX: dict[str, FieldPath] = {
+    "Pod": (),
+    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+}
+DEFAULT_POD_PREFIX: FieldPath = ("spec", "template")
+MAX_DEPTH = 5
+
+Key = tuple[str, str, str, str]  # (group, kind, namespace, name)
+
+
+def key_of(ident: ResourceId) -> Key:
+    return (ident.group, ident.kind, ident.namespace or "", ident.name)
+
+
+def controller_ref(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The ownerReference with ``controller: true`` (there is at most one)."""
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if isinstance(ref, dict) and ref.get("controller") is True:
+            return ref
+    return None
+
+
+def _ref_identity(ref: dict[str, Any], namespace: str | None) -> ResourceId:
+    return ResourceId(api_version=str(ref.get("apiVersion", "")), kind=str(ref.get("kind", "")),
+                      name=str(ref.get("name", "")), namespace=namespace)
+
+
+def top_owner(res: Resource, index: dict[Key, Resource]) -> ResourceId | None:
+    """The outermost workload controller of ``res`` (following ReplicaSet -> Deployment, Job -> CronJob, ...).
+
+    Owners that were not read (missing, forbidden) still count, by the identity in the reference.
+    None when ``res`` has no workload controller.
+    """
+    owner: ResourceId | None = None
+    current: dict[str, Any] | None = res.obj
+    for _ in range(MAX_DEPTH):
+        ref = controller_ref(current) if current is not None else None
+        if ref is None:
+            break
+        ident = _ref_identity(ref, res.namespace)
+        if (ident.group, ident.kind) not in WORKLOAD_CONTROLLERS:
+            break
+        owner = ident
+        found = index.get(key_of(ident))
+        uid = ref.get("uid")
+        if found is not None and uid and (found.metadata.get("uid") not in (None, uid)):
+            break  # a namesake, not the owner: stop at the reference
+        current = found.obj if found is not None else None
+    return owner
+
+
+def owners(resources: Iterable[Resource]) -> dict[Key, ResourceId]:
+    """Controlled object -> its outermost workload owner, for every controlled object."""
+    items = list(resources)
+    index = {key_of(r.identity): r for r in items}
+    result: dict[Key, ResourceId] = {}
+    for res in items:
+        owner = top_owner(res, index)
+        if owner is not None:
+            result[key_of(res.identity)] = owner
+    return result
+
+
+def rebase(path: FieldPath, child_kind: str, owner_kind: str) -> FieldPath:
+    """Move a field path from the child's pod (template) to the owner's pod template."""
+    child = POD_PREFIX.get(child_kind, DEFAULT_POD_PREFIX)
+    owner = POD_PREFIX.get(owner_kind, DEFAULT_POD_PREFIX)
+    if child_kind == "Pod":
+        return owner + path if path and path[0] in ("spec", "metadata") else path
+    if child_kind == "Job" and owner_kind == "CronJob":
+        return ("spec", "jobTemplate", *path) if path[:1] in (("spec",), ("metadata",)) else path
+    if path[: len(child)] == child:
+        return owner + path[len(child):]
+    return path
+
+
+def collapse(findings: list[Finding], owned: dict[Key, ResourceId], locations: dict[Key, Location]) -> list[Finding]:
+    """Report findings on controlled objects once, at the owner.
+
+    A finding on a controlled object is dropped when its owner has a finding of the same rule and constraint;
+    otherwise the first one (sorted) moves to the owner, saying on how many controlled objects it was seen.
+    """
+    kept: list[Finding] = []
+    moved: dict[tuple[Key, str, str], list[Finding]] = {}
+    for finding in findings:
+        owner = owned.get(key_of(finding.resource))
+        if owner is None:
+            kept.append(finding)
+        else:
+            moved.setdefault((key_of(owner), finding.rule_id, finding.constraint), []).append(finding)
+    at_owner = {(key_of(f.resource), f.rule_id, f.constraint) for f in kept}
+    for group_key, items in sorted(moved.items()):
+        if group_key in at_owner:
+            continue
+        items.sort(key=lambda f: (f.resource.kind, f.resource.name, f.sort_key()))
+        first = items[0]
+        owner = owned[key_of(first.resource)]
+        names = sorted({f"{f.resource.kind} {f.resource.name}" for f in items})
+        seen = f"seen on {names[0]}" + (f" and {len(names) - 1} more controlled object(s)" if len(names) > 1 else "")
+        path = rebase(first.field_path, first.resource.kind, owner.kind)
+        message = f"{first.message} ({seen} of {owner.kind} {owner.name})"
+        location = locations.get(key_of(owner), first.location)
+        kept.append(replace(first, resource=owner, field_path=path, message=message, location=location,
+                            fingerprint=fingerprint(first.rule_id, owner, path, first.message)))
+    return kept
