@@ -54,8 +54,7 @@ def print_report(results: ScanResult | Sequence[ScanResult], console: Console) -
     for index, result in enumerate(runs):
         if index:
             console.print()
-        for renderable in report_renderables(result, title_run=len(runs) > 1):
-            console.print(renderable)
+        console.print(Group(*report_renderables(result, title_run=len(runs) > 1)))
 
 
 def export_text(results: ScanResult | Sequence[ScanResult], *, width: int = DEFAULT_WIDTH) -> str:
@@ -114,7 +113,7 @@ def report_renderables(result: ScanResult, *, title_run: bool = False) -> list[R
     problems = _problems(result)
     if problems is not None:
         section("Not scanned or not evaluated")
-        out.append(Padding(problems, (0, 0, 1, 0), expand=False))
+        out.extend((problems, Text()))
     section("Summary")
     out.append(summary_table(result))
     out.append(counts_table(result))
@@ -132,7 +131,7 @@ def _severity_label(severity: Severity) -> Text:
 
 def _indented(*lines: Text) -> RenderableType:
     """Lines under a finding's head, indented; wrapped text keeps the indent."""
-    return Padding(Group(*lines), (0, 0, 0, 2), expand=False)
+    return Padding(Group(*lines), (0, 0, 0, 2))
 
 
 def _finding_block(finding: Finding, rules: dict[str, Rule]) -> RenderableType:
@@ -157,7 +156,7 @@ def _finding_block(finding: Finding, rules: dict[str, Rule]) -> RenderableType:
         body.append(text)
     if finding.enforcement_action not in ("", "deny"):
         body.append(Text(f"Enforcement action: {finding.enforcement_action}", style="dim"))
-    return Padding(Group(head, _indented(*body)), (0, 0, 1, 0), expand=False)
+    return Group(head, _indented(*body), Text())
 
 
 def _suppressed_block(finding: Finding) -> RenderableType:
@@ -172,7 +171,7 @@ def _suppressed_block(finding: Finding) -> RenderableType:
         Text(sentence(finding.message), style="dim"),
         Text(f"Suppressed ({how}{extra}): {sup.justification or 'no justification given'}", style="dim"),
     )
-    return Padding(Group(head, body), (0, 0, 1, 0), expand=False)
+    return Group(head, body, Text())
 
 
 def _problems(result: ScanResult) -> Table | None:
