@@ -285,6 +285,29 @@ def rules(
     Console().print(table)
 
 
+@gatekeeper_app.command("build")
+def gatekeeper_build(
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("gatekeeper"),
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 if OUT differs from what policies/ generates.")
+    ] = False,
+    policy_dir: PolicyDirOpt = None,
+) -> None:
+    """Generate ConstraintTemplates, Constraints, the sync Config and a kustomization from the policy library."""
+    from scanner import mirror
+    from scanner.engine.catalogue import default_policy_dir
+
+    source = policy_dir or default_policy_dir()
+    with _errors_to_exit():
+        if check:
+            stale = mirror.check(source, out)
+            for path in stale:
+                typer.echo(f"kguard: {out / path} is out of date (run `kguard gatekeeper build`)", err=True)
+            raise typer.Exit(1 if stale else 0)
+        changed = mirror.write(source, out)
+    typer.echo(f"{len(changed)} file(s) updated in {out}")
+
+
 def main() -> Any:
     """Console-script entry point: an unexpected failure is one line (KGUARD_DEBUG=1 shows the traceback)."""
     import os
