@@ -63,11 +63,8 @@ _KEY_ORDER = ("$schema", "version", "id", "ruleId", "ruleIndex", "name", "kind",
 _KEY_RANK = {key: rank for rank, key in enumerate(_KEY_ORDER)}
 
 
-@attr.s
-class _Suppression(om.Suppression):
-    """sarif-om 1.0.4 follows SARIF rtm.4, where the final 2.1.0 `suppression.status` was still `state`."""
-
-    status = attr.ib(default=None, metadata={"schema_property_name": "status"})
+# sarif-om 1.0.4 was generated from SARIF 2.1.0-rtm.4, where the final `suppression.status` was still `state`.
+_RENAMED = {(om.Suppression, "state"): "status"}
 
 
 def render(results: ScanResult | Sequence[ScanResult], *, source_root: Path | None = None) -> str:
@@ -148,7 +145,7 @@ def _rule(rule: Rule) -> om.ReportingDescriptor:
         help=om.MultiformatMessageString(text=_help_text(rule), markdown=_help_markdown(rule)),
         help_uri=rule.help_url or None,
         default_configuration=om.ReportingConfiguration(level=level_of(rule.severity)),
-        properties=property_bag(tags=tags, **props),
+        properties=property_bag(props, tags=tags),
     )
 
 
@@ -219,17 +216,17 @@ def _result(
         related_locations=[_related(r, i, source_root, outside) for i, r in enumerate(finding.related, 1)] or None,
         partial_fingerprints={"primaryLocationLineHash": fp, FINGERPRINT_KEY: fp},
         suppressions=[_suppression(finding)] if finding.suppression else None,
-        properties=property_bag(tags=list(finding.tags) or None, **props),
+        properties=property_bag(props, tags=list(finding.tags) or None),
     )
 
 
-def _suppression(finding: Finding) -> _Suppression:
+def _suppression(finding: Finding) -> om.Suppression:
     assert finding.suppression is not None
     sup = finding.suppression
     extra = {k: v for k, v in (("owner", sup.owner), ("expires", sup.expires)) if v}
-    return _Suppression(
-        kind=sup.kind, status="accepted", justification=sup.justification or None,
-        properties=property_bag(**extra) if extra else None,
+    return om.Suppression(
+        kind=sup.kind, state="accepted", justification=sup.justification or None,
+        properties=property_bag(extra) if extra else None,
     )
 
 
@@ -298,7 +295,7 @@ def _invocation(
         execution_successful=not (result.input_errors or result.policy_errors),
         tool_execution_notifications=[_notification(*n, source_root=source_root) for n in execution] or None,
         tool_configuration_notifications=configuration or None,
-        properties=property_bag(**{
+        properties=property_bag({
             "scanned": len(result.scanned),
             "resources": result.resources,
             "input-errors": len(result.input_errors),
@@ -333,7 +330,7 @@ def _notification(
         level=level,
         descriptor=om.ReportingDescriptorReference(id=ident, index=_NOTIFICATION_INDEX[ident]),
         locations=locations,
-        properties=property_bag(**props) if props else None,
+        properties=property_bag(props) if props else None,
     )
 
 
@@ -349,7 +346,7 @@ def _policy_error(policy: str, message: str, rule_index: dict[str, int]) -> om.N
     )
 
 
-def property_bag(tags: list[str] | None = None, **props: Any) -> om.PropertyBag:
+def property_bag(props: dict[str, Any], tags: list[str] | None = None) -> om.PropertyBag:
     """A SARIF property bag: `tags` plus arbitrary keys (e.g. `security-severity`), kept in the given order."""
     bag = om.PropertyBag(tags=tags)
     vars(bag).update(props)
@@ -369,7 +366,8 @@ def to_json(obj: Any) -> Any:
             value = getattr(obj, fld.name)
             if value is None or (fld.name != "level" and value == _default(fld)):
                 continue
-            out[fld.metadata["schema_property_name"]] = to_json(value)
+            name = _RENAMED.get((type(obj), fld.name), fld.metadata["schema_property_name"])
+            out[name] = to_json(value)
         for key, value in vars(obj).items():  # extra property-bag entries
             if key not in names and value is not None:
                 out[key] = to_json(value)
@@ -382,8 +380,8 @@ def to_json(obj: Any) -> Any:
     return obj
 
 
-def _default(fld: attr.Attribute) -> Any:
-    default = fld.default
+def _default(fld: attr.Attribute) -> Any:  # type: ignore[type-arg]
+    default: Any = fld.default
     if isinstance(default, attr.Factory):  # type: ignore[arg-type]
         return default.factory()
     return None if default is attr.NOTHING else default
