@@ -29,7 +29,7 @@ SCHEMA_FILE = "docs/json-schema/kguard-report-1.0.json"
 
 def render(results: ScanResult | Sequence[ScanResult]) -> str:
     """The JSON report for one or several scan results, indented, ending in a newline."""
-    return json.dumps(build(results), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(build(results), indent=2, ensure_ascii=False, default=str) + "\n"
 
 
 def build(results: ScanResult | Sequence[ScanResult]) -> dict[str, Any]:

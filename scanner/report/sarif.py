@@ -82,7 +82,7 @@ def render(results: ScanResult | Sequence[ScanResult], *, source_root: Path | No
         version=SARIF_VERSION,
         schema_uri=SCHEMA_URI,
     )
-    return json.dumps(to_json(log), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(to_json(log), indent=2, ensure_ascii=False, default=str) + "\n"
 
 
 def automation_id(result: ScanResult) -> str:

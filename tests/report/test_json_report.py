@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import jsonschema
 import pytest
@@ -97,3 +97,9 @@ def test_deterministic(scan_result: ScanResult) -> None:
     for name in ("findings", "scanned", "rules"):
         rng.shuffle(getattr(shuffled, name))
     assert json_report.render(shuffled) == first
+
+
+def test_coverage_values_that_are_not_json(scan_result: ScanResult) -> None:
+    scan_result.coverage = [{"resource": "secrets", "where": PurePosixPath("kube-system")}]
+    doc = json.loads(json_report.render(scan_result))
+    assert doc["scan"]["coverage"][0]["where"] == "kube-system"
