@@ -5,26 +5,38 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from scanner.model import ScanResult
-from scanner.report import json_report, rich_report, sarif
 
 Renderer = Callable[[ScanResult | Sequence[ScanResult]], str]
 
+
+def _lazy(module: str, function: str) -> Renderer:
+    """A renderer that imports its module on first use (sarif-om and Rich cost tens of ms to import)."""
+
+    def renderer(results: ScanResult | Sequence[ScanResult]) -> str:
+        render_fn: Renderer = getattr(importlib.import_module(f"scanner.report.{module}"), function)
+        return render_fn(results)
+
+    renderer.__name__ = renderer.__qualname__ = f"{module}.{function}"
+    return renderer
+
+
 FORMATS: dict[str, Renderer] = {
-    "rich": rich_report.render,
-    "sarif": sarif.render,
-    "json": json_report.render,
+    "rich": _lazy("rich_report", "render"),
+    "sarif": _lazy("sarif", "render"),
+    "json": _lazy("json_report", "render"),
 }
 
 # --report-dir: file name -> renderer
 REPORT_FILES: dict[str, Renderer] = {
-    "kguard.sarif": sarif.render,
-    "kguard.json": json_report.render,
-    "kguard.txt": rich_report.export_text,
-    "kguard.html": rich_report.export_html,
+    "kguard.sarif": _lazy("sarif", "render"),
+    "kguard.json": _lazy("json_report", "render"),
+    "kguard.txt": _lazy("rich_report", "export_text"),
+    "kguard.html": _lazy("rich_report", "export_html"),
 }
 
 
