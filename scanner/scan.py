@@ -15,6 +15,7 @@ from scanner.engine.templates import TemplateSet, from_policy, load_template_dir
 from scanner.errors import UsageError
 from scanner.load.files import LoadResult, load_paths
 from scanner.model import Resource, ScanResult
+from scanner.suppress import apply_inline
 
 
 @dataclass(slots=True, kw_only=True)
@@ -76,12 +77,13 @@ def scan_resources(resources: list[Resource], options: ScanOptions, *, loaded: L
     finally:
         backend.close()
     loaded = loaded or LoadResult()
+    findings, suppression_errors = apply_inline(evaluation.findings, resources)
     return ScanResult(
-        findings=evaluation.findings,
+        findings=findings,
         scanned=list(loaded.scanned),
         resources=len(resources),
         skipped=list(loaded.skipped),
-        input_errors=list(loaded.errors),
+        input_errors=[*loaded.errors, *suppression_errors],
         policy_errors=evaluation.errors,
         not_evaluated=evaluation.not_evaluated,
         rules=sorted((t.rule for t in templates.templates.values() if t.rule), key=lambda r: r.id),
