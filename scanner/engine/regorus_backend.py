@@ -21,9 +21,9 @@ class RegorusBackend:
 
     def load(self, templates: list[Template], inventory: dict[str, Any]) -> dict[str, str]:
         errors: dict[str, str] = {}
-        with_data = regorus.Engine()
+        with_data = _engine()
         with_data.add_data_json(json.dumps({"inventory": inventory}))
-        without_data = regorus.Engine()
+        without_data = _engine()
         for template in templates:
             base = with_data if template.uses_inventory else without_data
             engine = base.clone()
@@ -55,6 +55,16 @@ class RegorusBackend:
         self._engines.clear()
 
 
+def _engine() -> Any:
+    """An engine without regorus' default source limits (1,024 columns per line), which real templates exceed."""
+    engine = regorus.Engine()
+    engine.set_policy_length_config(max_col=1_000_000, max_file_bytes=64 * 1024 * 1024, max_lines=1_000_000)
+    return engine
+
+
 def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    """regorus errors are multi-line (location, source excerpt, `error: ...`, a backtrace): keep what matters."""
+    lines = [line.strip() for line in str(exc).split("Stack backtrace:")[0].splitlines() if line.strip()]
+    where = next((line[3:].strip() for line in lines if line.startswith("-->")), "")
+    error = next((line for line in lines if line.startswith("error:")), lines[0] if lines else type(exc).__name__)
+    return f"{error} (at {where})" if where else error

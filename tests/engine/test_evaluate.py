@@ -220,3 +220,14 @@ def test_backend_reports_compile_errors_per_template():
     backend = RegorusBackend()
     bad = Template(kind="Bad", rego="package bad\nviolation contains", rego_version="v1")
     assert "Bad" in backend.load([bad], {"cluster": {}, "namespace": {}})
+
+
+def test_compile_errors_are_short_and_long_lines_are_accepted():
+    backend = RegorusBackend()
+    long_line = Template(kind="Long", rego='package long\nviolation contains {"msg": "x"} if { ' + "true; " * 400 + "}\n",
+                         rego_version="v1")
+    bad = Template(kind="Bad", rego="package bad\nviolation contains {\n", rego_version="v1")
+    errors = backend.load([long_line, bad], {"cluster": {}, "namespace": {}})
+    assert list(errors) == ["Bad"]
+    assert errors["Bad"].startswith("does not compile: error: ") and "backtrace" not in errors["Bad"]
+    assert "(at Bad/template.rego:" in errors["Bad"]
