@@ -62,11 +62,24 @@ def top_owner(res: Resource, index: dict[Key, Resource]) -> ResourceId | None:
             break
         owner = ident
         found = index.get(key_of(ident))
+        if found is None and ident.kind == "ReplicaSet":
+            owner = _deployment_by_hash(current, ident, index) or owner
+            break
         uid = ref.get("uid")
         if found is not None and uid and (found.metadata.get("uid") not in (None, uid)):
             break  # a namesake, not the owner: stop at the reference
         current = found.obj if found is not None else None
     return owner
+
+
+def _deployment_by_hash(pod: dict[str, Any] | None, rs: ResourceId, index: dict[Key, Resource]) -> ResourceId | None:
+    """An unreadable ReplicaSet `<deployment>-<pod-template-hash>` still names its Deployment (when that was read)."""
+    labels = ((pod or {}).get("metadata") or {}).get("labels") or {}
+    suffix = f"-{labels.get('pod-template-hash', '')}"
+    if suffix == "-" or not rs.name.endswith(suffix):
+        return None
+    deployment = index.get(("apps", "Deployment", rs.namespace or "", rs.name[: -len(suffix)]))
+    return deployment.identity if deployment is not None else None
 
 
 def owners(resources: Iterable[Resource]) -> dict[Key, ResourceId]:

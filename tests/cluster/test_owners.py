@@ -51,6 +51,15 @@ def test_owner_that_was_not_read_still_counts_by_reference() -> None:
                                                  namespace="shop")
 
 
+def test_unreadable_replicaset_resolves_by_pod_template_hash() -> None:
+    pod = _obj("v1", "Pod", "web-5d8f-c", "u-pc", ("apps/v1", "ReplicaSet", "web-5d8f", "u-rs"))
+    pod.obj["metadata"]["labels"] = {"pod-template-hash": "5d8f"}
+    index = {key_of(r.identity): r for r in (pod, DEPLOY)}  # ReplicaSets forbidden
+    assert top_owner(pod, index) == DEPLOY.identity
+    pod.obj["metadata"]["labels"] = {"pod-template-hash": "zzzz"}
+    assert top_owner(pod, index).kind == "ReplicaSet"
+
+
 def test_uid_mismatch_stops_at_the_reference() -> None:
     impostor = _obj("apps/v1", "ReplicaSet", "web-5d8f", "other-uid", ("apps/v1", "Deployment", "web", "u-dep"))
     index = {key_of(r.identity): r for r in (impostor, DEPLOY, POD_A)}
