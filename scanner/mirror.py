@@ -125,3 +125,13 @@ def check(policy_dir: Path, out_dir: Path, files: dict[str, str] | None = None) 
                  if not (out_dir / rel).is_file() or (out_dir / rel).read_text() != text]
     differing.extend(_existing(out_dir) - expected.keys())
     return sorted(differing)
+
+
+def rules_table(policy_dir: Path) -> str:
+    """The Markdown table of every rule (id, category, severity, title, PSS check) used in docs/policies.md."""
+    rows = ["| Rule id | Category | Severity | Title | PSS check |", "|---|---|---|---|---|"]
+    for policy in load_catalogue(policy_dir):
+        rule = policy.rule
+        pss = f"{rule.pss_level}: `{'`, `'.join(rule.pss_check)}`" if rule.pss_level else ""
+        rows.append(f"| `{rule.id}` | {rule.category} | {rule.severity.label} | {rule.title} | {pss} |")
+    return "\n".join(rows) + "\n"

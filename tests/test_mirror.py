@@ -98,3 +98,8 @@ def test_check_sees_policy_changes(tmp_path: Path) -> None:
     meta = policies / "pod-security/privileged/metadata.yaml"
     meta.write_text(meta.read_text().replace("severity: critical", "severity: high"))
     assert mirror.check(policies, out) == ["templates/kguardpssprivileged.yaml"]
+
+
+def test_docs_rules_table_is_current() -> None:
+    doc = (REPO / "docs/policies.md").read_text()
+    assert mirror.rules_table(POLICIES) in doc
