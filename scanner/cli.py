@@ -180,12 +180,17 @@ def scan(
     policy_timeout: Annotated[float, typer.Option(help="Seconds one evaluation batch may take.")] = 10.0,
     workers: Annotated[int | None, typer.Option(help="Worker processes (default: by amount of work).")] = None,
     report_dir: Annotated[Path | None, typer.Option(help="Also write every format into this directory.")] = None,
+    all_overlays: Annotated[bool, typer.Option(
+        "--all-overlays", help="Directory PATHs (default .) are roots: scan every Kustomize overlay found there "
+        "(.kguard.yaml `overlays:` or every kustomization no other one references).")] = False,
+    baseline: Annotated[Path | None, typer.Option(help="Suppress findings recorded by --write-baseline.")] = None,
+    write_baseline: Annotated[Path | None, typer.Option(help="Record the current findings as the baseline.")] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Scan manifests (files, directories, stdin, Kustomize overlays) against the policies."""
     from scanner.scan import ScanOptions, scan_paths
 
-    if not paths and not kustomize:
+    if not paths and not kustomize and not all_overlays:
         fail("nothing to scan: give PATH ... or --kustomize DIR")
     with _errors_to_exit(), _progress(not quiet) as (on_total, on_progress):
         options = ScanOptions(
@@ -195,14 +200,57 @@ def scan(
             on_total=on_total, on_progress=on_progress,
         )
         results: list[ScanResult] = []
+        overlays = [str(k) for k in kustomize or ()]
+        if all_overlays:
+            from scanner.load.kustomize import overlays_for
+
+            roots = [p for p in paths or () if Path(p).is_dir()] or ([] if paths else ["."])
+            paths = [p for p in paths or () if p not in roots]
+            overlays = list(dict.fromkeys([*overlays, *overlays_for(roots)]))
         if paths:
             results.append(scan_paths(paths, options))
-        if kustomize:
+        if overlays:
             from scanner.load.kustomize import scan_overlays
 
-            results.extend(scan_overlays([str(k) for k in kustomize], options))
+            results.extend(scan_overlays(overlays, options))
+        if baseline is not None or write_baseline is not None:
+            from scanner import suppress
+
+            if write_baseline is not None:
+                suppress.write_baseline(results, write_baseline)
+            known_file = write_baseline if write_baseline is not None else baseline
+            assert known_file is not None
+            suppress.apply_baseline(results, suppress.load_baseline(known_file), known_file.as_posix())
     with _errors_to_exit():
         finish(results, fmt=fmt, output=output, fail_on=fail_on, quiet=quiet, report_dir=report_dir)
+
+
+@app.command("precommit-kustomize")
+def precommit_kustomize(
+    files: Annotated[list[str] | None, typer.Argument(help="Changed files (pre-commit passes staged ones).")] = None,
+    fail_on: FailOnOpt = FailOn.high,
+    policy_dir: PolicyDirOpt = None,
+    templates: Annotated[list[str] | None, typer.Option(help="Extra ConstraintTemplates + Constraints.")] = None,
+    no_default_policies: Annotated[bool, typer.Option("--no-default-policies", help="Only --templates.")] = False,
+    baseline: Annotated[Path | None, typer.Option(help="Suppress findings recorded by --write-baseline.")] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """pre-commit hook: scan only the Kustomize overlays whose render reads one of FILES."""
+    from scanner.load.kustomize import precommit_overlays, scan_overlays
+    from scanner.scan import ScanOptions
+
+    with _errors_to_exit():
+        overlays = precommit_overlays(files or [])
+        if not overlays:
+            raise typer.Exit(0)
+        options = ScanOptions(policy_dir=policy_dir, template_dirs=templates or (),
+                              default_policies=not no_default_policies)
+        results = scan_overlays(overlays, options)
+        if baseline is not None:
+            from scanner import suppress
+
+            suppress.apply_baseline(results, suppress.load_baseline(baseline), baseline.as_posix())
+        finish(results, fmt=Format.rich, output=None, fail_on=fail_on, quiet=quiet)
 
 
 @app.command()

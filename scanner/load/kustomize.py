@@ -829,3 +829,29 @@ def affected_overlays(files: Iterable[str | Path], root: str | Path = ".") -> li
     """The overlays under ``root`` whose render reads one of ``files``."""
     changed = {Path(f).resolve() for f in files}
     return [o for o in discover_overlays(root) if changed & kustomization_inputs(o)]
+
+
+def overlays_for(roots: Sequence[str]) -> list[str]:
+    """`--all-overlays`: the overlays under each root directory, in order, without duplicates."""
+    found: list[str] = []
+    for root in roots:
+        overlays = discover_overlays(root)
+        if not overlays:
+            raise UsageError(f"{display_path(root)}: --all-overlays found no kustomization.yaml below it")
+        found += [str(o) for o in overlays]
+    return list(dict.fromkeys(found))
+
+
+def precommit_overlays(files: Sequence[str], root: str | Path = ".") -> list[str]:
+    """The pre-commit hook's overlays: those under ``root`` (the repository) whose render reads a staged file."""
+    root_path = Path(root)
+    if (git_root := _git_root(root_path)) is not None:
+        root_path = git_root
+    return [str(o) for o in affected_overlays(files, root_path)]
+
+
+def _git_root(start: Path) -> Path | None:
+    for parent in (start.resolve(), *start.resolve().parents):
+        if (parent / ".git").exists():
+            return parent
+    return None
