@@ -224,7 +224,7 @@ def test_backend_reports_compile_errors_per_template():
 
 def test_compile_errors_are_short_and_long_lines_are_accepted():
     backend = RegorusBackend()
-    long_line = Template(kind="Long", rego='package long\nviolation contains {"msg": "x"} if { ' + "true; " * 400 + "}\n",
+    long_line = Template(kind="Long", rego='package long\nviolation contains {"msg": "x"} if { ' + "true; " * 400 + "true }\n",
                          rego_version="v1")
     bad = Template(kind="Bad", rego="package bad\nviolation contains {\n", rego_version="v1")
     errors = backend.load([long_line, bad], {"cluster": {}, "namespace": {}})
