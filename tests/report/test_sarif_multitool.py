@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -97,3 +98,23 @@ def test_outside_root_and_odd_paths_validate(tmp_path: Path) -> None:
     target = tmp_path / "odd.sarif"
     target.write_text(sarif.render(result, source_root=tmp_path), encoding="utf-8")
     assert not _unexpected(validate(tool, target))
+
+
+def test_scan_of_the_repository_manifests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """End to end on the repo's own manifests: valid SARIF, and every result points at a real file and line."""
+    from scanner.scan import ScanOptions, scan_paths
+
+    tool = require_multitool()
+    repo = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(repo)
+    result = scan_paths(["manifests"], ScanOptions(policy_dir=repo / "policies"))
+    assert result.findings, "expected findings in the sample shop's manifests"
+    target = tmp_path / "kguard.sarif"
+    target.write_text(sarif.render(result), encoding="utf-8")
+    assert not _unexpected(validate(tool, target))
+    for res in json.loads(target.read_text())["runs"][0]["results"]:
+        phys = res["locations"][0]["physicalLocation"]
+        source = repo / unquote(phys["artifactLocation"]["uri"])
+        assert source.is_file(), source
+        lines = source.read_text(encoding="utf-8").splitlines()
+        assert 1 <= phys["region"]["startLine"] <= phys["region"]["endLine"] <= len(lines) + 1, res["ruleId"]
