@@ -101,7 +101,7 @@ def test_cli_require_full_coverage_exits_2_and_every_format_shows_coverage(kube:
     assert run.returncode == 2, run.stderr
     assert "coverage incomplete" in run.stderr
     report = json.loads(run.stdout)
-    assert any(g["kind"] == "NetworkPolicy" and g["status"] == 403 for g in report["coverage"])
+    assert any(g["kind"] == "NetworkPolicy" and g["status"] == 403 for g in report["scan"]["coverage"])
     sarif = subprocess.run([*base, "-f", "sarif", "-o", str(tmp_path / "a.sarif")], capture_output=True, text=True,
                            cwd=REPO, timeout=300)
     assert sarif.returncode == 0, sarif.stderr
