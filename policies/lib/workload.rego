@@ -104,11 +104,6 @@ is_controlled_pod if {
 	owner.controller == true
 }
 
-# The pod template labels of the reviewed workload.
-pod_labels := util.map(pod.metadata, ["labels"]) if {
-	some pod in pod_specs
-}
-
 # The ServiceAccount name a pod spec runs as.
 service_account_name(pod) := name if {
 	name := util.str(pod.spec, ["serviceAccountName"])
