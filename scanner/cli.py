@@ -175,6 +175,10 @@ def scan(
     ] = False,
     kustomize: Annotated[list[Path] | None, typer.Option(help="Render this Kustomize directory and scan it.")] = None,
     default_namespace: Annotated[str, typer.Option(help="Namespace for namespaced objects without one.")] = "default",
+    pod_template_path: Annotated[
+        list[str] | None,
+        typer.Option(help="KIND=PATH of a custom workload's pod template (e.g. Workflow=spec.podTemplate)."),
+    ] = None,
     engine: Annotated[Engine, typer.Option(help="Rego engine.")] = Engine.regorus,
     opa_url: Annotated[str | None, typer.Option(help="OPA server for --engine opa (default: start `opa`).")] = None,
     policy_timeout: Annotated[float, typer.Option(help="Seconds one evaluation batch may take.")] = 10.0,
@@ -197,7 +201,7 @@ def scan(
             policy_dir=policy_dir, template_dirs=templates or (), default_policies=not no_default_policies,
             pss_level=pss_level.value, select=select or (), ignore=ignore or (), default_namespace=default_namespace,
             engine=engine.value, opa_url=opa_url, workers=workers, timeout=policy_timeout,
-            on_total=on_total, on_progress=on_progress,
+            pod_template_paths=pod_template_path or (), on_total=on_total, on_progress=on_progress,
         )
         results: list[ScanResult] = []
         overlays = [str(k) for k in kustomize or ()]

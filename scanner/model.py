@@ -84,6 +84,9 @@ class Resource:
     positions: dict[FieldPath, Position] = field(default_factory=dict)
     origin: str = "file"  # file | kustomize | cluster | stdin
     blame: Any = None  # optional callable(field_path) -> (path, Position) | None, set by the kustomize loader
+    parent: Resource | None = None  # implied objects (expansion): the object findings are reported on
+    parent_path: FieldPath = ()  # where this implied object sits inside ``parent``
+    implied_by: str = ""  # the expansion that made it
 
     @property
     def api_version(self) -> str:

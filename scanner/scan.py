@@ -10,6 +10,7 @@ from pathlib import Path
 from scanner.engine.backend import make_backend
 from scanner.engine.catalogue import Rule, default_policy_dir, load_catalogue
 from scanner.engine.evaluate import PSS_LEVELS, evaluate
+from scanner.engine.expand import implied_pods, parse_spec
 from scanner.engine.review import apply_default_namespace
 from scanner.engine.templates import TemplateSet, from_policy, load_template_dirs
 from scanner.errors import UsageError
@@ -32,12 +33,15 @@ class ScanOptions:
     workers: int | None = None
     timeout: float = 10.0
     category: str = "kguard"
+    pod_template_paths: Sequence[str] = ()  # KIND=PATH: custom workload kinds, evaluated as implied Pods
     on_progress: Callable[[int], None] | None = field(default=None, repr=False)
     on_total: Callable[[int], None] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.pss_level not in PSS_LEVELS[1:]:
             raise UsageError(f"--pss-level must be baseline or restricted, not {self.pss_level!r}")
+        for text in self.pod_template_paths:
+            parse_spec(text)  # fail early on a malformed KIND=PATH
 
 
 def _selected(rule: Rule, select: Sequence[str], ignore: Sequence[str]) -> bool:
@@ -70,10 +74,14 @@ def scan_resources(resources: list[Resource], options: ScanOptions, *, loaded: L
     """Evaluate ``resources`` (already loaded) and gather everything a report needs."""
     templates = templates if templates is not None else load_templates(options)
     apply_default_namespace(resources, options.default_namespace)
+    expansions = [parse_spec(text) for text in options.pod_template_paths]
     backend = make_backend(options.engine, options.opa_url)
     try:
-        evaluation = evaluate(resources, templates, backend, pss_level=options.pss_level, timeout=options.timeout,
-                              workers=options.workers, on_progress=options.on_progress, on_total=options.on_total)
+        evaluation = evaluate(
+            [*resources, *implied_pods(resources, expansions)], templates, backend, pss_level=options.pss_level,
+            timeout=options.timeout, workers=options.workers, on_progress=options.on_progress,
+            on_total=options.on_total,
+        )
     finally:
         backend.close()
     loaded = loaded or LoadResult()

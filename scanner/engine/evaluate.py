@@ -100,7 +100,8 @@ def evaluate(
 ) -> Evaluation:
     """Evaluate every constraint on every resource it matches."""
     out = Evaluation()
-    namespaces = namespaces_by_name(resources)
+    real = [r for r in resources if r.parent is None]  # implied objects are reviewed but never synced
+    namespaces = namespaces_by_name(real)
     runnable: list[Template] = []
     for kind, template in sorted(templates.templates.items()):
         if template.rego is None:
@@ -108,7 +109,7 @@ def evaluate(
                                              "(K8sNativeValidation) code; kguard evaluates Rego"))
         else:
             runnable.append(template)
-    compile_errors = backend.load(runnable, inventory(resources))
+    compile_errors = backend.load(runnable, inventory(real))
     for kind, message in sorted(compile_errors.items()):
         out.errors.append(PolicyError(policy=kind, message=message))
 
@@ -146,8 +147,9 @@ def evaluate(
     if on_total:
         on_total(sum(map(len, inputs.values())))
     run = runner.run(backend, inputs, timeout=timeout, workers=workers, on_progress=on_progress)
-    index = {_identity_key(r.api_version, r.kind, r.namespace, r.name): r for r in resources}
+    index = {_identity_key(r.api_version, r.kind, r.namespace, r.name): r for r in real}
     failures: dict[str, list[str]] = {}
+    seen: set[str] = set()
     for kind, outcomes in run.outcomes.items():
         template = templates.templates[kind]
         for position, outcome in sorted(outcomes.items()):
@@ -156,7 +158,10 @@ def evaluate(
                 failures.setdefault(kind, []).append(f"{res.identity.display()}: {outcome.message}")
                 continue
             for violation in outcome:
-                out.findings.append(_finding(template, constraint, res, violation, index))
+                finding = _finding(template, constraint, res, violation, index)
+                if finding.fingerprint not in seen:  # an implied Pod repeats what its parent already said
+                    seen.add(finding.fingerprint)
+                    out.findings.append(finding)
     for kind, message in sorted(run.errors.items()):
         out.errors.append(PolicyError(policy=kind, message=message))
     for kind, messages in sorted(failures.items()):
@@ -172,15 +177,21 @@ def _finding(template: Template, constraint: Constraint, res: Resource, violatio
     assert rule is not None
     details = violation["details"]
     path = _field_path(details)
+    location = _location(res, path)
+    message = violation["msg"]
+    if res.parent is not None:  # report on the parent, as Gatekeeper does for expanded resources
+        message = f"[Implied by {res.implied_by}] {message}"
+        path = (*res.parent_path, *path) if path else ()
+        res = res.parent
     ident = res.identity
     return Finding(
         rule_id=rule.id,
         severity=severity_for(rule.severity, constraint.enforcement_action),
         category=rule.category,
         tags=rule.tags,
-        message=violation["msg"],
+        message=message,
         resource=ident,
-        location=_location(res, path),
+        location=location,
         field_path=path,
         remediation=rule.remediation,
         constraint=constraint.label,
