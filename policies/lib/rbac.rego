@@ -20,7 +20,7 @@ rule_grants(rule, group, resource, verb) if {
 	v in {"*", verb}
 }
 
-_resource_matches(resources, resource) if "*" in resources
+_resource_matches(resources, _) if "*" in resources
 
 _resource_matches(resources, resource) if resource in resources
 

@@ -171,3 +171,30 @@ def run_suite(suite_path: Path) -> list[CaseResult]:
 
 def suite_paths() -> list[Path]:
     return sorted(POLICY_DIR.glob("*/*/suite.yaml"))
+
+
+def evaluate_with_opa(opa: str, template: dict[str, Any], constraint: dict[str, Any], obj: dict[str, Any],
+                      inventory: list[dict[str, Any]], workdir: Path) -> list[dict[str, Any]]:
+    """Like `evaluate`, through the `opa eval` binary (strict builtin errors) instead of regorus."""
+    import subprocess
+
+    if not matches(constraint.get("spec", {}).get("match") or {}, obj):
+        return []
+    rego, libs = template_code(template)
+    package = re.search(r"^package\s+(\S+)", rego, re.MULTILINE)
+    assert package, "template Rego has no package"
+    args = [opa, "eval", "--format", "json", "--strict-builtin-errors"]
+    for index, text in enumerate([rego, *libs]):
+        path = workdir / f"module{index}.rego"
+        path.write_text(text)
+        args += ["-d", str(path)]
+    (workdir / "data.json").write_text(json.dumps({"inventory": inventory_of(inventory)}))
+    parameters = constraint.get("spec", {}).get("parameters") or {}
+    (workdir / "input.json").write_text(json.dumps({"review": review_of(obj), "parameters": parameters}))
+    args += ["-d", str(workdir / "data.json"), "-i", str(workdir / "input.json"), f"data.{package.group(1)}.violation"]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+    if proc.returncode:
+        raise RuntimeError(f"opa eval failed: {proc.stdout}{proc.stderr}")
+    result = json.loads(proc.stdout).get("result") or []
+    value = result[0]["expressions"][0]["value"] if result else []
+    return sorted(value, key=lambda v: json.dumps(v, sort_keys=True))

@@ -155,6 +155,38 @@ def test_field_paths_point_into_the_reviewed_object() -> None:
     assert checked > 100
 
 
+def _tool(name: str) -> str | None:
+    candidates = [os.environ.get(name.upper(), ""), str(Path.home() / ".cache/kguard/bin" / name), shutil.which(name) or ""]
+    return next((c for c in candidates if c and Path(c).is_file()), None)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("suite", SUITES, ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}")
+def test_opa_gives_the_same_violations_as_regorus(suite: Path, tmp_path: Path) -> None:
+    from tests.policies.policy_suites import evaluate, evaluate_with_opa
+
+    opa = _tool("opa")
+    if opa is None:
+        pytest.fail("opa not installed (scripts/install-tools.sh puts it in ~/.cache/kguard/bin)")
+    base = suite.parent
+    for test in load_yaml(suite)["tests"]:
+        template, constraint = load_yaml(base / test["template"]), load_yaml(base / test["constraint"])
+        for case in test["cases"]:
+            (obj,) = load_objects(base / case["object"])
+            inventory = [o for f in case.get("inventory") or [] for o in load_objects(base / f)]
+            expected = evaluate(template, constraint, obj, inventory)
+            assert evaluate_with_opa(opa, template, constraint, obj, inventory, tmp_path) == expected, case["name"]
+
+
+@pytest.mark.integration
+def test_opa_strict_check_accepts_every_module() -> None:
+    opa = _tool("opa")
+    if opa is None:
+        pytest.fail("opa not installed (scripts/install-tools.sh puts it in ~/.cache/kguard/bin)")
+    proc = subprocess.run([opa, "check", "--strict", str(POLICY_DIR)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def _gator() -> str | None:
     candidates = [os.environ.get("GATOR", ""), str(Path.home() / ".cache/kguard/bin/gator"), "/tmp/gatorbin/gator",
                   shutil.which("gator") or ""]
