@@ -40,6 +40,7 @@ class Audit:
     snapshot: Snapshot
     raw_counts: dict[str, int] = field(default_factory=dict)  # constraint label -> findings before collapsing
     mapped: int = 0  # findings pointed at a Git manifest
+    derived: int = 0  # controller-made objects not evaluated on their own (their owner was)
 
 
 def namespace_summary(audit: Audit) -> list[tuple[str, int, int]]:
@@ -57,7 +58,7 @@ def namespace_summary(audit: Audit) -> list[tuple[str, int, int]]:
 
 def run_audit(options: AuditOptions, scan_options: Any, progress: Progress | None = None) -> Audit:
     """Audit the live cluster; ``scan_options`` is a `scanner.scan.ScanOptions`."""
-    from scanner.scan import load_templates, scan_resources
+    from scanner.scan import load_templates
 
     templates = load_templates(scan_options)
     git = load_git(options.manifests, options.kustomize) if (options.manifests or options.kustomize) else None
@@ -69,13 +70,18 @@ def run_audit(options: AuditOptions, scan_options: Any, progress: Progress | Non
         raise UsageError(f"cluster {client.context}: {unreachable[0]['message']}")
     category = f"{CATEGORY_PREFIX}/{safe_segment(client.context)}"
     opts = dataclasses.replace(scan_options, category=category)
-    result = scan_resources(snapshot.resources, opts, templates=templates)
-    audit = Audit(result=result, snapshot=snapshot)
+    owned = owners(snapshot.resources)
+    index = {key_of(r.identity) for r in snapshot.resources}
+    # made from a template kguard evaluates at the owner: stays in data.inventory, is not evaluated again
+    derived = {k for k, owner in owned.items() if key_of(owner) in index}
+    evaluated = [r for r in snapshot.resources if key_of(r.identity) not in derived]
+    result = evaluate_with_inventory(evaluated, snapshot.resources, opts, templates)
+    audit = Audit(result=result, snapshot=snapshot, derived=len(derived))
     for finding in result.findings:
         audit.raw_counts[finding.constraint] = audit.raw_counts.get(finding.constraint, 0) + 1
 
     locations = {key_of(r.identity): _start(r.path) for r in snapshot.resources}
-    result.findings = collapse(result.findings, owners(snapshot.resources), locations)
+    result.findings = collapse(result.findings, owned, locations)
     result.coverage = snapshot.coverage
     result.scanned = [f"cluster/{safe_segment(client.context)}"]
     result.skipped.extend(Skipped(path=f"cluster/{safe_segment(client.context)}",
@@ -92,6 +98,43 @@ def run_audit(options: AuditOptions, scan_options: Any, progress: Progress | Non
     _add_gatekeeper_drift(audit, templates, opts, options)
     result.findings.sort(key=lambda f: f.sort_key())
     return audit
+
+
+class _InventoryOf:
+    """A Rego backend whose `data.inventory` holds every object read, not only the evaluated ones."""
+
+    def __init__(self, backend: Any, inventory: dict[str, Any]) -> None:
+        self._backend, self._inventory = backend, inventory
+
+    def load(self, templates: list, _inventory: dict[str, Any]) -> dict[str, str]:
+        return self._backend.load(templates, self._inventory)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+
+def evaluate_with_inventory(evaluated: list, everything: list, options: Any, templates: Any) -> ScanResult:
+    """`scan_resources` for ``evaluated`` with `data.inventory` (and Namespaces) built from ``everything``."""
+    from scanner.engine.backend import make_backend
+    from scanner.engine.evaluate import evaluate
+    from scanner.engine.expand import implied_pods, parse_spec
+    from scanner.engine.review import inventory
+    from scanner.suppress import apply_inline
+
+    expansions = [parse_spec(text) for text in options.pod_template_paths]
+    backend = make_backend(options.engine, options.opa_url)
+    try:
+        evaluation = evaluate([*evaluated, *implied_pods(evaluated, expansions)], templates,
+                              _InventoryOf(backend, inventory(everything)), pss_level=options.pss_level,
+                              timeout=options.timeout, workers=options.workers, on_progress=options.on_progress,
+                              on_total=options.on_total)
+    finally:
+        backend.close()
+    findings, suppression_errors = apply_inline(evaluation.findings, evaluated)
+    return ScanResult(findings=findings, resources=len(everything), policy_errors=evaluation.errors,
+                      input_errors=suppression_errors, not_evaluated=evaluation.not_evaluated,
+                      category=options.category,
+                      rules=sorted((t.rule for t in templates.templates.values() if t.rule), key=lambda r: r.id))
 
 
 def _start(path: str) -> Location:

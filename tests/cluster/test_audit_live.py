@@ -61,7 +61,8 @@ def test_findings_reported_once_at_the_owning_workload(kube: Kube) -> None:
 
     assert _seen(audit) == [("test-open-ingress", "NetworkPolicy", "open"),
                             ("test-privileged", "Deployment", "web"), ("test-privileged", "Pod", "debug")]
-    assert audit.raw_counts["K8sTestPrivileged/test-privileged"] == 1 + 1 + 3 + 1  # dep, rs, 3 pods, debug
+    assert audit.raw_counts["K8sTestPrivileged/test-privileged"] == 2  # web + debug: RS and its pods not re-evaluated
+    assert audit.derived == 1 + 3 + 1 + 2  # ReplicaSets and Pods of web and clean
     assert audit.result.coverage == []
     assert audit.snapshot.listed["Pod"] == 6 and audit.snapshot.listed["Deployment.apps"] == 2
     web = next(f for f in audit.result.findings if f.resource.name == "web")
