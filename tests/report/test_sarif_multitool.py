@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from urllib.parse import unquote
@@ -100,21 +101,64 @@ def test_outside_root_and_odd_paths_validate(tmp_path: Path) -> None:
     assert not _unexpected(validate(tool, target))
 
 
-def test_scan_of_the_repository_manifests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """End to end on the repo's own manifests: valid SARIF, and every result points at a real file and line."""
+INSECURE_OVERLAY = """\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ../production
+patches:
+  - path: privileged.yaml
+"""
+PRIVILEGED_PATCH = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: product-service
+  namespace: shop-production
+spec:
+  template:
+    spec:
+      containers:
+        - name: product-service
+          securityContext:
+            privileged: true
+"""
+
+
+@pytest.mark.parametrize("source", ["files", "overlays"])
+def test_scan_of_the_repository_manifests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str) -> None:
+    """End to end on a copy of the repo's manifests (plain files; every Kustomize overlay as its own run, plus one
+    overlay that patches a privileged container in): valid SARIF, and every result points at a real file and a
+    line inside it."""
+    from scanner.load.kustomize import scan_overlays
     from scanner.scan import ScanOptions, scan_paths
 
     tool = require_multitool()
     repo = Path(__file__).resolve().parents[2]
-    monkeypatch.chdir(repo)
-    result = scan_paths(["manifests"], ScanOptions(policy_dir=repo / "policies"))
-    assert result.findings, "expected findings in the sample shop's manifests"
+    shutil.copytree(repo / "manifests", tmp_path / "manifests")
+    insecure = tmp_path / "manifests" / "overlays" / "zz-insecure"
+    insecure.mkdir()
+    (insecure / "kustomization.yaml").write_text(INSECURE_OVERLAY)
+    (insecure / "privileged.yaml").write_text(PRIVILEGED_PATCH)
+    monkeypatch.chdir(tmp_path)
+    options = ScanOptions(policy_dir=repo / "policies")
+    if source == "files":
+        results = [scan_paths(["manifests"], options)]
+    else:
+        overlays = sorted(p.relative_to(tmp_path).as_posix() for p in insecure.parent.iterdir() if p.is_dir())
+        results = scan_overlays(overlays, options)
+        assert not [e for r in results for e in r.input_errors], [str(e) for r in results for e in r.input_errors]
+        assert any(f.rule_id == "pss-privileged" and f.location.path == "manifests/overlays/zz-insecure/privileged.yaml"
+                   and f.location.line == 12 for f in results[-1].findings), results[-1].findings
+    assert any(r.findings for r in results)
     target = tmp_path / "kguard.sarif"
-    target.write_text(sarif.render(result), encoding="utf-8")
+    target.write_text(sarif.render(results), encoding="utf-8")
     assert not _unexpected(validate(tool, target))
-    for res in json.loads(target.read_text())["runs"][0]["results"]:
+    runs = json.loads(target.read_text())["runs"]
+    assert len(runs) == len(results)
+    for res in (res for run in runs for res in run["results"]):
         phys = res["locations"][0]["physicalLocation"]
-        source = repo / unquote(phys["artifactLocation"]["uri"])
-        assert source.is_file(), source
-        lines = source.read_text(encoding="utf-8").splitlines()
+        source_file = tmp_path / unquote(phys["artifactLocation"]["uri"])
+        assert source_file.is_file(), source_file
+        lines = source_file.read_text(encoding="utf-8").splitlines()
         assert 1 <= phys["region"]["startLine"] <= phys["region"]["endLine"] <= len(lines) + 1, res["ruleId"]
