@@ -7,7 +7,7 @@ import data.lib.util
 # Reviewed: NetworkPolicies in namespaces of a protected environment (parameter protectedEnvironments). Peers'
 # namespaceSelectors are resolved against the Namespaces in data.inventory.
 violation contains {
-	"msg": sprintf("%s allows %s %s namespace %s (environment %s) in %s environment %s. Cross-environment traffic breaks segmentation.", [util.display(policy), lower(direction), word[direction], other, other_env, "its", env]),
+	"msg": sprintf("%s allows %s namespace %s (environment %s) %s the %s namespace %s. Cross-environment traffic breaks segmentation.", [util.display(policy), flow[direction], other, other_env, into[direction], env, namespace]),
 	"details": {
 		"field_path": ["spec", netpol.rules_field[direction], i, netpol.peers_field[direction], j, "namespaceSelector"],
 		"related": [{"apiVersion": "v1", "kind": "Namespace", "name": other, "field_path": ["metadata", "labels"], "message": sprintf("environment %s", [other_env])}],
@@ -31,6 +31,8 @@ if {
 	other_env != env
 }
 
-word := {"Ingress": "from", "Egress": "to"}
+flow := {"Ingress": "ingress from", "Egress": "egress to"}
+
+into := {"Ingress": "into", "Egress": "from"}
 
 protected := {e | some e in util.list(input, ["parameters", "protectedEnvironments"])}
