@@ -65,9 +65,9 @@ def run_audit(options: AuditOptions, scan_options: Any, progress: Progress | Non
     client = connect(kubeconfig=options.kubeconfig, context=options.context, in_cluster=options.in_cluster,
                      timeout=options.request_timeout, pool_size=max(4, options.read.concurrency * 2))
     snapshot = read_cluster(client, constraint_patterns(templates.constraints), options.read, progress)
-    unreachable = [g for g in snapshot.coverage if g["status"] == 0 and g["kind"] == "*"]
-    if unreachable and not snapshot.resources:
-        raise UsageError(f"cluster {client.context}: {unreachable[0]['message']}")
+    core_failed = [g for g in snapshot.coverage if g["kind"] == "*" and g["group"] == ""]
+    if core_failed:  # wrong credentials, unreachable server: nothing can be audited
+        raise UsageError(f"cluster {client.context} ({client.server}): {core_failed[0]['message']}")
     category = f"{CATEGORY_PREFIX}/{safe_segment(client.context)}"
     opts = dataclasses.replace(scan_options, category=category)
     owned = owners(snapshot.resources)
@@ -75,6 +75,8 @@ def run_audit(options: AuditOptions, scan_options: Any, progress: Progress | Non
     # made from a template kguard evaluates at the owner: stays in data.inventory, is not evaluated again
     derived = {k for k, owner in owned.items() if key_of(owner) in index}
     evaluated = [r for r in snapshot.resources if key_of(r.identity) not in derived]
+    if progress is not None:
+        progress(f"evaluating {len(evaluated)} objects ({len(derived)} controller-made ones at their owner)", -1)
     result = evaluate_with_inventory(evaluated, snapshot.resources, opts, templates)
     audit = Audit(result=result, snapshot=snapshot, derived=len(derived))
     for finding in result.findings:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,6 +63,7 @@ class ClusterClient:
     retries: int = 4
     backoff: float = 0.5
     requests: int = field(default=0, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
     def server(self) -> str:
@@ -92,7 +94,8 @@ class ClusterClient:
                         raise ApiError(0, status_text, path) from None
                     time.sleep(backoff_delay(attempt, self.backoff))
                     continue
-            self.requests += 1
+            with self._lock:
+                self.requests += 1
             if 200 <= status < 300:
                 try:
                     return json.loads(body)

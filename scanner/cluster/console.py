@@ -24,6 +24,9 @@ def listing_progress(enabled: bool) -> Iterator[Progress | None]:
 
         def on_listed(what: str, count: int) -> None:
             nonlocal total
+            if count < 0:
+                status.update(what)
+                return
             total += count
             status.update(f"reading the cluster: {total} objects (last: {count} {what})")
 

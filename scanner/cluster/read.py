@@ -22,7 +22,7 @@ from scanner.model import Resource
 
 CLUSTER_SCOPE_DIR = "_cluster"
 CORE_GROUP_DIR = "core"
-Progress = Callable[[str, int], None]  # (what was listed, object count)
+Progress = Callable[[str, int], None]  # (what was listed, object count); count < 0: a new phase named by `what`
 
 
 @dataclass(slots=True, kw_only=True)
@@ -111,7 +111,9 @@ def read_cluster(client: ClusterClient, patterns: set[Pattern], options: ReadOpt
 
     namespace_objs = [o for o in _read_namespaces(client, discovery.resources.get(("", "Namespace")), options, gaps)
                       if in_scope((o.get("metadata") or {}).get("name"), options)]
-    snap.namespaces = sorted(str(o["metadata"]["name"]) for o in namespace_objs)
+    # with --namespace, list there even when the Namespace object itself is not readable
+    snap.namespaces = sorted(set(options.namespaces) if options.namespaces
+                             else {str(o["metadata"]["name"]) for o in namespace_objs})
     if namespace_objs:
         snap.listed["Namespace"] = len(namespace_objs)
         snap.listed_kinds.add(("", "Namespace"))
