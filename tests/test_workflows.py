@@ -1,0 +1,128 @@
+"""GitHub workflows and the composite action: validated by the real check-jsonschema and actionlint, plus the
+exit-code contract (upload SARIF first, then fail by kguard's exit code)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.fixtures.tools import find_tool
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
+ACTION = REPO / "action.yml"
+UPLOAD = "github/codeql-action/upload-sarif@v3"
+
+
+def _load(path: Path) -> dict[Any, Any]:
+    return yaml.safe_load(path.read_text())
+
+
+def _check_jsonschema(schema: str, *files: Path) -> subprocess.CompletedProcess[str]:
+    tool = Path(sys.executable).parent / "check-jsonschema"
+    assert tool.is_file(), "check-jsonschema is missing: pip install check-jsonschema"
+    return subprocess.run([str(tool), "--builtin-schema", schema, *map(str, files)],
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def _actionlint(*files: Path, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    tool = find_tool("actionlint")
+    assert tool is not None, "actionlint is missing: scripts/install-tools.sh builds it"
+    return subprocess.run([str(tool), "-no-color", *map(str, files)], capture_output=True, text=True, timeout=120,
+                          check=False, cwd=cwd)
+
+
+def test_workflows_exist() -> None:
+    assert {p.name for p in WORKFLOWS} >= {"kguard.yml", "nightly-audit.yml", "action-selftest.yml"}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def test_workflow_schema(workflow: Path) -> None:
+    done = _check_jsonschema("vendor.github-workflows", workflow)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def test_actionlint(workflow: Path) -> None:
+    done = _actionlint(workflow.relative_to(REPO))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.integration
+def test_action_schema() -> None:
+    done = _check_jsonschema("vendor.github-actions", ACTION)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.integration
+def test_validators_reject_broken_files(tmp_path: Path) -> None:
+    broken = _load(REPO / ".github" / "workflows" / "kguard.yml")
+    broken["jobs"]["scan"]["runs-on"] = ["ubuntu-latest", {"bad": True}]
+    broken["jobs"]["scan"]["steps"][0]["uses"] = "actions/checkout"  # no ref
+    path = tmp_path / ".github" / "workflows" / "broken.yml"
+    path.parent.mkdir(parents=True)
+    path.write_text(yaml.safe_dump(broken))
+    assert _check_jsonschema("vendor.github-workflows", path).returncode != 0
+    assert _actionlint(path, cwd=tmp_path).returncode != 0
+    action = _load(ACTION)
+    del action["runs"]["using"]
+    (tmp_path / "action.yml").write_text(yaml.safe_dump(action))
+    assert _check_jsonschema("vendor.github-actions", tmp_path / "action.yml").returncode != 0
+
+
+def _steps_with_upload(document: dict[Any, Any]) -> list[tuple[str, dict[Any, Any], list[dict[Any, Any]]]]:
+    jobs = document.get("jobs") or {}
+    return [(name, job, job["steps"]) for name, job in jobs.items()
+            if any(s.get("uses") == UPLOAD for s in job.get("steps", []))]
+
+
+@pytest.mark.parametrize("name", ["kguard.yml", "nightly-audit.yml"])
+def test_upload_then_fail_by_exit_code(name: str) -> None:
+    document = _load(REPO / ".github" / "workflows" / name)
+    uploading = _steps_with_upload(document)
+    assert uploading, "the workflow uploads SARIF"
+    for job_name, job, steps in uploading:
+        assert job["permissions"]["security-events"] == "write", job_name
+        upload_at = next(i for i, s in enumerate(steps) if s.get("uses") == UPLOAD)
+        assert "always()" in steps[upload_at]["if"]
+        scan = next(s for s in steps if s.get("id") in ("scan", "audit"))
+        assert "set +e" in scan["run"] and "exit-code=" in scan["run"]
+        final = steps[-1]
+        assert upload_at < len(steps) - 1 and "always()" in final["if"] and 'exit "${CODE' in final["run"]
+
+
+def test_ci_gate_uses_one_category_per_overlay() -> None:
+    document = _load(REPO / ".github" / "workflows" / "kguard.yml")
+    scan = document["jobs"]["scan"]
+    assert scan["strategy"]["matrix"]["overlay"].startswith("${{ fromJSON(")
+    upload = next(s for s in scan["steps"] if s.get("uses") == UPLOAD)
+    assert upload["with"]["category"] == "kguard/${{ matrix.overlay }}"
+    install = [s for job in document["jobs"].values() for s in job["steps"] if s.get("name") == "Install kguard"]
+    assert install and all("pip install ." in s["run"] for s in install)
+
+
+def test_nightly_audit_is_scheduled_with_kubeconfig_secret() -> None:
+    document = _load(REPO / ".github" / "workflows" / "nightly-audit.yml")
+    triggers = document[True] if True in document else document["on"]  # PyYAML reads `on:` as True
+    assert triggers["schedule"][0]["cron"]
+    steps = document["jobs"]["audit"]["steps"]
+    audit = next(s for s in steps if s.get("id") == "audit")
+    assert "kguard audit --kubeconfig" in audit["run"] and "--format sarif" in audit["run"]
+    secrets = [s for s in steps if "secrets." in str(s.get("env", {}))]
+    assert secrets and "KGUARD_KUBECONFIG" in str(secrets[0]["env"])
+
+
+def test_action_inputs() -> None:
+    action = _load(ACTION)
+    assert set(action["inputs"]) >= {"paths", "kustomize", "format", "fail-on", "sarif-file", "upload"}
+    assert action["runs"]["using"] == "composite"
+    steps = action["runs"]["steps"]
+    upload = next(i for i, s in enumerate(steps) if s.get("uses") == UPLOAD)
+    assert "always()" in steps[upload]["if"] and 'exit "${CODE' in steps[-1]["run"] and upload < len(steps) - 1
