@@ -115,8 +115,7 @@ def report_renderables(result: ScanResult, *, title_run: bool = False) -> list[R
         section("Not scanned or not evaluated")
         out.extend((problems, Text()))
     section("Summary")
-    out.append(summary_table(result))
-    out.append(counts_table(result))
+    out.extend((summary_table(result), Text(), counts_table(result)))
     return out
 
 
