@@ -32,6 +32,7 @@ go_install() {
             log "go install $module@$version failed"
             return 1
         fi
+        chmod 755 "$staging"
         rm -rf "$dest"
         mv "$staging" "$dest"
     fi
@@ -54,6 +55,7 @@ npm_install_sarif_multitool() {
             log "npm install @microsoft/sarif-multitool@$version failed"
             return 1
         fi
+        chmod 755 "$staging"
         rm -rf "$prefix"
         mv "$staging" "$prefix"
     fi
