@@ -43,6 +43,7 @@ class Rule:
     help_url: str
     pss_level: str | None = None
     pss_check: tuple[str, ...] = ()
+    pss_overrides: tuple[str, ...] = ()  # baseline check ids this restricted check replaces (upstream semantics)
     source: str = ""  # where the rule is defined (repo-relative path)
 
     def as_dict(self) -> dict[str, Any]:
@@ -183,6 +184,7 @@ def load_policy(directory: Path, libs: dict[str, str], root: Path) -> Policy:
             help_url=meta.get("help_url", ""),
             pss_level=pss.get("level"),
             pss_check=(check,) if isinstance(check, str) else tuple(check),
+            pss_overrides=tuple(pss.get("overrides") or ()),
             source=_relative(directory / "metadata.yaml", root),
         )
     except (KeyError, ValueError, TypeError) as exc:

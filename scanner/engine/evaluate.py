@@ -9,6 +9,7 @@ from typing import Any
 
 from scanner.engine import runner
 from scanner.engine.backend import Backend, EvalFailure
+from scanner.engine.catalogue import Rule
 from scanner.engine.match import Undecided, matches
 from scanner.engine.review import inventory, namespaces_by_name, review
 from scanner.engine.templates import Constraint, Template, TemplateSet
@@ -50,6 +51,22 @@ def pss_applies(policy_level: str | None, namespace_level: str) -> bool:
     if policy_level is None:
         return True
     return PSS_LEVELS.index(namespace_level) >= PSS_LEVELS.index(policy_level)
+
+
+def overridden_checks(templates: TemplateSet) -> frozenset[str]:
+    """Baseline check ids that a restricted policy in the set replaces (upstream's OverrideCheckIDs)."""
+    return frozenset(check for t in templates.templates.values() if t.rule and t.rule.pss_level == "restricted"
+                     for check in t.rule.pss_overrides)
+
+
+def _pss_skip(rule: Rule | None, level: str, overridden: frozenset[str]) -> bool:
+    """Whether a Pod Security policy does not run at ``level`` (too strict, or replaced by a restricted check)."""
+    if rule is None or rule.pss_level is None:
+        return False
+    if not pss_applies(rule.pss_level, level):
+        return True
+    return (level == "restricted" and rule.pss_level == "baseline" and bool(rule.pss_check)
+            and set(rule.pss_check) <= overridden)
 
 
 def namespace_pss_level(namespace: dict[str, Any] | None, default: str) -> str:
@@ -113,6 +130,7 @@ def evaluate(
     for kind, message in sorted(compile_errors.items()):
         out.errors.append(PolicyError(policy=kind, message=message))
 
+    overridden = overridden_checks(templates)
     reviews: dict[int, str] = {}
     inputs: dict[str, list[str]] = {}
     targets: dict[str, list[tuple[Constraint, Resource]]] = {}
@@ -125,10 +143,9 @@ def evaluate(
                                              "enforcement action for offline scans (scoped)"))
             continue
         params = json.dumps(constraint.parameters, sort_keys=True)
-        policy_level = template.rule.pss_level if template.rule else None
         for i, res in enumerate(resources):
             ns_obj = namespaces.get(res.namespace or "")
-            if policy_level and not pss_applies(policy_level, namespace_pss_level(ns_obj, pss_level)):
+            if _pss_skip(template.rule, namespace_pss_level(ns_obj, pss_level), overridden):
                 continue
             verdict = matches(constraint.match, res.obj, namespaces)
             if isinstance(verdict, Undecided):

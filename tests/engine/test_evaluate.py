@@ -231,3 +231,15 @@ def test_compile_errors_are_short_and_long_lines_are_accepted():
     assert list(errors) == ["Bad"]
     assert errors["Bad"].startswith("does not compile: error: ") and "backtrace" not in errors["Bad"]
     assert "(at Bad/template.rego:" in errors["Bad"]
+
+
+def test_restricted_checks_replace_the_baseline_checks_they_override():
+    pod = ("apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: ns}\nspec:\n  volumes:\n"
+           "  - name: h\n    hostPath: {path: /etc}\n  containers:\n  - name: c\n    image: x\n")
+    def rule_ids(level):
+        loaded = load_text(pod, "p.yaml")
+        options = ScanOptions(pss_level=level, select=["pss-host-path-volumes", "pss-restricted-volumes"])
+        return sorted(f.rule_id for f in scan_resources(loaded.resources, options).findings)
+
+    assert rule_ids("baseline") == ["pss-host-path-volumes"]
+    assert rule_ids("restricted") == ["pss-restricted-volumes"]
