@@ -20,9 +20,12 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import yaml
 
 from scanner.errors import UsageError
 from scanner.load.files import LoadResult, display_path, load_text
@@ -38,12 +41,14 @@ TRANSFORMATIONS_ANNOTATION = "alpha.config.kubernetes.io/transformations"
 BUILD_ANNOTATIONS = (ORIGIN_ANNOTATION, TRANSFORMATIONS_ANNOTATION)
 CONFIG_FILE = ".kguard.yaml"
 RENDER_TIMEOUT = 300.0
+MAX_PARALLEL_RENDERS = 4
 MERGE_KEYS = ("name", "containerPort", "port", "mountPath", "devicePath", "ip", "type", "topologyKey")
 CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 SKIP_DIRS = {"node_modules", "__pycache__", "venv", ".venv"}
 _START = Position(1, 1, 1, 1)
 
 Blame = tuple[str, Position]
+_FastLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class RenderError(Exception):
@@ -267,7 +272,6 @@ class Layer:
         return f"{self.spec.get('namePrefix') or ''}{name}{self.spec.get('nameSuffix') or ''}"
 
 
-@functools.lru_cache(maxsize=256)
 def load_layer(file: str) -> Layer | None:
     """Parse a kustomization file and its patches (patch files, inline patches, legacy fields)."""
     path = Path(file)
@@ -603,13 +607,13 @@ def _strip_build_metadata(obj: dict[str, Any]) -> dict[str, str]:
 
 
 def _yaml_value(text: str | None) -> Any:
+    """A build annotation's YAML value (no positions needed, so the plain libyaml loader)."""
     if not text:
         return None
     try:
-        docs = list(parse_documents(text))
-    except YamlLoadError:
+        return yaml.load(text, Loader=_FastLoader)
+    except yaml.YAMLError:
         return None
-    return docs[0].value if docs else None
 
 
 def _join(base: Path, relative: str) -> str:
@@ -617,16 +621,23 @@ def _join(base: Path, relative: str) -> str:
     return os.path.normpath(os.path.join(base, relative))
 
 
-def _layers(transformations: Any, base: Path) -> list[Layer]:
+def _layer(file: str, cache: dict[str, Layer | None]) -> Layer | None:
+    if file not in cache:
+        cache[file] = load_layer(file)
+    return cache[file]
+
+
+def _layers(transformations: Any, base: Path, cache: dict[str, Layer | None]) -> list[Layer]:
     files: list[str] = []
     for item in transformations if isinstance(transformations, list) else []:
         configured = item.get("configuredIn") if isinstance(item, dict) else None
         if isinstance(configured, str):
             files.append(_join(base, configured))
-    return [layer for f in dict.fromkeys(files) if (layer := load_layer(f)) is not None]
+    return [layer for f in dict.fromkeys(files) if (layer := _layer(f, cache)) is not None]
 
 
-def _find_origin(obj: dict[str, Any], origin: Any, base: Path, layers: list[Layer]) -> Origin:
+def _find_origin(obj: dict[str, Any], origin: Any, base: Path, layers: list[Layer],
+                 cache: dict[str, Layer | None]) -> Origin:
     if not isinstance(origin, dict):
         return Origin()
     kind = obj.get("kind")
@@ -653,7 +664,7 @@ def _find_origin(obj: dict[str, Any], origin: Any, base: Path, layers: list[Laye
         return Origin()
     generator_kind = configured_by.get("kind") if isinstance(configured_by, dict) else None
     if generator_kind in ("ConfigMapGenerator", "SecretGenerator") and isinstance(origin.get("configuredIn"), str):
-        layer = load_layer(_join(base, origin["configuredIn"]))
+        layer = _layer(_join(base, origin["configuredIn"]), cache)
         if layer is None:
             return Origin()
         field_name = "configMapGenerator" if generator_kind == "ConfigMapGenerator" else "secretGenerator"
@@ -673,7 +684,6 @@ def load_overlay(directory: str | Path) -> LoadResult:
     """
     overlay = Path(directory)
     shown = display_path(overlay)
-    load_layer.cache_clear()  # a layer depends on several files; parse them afresh for every render
     try:
         text, base = _render(overlay, build_metadata=True)
     except RenderError as exc:
@@ -682,10 +692,11 @@ def load_overlay(directory: str | Path) -> LoadResult:
     kfile = kustomization_file(overlay.resolve())
     out = LoadResult(scanned=[display_path(kfile) if kfile else shown], skipped=rendered.skipped,
                      errors=rendered.errors)
+    cache: dict[str, Layer | None] = {}  # kustomization files of this render, parsed once
     for resource in rendered.resources:
         annotations = _strip_build_metadata(resource.obj)
-        layers = _layers(_yaml_value(annotations.get(TRANSFORMATIONS_ANNOTATION)), base)
-        origin = _find_origin(resource.obj, _yaml_value(annotations.get(ORIGIN_ANNOTATION)), base, layers)
+        layers = _layers(_yaml_value(annotations.get(TRANSFORMATIONS_ANNOTATION)), base, cache)
+        origin = _find_origin(resource.obj, _yaml_value(annotations.get(ORIGIN_ANNOTATION)), base, layers, cache)
         resource.blame = ObjectBlame(resource.obj, origin, layers)
         if origin.doc is not None:
             resource.path, resource.positions, resource.doc_index = origin.doc.path, origin.doc.positions, 0
@@ -698,16 +709,22 @@ def load_overlay(directory: str | Path) -> LoadResult:
     return out
 
 
+def load_overlays(dirs: Sequence[str]) -> list[LoadResult]:
+    """`load_overlay` for several overlays, rendering them concurrently (kubectl does the work)."""
+    if len(dirs) < 2:
+        return [load_overlay(d) for d in dirs]
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_RENDERS, len(dirs))) as pool:
+        return list(pool.map(load_overlay, dirs))
+
+
 def scan_overlays(dirs: Sequence[str], options: ScanOptions) -> list[ScanResult]:
     """One ScanResult per overlay, category `kguard/<overlay path>`; a failed render is an error of that overlay."""
     from scanner.scan import load_templates, scan_resources
 
     templates = load_templates(options)
     results = []
-    for directory in dirs:
-        shown = display_path(directory)
-        opts = dataclasses.replace(options, category=f"kguard/{shown}")
-        loaded = load_overlay(directory)
+    for directory, loaded in zip(dirs, load_overlays(dirs), strict=True):
+        opts = dataclasses.replace(options, category=f"kguard/{display_path(directory)}")
         if not loaded.resources:
             rules = sorted((t.rule for t in templates.templates.values() if t.rule), key=lambda r: r.id)
             results.append(ScanResult(findings=[], scanned=loaded.scanned, skipped=loaded.skipped,
