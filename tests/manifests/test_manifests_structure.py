@@ -210,3 +210,11 @@ def test_ingress_and_certificate_per_environment(rendered_overlays: dict[str, li
     quota = find(objs, "ResourceQuota", "shop-quota")
     assert quota is not None and quota["spec"]["hard"]["services.loadbalancers"] == "0"
     assert find(objs, "LimitRange", "shop-limits") is not None
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_only_namespaced_objects_besides_the_namespace(rendered_overlays: dict[str, list[Obj]], env: str) -> None:
+    """The Argo CD project `shop` allows no cluster-scoped kind but Namespace; everything else is namespaced."""
+    for obj in rendered_overlays[env]:
+        if obj["kind"] != "Namespace":
+            assert obj["metadata"].get("namespace") == f"shop-{env}", obj["kind"] + " " + obj["metadata"]["name"]
