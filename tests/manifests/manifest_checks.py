@@ -391,3 +391,51 @@ def rendered_diff(before: list[Obj], after: list[Obj]) -> list[str]:
 
 def non_image_changes(changes: Iterable[str]) -> list[str]:
     return [c for c in changes if not IMAGE_FIELD.search(c.rsplit(" ", 1)[-1])]
+
+
+def reference_problems(objs: list[Obj]) -> list[str]:
+    """Names that point nowhere: ConfigMaps, Secrets (from ExternalSecrets), ServiceAccounts, Service selectors
+    and target ports, Ingress backends."""
+    configmaps = {o["metadata"]["name"] for o in of_kind(objs, "ConfigMap")}
+    secrets = {dig(o, ["spec", "target", "name"]) for o in of_kind(objs, "ExternalSecret")}
+    secrets |= {o["metadata"]["name"] for o in of_kind(objs, "Secret")}
+    secrets |= {dig(o, ["spec", "secretName"]) for o in of_kind(objs, "Certificate")}
+    accounts = {o["metadata"]["name"] for o in of_kind(objs, "ServiceAccount")}
+    problems = []
+    templates = []
+    for obj, spec in pod_specs(objs):
+        where = ident(obj)
+        templates.append((dig(pod_template(obj), ["metadata", "labels"]) or {}, spec))
+        if spec.get("serviceAccountName", "default") not in accounts:
+            problems.append(f"{where}: ServiceAccount {spec.get('serviceAccountName')} not found")
+        for volume in spec.get("volumes") or []:
+            if "configMap" in volume and volume["configMap"]["name"] not in configmaps:
+                problems.append(f"{where}: volume ConfigMap {volume['configMap']['name']} not found")
+        for c in containers(spec):
+            for source in c.get("envFrom") or []:
+                if "configMapRef" in source and source["configMapRef"]["name"] not in configmaps:
+                    problems.append(f"{where}: envFrom ConfigMap {source['configMapRef']['name']} not found")
+            for env in c.get("env") or []:
+                ref = dig(env, ["valueFrom", "secretKeyRef", "name"])
+                if ref and ref not in secrets:
+                    problems.append(f"{where}: env {env['name']} Secret {ref} not found")
+    for service in of_kind(objs, "Service"):
+        selected = [spec for labels, spec in templates if selector_matches({"matchLabels": service["spec"]["selector"]},
+                                                                           labels)]
+        if not selected:
+            problems.append(f"{ident(service)}: selects no pod template")
+            continue
+        ports = {p.get("name") for spec in selected for c in spec["containers"] for p in c.get("ports") or []}
+        for port in service["spec"]["ports"]:
+            if isinstance(port.get("targetPort"), str) and port["targetPort"] not in ports:
+                problems.append(f"{ident(service)}: targetPort {port['targetPort']} is no container port name")
+    services = {o["metadata"]["name"] for o in of_kind(objs, "Service")}
+    for ingress in of_kind(objs, "Ingress"):
+        for rule in ingress["spec"].get("rules") or []:
+            for path in dig(rule, ["http", "paths"]) or []:
+                if dig(path, ["backend", "service", "name"]) not in services:
+                    problems.append(f"{ident(ingress)}: backend {path['backend']} not found")
+        for tls in ingress["spec"].get("tls") or []:
+            if tls.get("secretName") not in secrets:
+                problems.append(f"{ident(ingress)}: TLS Secret {tls.get('secretName')} not issued by a Certificate")
+    return problems

@@ -16,6 +16,7 @@ from tests.manifests.manifest_checks import (
     image_problems,
     non_image_changes,
     operability_problems,
+    reference_problems,
     rendered_diff,
     selector_matches,
 )
@@ -181,3 +182,22 @@ def test_rendered_diff_separates_image_changes() -> None:
     assert len(changes) == 1 and non_image_changes(changes) == []
     after[0]["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/version"] = "0.9.0"
     assert non_image_changes(rendered_diff(before, after))
+
+
+def test_reference_check() -> None:
+    service = {"kind": "Service", "metadata": {"name": "frontend"},
+               "spec": {"selector": {"app.kubernetes.io/name": "frontend"},
+                        "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}}
+    account = {"kind": "ServiceAccount", "metadata": {"name": "frontend"}}
+    objs = [deployment(), service, account]
+    assert reference_problems(objs) == []
+    assert reference_problems([deployment(), service])  # no ServiceAccount
+    wrong_port = copy.deepcopy(service)
+    wrong_port["spec"]["ports"][0]["targetPort"] = "grpc"
+    assert reference_problems([deployment(), wrong_port, account])
+    orphan = copy.deepcopy(service)
+    orphan["spec"]["selector"] = {"app.kubernetes.io/name": "other"}
+    assert reference_problems([deployment(), orphan, account])
+    with_config = deployment()
+    container(with_config)["envFrom"] = [{"configMapRef": {"name": "missing"}}]
+    assert reference_problems([with_config, service, account])

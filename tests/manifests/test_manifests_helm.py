@@ -25,6 +25,7 @@ from tests.manifests.manifest_checks import (
     load_documents,
     of_kind,
     operability_problems,
+    reference_problems,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -56,6 +57,7 @@ def test_chart_output_is_hardened_and_pinned(env: str) -> None:
     assert image_problems(objs) == []
     assert operability_problems(objs) == []
     assert availability_problems(objs, MIN_REPLICAS[env]) == []
+    assert reference_problems(objs) == []
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

@@ -23,6 +23,7 @@ from tests.manifests.manifest_checks import (
     of_kind,
     operability_problems,
     pod_specs,
+    reference_problems,
 )
 
 pytestmark = pytest.mark.integration
@@ -218,3 +219,8 @@ def test_only_namespaced_objects_besides_the_namespace(rendered_overlays: dict[s
     for obj in rendered_overlays[env]:
         if obj["kind"] != "Namespace":
             assert obj["metadata"].get("namespace") == f"shop-{env}", obj["kind"] + " " + obj["metadata"]["name"]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_reference_resolves(rendered_overlays: dict[str, list[Obj]], env: str) -> None:
+    assert reference_problems(rendered_overlays[env]) == []
