@@ -60,7 +60,9 @@ def test_audit_cluster_role_is_read_only_and_exact(rendered_kguard_system: list[
     constraints = grants.pop("constraints.gatekeeper.sh", set())
     assert grants == AUDIT_RESOURCES
     assert "secrets" not in {r for rs in grants.values() for r in rs}
-    assert constraints == catalogue_constraint_resources(), "ClusterRole out of sync with policies/ catalogue"
+    assert constraints == catalogue_constraint_resources(), (
+        "manifests/kguard-system/rbac.yaml is out of sync with policies/: list the lower-cased `kind` of every "
+        "policies/*/*/metadata.yaml under the constraints.gatekeeper.sh rule")
 
 
 @pytest.mark.integration
