@@ -337,6 +337,25 @@ def rules(
     Console().print(table)
 
 
+@app.command()
+def verify(
+    paths: Annotated[list[str], typer.Argument(help="Suite files or directories; DIR/... walks DIR recursively.")],
+    run: Annotated[str | None, typer.Option("--run", "-r", help="Regex on test names; TEST//CASE on both.")] = None,
+    engine: Annotated[Engine, typer.Option(help="Rego engine.")] = Engine.regorus,
+    opa_url: Annotated[str | None, typer.Option(help="OPA server for --engine opa (default: start `opa`).")] = None,
+    policy_timeout: Annotated[float, typer.Option(help="Seconds one evaluation batch may take.")] = 10.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only failures and summary lines.")] = False,
+) -> None:
+    """Run Gatekeeper test suites (kind: Suite) with `gator verify` semantics; exit 1 on any failure."""
+    from scanner import verify as suites
+
+    with _errors_to_exit():
+        results = suites.verify(paths, run_filter=run, engine=engine.value, opa_url=opa_url, timeout=policy_timeout)
+    for line in suites.render(results, verbose=not quiet):
+        typer.echo(line)
+    raise typer.Exit(suites.exit_code(results))
+
+
 @gatekeeper_app.command("build")
 def gatekeeper_build(
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("gatekeeper"),
