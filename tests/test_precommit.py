@@ -1,0 +1,112 @@
+"""The hooks in .pre-commit-hooks.yaml, run by the real pre-commit framework (`pre-commit try-repo`) in a temporary
+git repository: a bad manifest blocks, a good one passes, and kguard-kustomize renders only affected overlays."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures" / "kustomize"
+TIMEOUT = 900  # each try-repo builds a fresh virtualenv with kguard in it
+
+BAD_POD = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: bad
+spec:
+  containers:
+    - name: app
+      image: registry.example.com/app:1.0.0
+      securityContext:
+        privileged: true
+"""
+
+GOOD_POD = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: good
+spec:
+  securityContext:
+    runAsNonRoot: true
+    runAsUser: 10001
+    seccompProfile:
+      type: RuntimeDefault
+  containers:
+    - name: app
+      image: registry.example.com/app:1.0.0
+      securityContext:
+        allowPrivilegeEscalation: false
+        capabilities:
+          drop: [ALL]
+"""
+
+
+def _pre_commit() -> str:
+    tool = Path(sys.executable).parent / "pre-commit"
+    found = str(tool) if tool.is_file() else shutil.which("pre-commit")
+    assert found, "pre-commit is missing: pip install pre-commit"
+    return found
+
+
+def _git_repo(path: Path, files: dict[str, str]) -> Path:
+    path.mkdir(parents=True)
+    for name, text in files.items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_text(text)
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=path, check=True, env=env)
+    subprocess.run(["git", "add", "-A"], cwd=path, check=True, env=env)
+    return path
+
+
+def _head() -> str:
+    """The committed state: try-repo of a dirty tree would snapshot other people's half-made edits too."""
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def _try_repo(cwd: Path, hook: str, *files: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PRE_COMMIT", "VIRTUAL_ENV"))}
+    env["COLUMNS"] = "200"
+    return subprocess.Popen([_pre_commit(), "try-repo", str(REPO), hook, "--ref", _head(), "--files", *files], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_hook_definitions() -> None:
+    hooks = {h["id"]: h for h in yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())}
+    assert hooks["kguard"]["entry"] == "kguard scan --fail-on high"
+    assert hooks["kguard"]["pass_filenames"] is True and hooks["kguard"]["types_or"] == ["yaml", "json"]
+    assert hooks["kguard-kustomize"]["entry"].startswith("kguard precommit-kustomize")
+    assert all(h["language"] == "python" for h in hooks.values())
+
+
+@pytest.mark.integration
+def test_try_repo_blocks_bad_and_passes_good(tmp_path: Path) -> None:
+    plain = _git_repo(tmp_path / "plain", {"bad.yaml": BAD_POD, "good.yaml": GOOD_POD})
+    app = _git_repo(tmp_path / "kustomize", {"README.md": "# deployment\n"})
+    shutil.copytree(FIXTURES / "app", app / "app")
+    subprocess.run(["git", "add", "-A"], cwd=app, check=True)
+    runs = {  # started together: every try-repo installs kguard into its own fresh virtualenv
+        "bad": _try_repo(plain, "kguard", "bad.yaml"),
+        "good": _try_repo(plain, "kguard", "good.yaml"),
+        "overlay": _try_repo(app, "kguard-kustomize", "app/overlays/dev/sidecar-privileged.yaml"),
+        "unrelated": _try_repo(app, "kguard-kustomize", "README.md"),
+    }
+    out = {name: proc.communicate(timeout=TIMEOUT)[0] for name, proc in runs.items()}
+    codes = {name: proc.returncode for name, proc in runs.items()}
+    assert codes["bad"] == 1, out["bad"]
+    assert "Failed" in out["bad"] and "bad.yaml:10" in out["bad"]  # privileged: true is on line 10
+    assert codes["good"] == 0 and "Passed" in out["good"], out["good"]
+    assert codes["overlay"] == 1, out["overlay"]
+    assert "app/overlays/dev/sidecar-privileged.yaml:11:" in "".join(out["overlay"].split())  # rich may wrap
+    assert codes["unrelated"] == 0, out["unrelated"]
