@@ -63,8 +63,10 @@ def _namespace_objects(plane: ControlPlane, ns: str, per_namespace: int) -> int:
             _post(plane, f"{core}/pods", {"apiVersion": "v1", "kind": "Pod", "metadata": {
                 "name": f"svc-{i}-5f6d-{replica}", "namespace": ns, "labels": rs_labels,
                 "ownerReferences": [_ref(rs)]}, "spec": _pod_spec(i)})
+        # headless: the test control plane's service IP range is a /24
         _post(plane, f"{core}/services", {"apiVersion": "v1", "kind": "Service", "metadata": {
-            "name": f"svc-{i}", "namespace": ns}, "spec": {"selector": labels, "ports": [{"port": 80}]}})
+            "name": f"svc-{i}", "namespace": ns},
+            "spec": {"clusterIP": "None", "selector": labels, "ports": [{"port": 80}]}})
         _post(plane, f"{core}/serviceaccounts", {"apiVersion": "v1", "kind": "ServiceAccount",
                                                  "metadata": {"name": f"svc-{i}", "namespace": ns}})
         created += 7

@@ -116,7 +116,7 @@ def test_lists_are_paginated(kube: Kube) -> None:
     ns = kube.namespace("paging")
     for i in range(23):
         kube.create({"apiVersion": "v1", "kind": "Service", "metadata": {"name": f"svc-{i:02d}", "namespace": ns},
-                     "spec": {"ports": [{"port": 80}]}})
+                     "spec": {"clusterIP": "None", "ports": [{"port": 80}]}})
     small = _audit(kube.plane.kubeconfig_admin, [ns], page_size=5)
     big = _audit(kube.plane.kubeconfig_admin, [ns], page_size=500)
     names = sorted(r.name for r in small.snapshot.resources if r.kind == "Service")
