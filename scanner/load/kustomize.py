@@ -12,6 +12,7 @@ else the origin file's own source map. See docs/kustomize-blame.md.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import functools
 import os
 import re
@@ -804,42 +805,66 @@ def _is_component(kfile: Path) -> bool:
     return bool(docs) and isinstance(docs[0].value, dict) and docs[0].value.get("kind") == "Component"
 
 
-def _config_overlays(root: Path) -> list[Path] | None:
+def _config(root: Path) -> dict[str, list[str]]:
+    """``root/.kguard.yaml``: `overlays:` (directories or globs, in order) and `exclude:` (globs) lists."""
     config = root / CONFIG_FILE
     if not config.is_file():
-        return None
+        return {}
     docs = _file_docs(str(config.resolve()))
-    spec = docs[0].value if docs and isinstance(docs[0].value, dict) else {}
-    overlays = spec.get("overlays")
-    if not isinstance(overlays, list) or not all(isinstance(o, str) for o in overlays):
-        raise UsageError(f"{display_path(config)}: `overlays` must be a list of directories (globs allowed)")
+    spec = docs[0].value if docs and isinstance(docs[0].value, dict) else None
+    if spec is None:
+        raise UsageError(f"{display_path(config)}: expected a mapping with `overlays:` and/or `exclude:`")
+    out = {}
+    for key in ("overlays", "exclude"):
+        value = spec.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise UsageError(f"{display_path(config)}: `{key}` must be a list of directories (globs allowed)")
+        out[key] = value
+    return out
+
+
+def _configured_overlays(root: Path, patterns: list[str]) -> list[Path]:
+    shown = display_path(root / CONFIG_FILE)
     out: list[Path] = []
-    for pattern in overlays:
-        matches = sorted(p for p in root.glob(pattern) if p.is_dir()) if any(c in pattern for c in "*?[") \
-            else [root / pattern]
+    for pattern in patterns:
+        glob = any(c in pattern for c in "*?[")
+        matches = sorted(p for p in root.glob(pattern) if p.is_dir()) if glob else [root / pattern]
         if not matches:
-            raise UsageError(f"{display_path(config)}: overlay pattern {pattern!r} matches no directory")
+            raise UsageError(f"{shown}: overlay pattern {pattern!r} matches no directory")
         for match in matches:
             if kustomization_file(match) is None:
-                raise UsageError(f"{display_path(config)}: {display_path(match)} has no kustomization.yaml")
+                raise UsageError(f"{shown}: {display_path(match)} has no kustomization.yaml")
             out.append(match.resolve())
     return list(dict.fromkeys(out))
 
 
 def discover_overlays(root: str | Path) -> list[Path]:
-    """Overlays under ``root``: those listed in ``root/.kguard.yaml`` (`overlays:`), else every directory with a
-    kustomization that no other kustomization under ``root`` references and that is not a Component."""
+    """Overlays under ``root``.
+
+    ``root/.kguard.yaml`` may list them (`overlays:`, in that order); otherwise every directory with a
+    kustomization that no other kustomization under ``root`` references and that is not a Component, sorted,
+    minus the directories matching `exclude:` globs (relative to ``root``; a match excludes the subtree).
+    """
     root_path = Path(root).resolve()
-    configured = _config_overlays(root_path)
-    if configured is not None:
-        return configured
+    config = _config(root_path)
+    if "overlays" in config:
+        return _configured_overlays(root_path, config["overlays"])
+    excluded = config.get("exclude", [])
+
+    def skipped(directory: Path) -> bool:
+        relative = directory.relative_to(root_path).as_posix()
+        return any(fnmatch.fnmatch(relative, p) or fnmatch.fnmatch(relative, f"{p.rstrip('/')}/*") for p in excluded)
+
     all_dirs = _kustomization_dirs(root_path)
     referenced: set[Path] = set()
     for directory in all_dirs:
         kfile = kustomization_file(directory)
         if kfile is not None:
             referenced.update(_references(kfile)[0])
-    return [d for d in all_dirs if d not in referenced and not _is_component(kustomization_file(d) or d)]
+    return [d for d in all_dirs if d not in referenced and not skipped(d)
+            and not _is_component(kustomization_file(d) or d)]
 
 
 def affected_overlays(files: Iterable[str | Path], root: str | Path = ".") -> list[Path]:

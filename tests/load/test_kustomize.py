@@ -266,3 +266,13 @@ def test_kustomization_inputs_and_affected_overlays() -> None:
     assert kustomize.affected_overlays([APP / "components" / "debug" / "kustomization.yaml"], APP) == [
         APP / "overlays" / "prod"]
     assert kustomize.affected_overlays([FIXTURES / "templates" / "privileged.yaml"], APP) == []
+
+
+def test_discover_overlays_exclude(tmp_path: Path) -> None:
+    for name in ("deploy/dev", "deploy/prod", "tests/fixtures/broken", "gatekeeper"):
+        _write(tmp_path / name / "kustomization.yaml", "resources: []\n")
+    _write(tmp_path / ".kguard.yaml", "exclude:\n  - tests\n  - gatekeeper\n")
+    assert kustomize.discover_overlays(tmp_path) == [tmp_path / "deploy" / "dev", tmp_path / "deploy" / "prod"]
+    _write(tmp_path / ".kguard.yaml", "exclude: tests\n")
+    with pytest.raises(kustomize.UsageError, match="must be a list"):
+        kustomize.discover_overlays(tmp_path)
