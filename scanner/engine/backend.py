@@ -18,6 +18,7 @@ class EvalFailure:
 
 Violations = list[dict[str, Any]]
 Outcome = Violations | EvalFailure
+Unit = tuple[tuple[str, ...], str]  # (template kinds, one input JSON they all judge)
 
 
 class Backend(Protocol):
@@ -39,6 +40,24 @@ class Backend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def evaluate_units(backend: Backend, units: list[Unit]) -> list[dict[str, Outcome]]:
+    """Every kind of every unit; through the backend's own ``evaluate_units`` (several templates in one query)
+    when it has one, else one ``evaluate`` call per kind over all inputs of that kind."""
+    own = getattr(backend, "evaluate_units", None)
+    if own is not None:
+        return own(units)
+    by_kind: dict[str, list[int]] = {}
+    for index, (kinds, _) in enumerate(units):
+        for kind in kinds:
+            by_kind.setdefault(kind, []).append(index)
+    results: list[dict[str, Outcome]] = [{} for _ in units]
+    for kind, indexes in by_kind.items():
+        outcomes = backend.evaluate(kind, [units[i][1] for i in indexes])
+        for index, outcome in zip(indexes, outcomes, strict=True):
+            results[index][kind] = outcome
+    return results
 
 
 def gatekeeper_results(raw: Any) -> Outcome:

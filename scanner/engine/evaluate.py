@@ -132,8 +132,9 @@ def evaluate(
 
     overridden = overridden_checks(templates)
     reviews: dict[int, str] = {}
-    inputs: dict[str, list[str]] = {}
-    targets: dict[str, list[tuple[Constraint, Resource]]] = {}
+    unit_of: dict[tuple[str, int], int] = {}  # (parameters, resource) -> unit: same input, one evaluation
+    units: list[tuple[list[str], str]] = []
+    targets: list[tuple[Resource, dict[str, list[Constraint]]]] = []
     for constraint in sorted(templates.constraints, key=lambda c: (c.kind, c.name)):
         template = templates.templates.get(constraint.kind)
         if template is None or template.rego is None or constraint.kind in compile_errors:
@@ -158,27 +159,35 @@ def evaluate(
                 continue
             if i not in reviews:
                 reviews[i] = json.dumps(review(res.obj, ns_obj))
-            inputs.setdefault(constraint.kind, []).append(f'{{"parameters":{params},"review":{reviews[i]}}}')
-            targets.setdefault(constraint.kind, []).append((constraint, res))
+            unit = unit_of.get((params, i))
+            if unit is None:
+                unit = unit_of[(params, i)] = len(units)
+                units.append(([], f'{{"parameters":{params},"review":{reviews[i]}}}'))
+                targets.append((res, {}))
+            by_kind = targets[unit][1]
+            if constraint.kind not in by_kind:
+                units[unit][0].append(constraint.kind)
+            by_kind.setdefault(constraint.kind, []).append(constraint)
 
     if on_total:
-        on_total(sum(map(len, inputs.values())))
-    run = runner.run(backend, inputs, timeout=timeout, workers=workers, on_progress=on_progress)
+        on_total(sum(len(kinds) for kinds, _ in units))
+    run = runner.run(backend, [(tuple(kinds), text) for kinds, text in units], timeout=timeout, workers=workers,
+                     on_progress=on_progress)
     index = {_identity_key(r.api_version, r.kind, r.namespace, r.name): r for r in real}
     failures: dict[str, list[str]] = {}
     seen: set[str] = set()
-    for kind, outcomes in run.outcomes.items():
-        template = templates.templates[kind]
-        for position, outcome in sorted(outcomes.items()):
-            constraint, res = targets[kind][position]
+    for unit, outcomes in sorted(run.outcomes.items()):
+        res, by_kind = targets[unit]
+        for kind, outcome in sorted(outcomes.items()):
             if isinstance(outcome, EvalFailure):
                 failures.setdefault(kind, []).append(f"{res.identity.display()}: {outcome.message}")
                 continue
-            for violation in outcome:
-                finding = _finding(template, constraint, res, violation, index)
-                if finding.fingerprint not in seen:  # an implied Pod repeats what its parent already said
-                    seen.add(finding.fingerprint)
-                    out.findings.append(finding)
+            for constraint in by_kind[kind]:
+                for violation in outcome:
+                    finding = _finding(templates.templates[kind], constraint, res, violation, index)
+                    if finding.fingerprint not in seen:  # an implied Pod repeats what its parent already said
+                        seen.add(finding.fingerprint)
+                        out.findings.append(finding)
     for kind, message in sorted(run.errors.items()):
         out.errors.append(PolicyError(policy=kind, message=message))
     for kind, messages in sorted(failures.items()):

@@ -1,14 +1,39 @@
-"""Embedded regorus (Microsoft's Rust Rego engine): one compiled engine per template."""
+"""Embedded regorus (Microsoft's Rust Rego engine).
+
+Every template is first compiled on its own, so that a broken one is reported by name. Templates that can live side
+by side (same Rego version, distinct packages, libraries with identical text) then share one engine, and all the
+kinds that judge one input are evaluated in a single query: library rules such as `lib.workload.containers` are
+computed once per object instead of once per template. If that combined query fails, each kind is evaluated on its
+own, so a runtime error stays with the template that raised it (Gatekeeper isolates templates the same way).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 import regorus
 
-from scanner.engine.backend import EvalFailure, Outcome, gatekeeper_results
+from scanner.engine.backend import EvalFailure, Outcome, Unit, gatekeeper_results
+from scanner.engine.catalogue import package_of
 from scanner.engine.templates import Template
+
+
+@dataclass(slots=True)
+class _Shared:
+    """One engine holding several templates."""
+
+    engine: Any
+    rego_version: str
+    packages: set[str] = field(default_factory=set)
+    libs: dict[str, str] = field(default_factory=dict)  # lib package -> text
+    aggregates: dict[tuple[str, ...], str] = field(default_factory=dict)  # kinds -> rule path
+
+    def accepts(self, template: Template, libs: dict[str, str]) -> bool:
+        return (template.rego_version == self.rego_version and template.package not in self.packages
+                and all(self.libs.get(pkg, text) == text for pkg, text in libs.items()))
 
 
 class RegorusBackend:
@@ -16,49 +41,97 @@ class RegorusBackend:
     forkable = True
 
     def __init__(self) -> None:
-        self._engines: dict[str, Any] = {}
-        self._rules: dict[str, str] = {}
+        self._rules: dict[str, str] = {}  # kind -> `data.<package>.violation`
+        self._home: dict[str, _Shared] = {}  # kind -> the engine it lives in
+        self._shared: list[_Shared] = []
 
     def load(self, templates: list[Template], inventory: dict[str, Any]) -> dict[str, str]:
         errors: dict[str, str] = {}
-        with_data = _engine()
-        with_data.add_data_json(json.dumps({"inventory": inventory}))
-        without_data = _engine()
+        inventory_json = json.dumps({"inventory": inventory}) if any(t.uses_inventory for t in templates) else None
         for template in templates:
-            base = with_data if template.uses_inventory else without_data
-            engine = base.clone()
             try:
-                engine.set_rego_v0(template.rego_version != "v1")
-                for index, lib in enumerate(template.libs):
-                    engine.add_policy(f"{template.kind}/lib{index}.rego", lib)
-                engine.add_policy(f"{template.kind}/template.rego", template.rego or "")
-                rule = f"data.{template.package}.violation"
+                libs = {package_of(lib): lib for lib in template.libs}
+                _compile(_engine(template.rego_version), template)  # alone first: errors carry the template's name
             except (RuntimeError, ValueError) as exc:
                 errors[template.kind] = f"does not compile: {_first_line(exc)}"
                 continue
-            self._engines[template.kind] = engine
-            self._rules[template.kind] = rule
+            shared = next((s for s in self._shared if s.accepts(template, libs)), None)
+            if shared is None:
+                shared = _Shared(engine=_engine(template.rego_version), rego_version=template.rego_version)
+                if inventory_json is not None:
+                    shared.engine.add_data_json(inventory_json)
+                self._shared.append(shared)
+            for pkg, text in sorted(libs.items()):
+                if pkg not in shared.libs:
+                    shared.engine.add_policy(f"lib/{pkg}.rego", text)
+                    shared.libs[pkg] = text
+            shared.engine.add_policy(f"{template.kind}/template.rego", template.rego or "")
+            shared.packages.add(template.package)
+            self._home[template.kind] = shared
+            self._rules[template.kind] = f"data.{template.package}.violation"
         return errors
 
     def evaluate(self, kind: str, inputs: list[str]) -> list[Outcome]:
-        engine, rule = self._engines[kind], self._rules[kind]
-        outcomes: list[Outcome] = []
-        for text in inputs:
-            try:
-                engine.set_input_json(text)
-                outcomes.append(gatekeeper_results(json.loads(engine.eval_rule_as_json(rule))))
-            except (RuntimeError, ValueError) as exc:
-                outcomes.append(EvalFailure(_first_line(exc)))
-        return outcomes
+        return [self._one(kind, text) for text in inputs]
+
+    def evaluate_units(self, units: list[Unit]) -> list[dict[str, Outcome]]:
+        results: list[dict[str, Outcome]] = []
+        for kinds, text in units:
+            result: dict[str, Outcome] = {}
+            by_engine: dict[int, list[str]] = {}
+            for kind in kinds:
+                by_engine.setdefault(id(self._home[kind]), []).append(kind)
+            for group in by_engine.values():
+                result.update(self._group(tuple(sorted(group)), text))
+            results.append(result)
+        return results
+
+    def _one(self, kind: str, text: str) -> Outcome:
+        engine = self._home[kind].engine
+        try:
+            engine.set_input_json(text)
+            return gatekeeper_results(json.loads(engine.eval_rule_as_json(self._rules[kind])))
+        except (RuntimeError, ValueError) as exc:
+            return EvalFailure(_first_line(exc))
+
+    def _group(self, kinds: tuple[str, ...], text: str) -> dict[str, Outcome]:
+        if len(kinds) == 1:
+            return {kinds[0]: self._one(kinds[0], text)}
+        shared = self._home[kinds[0]]
+        try:
+            rule = self._aggregate(shared, kinds)
+            shared.engine.set_input_json(text)
+            combined = json.loads(shared.engine.eval_rule_as_json(rule))
+        except (RuntimeError, ValueError):
+            return {kind: self._one(kind, text) for kind in kinds}  # find which template failed
+        return {kind: gatekeeper_results(combined.get(kind)) for kind in kinds}
+
+    def _aggregate(self, shared: _Shared, kinds: tuple[str, ...]) -> str:
+        """A rule whose value is every kind's `violation` for the current input (built once per kind set)."""
+        rule = shared.aggregates.get(kinds)
+        if rule is None:
+            package = "kguard_aggregate.k" + hashlib.sha256("\n".join(kinds).encode()).hexdigest()[:16]
+            body = ",\n".join(f"  {json.dumps(kind)}: {self._rules[kind]}" for kind in kinds)
+            shared.engine.add_policy(f"{package}.rego", f"package {package}\n\nall := {{\n{body}\n}}\n")
+            rule = shared.aggregates[kinds] = f"data.{package}.all"
+        return rule
 
     def close(self) -> None:
-        self._engines.clear()
+        self._shared.clear()
+        self._home.clear()
 
 
-def _engine() -> Any:
+def _compile(engine: Any, template: Template) -> None:
+    for index, lib in enumerate(template.libs):
+        engine.add_policy(f"{template.kind}/lib{index}.rego", lib)
+    engine.add_policy(f"{template.kind}/template.rego", template.rego or "")
+
+
+def _engine(rego_version: str = "v1") -> Any:
     """An engine without regorus' default source limits (1,024 columns per line), which real templates exceed."""
     engine = regorus.Engine()
     engine.set_policy_length_config(max_col=1_000_000, max_file_bytes=64 * 1024 * 1024, max_lines=1_000_000)
+    engine.set_rego_v0(rego_version != "v1")
     return engine
 
 

@@ -1,8 +1,13 @@
 """Run evaluation batches with a time limit, in forked worker processes.
 
-Workers are forked after the backend has compiled every template and after every input has been serialised, so a
-batch is sent as three numbers and only non-empty results come back. A batch that exceeds its time limit or a worker
-that dies marks that template as errored; the worker is replaced and the other templates carry on.
+The unit of work is one input (review + parameters) together with every template kind that must judge it: templates
+whose constraints share parameters judge the very same input, and a backend may evaluate them in one query (shared
+library rules are then computed once). Workers are forked after the backend has compiled every template and every
+input has been serialised, so a batch is sent as a few numbers and only non-empty results come back.
+
+A batch that fails (an exception, a time-out, a dead worker) is split into one batch per template kind, so the
+failure is pinned on the template that caused it; that template is marked as errored and left out of every later
+batch, while the other templates carry on.
 """
 
 from __future__ import annotations
@@ -16,101 +21,146 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from scanner.engine.backend import Backend, Outcome
+from scanner.engine.backend import Backend, Outcome, Unit, evaluate_units
 
-BATCH_SIZE = 256
-MIN_INPUTS_PER_EXTRA_WORKER = 4000
+BATCH_SIZE = 128
+MIN_EVALUATIONS_PER_EXTRA_WORKER = 4000
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    start: int
+    end: int
+    only: str | None = None  # evaluate just this kind (after a failed batch)
+    excluded: tuple[str, ...] = ()  # kinds that have failed meanwhile
+
 
 # Set in the parent right before forking; read by the children.
-_STATE: tuple[Backend, dict[str, list[str]]] | None = None
+_STATE: tuple[Backend, list[Unit]] | None = None
 
 
 @dataclass(slots=True)
 class RunResult:
-    outcomes: dict[str, dict[int, Outcome]] = field(default_factory=dict)  # kind -> input index -> outcome
+    outcomes: dict[int, dict[str, Outcome]] = field(default_factory=dict)  # unit index -> kind -> outcome
     errors: dict[str, str] = field(default_factory=dict)  # kind -> why the template failed
 
 
-def _batches(inputs: dict[str, list[str]]) -> deque[tuple[str, int, int]]:
-    jobs: deque[tuple[str, int, int]] = deque()
-    for kind in sorted(inputs):
-        count = len(inputs[kind])
-        for start in range(0, count, BATCH_SIZE):
-            jobs.append((kind, start, min(start + BATCH_SIZE, count)))
-    return jobs
+def _units_for(units: list[Unit], job: Job) -> list[tuple[int, Unit]]:
+    selected = []
+    for index in range(job.start, job.end):
+        kinds, text = units[index]
+        kept = tuple(k for k in kinds if (job.only is None or k == job.only) and k not in job.excluded)
+        if kept:
+            selected.append((index, (kept, text)))
+    return selected
 
 
-def _run_batch(backend: Backend, inputs: dict[str, list[str]], job: tuple[str, int, int]) -> list[tuple[int, Outcome]]:
-    kind, start, end = job
-    outcomes = backend.evaluate(kind, inputs[kind][start:end])
-    return [(start + i, outcome) for i, outcome in enumerate(outcomes) if outcome]
+def _run_job(backend: Backend, units: list[Unit], job: Job) -> list[tuple[int, dict[str, Outcome]]]:
+    selected = _units_for(units, job)
+    if not selected:
+        return []
+    outcomes = evaluate_units(backend, [unit for _, unit in selected])
+    return [(index, {k: o for k, o in result.items() if o}) for (index, _), result in zip(selected, outcomes,
+                                                                                            strict=True)
+            if any(result.values())]
 
 
 def _worker_main(conn: Connection) -> None:
     assert _STATE is not None
-    backend, inputs = _STATE
+    backend, units = _STATE
     while True:
         job = conn.recv()
         if job is None:
             return
         try:
-            conn.send(("ok", _run_batch(backend, inputs, job)))
-        except Exception as exc:  # the engine's own failure, reported as the template's error
+            conn.send(("ok", _run_job(backend, units, job)))
+        except Exception as exc:  # the engine's own failure, pinned on a template by splitting the batch
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
 
-def default_workers(total_inputs: int) -> int:
+def default_workers(evaluations: int) -> int:
     cpus = os.cpu_count() or 1
-    return max(1, min(cpus, 1 + total_inputs // MIN_INPUTS_PER_EXTRA_WORKER))
+    return max(1, min(cpus, 1 + evaluations // MIN_EVALUATIONS_PER_EXTRA_WORKER))
+
+
+class _Scheduler:
+    """The queue of jobs, failure splitting and result bookkeeping, shared by both execution modes."""
+
+    def __init__(self, units: list[Unit], on_progress: Callable[[int], None] | None) -> None:
+        self.units = units
+        self.result = RunResult()
+        self.on_progress = on_progress
+        self.jobs: deque[Job] = deque(Job(s, min(s + BATCH_SIZE, len(units))) for s in range(0, len(units),
+                                                                                            BATCH_SIZE))
+
+    def next_job(self) -> Job | None:
+        while self.jobs:
+            job = self.jobs.popleft()
+            if job.only is not None and job.only in self.result.errors:
+                continue
+            return Job(job.start, job.end, job.only, tuple(sorted(self.result.errors)))
+        return None
+
+    def _weight(self, job: Job) -> int:
+        return sum(len(kinds) for kinds, _ in (u for _, u in _units_for(self.units, job)))
+
+    def done(self, job: Job, pairs: list[tuple[int, dict[str, Outcome]]]) -> None:
+        for index, outcomes in pairs:
+            self.result.outcomes.setdefault(index, {}).update(outcomes)
+        if self.on_progress:
+            self.on_progress(self._weight(job))
+
+    def failed(self, job: Job, message: str) -> None:
+        if job.only is not None:
+            self.result.errors[job.only] = message
+            if self.on_progress:
+                self.on_progress(self._weight(job))
+            return
+        kinds = sorted({k for _, (ks, _) in _units_for(self.units, job) for k in ks})
+        if len(kinds) == 1:
+            self.result.errors[kinds[0]] = message
+            return
+        for kind in kinds:  # find the culprit: one batch per kind, ahead of the rest
+            self.jobs.appendleft(Job(job.start, job.end, only=kind))
 
 
 def run(
     backend: Backend,
-    inputs: dict[str, list[str]],
+    units: list[Unit],
     *,
     timeout: float,
     workers: int | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> RunResult:
-    """Evaluate every input of every template kind; ``timeout`` limits each batch (seconds)."""
-    result = RunResult()
-    jobs = _batches(inputs)
-    if not jobs:
-        return result
+    """Evaluate every unit; ``timeout`` limits each batch (seconds)."""
+    scheduler = _Scheduler(units, on_progress)
+    if not units:
+        return scheduler.result
     if not backend.forkable or "fork" not in multiprocessing.get_all_start_methods():
         set_time_limit = getattr(backend, "set_time_limit", None)  # in-process backends limit their own calls
         if set_time_limit is not None:
             set_time_limit(timeout)
-        return _run_in_process(backend, inputs, jobs, result, on_progress)
-    return _run_forked(backend, inputs, jobs, result, timeout,
-                       workers or default_workers(sum(map(len, inputs.values()))), on_progress)
+        return _run_in_process(backend, scheduler)
+    count = workers or default_workers(sum(len(kinds) for kinds, _ in units))
+    return _run_forked(backend, scheduler, timeout, count)
 
 
-def _record(result: RunResult, kind: str, pairs: list[tuple[int, Outcome]]) -> None:
-    result.outcomes.setdefault(kind, {}).update(pairs)
-
-
-def _run_in_process(backend: Backend, inputs: dict[str, list[str]], jobs: deque[tuple[str, int, int]],
-                    result: RunResult, on_progress: Callable[[int], None] | None) -> RunResult:
-    for job in jobs:
-        if job[0] in result.errors:
-            continue
+def _run_in_process(backend: Backend, scheduler: _Scheduler) -> RunResult:
+    while (job := scheduler.next_job()) is not None:
         try:
-            _record(result, job[0], _run_batch(backend, inputs, job))
+            scheduler.done(job, _run_job(backend, scheduler.units, job))
         except TimeoutError as exc:
-            result.errors[job[0]] = str(exc)
+            scheduler.failed(job, str(exc))
         except Exception as exc:  # a backend failure must not end the scan
-            result.errors[job[0]] = f"{type(exc).__name__}: {exc}"
-        if on_progress:
-            on_progress(job[2] - job[1])
-    return result
+            scheduler.failed(job, f"{type(exc).__name__}: {exc}")
+    return scheduler.result
 
 
 @dataclass(slots=True)
 class _Worker:
     process: Any
     conn: Connection
-    job: tuple[str, int, int] | None = None
+    job: Job | None = None
     deadline: float = 0.0
 
 
@@ -122,25 +172,20 @@ def _spawn(ctx: Any) -> _Worker:
     return _Worker(process=process, conn=parent)
 
 
-def _run_forked(backend: Backend, inputs: dict[str, list[str]], jobs: deque[tuple[str, int, int]],
-                result: RunResult, timeout: float, count: int,
-                on_progress: Callable[[int], None] | None) -> RunResult:
+def _run_forked(backend: Backend, scheduler: _Scheduler, timeout: float, count: int) -> RunResult:
     global _STATE
     ctx = multiprocessing.get_context("fork")
-    _STATE = (backend, inputs)
-    pool = [_spawn(ctx) for _ in range(min(count, len(jobs)))]
+    _STATE = (backend, scheduler.units)
+    pool = [_spawn(ctx) for _ in range(min(count, len(scheduler.jobs)))]
     try:
-        while jobs or any(w.job for w in pool):
+        while True:
             for worker in pool:
-                while worker.job is None and jobs:
-                    job = jobs.popleft()
-                    if job[0] in result.errors:
-                        continue
+                if worker.job is None and (job := scheduler.next_job()) is not None:
                     worker.job, worker.deadline = job, time.monotonic() + timeout
                     worker.conn.send(job)
             busy = [w for w in pool if w.job]
             if not busy:
-                continue
+                break
             wait_for = max(0.0, min(w.deadline for w in busy) - time.monotonic())
             ready = set(wait([w.conn for w in busy], timeout=wait_for))
             for index, worker in enumerate(pool):
@@ -151,29 +196,28 @@ def _run_forked(backend: Backend, inputs: dict[str, list[str]], jobs: deque[tupl
                     try:
                         status, payload = worker.conn.recv()
                     except (EOFError, OSError):
-                        code = worker.process.join(1) or worker.process.exitcode
-                        result.errors[job[0]] = f"the engine crashed (worker exit code {code})"
+                        code = worker.process.exitcode
                         pool[index] = _replace(ctx, worker)
+                        scheduler.failed(job, f"the engine crashed (worker exit code {code})")
                         continue
-                    if status == "ok":
-                        _record(result, job[0], payload)
-                    else:
-                        result.errors[job[0]] = payload
                     worker.job = None
-                    if on_progress:
-                        on_progress(job[2] - job[1])
+                    if status == "ok":
+                        scheduler.done(job, payload)
+                    else:
+                        scheduler.failed(job, payload)
                 elif time.monotonic() >= worker.deadline:
-                    result.errors[job[0]] = f"evaluation timed out after {timeout:g}s"
                     pool[index] = _replace(ctx, worker)
+                    scheduler.failed(job, f"evaluation timed out after {timeout:g}s")
     finally:
         for worker in pool:
             _stop(worker)
         _STATE = None
-    return result
+    return scheduler.result
 
 
 def _replace(ctx: Any, worker: _Worker) -> _Worker:
     worker.process.kill()
+    worker.job = None
     _stop(worker)
     return _spawn(ctx)
 
