@@ -13,6 +13,7 @@ if {
 	some pod in workload.pod_specs
 	namespace := review_namespace
 	account := workload.service_account_name(pod)
+	service_account(namespace, account)
 	mounts_token(pod, namespace, account)
 	not has_binding(namespace, account)
 }
@@ -30,19 +31,27 @@ mounts_token(pod, namespace, account) if {
 	not util.is_false(service_account(namespace, account), ["automountServiceAccountToken"])
 }
 
-service_account(namespace, account) := object.get(data.inventory, ["namespace", namespace, "v1", "ServiceAccount", account], {})
+# The ServiceAccount as declared in the inventory. The `default` account exists in every namespace without being
+# declared; any other account that is not in the inventory is outside what was scanned, so nothing is decided.
+service_account(namespace, account) := sa if {
+	sa := data.inventory.namespace[namespace].v1.ServiceAccount[account]
+} else := {} if account == "default"
 
 rbac_gv := "rbac.authorization.k8s.io/v1"
 
+# Cheapest first: bindings in the account's own namespace, then cluster-wide ones, and only then every other
+# namespace (a RoleBinding anywhere may name the account).
 has_binding(namespace, account) if {
-	some binding_ns, kinds in object.get(data.inventory, "namespace", {})
-	some binding in object.get(kinds, [rbac_gv, "RoleBinding"], {})
-	binds(binding, binding_ns, namespace, account)
-}
-
-has_binding(namespace, account) if {
+	some binding in object.get(data.inventory, ["namespace", namespace, rbac_gv, "RoleBinding"], {})
+	binds(binding, namespace, namespace, account)
+} else if {
 	some binding in object.get(data.inventory, ["cluster", rbac_gv, "ClusterRoleBinding"], {})
 	binds(binding, "", namespace, account)
+} else if {
+	some binding_ns, kinds in object.get(data.inventory, "namespace", {})
+	binding_ns != namespace
+	some binding in object.get(kinds, [rbac_gv, "RoleBinding"], {})
+	binds(binding, binding_ns, namespace, account)
 }
 
 binds(binding, binding_ns, namespace, account) if {
