@@ -10,7 +10,7 @@ own count.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -260,11 +260,14 @@ def _managed_by_cluster(res: Resource) -> bool:
 
 
 def git_drift(cluster: Iterable[Resource], git: Iterable[Resource], *, readable: set[tuple[str, str]],
-              namespaces: set[str], default_namespace: str = "default") -> list[Finding]:
+              in_scope: Callable[[str], bool] = lambda _ns: True, default_namespace: str = "default",
+              not_served: set[tuple[str, str]] = frozenset()) -> list[Finding]:
     """Missing in Git, missing in the cluster, and security-field differences.
 
-    ``readable``: (group, kind) the audit listed without a gap; only those can be "missing in the cluster".
-    ``namespaces``: the namespaces the audit covered; Git objects elsewhere are out of scope.
+    ``readable``: (group, kind) the audit listed without a gap; only those, and kinds the cluster does not serve
+    at all (``not_served``), can be "missing in the cluster".
+    ``in_scope``: whether the audit covered a namespace (--namespace/--exclude-namespace); Git objects in other
+    namespaces are not compared.
     Cluster objects count as "missing in Git" only for kinds Git declares, in namespaces Git uses.
     """
     git_index: dict[Key, Resource] = {}
@@ -286,10 +289,11 @@ def git_drift(cluster: Iterable[Resource], git: Iterable[Resource], *, readable:
         ident = ResourceId(api_version=res.api_version, kind=res.kind, name=res.name, namespace=k[2] or None)
         live = live_index.get(k)
         if live is None:
-            if k[:2] in readable and (not k[2] or k[2] in namespaces):
+            if (k[:2] in readable or k[:2] in not_served) and (not k[2] or in_scope(k[2])):
+                why = f" (the cluster does not serve {res.kind} {res.api_version})" if k[:2] in not_served else ""
                 findings.append(drift_finding("drift-missing-in-cluster", res,
-                                              f"{ident.display()} is declared in Git but missing from the cluster.",
-                                              ident=ident))
+                                              f"{ident.display()} is declared in Git but missing from the "
+                                              f"cluster{why}.", ident=ident))
             continue
         if res.kind not in _SECURITY_KINDS:
             continue

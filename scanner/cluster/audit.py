@@ -15,7 +15,7 @@ from scanner.cluster.client import connect
 from scanner.cluster.gitmap import git_index, load_git, map_findings
 from scanner.cluster.kinds import CONSTRAINTS_GROUP, constraint_patterns
 from scanner.cluster.owners import collapse, key_of, owners
-from scanner.cluster.read import Progress, ReadOptions, Snapshot, read_cluster, safe_segment
+from scanner.cluster.read import Progress, ReadOptions, Snapshot, in_scope, read_cluster, safe_segment
 from scanner.errors import UsageError
 from scanner.model import Location, ScanResult, Skipped
 
@@ -64,7 +64,10 @@ def run_audit(options: AuditOptions, scan_options: Any, progress: Progress | Non
     git = load_git(options.manifests, options.kustomize) if (options.manifests or options.kustomize) else None
     client = connect(kubeconfig=options.kubeconfig, context=options.context, in_cluster=options.in_cluster,
                      timeout=options.request_timeout, pool_size=max(4, options.read.concurrency * 2))
-    snapshot = read_cluster(client, constraint_patterns(templates.constraints), options.read, progress)
+    patterns = constraint_patterns(templates.constraints)
+    if git is not None and options.drift:  # drift needs every kind Git declares (Secrets: metadata only)
+        patterns |= {(r.api_version.rpartition("/")[0], r.kind) for r in git.resources if r.kind}
+    snapshot = read_cluster(client, patterns, options.read, progress)
     core_failed = [g for g in snapshot.coverage if g["kind"] == "*" and g["group"] == ""]
     if core_failed:  # wrong credentials, unreachable server: nothing can be audited
         raise UsageError(f"cluster {client.context} ({client.server}): {core_failed[0]['message']}")
@@ -87,7 +90,8 @@ def run_audit(options: AuditOptions, scan_options: Any, progress: Progress | Non
     result.coverage = snapshot.coverage
     result.scanned = [f"cluster/{safe_segment(client.context)}"]
     result.skipped.extend(Skipped(path=f"cluster/{safe_segment(client.context)}",
-                                  reason=f"{kind}: matched by a policy but not served by this cluster")
+                                  reason=f"{kind}: wanted (matched by a policy or declared in Git) but "
+                                         "not served by this cluster")
                           for kind in snapshot.not_installed)
 
     if git is not None:
@@ -155,9 +159,9 @@ def _add_git_drift(audit: Audit, git_resources: list, options: AuditOptions, def
 
     snap = audit.snapshot
     readable = snap.listed_kinds - snap.unreadable
-    namespaces = set(snap.namespaces)
-    findings = git_drift(snap.resources, git_resources, readable=readable, namespaces=namespaces,
-                         default_namespace=default_namespace)
+    findings = git_drift(snap.resources, git_resources, readable=readable,
+                         in_scope=lambda ns: in_scope(ns, options.read),
+                         default_namespace=default_namespace, not_served=snap.not_served)
     audit.result.findings.extend(findings)
     _add_rules(audit.result, ["drift-missing-in-cluster", "drift-missing-in-git", "drift-security-field"])
 

@@ -30,7 +30,8 @@ Pattern = tuple[str, str]  # (group or "*", kind or "*")
 @dataclass(slots=True)
 class KindPlan:
     resources: list[ApiResource] = field(default_factory=list)
-    not_installed: list[str] = field(default_factory=list)  # "<kind>.<group>" matched by policy, not served
+    not_installed: list[str] = field(default_factory=list)  # "<kind>.<group>" wanted but not served
+    not_served: set[tuple[str, str]] = field(default_factory=set)  # the same as (group, kind), exact groups only
 
 
 def constraint_patterns(constraints: Iterable[Any]) -> set[Pattern]:
@@ -69,6 +70,8 @@ def plan(patterns: set[Pattern], discovery: Discovery) -> KindPlan:
                 if (group == "*" or k[0] == group) and (kind == "*" or k[1] == kind)]
         if not hits and kind != "*":
             result.not_installed.append(f"{kind}.{group}" if group not in ("", "*") else kind)
+            if group != "*":
+                result.not_served.add((group, kind))
         for key in hits:
             chosen[key] = discovery.resources[key]
     result.resources = [chosen[k] for k in sorted(chosen)]

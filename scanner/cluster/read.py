@@ -40,6 +40,7 @@ class Snapshot:
     resources: list[Resource] = field(default_factory=list)
     coverage: list[dict[str, Any]] = field(default_factory=list)
     not_installed: list[str] = field(default_factory=list)
+    not_served: set[tuple[str, str]] = field(default_factory=set)  # (group, kind) wanted, absent from discovery
     namespaces: list[str] = field(default_factory=list)  # namespaces in scope
     listed: dict[str, int] = field(default_factory=dict)  # "<kind>.<group>" -> objects read
     listed_kinds: set[tuple[str, str]] = field(default_factory=set)  # (group, kind) listed at least partly
@@ -106,7 +107,7 @@ def read_cluster(client: ClusterClient, patterns: set[Pattern], options: ReadOpt
     discovery = discover(client, groups_needed(patterns), options.concurrency)
     gaps: list[Gap] = list(discovery.gaps)
     kind_plan = plan(patterns, discovery)
-    snap.not_installed = kind_plan.not_installed
+    snap.not_installed, snap.not_served = kind_plan.not_installed, kind_plan.not_served
     report = progress or (lambda _what, _count: None)
 
     namespace_objs = [o for o in _read_namespaces(client, discovery.resources.get(("", "Namespace")), options, gaps)

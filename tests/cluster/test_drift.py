@@ -110,18 +110,24 @@ def test_git_drift_missing_both_ways_and_security() -> None:
     cluster = [_res(o, "cluster/c/x.yaml", "cluster") for o in
                (live_web, extra, owned_rs, other_ns, default_sa, _ns("shop"), _ns("kube-system"), git_sa)]
     git = [_res(o) for o in (DEPLOY, gone, git_sa, _ns("shop"))]
+    rollout = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "r", "namespace": "shop"}}
+    elsewhere = copy.deepcopy(gone)
+    elsewhere["metadata"]["namespace"] = "not-audited"
+    git.extend([_res(rollout), _res(elsewhere)])
     findings = git_drift(cluster, git, readable={("apps", "Deployment"), ("", "ServiceAccount"), ("", "Namespace")},
-                         namespaces={"shop", "team-b", "kube-system"})
+                         in_scope=lambda ns: ns != "not-audited", not_served={("argoproj.io", "Rollout")})
     got = sorted((f.rule_id, f.resource.name) for f in findings)
-    assert got == [("drift-missing-in-cluster", "not-deployed"), ("drift-missing-in-git", "hand-made"),
+    assert got == [("drift-missing-in-cluster", "not-deployed"), ("drift-missing-in-cluster", "r"),
+                   ("drift-missing-in-git", "hand-made"),
                    ("drift-security-field", "web")]
+    assert "does not serve Rollout" in next(f.message for f in findings if f.resource.name == "r")
     security = next(f for f in findings if f.rule_id == "drift-security-field")
     assert security.location.path == "manifests/x.yaml" and "hostPID" in security.message
     assert security.severity is RULES["drift-security-field"].severity
 
 
 def test_unreadable_kinds_are_never_missing_in_cluster() -> None:
-    findings = git_drift([], [_res(DEPLOY)], readable=set(), namespaces={"shop"})
+    findings = git_drift([], [_res(DEPLOY)], readable=set())
     assert findings == []
 
 
