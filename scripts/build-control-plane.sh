@@ -52,6 +52,7 @@ start="$(date +%s)"
     go build -trimpath -ldflags "$ldflags" -o "$staging/" ./cmd/kube-apiserver ./cmd/kguard-etcd
 )
 echo "$wanted_hash" > "$staging/.source-hash"
+chmod 755 "$staging"
 rm -rf "$dest"
 mv "$staging" "$dest"
 trap - EXIT

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import json
 import secrets
 import socket
 import urllib.parse
@@ -172,7 +173,8 @@ def test_auditor_reads_pods_but_gets_403_on_networkpolicies(control_plane: Contr
     with pytest.raises(ApiException) as denied:
         client.NetworkingV1Api(auditor_client).list_namespaced_network_policy(namespace)
     assert denied.value.status == 403
-    assert 'User "auditor" cannot list resource "networkpolicies"' in denied.value.body
+    message = json.loads(denied.value.body)["message"]
+    assert 'User "auditor" cannot list resource "networkpolicies"' in message
 
     with pytest.raises(ApiException) as denied_rbac:
         client.RbacAuthorizationV1Api(auditor_client).list_cluster_role()
