@@ -189,10 +189,13 @@ def check_modules(binary: str, modules: dict[str, str]) -> dict[str, str]:
                               cwd=tmp, capture_output=True, text=True, timeout=PUSH_TIMEOUT, check=False)
     if proc.returncode == 0:
         return {}
-    try:
-        errors = json.loads(proc.stdout or "{}").get("errors") or []
-    except ValueError:
-        errors = []
+    errors = []
+    for stream in (proc.stdout, proc.stderr):  # opa writes the JSON report to stderr
+        try:
+            errors = json.loads(stream).get("errors") or []
+            break
+        except (ValueError, AttributeError):
+            continue
     found: dict[str, str] = {}
     for error in errors:
         file = str((error.get("location") or {}).get("file", ""))
