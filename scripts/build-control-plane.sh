@@ -4,7 +4,7 @@
 # The Kubernetes version is the one pinned in tests/controlplane/go.mod. Binaries are cached OUTSIDE the
 # repository, keyed by that version, so a fresh clone on the same machine reuses them:
 #   ${KGUARD_CACHE:-$HOME/.cache/kguard}/controlplane-<k8s version>/{kube-apiserver,kguard-etcd}
-# A rebuild happens only when the module's sources (go.mod, go.sum, *.go) or the Go version change.
+# A rebuild happens only when the module's sources (go.mod, go.sum, *.go), this script or the Go version change.
 # The first build takes many minutes on 2 cores; later runs return in about a second.
 set -euo pipefail
 
@@ -24,6 +24,7 @@ binaries=(kube-apiserver kguard-etcd)
 source_hash() {
     {
         go env GOVERSION
+        sha256sum "$repo_root/scripts/build-control-plane.sh" | cut -d' ' -f1
         cd "$module_dir" && find . -name '*.go' -o -name go.mod -o -name go.sum | LC_ALL=C sort | xargs sha256sum
     } | sha256sum | cut -d' ' -f1
 }
