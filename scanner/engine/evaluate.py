@@ -10,7 +10,7 @@ from typing import Any
 from scanner.engine import runner
 from scanner.engine.backend import Backend, EvalFailure
 from scanner.engine.catalogue import Rule
-from scanner.engine.match import Undecided, matches
+from scanner.engine.match import Undecided, kinds_match, matches
 from scanner.engine.review import inventory, namespaces_by_name, review
 from scanner.engine.templates import Constraint, Template, TemplateSet
 from scanner.model import (
@@ -131,6 +131,9 @@ def evaluate(
         out.errors.append(PolicyError(policy=kind, message=message))
 
     overridden = overridden_checks(templates)
+    by_type: dict[tuple[str, str], list[int]] = {}  # (group, kind) -> resources: match.kinds filters cheaply
+    for i, res in enumerate(resources):
+        by_type.setdefault((res.api_version.rpartition("/")[0], res.kind), []).append(i)
     reviews: dict[int, str] = {}
     unit_of: dict[tuple[str, int], int] = {}  # (parameters, resource) -> unit: same input, one evaluation
     units: list[tuple[list[str], str]] = []
@@ -144,7 +147,11 @@ def evaluate(
                                              "enforcement action for offline scans (scoped)"))
             continue
         params = json.dumps(constraint.parameters, sort_keys=True)
-        for i, res in enumerate(resources):
+        kinds = constraint.match.get("kinds") or []
+        candidates = sorted(i for (group, kind), indexes in by_type.items() if kinds_match(kinds, group, kind)
+                            for i in indexes)
+        for i in candidates:
+            res = resources[i]
             ns_obj = namespaces.get(res.namespace or "")
             if _pss_skip(template.rule, namespace_pss_level(ns_obj, pss_level), overridden):
                 continue

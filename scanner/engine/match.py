@@ -74,7 +74,7 @@ def selector_matches(selector: dict[str, Any] | None, labels: dict[str, Any]) ->
     return True
 
 
-def _kinds_match(entries: list[dict[str, Any]], group: str, kind: str) -> bool:
+def kinds_match(entries: list[dict[str, Any]], group: str, kind: str) -> bool:
     if not entries:
         return True
     for entry in entries:
@@ -96,7 +96,7 @@ def matches(
     name, labels = str(meta.get("name", "")), meta.get("labels") or {}
     is_namespace = kind == "Namespace" and group == ""
     namespace = meta.get("namespace")
-    if not _kinds_match(match.get("kinds") or [], group, kind):
+    if not kinds_match(match.get("kinds") or [], group, kind):
         return False
     scope = match.get("scope")
     if scope == "Cluster" and not (is_namespace or not namespace):
