@@ -249,7 +249,7 @@ def precommit_kustomize(
             raise typer.Exit(0)
         options = ScanOptions(policy_dir=policy_dir, template_dirs=templates or (),
                               default_policies=not no_default_policies)
-        results = scan_overlays(overlays, options)
+        results = scan_overlays(overlays, options, deferred_blame=True)
         if baseline is not None:
             from scanner import suppress
 

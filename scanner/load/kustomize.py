@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -678,21 +679,52 @@ def _find_origin(obj: dict[str, Any], origin: Any, base: Path, layers: list[Laye
     return Origin()
 
 
-def load_overlay(directory: str | Path) -> LoadResult:
+def _object_key(obj: dict[str, Any]) -> tuple[str, str, str, str]:
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    return (str(obj.get("apiVersion", "")), str(obj.get("kind", "")), str(meta.get("namespace") or ""),
+            str(meta.get("name") or ""))
+
+
+class DeferredBlame:
+    """Blame for a plain render: renders the overlay again with build metadata the first time a location is
+    asked for (a clean overlay never pays for it). Objects are matched by apiVersion/kind/namespace/name."""
+
+    def __init__(self, overlay: Path) -> None:
+        self.overlay = overlay
+        self._blamed: dict[tuple[str, str, str, str], Any] | None = None
+        self._lock = threading.Lock()
+
+    def locate(self, key: tuple[str, str, str, str], path: FieldPath) -> Blame | None:
+        with self._lock:
+            if self._blamed is None:
+                self._blamed = {_object_key(r.obj): r for r in load_overlay(self.overlay).resources}
+        resource = self._blamed.get(key)
+        return None if resource is None else resource.locate(path)
+
+
+def load_overlay(directory: str | Path, *, deferred_blame: bool = False) -> LoadResult:
     """Render one overlay and turn its objects into Resources with source blame.
 
-    A render failure is an `InputError` naming the overlay (nothing else is loaded for it).
+    With ``deferred_blame`` the overlay is rendered without build metadata and blame renders it again only when a
+    location is needed. A render failure is an `InputError` naming the overlay (nothing else is loaded for it).
     """
     overlay = Path(directory)
     shown = display_path(overlay)
     try:
-        text, base = _render(overlay, build_metadata=True)
+        text, base = _render(overlay, build_metadata=not deferred_blame)
     except RenderError as exc:
         return LoadResult(scanned=[shown], errors=[InputError(path=shown, message=str(exc))])
     rendered = load_text(text, shown, origin="kustomize")
     kfile = kustomization_file(overlay.resolve())
     out = LoadResult(scanned=[display_path(kfile) if kfile else shown], skipped=rendered.skipped,
                      errors=rendered.errors)
+    if deferred_blame:
+        deferred = DeferredBlame(overlay)
+        for resource in rendered.resources:
+            resource.blame = functools.partial(deferred.locate, _object_key(resource.obj))
+            resource.path, resource.positions = out.scanned[0], {}
+        out.resources = rendered.resources
+        return out
     cache: dict[str, Layer | None] = {}  # kustomization files of this render, parsed once
     for resource in rendered.resources:
         annotations = _strip_build_metadata(resource.obj)
@@ -710,21 +742,25 @@ def load_overlay(directory: str | Path) -> LoadResult:
     return out
 
 
-def load_overlays(dirs: Sequence[str]) -> list[LoadResult]:
+def load_overlays(dirs: Sequence[str], *, deferred_blame: bool = False) -> list[LoadResult]:
     """`load_overlay` for several overlays, rendering them concurrently (kubectl does the work)."""
+    load = functools.partial(load_overlay, deferred_blame=deferred_blame)
     if len(dirs) < 2:
-        return [load_overlay(d) for d in dirs]
+        return [load(d) for d in dirs]
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_RENDERS, len(dirs))) as pool:
-        return list(pool.map(load_overlay, dirs))
+        return list(pool.map(load, dirs))
 
 
-def scan_overlays(dirs: Sequence[str], options: ScanOptions) -> list[ScanResult]:
-    """One ScanResult per overlay, category `kguard/<overlay path>`; a failed render is an error of that overlay."""
+def scan_overlays(dirs: Sequence[str], options: ScanOptions, *, deferred_blame: bool = False) -> list[ScanResult]:
+    """One ScanResult per overlay, category `kguard/<overlay path>`; a failed render is an error of that overlay.
+
+    ``deferred_blame`` (the pre-commit hook) renders with build metadata only overlays that have findings.
+    """
     from scanner.scan import load_templates, scan_resources
 
     templates = load_templates(options)
     results = []
-    for directory, loaded in zip(dirs, load_overlays(dirs), strict=True):
+    for directory, loaded in zip(dirs, load_overlays(dirs, deferred_blame=deferred_blame), strict=True):
         opts = dataclasses.replace(options, category=f"kguard/{display_path(directory)}")
         if not loaded.resources:
             rules = sorted((t.rule for t in templates.templates.values() if t.rule), key=lambda r: r.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -276,3 +277,17 @@ def test_discover_overlays_exclude(tmp_path: Path) -> None:
     _write(tmp_path / ".kguard.yaml", "exclude: tests\n")
     with pytest.raises(kustomize.UsageError, match="must be a list"):
         kustomize.discover_overlays(tmp_path)
+
+
+@pytest.mark.integration
+def test_deferred_blame_gives_the_same_locations() -> None:
+    options = ScanOptions(template_dirs=[str(TEMPLATES)], default_policies=False, workers=1)
+    overlays = [str(APP / "overlays" / "dev"), str(APP / "overlays" / "prod")]
+    eager = kustomize.scan_overlays(overlays, options)
+    deferred = kustomize.scan_overlays(overlays, options, deferred_blame=True)
+    for a, b in zip(eager, deferred, strict=True):
+        assert a.findings and [(f.fingerprint, f.location) for f in a.findings] == [
+            (f.fingerprint, f.location) for f in b.findings]
+    clean = kustomize.load_overlay(APP / "base", deferred_blame=True)
+    assert all(isinstance(r.blame, functools.partial) for r in clean.resources)
+    assert clean.resources[0].blame.func.__self__._blamed is None  # no second render until a location is needed
