@@ -148,3 +148,12 @@ def test_backoff_grows_and_honours_retry_after() -> None:
 def test_error_message_reads_status_bodies() -> None:
     assert error_message(403, b'{"kind":"Status","message":"roles is forbidden"}') == "roles is forbidden"
     assert error_message(502, b"") == "HTTP 502"
+
+
+def test_the_kubernetes_client_is_imported_only_by_the_audit_path() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, scanner.cli, scanner.cluster.audit, scanner.cluster.read, scanner.drift; "
+            "sys.exit(1 if 'kubernetes' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
