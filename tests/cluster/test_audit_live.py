@@ -193,3 +193,27 @@ def test_live_findings_map_to_the_declaring_manifest(kube: Kube, tmp_path: Path)
     lines = (tmp_path / "web.yaml").read_text().splitlines()
     assert "privileged" in lines[finding.location.line - 1]
     assert audit.mapped == 1
+
+
+def test_namespace_level_grants_are_used_and_the_rest_reported(kube: Kube) -> None:
+    """NetworkPolicies readable in one namespace only (a RoleBinding): read there, a gap for each other one."""
+    granted, other = kube.namespace("granted"), kube.namespace("denied")
+    for ns in (granted, other):
+        kube.create({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                     "metadata": {"name": "open", "namespace": ns},
+                     "spec": {"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]}})
+    kube.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                 "metadata": {"name": "read-netpol", "namespace": granted},
+                 "rules": [{"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"],
+                            "verbs": ["list"]}]})
+    kube.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                 "metadata": {"name": "read-netpol", "namespace": granted},
+                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read-netpol"},
+                 "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "auditor"}]})
+
+    audit = _audit(kube.plane.kubeconfig_auditor)
+
+    netpol_gaps = {g["namespace"] for g in audit.result.coverage if g["kind"] == "NetworkPolicy"}
+    assert other in netpol_gaps and granted not in netpol_gaps and None not in netpol_gaps
+    open_ingress = {f.resource.namespace for f in audit.result.findings if f.rule_id == "test-open-ingress"}
+    assert open_ingress == {granted}
