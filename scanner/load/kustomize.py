@@ -430,13 +430,45 @@ def _matches_target(target: dict[str, Any], obj: dict[str, Any], names: Sequence
     wanted_name = target.get("name")
     if wanted_name and not any(re.fullmatch(str(wanted_name), n) for n in names):
         return False
-    selector = target.get("labelSelector")
-    if isinstance(selector, str) and selector:
-        labels = ((obj.get("metadata") or {}).get("labels")) or {}
-        for term in selector.split(","):
-            k, _, v = term.partition("=")
-            if labels.get(k.strip()) != v.strip().lstrip("="):
+    meta = obj.get("metadata") or {}
+    for key, field_name in (("labelSelector", "labels"), ("annotationSelector", "annotations")):
+        selector = target.get(key)
+        if isinstance(selector, str) and selector.strip() and not selector_matches(selector, meta.get(field_name)):
+            return False
+    return True
+
+
+_SELECTOR_TERM = re.compile(
+    r"\s*(?:(?P<not>!)\s*(?P<absent>[^\s,!=()]+)"
+    r"|(?P<key>[^\s,!=()]+)\s*(?:(?P<op>==|=|!=)\s*(?P<value>[^\s,()]*)"
+    r"|\s+(?P<setop>in|notin)\s*\((?P<values>[^)]*)\))?)\s*(?:,|$)")
+
+
+def selector_matches(selector: str, labels: Any) -> bool:
+    """A Kubernetes label selector string (equality- and set-based terms) against a label map."""
+    labels = labels if isinstance(labels, dict) else {}
+    pos = 0
+    while pos < len(selector):
+        term = _SELECTOR_TERM.match(selector, pos)
+        if term is None or term.end() == pos:
+            return False  # unparseable: kustomize would reject it, so claim nothing
+        pos = term.end()
+        if term.group("not"):
+            if term.group("absent") in labels:
                 return False
+            continue
+        key, actual = term.group("key"), labels.get(term.group("key"))
+        if term.group("op"):
+            equal = actual is not None and str(actual) == term.group("value")
+            if equal == (term.group("op") == "!="):
+                return False
+        elif term.group("setop"):
+            values = {v.strip() for v in term.group("values").split(",") if v.strip()}
+            inside = actual is not None and str(actual) in values
+            if inside != (term.group("setop") == "in"):
+                return False
+        elif key not in labels:
+            return False
     return True
 
 
@@ -541,7 +573,8 @@ class ObjectBlame:
         path = tuple(path)
         partial: list[Claim | None] = []
         for layer in reversed(self.layers):  # the outermost kustomization acts last, so it wins
-            hit = _transformer_claim(layer, self.obj, path, self.names)
+            hit = (_transformer_claim(layer, self.obj, path, self.names)
+                   or _merged_generator_claim(layer, self.obj, path, self.names))
             if hit is not None:
                 return hit
             for patch in reversed([*layer.patches, *layer.json_patches]):
@@ -570,26 +603,41 @@ class ObjectBlame:
 
 def _generator_blame(layer: Layer, key: FieldPath, path: FieldPath) -> Blame:
     """A configMapGenerator/secretGenerator entry; data keys point at their literal or env-file line."""
-    entry = _get(layer.spec, key) or {}
-    fallback = layer.line(*key) or (layer.doc.path, _START)
-    if len(path) != 2 or path[0] not in ("data", "binaryData", "stringData"):
-        return fallback
+    return _data_key_blame(layer, key, path) or layer.line(*key) or (layer.doc.path, _START)
+
+
+def _data_key_blame(layer: Layer, key: FieldPath, path: FieldPath) -> Blame | None:
+    """Where generator entry ``key`` of ``layer`` defines ``data.KEY`` (literal, file entry, env-file line)."""
+    entry = _get(layer.spec, key)
+    if not isinstance(entry, dict) or len(path) != 2 or path[0] not in ("data", "binaryData", "stringData"):
+        return None
     data_key = str(path[1])
     for j, literal in enumerate(entry.get("literals") or []):
         if isinstance(literal, str) and literal.split("=", 1)[0].strip() == data_key:
-            return layer.line(*key, "literals", j) or fallback
+            return layer.line(*key, "literals", j)
     for j, spec in enumerate(entry.get("files") or []):
         if isinstance(spec, str):
             name = spec.split("=", 1)[0] if "=" in spec else Path(spec).name
             if name == data_key:
-                return layer.line(*key, "files", j) or fallback
+                return layer.line(*key, "files", j)
     envs = [*(entry.get("envs") or []), *([entry["env"]] if isinstance(entry.get("env"), str) else [])]
     for env in envs:
         env_file = (layer.file.parent / str(env)).resolve()
         for n, line in enumerate(_file_lines(str(env_file)), start=1):
             if line.split("=", 1)[0].strip() == data_key and not line.lstrip().startswith("#"):
                 return display_path(env_file), Position(n, 1, n, len(line) + 1)
-    return fallback
+    return None
+
+
+def _merged_generator_claim(layer: Layer, obj: dict[str, Any], path: FieldPath, names: Sequence[str]) -> Blame | None:
+    """An overlay's `behavior: merge|replace` generator entry that sets ``data.KEY`` of a generated object."""
+    field_name = {"ConfigMap": "configMapGenerator", "Secret": "secretGenerator"}.get(str(obj.get("kind")))
+    if field_name is None:
+        return None
+    for j, entry in reversed(list(enumerate(layer.spec.get(field_name) or []))):
+        if isinstance(entry, dict) and entry.get("behavior") in ("merge", "replace") and entry.get("name") in names:
+            return _data_key_blame(layer, (field_name, j), path)
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------------------

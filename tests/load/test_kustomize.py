@@ -291,3 +291,28 @@ def test_deferred_blame_gives_the_same_locations() -> None:
     clean = kustomize.load_overlay(APP / "base", deferred_blame=True)
     assert all(isinstance(r.blame, functools.partial) for r in clean.resources)
     assert clean.resources[0].blame.func.__self__._blamed is None  # no second render until a location is needed
+
+
+@pytest.mark.integration
+def test_set_based_label_selector_target_and_merged_generator(prod: list[Resource]) -> None:
+    prod_k = APP / "overlays" / "prod" / "kustomization.yaml"
+    for name in ("prod-dev-web", "prod-dev-worker"):  # `team in (shop, ops)` selects both
+        deployment = _resource(prod, "Deployment", name)
+        assert deployment.obj["spec"]["minReadySeconds"] == 10
+        assert _where(deployment, ("spec", "minReadySeconds")) == (_shown(prod_k), _line(prod_k, "value: 10"))
+    config = next(r for r in prod if r.kind == "ConfigMap")
+    env = APP / "base" / "config.env"
+    assert config.obj["data"]["LOG_LEVEL"] == "warn"
+    assert _where(config, ("data", "LOG_LEVEL")) == (_shown(prod_k), _line(prod_k, "LOG_LEVEL=warn"))
+    assert _where(config, ("data", "CACHE_SIZE")) == (_shown(env), _line(env, "CACHE_SIZE="))
+
+
+def test_label_selector_grammar() -> None:
+    labels = {"tier": "web", "team": "shop"}
+    assert kustomize.selector_matches("tier=web,team in (shop, ops)", labels)
+    assert kustomize.selector_matches("tier==web,!missing,team", labels)
+    assert not kustomize.selector_matches("tier!=web", labels)
+    assert not kustomize.selector_matches("team notin (shop)", labels)
+    assert kustomize.selector_matches("absent notin (x)", labels)
+    assert not kustomize.selector_matches("tier in (db)", labels)
+    assert not kustomize.selector_matches("tier in (web", labels)  # unparseable claims nothing
