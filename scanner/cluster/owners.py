@@ -32,6 +32,12 @@ def key_of(ident: ResourceId) -> Key:
     return (ident.group, ident.kind, ident.namespace or "", ident.name)
 
 
+def resource_key(res: Resource) -> Key:
+    """`key_of(res.identity)` without building the identity."""
+    meta = res.metadata
+    return (res.api_version.rpartition("/")[0], res.kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+
 def controller_ref(obj: dict[str, Any]) -> dict[str, Any] | None:
     """The ownerReference with ``controller: true`` (there is at most one)."""
     for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
@@ -85,12 +91,12 @@ def _deployment_by_hash(pod: dict[str, Any] | None, rs: ResourceId, index: dict[
 def owners(resources: Iterable[Resource]) -> dict[Key, ResourceId]:
     """Controlled object -> its outermost workload owner, for every controlled object."""
     items = list(resources)
-    index = {key_of(r.identity): r for r in items}
+    index = {resource_key(r): r for r in items}
     result: dict[Key, ResourceId] = {}
     for res in items:
         owner = top_owner(res, index)
         if owner is not None:
-            result[key_of(res.identity)] = owner
+            result[resource_key(res)] = owner
     return result
 
 
