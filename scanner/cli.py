@@ -262,6 +262,7 @@ def audit(
     kubeconfig: Annotated[str | None, typer.Option(help="Kubeconfig (default: $KUBECONFIG, ~/.kube/config).")] = None,
     context: Annotated[str | None, typer.Option(help="Kubeconfig context (default: the current one).")] = None,
     in_cluster: Annotated[bool, typer.Option("--in-cluster", help="Use the pod's service account.")] = False,
+    cluster_name: Annotated[str | None, typer.Option(help="Name for paths and SARIF category.")] = None,
     namespace: Annotated[list[str] | None, typer.Option(help="Only these namespaces (repeatable).")] = None,
     exclude_namespace: Annotated[list[str] | None, typer.Option(help="Skip these namespaces (globs).")] = None,
     fmt: FormatOpt = Format.rich,
@@ -295,6 +296,7 @@ def audit(
         read = ReadOptions(namespaces=namespace or (), exclude_namespaces=exclude_namespace or (),
                            page_size=page_size, concurrency=concurrency)
         options = AuditOptions(kubeconfig=kubeconfig, context=context, in_cluster=in_cluster, read=read,
+                               cluster_name=cluster_name,
                                request_timeout=request_timeout, manifests=manifests or (),
                                kustomize=[str(k) for k in kustomize or ()], drift=drift)
         result = run_audit(options, scan_options, on_listed)

@@ -27,6 +27,7 @@ class AuditOptions:
     kubeconfig: str | None = None
     context: str | None = None
     in_cluster: bool = False
+    cluster_name: str | None = None  # names the cluster in paths and the SARIF category (default: the context)
     read: ReadOptions = field(default_factory=ReadOptions)
     request_timeout: float = 30.0
     manifests: Sequence[str] = ()
@@ -64,6 +65,8 @@ def run_audit(options: AuditOptions, scan_options: Any, progress: Progress | Non
     git = load_git(options.manifests, options.kustomize) if (options.manifests or options.kustomize) else None
     client = connect(kubeconfig=options.kubeconfig, context=options.context, in_cluster=options.in_cluster,
                      timeout=options.request_timeout, pool_size=max(4, options.read.concurrency * 2))
+    if options.cluster_name:
+        client.context = options.cluster_name
     patterns = constraint_patterns(templates.constraints)
     if git is not None and options.drift:  # drift needs every kind Git declares (Secrets: metadata only)
         patterns |= {(r.api_version.rpartition("/")[0], r.kind) for r in git.resources if r.kind}

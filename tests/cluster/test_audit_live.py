@@ -187,12 +187,13 @@ def test_live_findings_map_to_the_declaring_manifest(kube: Kube, tmp_path: Path)
     obj = deployment("web", ns, privileged=True)
     (tmp_path / "web.yaml").write_text(yaml.safe_dump(obj, sort_keys=False))
     kube.create(copy.deepcopy(obj))
-    audit = _audit(kube.plane.kubeconfig_admin, [ns], manifests=[str(tmp_path)], drift=False)
+    audit = _audit(kube.plane.kubeconfig_admin, [ns], manifests=[str(tmp_path)], drift=False, cluster_name="prod/eu")
     [finding] = audit.result.findings
     assert finding.location.path.endswith("web.yaml") and not finding.location.path.startswith("cluster/")
     lines = (tmp_path / "web.yaml").read_text().splitlines()
     assert "privileged" in lines[finding.location.line - 1]
     assert audit.mapped == 1
+    assert audit.result.category == "kguard-cluster/prod_eu"
 
 
 def test_namespace_level_grants_are_used_and_the_rest_reported(kube: Kube) -> None:
