@@ -10,6 +10,7 @@ from scanner.cluster.discovery import ApiResource
 
 METADATA_ONLY_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 MAX_RESTARTS = 3
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 Fetch = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -52,6 +53,15 @@ def list_objects(client: ClusterClient, resource: ApiResource, namespace: str | 
     items = paginate(lambda params: client.get(path, params, accept=accept), page_size)
     objects = [normalise(item, resource) for item in items]
     if metadata_only:  # PartialObjectMetadata carries metadata only; keep it that way
-        objects = [{"apiVersion": o["apiVersion"], "kind": o["kind"], "metadata": o.get("metadata") or {}}
+        objects = [{"apiVersion": o["apiVersion"], "kind": o["kind"], "metadata": without_payload_copies(o)}
                    for o in objects]
     return objects
+
+
+def without_payload_copies(obj: dict[str, Any]) -> dict[str, Any]:
+    """Metadata without annotations that copy the whole object (`kubectl apply` puts Secret data there)."""
+    meta = dict(obj.get("metadata") or {})
+    annotations = meta.get("annotations")
+    if isinstance(annotations, dict) and LAST_APPLIED in annotations:
+        meta["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+    return meta

@@ -218,3 +218,24 @@ def test_namespace_level_grants_are_used_and_the_rest_reported(kube: Kube) -> No
     assert other in netpol_gaps and granted not in netpol_gaps and None not in netpol_gaps
     open_ingress = {f.resource.namespace for f in audit.result.findings if f.rule_id == "test-open-ingress"}
     assert open_ingress == {granted}
+
+
+def test_secrets_are_read_as_metadata_only(kube: Kube) -> None:
+    ns = kube.namespace("secrets")
+    for name, labels in (("labelled", {"owner": "team-a"}), ("anonymous", {})):
+        kube.create({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                     "metadata": {"name": name, "namespace": ns, "labels": labels, "annotations": {
+                         "kubectl.kubernetes.io/last-applied-configuration": '{"data":{"password":"aHVudGVyMg=="}}',
+                         "team": "a"}},
+                     "data": {"password": "aHVudGVyMg=="}, "stringData": {"token": "s3cr3t"}},
+                    f"/api/v1/namespaces/{ns}/secrets")
+    templates = str(Path(__file__).parent / "templates-secrets")
+    audit = run_audit(AuditOptions(kubeconfig=str(kube.plane.kubeconfig_admin), read=ReadOptions(namespaces=[ns])),
+                      ScanOptions(template_dirs=[templates], default_policies=False))
+    secrets = [r for r in audit.snapshot.resources if r.kind == "Secret"]
+    assert sorted(r.name for r in secrets) == ["anonymous", "labelled"]
+    for res in secrets:
+        assert set(res.obj) == {"apiVersion", "kind", "metadata"} and res.api_version == "v1"
+        assert "aHVudGVyMg" not in json.dumps(res.obj) and "s3cr3t" not in json.dumps(res.obj)
+        assert res.metadata["annotations"] == {"team": "a"}
+    assert [f.message for f in audit.result.findings] == ["secret anonymous has no owner label"]
