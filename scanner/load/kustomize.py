@@ -415,18 +415,12 @@ def _json_claim(doc: SourceDoc, rendered: dict[str, Any], path: FieldPath) -> Cl
     return best
 
 
-def _matches_target(target: dict[str, Any], obj: dict[str, Any], names: Sequence[str]) -> bool:
-    api = str(obj.get("apiVersion", ""))
-    group, _, version = api.rpartition("/")
-    checks = [
-        ("kind", str(obj.get("kind", ""))),
-        ("group", group),
-        ("version", version),
-    ]
-    for key, actual in checks:
-        wanted = target.get(key)
-        if wanted and not re.fullmatch(str(wanted), actual):
-            return False
+def _matches_target(target: dict[str, Any], obj: dict[str, Any], names: Sequence[str],
+                    types: Sequence[tuple[str, str]] = ()) -> bool:
+    """Does a patch ``target`` select ``obj``? ``types`` are other (apiVersion, kind) the object had earlier."""
+    if not any(_matches_type(target, api, kind)
+               for api, kind in [(str(obj.get("apiVersion", "")), str(obj.get("kind", ""))), *types]):
+        return False
     wanted_name = target.get("name")
     if wanted_name and not any(re.fullmatch(str(wanted_name), n) for n in names):
         return False
@@ -434,6 +428,15 @@ def _matches_target(target: dict[str, Any], obj: dict[str, Any], names: Sequence
     for key, field_name in (("labelSelector", "labels"), ("annotationSelector", "annotations")):
         selector = target.get(key)
         if isinstance(selector, str) and selector.strip() and not selector_matches(selector, meta.get(field_name)):
+            return False
+    return True
+
+
+def _matches_type(target: dict[str, Any], api_version: str, kind: str) -> bool:
+    group, _, version = api_version.rpartition("/")
+    for key, actual in (("kind", kind), ("group", group), ("version", version)):
+        wanted = target.get(key)
+        if wanted and not re.fullmatch(str(wanted), actual):
             return False
     return True
 
@@ -472,15 +475,17 @@ def selector_matches(selector: str, labels: Any) -> bool:
     return True
 
 
-def _patch_docs(patch: Patch, obj: dict[str, Any], names: Sequence[str]) -> list[SourceDoc]:
-    """The documents of ``patch`` that apply to ``obj``."""
+def _patch_docs(patch: Patch, obj: dict[str, Any], names: Sequence[str],
+                types: Sequence[tuple[str, str]] = ()) -> list[SourceDoc]:
+    """The documents of ``patch`` that apply to ``obj`` (which may have had other ``types`` earlier)."""
     if patch.target is not None:
-        return patch.docs if _matches_target(patch.target, obj, names) else []
+        return patch.docs if _matches_target(patch.target, obj, names, types) else []
+    kinds = {obj.get("kind"), *(kind for _, kind in types)}
     out = []
     for doc in patch.docs:
         value = doc.value if isinstance(doc.value, dict) else {}
         meta = value.get("metadata") or {}
-        if value.get("kind") == obj.get("kind") and meta.get("name") in names:
+        if value.get("kind") in kinds and meta.get("name") in names:
             out.append(doc)
     return out
 
@@ -568,6 +573,8 @@ class ObjectBlame:
                 names.append(layer.rename(names[-1]))
         current = str((obj.get("metadata") or {}).get("name", ""))
         self.names = tuple(dict.fromkeys([*names, current]))
+        declared = origin.doc.value if origin.doc is not None and isinstance(origin.doc.value, dict) else {}
+        self.types = [(str(declared.get("apiVersion", "")), str(declared.get("kind", "")))] if declared else []
 
     def __call__(self, path: FieldPath) -> Blame | None:
         path = tuple(path)
@@ -578,7 +585,7 @@ class ObjectBlame:
             if hit is not None:
                 return hit
             for patch in reversed([*layer.patches, *layer.json_patches]):
-                for doc in reversed(_patch_docs(patch, self.obj, self.names)):
+                for doc in reversed(_patch_docs(patch, self.obj, self.names, self.types)):
                     claim = (_json_claim if patch.json6902 else _smp_claim)(doc, self.obj, path)
                     if claim is not None and claim.depth == len(path):
                         return claim.blame
@@ -602,8 +609,15 @@ class ObjectBlame:
 
 
 def _generator_blame(layer: Layer, key: FieldPath, path: FieldPath) -> Blame:
-    """A configMapGenerator/secretGenerator entry; data keys point at their literal or env-file line."""
-    return _data_key_blame(layer, key, path) or layer.line(*key) or (layer.doc.path, _START)
+    """A configMapGenerator/secretGenerator entry; data keys point at their literal or env-file line, labels and
+    annotations at the entry's `options` or the kustomization's `generatorOptions`."""
+    fallback = layer.line(*key) or (layer.doc.path, _START)
+    if len(path) == 3 and path[0] == "metadata" and path[1] in ("labels", "annotations"):
+        for where in ((*key, "options"), ("generatorOptions",)):
+            options = _get(layer.spec, where) if key else None
+            if isinstance(options, dict) and isinstance(options.get(path[1]), dict) and path[2] in options[path[1]]:
+                return layer.line(*where, path[1], path[2]) or fallback
+    return _data_key_blame(layer, key, path) or fallback
 
 
 def _data_key_blame(layer: Layer, key: FieldPath, path: FieldPath) -> Blame | None:
@@ -700,8 +714,9 @@ def _find_origin(obj: dict[str, Any], origin: Any, base: Path, layers: list[Laye
 
     configured_by = origin.get("configuredBy") or {}
     if isinstance(origin.get("path"), str) and not origin.get("repo"):
-        docs = [d for d in _file_docs(_join(base, origin["path"]))
-                if isinstance(d.value, dict) and d.value.get("kind") == kind]
+        objects = [d for d in _file_docs(_join(base, origin["path"])) if isinstance(d.value, dict)]
+        # a patch may have changed the kind (a Deployment made into an Argo Rollout): then any kind will do
+        docs = [d for d in objects if d.value.get("kind") == kind] or objects
         by_name = {str((d.value.get("metadata") or {}).get("name", "")): d for d in docs}
         for name, doc in by_name.items():
             if final_name(name) == rendered_name:

@@ -316,3 +316,53 @@ def test_label_selector_grammar() -> None:
     assert kustomize.selector_matches("absent notin (x)", labels)
     assert not kustomize.selector_matches("tier in (db)", labels)
     assert not kustomize.selector_matches("tier in (web", labels)  # unparseable claims nothing
+
+
+def _leaves(value: object, path: tuple[str | int, ...] = ()):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _leaves(item, (*path, index))
+    else:
+        yield path, value
+
+
+def _blame_misses(resources: list[Resource]) -> tuple[int, list[str]]:
+    """Leaves whose blamed line shows neither the value nor the key (transformer-made values excepted)."""
+    total, misses = 0, []
+    for resource in resources:
+        for path, value in _leaves(resource.obj):
+            if path[:2] in (("metadata", "name"), ("metadata", "namespace")) or path[-1] == "image":
+                continue  # prefixes, namespaces and image tags are only a part of the value
+            total += 1
+            file, pos = resource.locate(path)
+            lines = Path(file).read_text().splitlines()
+            assert 1 <= pos.line <= len(lines), (file, pos)
+            line = lines[pos.line - 1]
+            shown = (value.splitlines()[0] if isinstance(value, str) and value else str(value)).lower()
+            if not ((value != "" and shown in line.lower()) or (isinstance(path[-1], str) and path[-1] in line)):
+                misses.append(f"{resource.kind}/{resource.name} {path} -> {file}:{pos.line}")
+    return total, misses
+
+
+@pytest.mark.integration
+def test_every_rendered_leaf_points_at_a_line_that_shows_it(dev: list[Resource], prod: list[Resource]) -> None:
+    for resources in (dev, prod):
+        total, misses = _blame_misses([r for r in resources if r.kind != "ConfigMap"])
+        assert total > 20 and misses == []
+
+
+@pytest.mark.integration
+def test_repository_overlays_blame_almost_every_leaf() -> None:
+    repo_overlays = kustomize.discover_overlays(Path(__file__).resolve().parents[2] / "manifests")
+    if not repo_overlays:
+        pytest.skip("no overlays under manifests/")
+    total, misses = 0, []
+    for overlay in repo_overlays:
+        loaded = kustomize.load_overlay(overlay)
+        assert not loaded.errors, loaded.errors
+        count, missed = _blame_misses([r for r in loaded.resources if r.kind not in ("ConfigMap", "Secret")])
+        total, misses = total + count, misses + missed
+    assert total > 1000 and len(misses) <= total // 100, misses[:20]
