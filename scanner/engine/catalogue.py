@@ -24,6 +24,7 @@ SECURITY_SEVERITY = {  # SARIF properties.security-severity (GitHub buckets: >9 
     Severity.LOW: "3.0",
     Severity.INFO: "1.0",
 }
+_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: start-up matters
 _LIB_IMPORT = re.compile(r"^\s*import\s+data\.lib\.([A-Za-z0-9_]+)", re.MULTILINE)
 _PACKAGE = re.compile(r"^\s*package\s+([A-Za-z0-9_.]+)", re.MULTILINE)
 
@@ -159,7 +160,7 @@ def _needed_libs(rego: str, libs: dict[str, str]) -> list[str]:
 def load_policy(directory: Path, libs: dict[str, str], root: Path) -> Policy:
     meta_path = directory / "metadata.yaml"
     try:
-        meta = yaml.safe_load(meta_path.read_text())
+        meta = yaml.load(meta_path.read_text(), Loader=_YamlLoader)
         rego = (directory / "policy.rego").read_text()
     except (OSError, yaml.YAMLError) as exc:
         raise UsageError(f"{meta_path}: cannot read policy: {exc}") from None

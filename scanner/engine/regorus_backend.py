@@ -1,10 +1,11 @@
 """Embedded regorus (Microsoft's Rust Rego engine).
 
-Every template is first compiled on its own, so that a broken one is reported by name. Templates that can live side
-by side (same Rego version, distinct packages, libraries with identical text) then share one engine, and all the
-kinds that judge one input are evaluated in a single query: library rules such as `lib.workload.containers` are
-computed once per object instead of once per template. If that combined query fails, each kind is evaluated on its
-own, so a runtime error stays with the template that raised it (Gatekeeper isolates templates the same way).
+Templates that can live side by side (same Rego version, distinct packages, libraries with identical text) share one
+engine; regorus parses each module as it is added, so a template that does not compile is reported by name and left
+out. All the kinds that judge one input are evaluated in a single query: library rules such as
+`lib.workload.containers` are computed once per object instead of once per template. If that combined query fails,
+each kind is evaluated on its own, so a runtime error stays with the template that raised it (Gatekeeper isolates
+templates the same way).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ class _Shared:
     aggregates: dict[tuple[str, ...], str] = field(default_factory=dict)  # kinds -> rule path
 
     def accepts(self, template: Template, libs: dict[str, str]) -> bool:
-        return (template.rego_version == self.rego_version and template.package not in self.packages
+        return (template.rego_version == self.rego_version
+                and template.package not in self.packages and template.package not in self.libs
+                and not self.packages & libs.keys()
                 and all(self.libs.get(pkg, text) == text for pkg, text in libs.items()))
 
 
@@ -51,9 +54,8 @@ class RegorusBackend:
         for template in templates:
             try:
                 libs = {package_of(lib): lib for lib in template.libs}
-                _compile(_engine(template.rego_version), template)  # alone first: errors carry the template's name
-            except (RuntimeError, ValueError) as exc:
-                errors[template.kind] = f"does not compile: {_first_line(exc)}"
+            except ValueError as exc:
+                errors[template.kind] = f"does not compile: a lib {exc}"
                 continue
             shared = next((s for s in self._shared if s.accepts(template, libs)), None)
             if shared is None:
@@ -61,11 +63,15 @@ class RegorusBackend:
                 if inventory_json is not None:
                     shared.engine.add_data_json(inventory_json)
                 self._shared.append(shared)
-            for pkg, text in sorted(libs.items()):
-                if pkg not in shared.libs:
-                    shared.engine.add_policy(f"lib/{pkg}.rego", text)
-                    shared.libs[pkg] = text
-            shared.engine.add_policy(f"{template.kind}/template.rego", template.rego or "")
+            try:  # regorus parses each module as it is added: an error belongs to this template alone
+                for pkg, text in sorted(libs.items()):
+                    if pkg not in shared.libs:
+                        shared.engine.add_policy(f"{template.kind}/lib/{pkg}.rego", text)
+                        shared.libs[pkg] = text
+                shared.engine.add_policy(f"{template.kind}/template.rego", template.rego or "")
+            except (RuntimeError, ValueError) as exc:
+                errors[template.kind] = f"does not compile: {_first_line(exc)}"
+                continue
             shared.packages.add(template.package)
             self._home[template.kind] = shared
             self._rules[template.kind] = f"data.{template.package}.violation"
@@ -119,12 +125,6 @@ class RegorusBackend:
     def close(self) -> None:
         self._shared.clear()
         self._home.clear()
-
-
-def _compile(engine: Any, template: Template) -> None:
-    for index, lib in enumerate(template.libs):
-        engine.add_policy(f"{template.kind}/lib{index}.rego", lib)
-    engine.add_policy(f"{template.kind}/template.rego", template.rego or "")
 
 
 def _engine(rego_version: str = "v1") -> Any:
