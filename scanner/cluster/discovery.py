@@ -60,8 +60,8 @@ def discover(client: ClusterClient, groups: Iterable[str] | None = None, concurr
         core = client.get("/api/v1")
     except ApiError as exc:
         found.gaps.append(Gap(kind="*", group="", version="v1", namespace=None, status=exc.status,
-                              message=f"core API discovery failed: {exc.message}"))
-        core = {}
+                              message=f"core API discovery failed: {exc}"))
+        return found  # unreachable or not authenticated: nothing else will work either
     found.groups[""] = "v1"
     for res in parse_resource_list("", "v1", core):
         found.resources[("", res.kind)] = res
