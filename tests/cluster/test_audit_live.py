@@ -239,3 +239,15 @@ def test_secrets_are_read_as_metadata_only(kube: Kube) -> None:
         assert "aHVudGVyMg" not in json.dumps(res.obj) and "s3cr3t" not in json.dumps(res.obj)
         assert res.metadata["annotations"] == {"team": "a"}
     assert [f.message for f in audit.result.findings] == ["secret anonymous has no owner label"]
+
+
+def test_wrong_credentials_are_one_line_and_exit_2(kube: Kube, tmp_path: Path) -> None:
+    config = yaml.safe_load(kube.plane.kubeconfig_admin.read_text())
+    config["users"][0]["user"]["token"] = "not-a-valid-token"
+    bad = tmp_path / "bad.kubeconfig"
+    bad.write_text(yaml.safe_dump(config))
+    run = subprocess.run([sys.executable, "-m", "scanner", "audit", "--kubeconfig", str(bad)], capture_output=True,
+                         text=True, cwd=REPO, timeout=120)
+    assert run.returncode == 2
+    assert run.stderr.strip().count("\n") == 0 and "401 Unauthorized" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
