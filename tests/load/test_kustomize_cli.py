@@ -79,3 +79,13 @@ def test_precommit_kustomize_scans_only_affected_overlays(repo: Path) -> None:
     code, out = _run("precommit-kustomize", "app/base/workloads.yaml", "--quiet", *POLICY_ARGS)
     assert code == 1
     assert "app/base/workloads.yaml" in out
+
+
+def test_all_overlays_defaults_to_the_current_directory_and_honours_config(repo: Path) -> None:
+    (repo / ".kguard.yaml").write_text("overlays:\n  - app/overlays/dev\n")
+    code, out = _run("scan", "--all-overlays", "--format", "json", *TEMPLATE_ARGS)
+    assert code == 1
+    assert json.loads(out)["scan"]["runs"] == ["kguard/app/overlays/dev"]
+    (repo / ".kguard.yaml").write_text("overlays:\n  - app/overlays/nope\n")
+    code, _ = _run("scan", "--all-overlays", *TEMPLATE_ARGS)
+    assert code == 2
