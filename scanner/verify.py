@@ -424,8 +424,8 @@ class _TemplateKeys:
         return key, template
 
 
-def _plan_case(plan: _Plan, base: Path, case: dict[str, Any], key: str, template: Template,
-               constraint: Constraint | None) -> _Pending | CaseResult:
+def _plan_case(plan: _Plan, base: Path, case: dict[str, Any], key: str,
+               constraint: Constraint) -> _Pending | CaseResult:
     started = time.perf_counter()
     result = CaseResult(name=str(case.get("name", "")))
     try:
@@ -448,7 +448,6 @@ def _plan_case(plan: _Plan, base: Path, case: dict[str, Any], key: str, template
         return result
     inventory_key = tuple(sorted(str((base / f).resolve()) for f in inventory_files))
     plan.inventories.setdefault(inventory_key, inventory)
-    assert constraint is not None
     verdict = match_case(constraint, candidates, namespaces_by_name(inventory)) \
         if constraint.enforcement_action else False
     if verdict is not True:
@@ -512,7 +511,8 @@ def _plan_test(plan: _Plan, keys: _TemplateKeys, base: Path, test: dict[str, Any
         if case.get("skip") or not run_filter.case_selected(name, case_name):
             out.cases.append(CaseResult(name=case_name, status=SKIP))
             continue
-        planned = _plan_case(plan, base, case, key, template, constraint)
+        assert constraint is not None
+        planned = _plan_case(plan, base, case, key, constraint)
         if isinstance(planned, _Pending):
             plan.pending.append(planned)
             out.cases.append(planned.result)

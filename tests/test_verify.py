@@ -328,3 +328,37 @@ def test_gator_gives_the_same_verdict_per_case(fixture: str) -> None:
 @pytest.mark.integration
 def test_gator_gives_the_same_verdicts_on_the_policy_library() -> None:
     assert kguard_verdicts("policies/...") == gator_verdicts("policies/...")
+
+
+def test_rego_v1_import_expansion_and_bad_admission_reviews(tmp_path: Path) -> None:
+    for name in ("template.yaml", "constraint.yaml"):
+        (tmp_path / name).write_text((FIXTURES / "failing" / name.replace(".", "-owner.")).read_text())
+    with_import = (FIXTURES / "failing" / "template-owner.yaml").read_text().replace(
+        "package k8sowner\n", "package k8sowner\n              import rego.v1\n")
+    (tmp_path / "template-import.yaml").write_text(with_import)
+    (tmp_path / "delete.yaml").write_text(
+        "apiVersion: admission.k8s.io/v1\nkind: AdmissionReview\nrequest:\n  operation: DELETE\n"
+        "  object: {apiVersion: v1, kind: Pod, metadata: {name: p}}\n")
+    (tmp_path / "suite.yaml").write_text("""
+kind: Suite
+apiVersion: test.gatekeeper.sh/v1alpha1
+tests:
+  - name: rego-v1-import
+    template: template-import.yaml
+    constraint: constraint.yaml
+  - name: expansion
+    template: template.yaml
+    constraint: constraint.yaml
+    expansion: expansion.yaml
+    cases: [{name: c, object: delete.yaml, assertions: [{violations: "no"}]}]
+  - name: admission
+    template: template.yaml
+    constraint: constraint.yaml
+    cases: [{name: delete-without-old-object, object: delete.yaml, assertions: [{violations: "no"}]}]
+""")
+    suites = verify([str(tmp_path)])
+    tests = {t.name: t for t in suites[0].tests}
+    assert tests["rego-v1-import"].status == FAIL and "bad import" in tests["rego-v1-import"].error
+    assert tests["expansion"].status == NOT_EVALUATED and "expansion" in tests["expansion"].error
+    [case] = tests["admission"].cases
+    assert case.status == FAIL and case.error == "DELETE AdmissionRequest without oldObject"
