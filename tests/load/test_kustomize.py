@@ -366,3 +366,16 @@ def test_repository_overlays_blame_almost_every_leaf() -> None:
         count, missed = _blame_misses([r for r in loaded.resources if r.kind not in ("ConfigMap", "Secret")])
         total, misses = total + count, misses + missed
     assert total > 1000 and len(misses) <= total // 100, misses[:20]
+
+
+@pytest.mark.integration
+def test_legacy_patches_strategic_merge_file_and_inline(prod: list[Resource]) -> None:
+    worker = _resource(prod, "Deployment", "prod-dev-worker")
+    limits = APP / "overlays" / "prod" / "worker-limits.yaml"
+    assert _where(worker, (*CONTAINERS, 0, "resources", "limits", "memory")) == (
+        _shown(limits), _line(limits, "memory: 256Mi"))
+    service = _resource(prod, "Service", "prod-dev-web")
+    prod_k = APP / "overlays" / "prod" / "kustomization.yaml"
+    file, pos = service.locate(("spec", "sessionAffinity"))
+    assert (file, pos.line) == (_shown(prod_k), _line(prod_k, "sessionAffinity: ClientIP"))
+    assert pos.column == prod_k.read_text().splitlines()[pos.line - 1].index("sessionAffinity") + 1
