@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import jsonschema
 import pytest
 from typer.testing import CliRunner
 
@@ -42,6 +43,10 @@ def test_all_overlays_one_sarif_run_per_overlay(repo: Path) -> None:
     assert ids == ["kguard/app/overlays/prod/", "kguard/app/overlays/stage/"]
     uris = {res["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for res in runs[0]["results"]}
     assert "app/components/debug/kustomization.yaml" in uris and "app/overlays/prod/worker-image.yaml" in uris
+    schema = json.loads((Path(__file__).parents[1] / "report" / "schemas" / "sarif-2.1.0-rtm.5.json").read_text())
+    jsonschema.validate(json.loads(out), schema)
+    _, again = _run("scan", "--all-overlays", "app", "--format", "sarif", *TEMPLATE_ARGS)
+    assert again == out  # deterministic
 
 
 def test_broken_overlay_exits_2_and_others_still_scan(repo: Path) -> None:
