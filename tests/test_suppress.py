@@ -178,3 +178,24 @@ def test_bad_baseline_is_a_usage_error(tmp_path: Path, content: str, problem: st
         suppress.load_baseline(path)
     with pytest.raises(UsageError, match="cannot read"):
         suppress.load_baseline(tmp_path / "missing.json")
+
+
+@pytest.mark.integration
+def test_suppressions_on_kustomize_objects(tmp_path: Path) -> None:
+    from scanner.load.kustomize import scan_overlays
+
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "web.yaml").write_text(DEPLOYMENT.format(name="web", annotations=""))
+    (tmp_path / "base" / "kustomization.yaml").write_text("resources: [web.yaml]\n")
+    for name, extra in {
+        "ok": "patches:\n  - patch: |-\n      apiVersion: apps/v1\n      kind: Deployment\n      metadata:\n"
+              "        name: web\n        annotations:\n          kguard.io/ignore: 'test-privileged: debug build'\n",
+        "bad": "commonAnnotations:\n  kguard.io/ignore: test-privileged\n",
+    }.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "kustomization.yaml").write_text(f"resources: [../base]\n{extra}")
+    ok, bad = scan_overlays([str(tmp_path / "ok"), str(tmp_path / "bad")], OPTIONS)
+    assert [f.rule_id for f in ok.findings if f.suppressed] == ["test-privileged"] and not ok.input_errors
+    (error,) = bad.input_errors
+    assert error.path.endswith("bad/kustomization.yaml") and error.line == 3
+    assert not any(f.suppressed for f in bad.findings)
