@@ -37,6 +37,7 @@ class ApiResource:
 class Discovery:
     resources: dict[tuple[str, str], ApiResource] = field(default_factory=dict)  # (group, kind) -> preferred
     groups: dict[str, str] = field(default_factory=dict)  # group -> preferred version
+    failed_groups: set[str] = field(default_factory=set)  # served, but their discovery failed (e.g. 503)
     gaps: list[Gap] = field(default_factory=list)
 
 
@@ -87,8 +88,9 @@ def discover(client: ClusterClient, groups: Iterable[str] | None = None, concurr
         for name, body in pool.map(fetch, wanted):
             version = found.groups[name]
             if isinstance(body, ApiError):
+                found.failed_groups.add(name)
                 found.gaps.append(Gap(kind="*", group=name, version=version, namespace=None, status=body.status,
-                                      message=f"discovery of {name}/{version} failed: {body.message}"))
+                                      message=f"discovery of {name}/{version} failed: {body}"))
                 continue
             for res in parse_resource_list(name, version, body):
                 found.resources.setdefault((name, res.kind), res)

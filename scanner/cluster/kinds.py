@@ -68,7 +68,7 @@ def plan(patterns: set[Pattern], discovery: Discovery) -> KindPlan:
     for group, kind in sorted(patterns):
         hits = [k for k in discovery.resources
                 if (group == "*" or k[0] == group) and (kind == "*" or k[1] == kind)]
-        if not hits and kind != "*":
+        if not hits and kind != "*" and group not in discovery.failed_groups:  # failed: a coverage gap
             result.not_installed.append(f"{kind}.{group}" if group not in ("", "*") else kind)
             if group != "*":
                 result.not_served.add((group, kind))
