@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import functools
+import json
 import os
 import re
 import shutil
@@ -104,7 +105,7 @@ def _render(directory: Path, *, build_metadata: bool) -> tuple[str, Path]:
         relative = os.path.relpath(overlay, tmp)  # kustomize rejects absolute resource paths
         Path(tmp, "kustomization.yaml").write_text(
             "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-            f"resources:\n  - {relative}\n"
+            f"resources:\n  - {json.dumps(relative)}\n"  # JSON strings are YAML: safe for any path
             "buildMetadata: [originAnnotations, transformerAnnotations]\n",
             encoding="utf-8",
         )
