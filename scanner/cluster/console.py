@@ -34,8 +34,12 @@ def listing_progress(enabled: bool) -> Iterator[Progress | None]:
 
 
 def print_summary(audit: Any, quiet: bool) -> None:
-    """Per-namespace objects/findings and the coverage verdict, on stderr."""
+    """Per-namespace objects/findings and the coverage verdict, on stderr; with ``quiet`` only the coverage gaps."""
     if quiet:
+        from scanner.report._common import coverage_text
+
+        for gap in audit.result.coverage:  # never silent, whatever the output format
+            print(f"kguard: coverage gap: {coverage_text(gap)}", file=sys.stderr)
         return
     from rich.console import Console
     from rich.table import Table

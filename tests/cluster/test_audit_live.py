@@ -101,6 +101,7 @@ def test_cli_require_full_coverage_exits_2_and_every_format_shows_coverage(kube:
                          cwd=REPO, timeout=300)
     assert run.returncode == 2, run.stderr
     assert "coverage incomplete" in run.stderr
+    assert "kguard: coverage gap: cannot list NetworkPolicy.networking.k8s.io" in run.stderr  # also with -q
     report = json.loads(run.stdout)
     assert any(g["kind"] == "NetworkPolicy" and g["status"] == 403 for g in report["scan"]["coverage"])
     sarif = subprocess.run([*base, "-f", "sarif", "-o", str(tmp_path / "a.sarif")], capture_output=True, text=True,
@@ -118,6 +119,11 @@ def test_lists_are_paginated(kube: Kube) -> None:
         kube.create({"apiVersion": "v1", "kind": "Service", "metadata": {"name": f"svc-{i:02d}", "namespace": ns},
                      "spec": {"clusterIP": "None", "ports": [{"port": 80}]}})
     small = _audit(kube.plane.kubeconfig_admin, [ns], page_size=5)
+    excluded = run_audit(AuditOptions(kubeconfig=str(kube.plane.kubeconfig_admin),
+                                      read=ReadOptions(exclude_namespaces=["paging-*"])),
+                         ScanOptions(template_dirs=[TEMPLATES], default_policies=False))
+    assert not [r for r in excluded.snapshot.resources if (r.namespace or r.name).startswith("paging-")]
+    assert ns not in excluded.snapshot.namespaces and "default" in excluded.snapshot.namespaces
     big = _audit(kube.plane.kubeconfig_admin, [ns], page_size=500)
     names = sorted(r.name for r in small.snapshot.resources if r.kind == "Service")
     assert names == [f"svc-{i:02d}" for i in range(23)]
