@@ -126,3 +126,73 @@ def test_action_inputs() -> None:
     steps = action["runs"]["steps"]
     upload = next(i for i, s in enumerate(steps) if s.get("uses") == UPLOAD)
     assert "always()" in steps[upload]["if"] and 'exit "${CODE' in steps[-1]["run"] and upload < len(steps) - 1
+
+
+def _step(document: dict[Any, Any], job: str, name: str) -> dict[Any, Any]:
+    return next(s for s in document["jobs"][job]["steps"] if s.get("name") == name)
+
+
+def _bash(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run a workflow step's script the way GitHub does (bash -e -o pipefail), kguard from this venv."""
+    import os
+
+    full_env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **env}
+    return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=cwd,
+                          env=full_env, capture_output=True, text=True, timeout=300, check=False)
+
+
+@pytest.mark.integration
+def test_ci_gate_steps_run_for_real(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    document = _load(REPO / ".github" / "workflows" / "kguard.yml")
+    shutil.copytree(REPO / "tests" / "fixtures" / "kustomize" / "app", tmp_path / "manifests")
+    (tmp_path / ".git").mkdir()
+    output = tmp_path / "github-output"
+    output.touch()
+    env = {"OVERLAY_ROOT": "manifests", "GITHUB_OUTPUT": str(output)}
+    done = _bash(_step(document, "overlays", "Discover overlays (.kguard.yaml or unreferenced kustomizations)")["run"],
+                 tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    overlays = json.loads(output.read_text().split("overlays=", 1)[1])
+    assert overlays == ["manifests/overlays/prod"]
+
+    output.write_text("")
+    scan_env = {**env, "OVERLAY": overlays[0], "FAIL_ON": "high", "SARIF": "reports/kguard.sarif"}
+    done = _bash(_step(document, "scan", "Scan overlay")["run"], tmp_path, scan_env)
+    assert done.returncode == 0, done.stderr  # the scan step never fails: the last step does
+    assert output.read_text().strip() == "exit-code=1"  # default policies: a privileged container
+    sarif = json.loads((tmp_path / "reports" / "kguard.sarif").read_text())
+    assert [r["automationDetails"]["id"] for r in sarif["runs"]] == ["kguard/manifests/overlays/prod/"]
+
+    final = _step(document, "scan", "Fail by kguard's exit code")["run"]
+    assert _bash(final, tmp_path, {"CODE": "1"}).returncode == 1
+    assert _bash(final, tmp_path, {"CODE": "0"}).returncode == 0
+    assert _bash(final, tmp_path, {"CODE": ""}).returncode == 2
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("paths", "kustomize", "runs"), [
+    ("manifests", "all", ["kguard/manifests/overlays/prod/"]),
+    ("", "manifests/overlays/dev\nmanifests/overlays/prod\n", ["kguard/manifests/overlays/dev/",
+                                                               "kguard/manifests/overlays/prod/"]),
+])
+def test_action_scan_step_runs_for_real(tmp_path: Path, paths: str, kustomize: str, runs: list[str]) -> None:
+    import json
+    import shutil
+
+    action = _load(ACTION)
+    scan = next(s for s in action["runs"]["steps"] if s.get("id") == "scan")
+    shutil.copytree(REPO / "tests" / "fixtures" / "kustomize" / "app", tmp_path / "manifests")
+    (tmp_path / ".git").mkdir()
+    output = tmp_path / "github-output"
+    output.touch()
+    env = {"KGUARD_PATHS": paths, "KGUARD_KUSTOMIZE": kustomize, "KGUARD_FORMAT": "sarif",
+           "KGUARD_FAIL_ON": "high", "KGUARD_OUTPUT": "out/kguard.sarif", "KGUARD_ARGS": "--pss-level baseline",
+           "GITHUB_OUTPUT": str(output)}
+    done = _bash(scan["run"], tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    assert output.read_text().strip() == "exit-code=1"
+    sarif = json.loads((tmp_path / "out" / "kguard.sarif").read_text())
+    assert [r["automationDetails"]["id"] for r in sarif["runs"]] == runs
