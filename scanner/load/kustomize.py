@@ -701,6 +701,24 @@ def _layers(transformations: Any, base: Path, cache: dict[str, Layer | None]) ->
     return [layer for f in dict.fromkeys(files) if (layer := _layer(f, cache)) is not None]
 
 
+def _objects(file: str) -> list[SourceDoc]:
+    """The object documents of a file, with the items of `kind: List` documents as documents of their own."""
+    out = []
+    for doc in _file_docs(file):
+        value = doc.value
+        if not isinstance(value, dict):
+            continue
+        items = value.get("items")
+        if str(value.get("kind", "")).endswith("List") and isinstance(items, list):
+            for i, item in enumerate(items):
+                if isinstance(item, dict):
+                    positions = {k[2:]: v for k, v in doc.positions.items() if k[:2] == ("items", i)}
+                    out.append(SourceDoc(doc.path, item, positions))
+            continue
+        out.append(doc)
+    return out
+
+
 def _find_origin(obj: dict[str, Any], origin: Any, base: Path, layers: list[Layer],
                  cache: dict[str, Layer | None]) -> Origin:
     if not isinstance(origin, dict):
@@ -715,7 +733,7 @@ def _find_origin(obj: dict[str, Any], origin: Any, base: Path, layers: list[Laye
 
     configured_by = origin.get("configuredBy") or {}
     if isinstance(origin.get("path"), str) and not origin.get("repo"):
-        objects = [d for d in _file_docs(_join(base, origin["path"])) if isinstance(d.value, dict)]
+        objects = _objects(_join(base, origin["path"]))
         # a patch may have changed the kind (a Deployment made into an Argo Rollout): then any kind will do
         docs = [d for d in objects if d.value.get("kind") == kind] or objects
         by_name = {str((d.value.get("metadata") or {}).get("name", "")): d for d in docs}

@@ -379,3 +379,13 @@ def test_legacy_patches_strategic_merge_file_and_inline(prod: list[Resource]) ->
     file, pos = service.locate(("spec", "sessionAffinity"))
     assert (file, pos.line) == (_shown(prod_k), _line(prod_k, "sessionAffinity: ClientIP"))
     assert pos.column == prod_k.read_text().splitlines()[pos.line - 1].index("sessionAffinity") + 1
+
+
+@pytest.mark.integration
+def test_objects_from_a_list_document(tmp_path: Path) -> None:
+    _write(tmp_path / "kustomization.yaml", "resources: [list.yaml]\nnamePrefix: x-\n")
+    items = "".join(f"  - apiVersion: v1\n    kind: ConfigMap\n    metadata:\n      name: {n}\n    data:\n      k: {n}\n"
+                    for n in ("a", "b"))
+    _write(tmp_path / "list.yaml", f"apiVersion: v1\nkind: List\nitems:\n{items}")
+    resources = kustomize.load_overlay(tmp_path).resources
+    assert [(r.name, r.locate(("data", "k"))[1].line) for r in resources] == [("x-a", 9), ("x-b", 15)]
