@@ -67,7 +67,8 @@ def run_audit(options: AuditOptions, scan_options: Any, progress: Progress | Non
                      timeout=options.request_timeout, pool_size=max(4, options.read.concurrency * 2))
     if options.cluster_name:
         client.context = options.cluster_name
-    patterns = constraint_patterns(templates.constraints)
+    sync = sync_requirements(scan_options)
+    patterns = constraint_patterns(templates.constraints) | {k for needs in sync.values() for k in needs}
     if git is not None and options.drift:  # drift needs every kind Git declares (Secrets: metadata only)
         patterns |= {(r.api_version.rpartition("/")[0], r.kind) for r in git.resources if r.kind}
     snapshot = read_cluster(client, patterns, options.read, progress)
@@ -84,7 +85,10 @@ def run_audit(options: AuditOptions, scan_options: Any, progress: Progress | Non
     evaluated = [r for r, k in zip(snapshot.resources, keys, strict=True) if k not in derived]
     if progress is not None:
         progress(f"evaluating {len(evaluated)} objects ({len(derived)} controller-made ones at their owner)", -1)
-    result = evaluate_with_inventory(evaluated, snapshot.resources, opts, templates)
+    usable, blind = without_blind_templates(templates, sync, snapshot.unreadable)
+    result = evaluate_with_inventory(evaluated, snapshot.resources, opts, usable)
+    result.not_evaluated.extend(blind)
+    result.rules = sorted((t.rule for t in templates.templates.values() if t.rule), key=lambda r: r.id)
     audit = Audit(result=result, snapshot=snapshot, derived=len(derived))
     for finding in result.findings:
         audit.raw_counts[finding.constraint] = audit.raw_counts.get(finding.constraint, 0) + 1
@@ -108,6 +112,48 @@ def run_audit(options: AuditOptions, scan_options: Any, progress: Progress | Non
     _add_gatekeeper_drift(audit, templates, opts, options)
     result.findings.sort(key=lambda f: f.sort_key())
     return audit
+
+
+def sync_requirements(scan_options: Any) -> dict[str, set[tuple[str, str]]]:
+    """Template kind -> (group, kind) its `data.inventory` lookups need, from the catalogue's `sync` metadata."""
+    if not scan_options.default_policies:
+        return {}
+    from scanner.engine.catalogue import default_policy_dir, load_catalogue
+
+    return {p.rule.kind: {(str(s.get("group", "")), str(s["kind"])) for s in p.sync if s.get("kind")}
+            for p in load_catalogue(scan_options.policy_dir or default_policy_dir()) if p.sync}
+
+
+def without_blind_templates(templates: Any, sync: dict[str, set[tuple[str, str]]],
+                            unreadable: set[tuple[str, str]]) -> tuple[Any, list[Skipped]]:
+    """Templates whose `data.inventory` would miss objects that could not be read are not evaluated.
+
+    Their findings would be guesses ("no NetworkPolicy selects this workload" when NetworkPolicies were
+    forbidden). A template that reads the inventory without declaring what it needs (no catalogue `sync`) is blind
+    when anything could not be read. Returns (the templates to evaluate, a not-evaluated entry per blind template).
+    """
+    from scanner.engine.templates import TemplateSet
+
+    if not unreadable:
+        return templates, []
+    blind: dict[str, list[tuple[str, str]]] = {}
+    for kind, template in templates.templates.items():
+        if not template.uses_inventory:
+            continue
+        missing = sorted(sync.get(kind, unreadable) & unreadable)
+        if missing:
+            blind[kind] = missing
+    if not blind:
+        return templates, []
+    skipped = [Skipped(path=templates.templates[kind].source or kind,
+                       reason=f"{templates.templates[kind].rule.id if templates.templates[kind].rule else kind}: "
+                              f"not evaluated, its data.inventory needs "
+                              f"{', '.join(f'{k}.{g}' if g else k for g, k in missing)}, which could not be read "
+                              "(see coverage)")
+               for kind, missing in sorted(blind.items())]
+    kept = TemplateSet(templates={k: t for k, t in templates.templates.items() if k not in blind},
+                       constraints=[c for c in templates.constraints if c.kind not in blind])
+    return kept, skipped
 
 
 class _InventoryOf:

@@ -257,3 +257,20 @@ def test_wrong_credentials_are_one_line_and_exit_2(kube: Kube, tmp_path: Path) -
     assert run.returncode == 2
     assert run.stderr.strip().count("\n") == 0 and "401 Unauthorized" in run.stderr, run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_policies_reading_an_unreadable_inventory_are_not_evaluated(kube: Kube) -> None:
+    """The auditor cannot list NetworkPolicies: "no NetworkPolicy selects X" would be a guess, so it is not made."""
+    ns = kube.namespace("blind")
+    kube.create(deployment("web", ns))
+    audit = run_audit(AuditOptions(kubeconfig=str(kube.plane.kubeconfig_auditor), read=ReadOptions(namespaces=[ns])),
+                      ScanOptions(select=["seg-*"]))
+    assert not [f for f in audit.result.findings if f.resource.namespace == ns or f.resource.name == ns]
+    reasons = [s.reason for s in audit.result.not_evaluated]
+    assert any(r.startswith("seg-workload-ingress-isolation: not evaluated") and "NetworkPolicy" in r
+               for r in reasons), reasons
+    assert "seg-workload-ingress-isolation" in {r.id for r in audit.result.rules}
+
+    admin = run_audit(AuditOptions(kubeconfig=str(kube.plane.kubeconfig_admin), read=ReadOptions(namespaces=[ns])),
+                      ScanOptions(select=["seg-*"]))
+    assert "seg-workload-ingress-isolation" in {f.rule_id for f in admin.result.findings}  # with full access
