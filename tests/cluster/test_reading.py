@@ -157,3 +157,28 @@ def test_the_kubernetes_client_is_imported_only_by_the_audit_path() -> None:
     code = ("import sys, scanner.cli, scanner.cluster.audit, scanner.cluster.read, scanner.drift; "
             "sys.exit(1 if 'kubernetes' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_templates_blind_to_unreadable_inventory_are_left_out() -> None:
+    from scanner.cluster.audit import without_blind_templates
+    from scanner.engine.templates import Template, TemplateSet
+
+    def template(kind: str, rego: str) -> Template:
+        return Template(kind=kind, rego=f"package x\n{rego}\n", source=f"{kind}.yaml")
+
+    templates = TemplateSet(
+        templates={"Netpol": template("Netpol", "x := data.inventory.namespace"),
+                   "Custom": template("Custom", "y := data.inventory.cluster"),
+                   "Plain": template("Plain", "z := input.review")},
+        constraints=[Constraint(kind=k, name=k.lower()) for k in ("Netpol", "Custom", "Plain")])
+    sync = {"Netpol": {("networking.k8s.io", "NetworkPolicy")}}
+
+    kept, skipped = without_blind_templates(templates, sync, {("apps", "ReplicaSet")})
+    assert sorted(kept.templates) == ["Netpol", "Plain"]  # Custom declares nothing: any gap blinds it
+    assert [s.path for s in skipped] == ["Custom.yaml"]
+
+    kept, skipped = without_blind_templates(templates, sync, {("networking.k8s.io", "NetworkPolicy")})
+    assert sorted(kept.templates) == ["Plain"] and [c.kind for c in kept.constraints] == ["Plain"]
+    assert "NetworkPolicy.networking.k8s.io" in skipped[1].reason
+
+    assert without_blind_templates(templates, sync, set()) == (templates, [])
