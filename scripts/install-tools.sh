@@ -49,8 +49,9 @@ npm_install_sarif_multitool() {
         log "installing @microsoft/sarif-multitool@$version with npm"
         local staging
         staging="$(mktemp -d "$cache_root/npm/.sarif-multitool.XXXXXX")"
-        if ! npm install --prefix "$staging" --no-audit --no-fund --loglevel=error \
-            "@microsoft/sarif-multitool@$version" >&2; then
+        # Run npm from inside the prefix: it needs a working directory that exists.
+        if ! (cd "$staging" && npm install --prefix "$staging" --no-audit --no-fund --loglevel=error \
+            "@microsoft/sarif-multitool@$version" >&2); then
             rm -rf "$staging"
             log "npm install @microsoft/sarif-multitool@$version failed"
             return 1
