@@ -274,3 +274,23 @@ def test_policies_reading_an_unreadable_inventory_are_not_evaluated(kube: Kube) 
     admin = run_audit(AuditOptions(kubeconfig=str(kube.plane.kubeconfig_admin), read=ReadOptions(namespaces=[ns])),
                       ScanOptions(select=["seg-*"]))
     assert "seg-workload-ingress-isolation" in {f.rule_id for f in admin.result.findings}  # with full access
+
+
+def test_reports_are_byte_identical_across_runs(kube: Kube, tmp_path: Path) -> None:
+    ns = kube.namespace("determinism")
+    _workload_with_pods(kube, ns, "web", pods=2)
+    git = tmp_path / "git"
+    git.mkdir()
+    _write(git / "web.yaml", deployment("web", ns, privileged=True), deployment("gone", ns))
+    outputs = []
+    for run_index in range(2):
+        out = tmp_path / f"run{run_index}.sarif"
+        run = subprocess.run([sys.executable, "-m", "scanner", "audit", "--kubeconfig",
+                              str(kube.plane.kubeconfig_admin), "--namespace", ns, "--templates", TEMPLATES,
+                              "--no-default-policies", "--manifests", str(git), "-f", "sarif", "-o", str(out), "-q"],
+                             capture_output=True, text=True, cwd=REPO, timeout=300)
+        assert run.returncode == 1, run.stderr  # a high finding
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+    results = json.loads(outputs[0])["runs"][0]["results"]
+    assert {r["ruleId"] for r in results} == {"test-privileged", "drift-missing-in-cluster"}
