@@ -8,6 +8,8 @@
 # The first build takes many minutes on 2 cores; later runs return in about a second.
 set -euo pipefail
 
+command -v go > /dev/null || { echo "build-control-plane: 'go' is not on PATH" >&2; exit 2; }
+
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 module_dir="$repo_root/tests/controlplane"
 cache_root="${KGUARD_CACHE:-$HOME/.cache/kguard}"

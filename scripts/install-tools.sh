@@ -19,6 +19,10 @@ mkdir -p "$bin_dir" "$cache_root/tools" "$cache_root/npm"
 
 log() { echo "install-tools: $*" >&2; }
 
+for needed in go npm; do
+    command -v "$needed" > /dev/null || { log "'$needed' is not on PATH"; exit 2; }
+done
+
 # go_install NAME MODULE_PATH VERSION: build MODULE_PATH@VERSION into tools/NAME-VERSION and link it into bin/.
 go_install() {
     local name="$1" module="$2" version="$3"
