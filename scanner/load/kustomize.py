@@ -55,7 +55,12 @@ _FastLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class RenderError(Exception):
-    """`kubectl kustomize` failed for one overlay; the message is one line."""
+    """`kubectl kustomize` failed for one overlay; the message is one line, ``path``/``line`` where known."""
+
+    def __init__(self, message: str, path: str | None = None, line: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.line = line
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -99,7 +104,7 @@ def _render(directory: Path, *, build_metadata: bool) -> tuple[str, Path]:
     kubectl = kubectl_binary()
     helm = ["--enable-helm"] if shutil.which("helm") else []
     if not build_metadata:
-        return _run([kubectl, "kustomize", *helm, str(overlay)], replacements={}), overlay
+        return _run([kubectl, "kustomize", *helm, str(overlay)], replacements={}, directory=overlay), overlay
     with tempfile.TemporaryDirectory(prefix="kguard-kustomize-") as tmp_name:
         tmp = str(Path(tmp_name).resolve())
         relative = os.path.relpath(overlay, tmp)  # kustomize rejects absolute resource paths
@@ -109,12 +114,17 @@ def _render(directory: Path, *, build_metadata: bool) -> tuple[str, Path]:
             "buildMetadata: [originAnnotations, transformerAnnotations]\n",
             encoding="utf-8",
         )
-        text = _run([kubectl, "kustomize", *helm, tmp],
-                    replacements={tmp: "<wrapper>", relative: display_path(overlay)})
+        try:
+            text = _run([kubectl, "kustomize", *helm, tmp],
+                        replacements={tmp: "<wrapper>", relative: display_path(overlay)})
+        except RenderError as wrapped:
+            # the wrapper nests kustomize's error one level deeper: report what the user's own render says
+            _run([kubectl, "kustomize", *helm, str(overlay)], replacements={}, directory=overlay)
+            raise wrapped from None
         return text, Path(tmp)
 
 
-def _run(command: list[str], replacements: dict[str, str]) -> str:
+def _run(command: list[str], replacements: dict[str, str], directory: Path | None = None) -> str:
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=RENDER_TIMEOUT, check=False)
     except subprocess.TimeoutExpired:
@@ -123,7 +133,15 @@ def _run(command: list[str], replacements: dict[str, str]) -> str:
         raise RenderError(f"cannot run kubectl: {exc.strerror or exc}") from None
     if done.returncode == 0:
         return done.stdout
-    raise RenderError(_error_line(done.stderr or done.stdout, replacements))
+    raw = done.stderr or done.stdout
+    invalid = re.search(r"(?:couldn't make target for path '([^']+)': )?invalid Kustomization: yaml: line (\d+): (.*)",
+                        raw)
+    where = Path(invalid.group(1)) if invalid and invalid.group(1) else directory
+    kfile = kustomization_file(where) if invalid and where is not None else None
+    if invalid and kfile is not None:
+        raise RenderError(f"invalid kustomization: {invalid.group(3).strip()}", display_path(kfile),
+                          int(invalid.group(2)))
+    raise RenderError(_error_line(raw, replacements))
 
 
 def _error_line(stderr: str, replacements: dict[str, str]) -> str:
@@ -141,6 +159,9 @@ def _error_line(stderr: str, replacements: dict[str, str]) -> str:
     elif restricted:
         cause = (f"load restrictor: {display_path(restricted.group(1))} is outside "
                  f"{display_path(restricted.group(2))} (kustomize only reads files below a kustomization)")
+    elif (nested := re.findall(r"accumulating resources from '([^']+)': (.*?)': must build at directory", text)):
+        resource, problem = nested[-1]
+        cause = f"{resource}: {problem}"
     else:
         cause = re.sub(r"accumulat\w+ (err=|resources from )'[^']*'?:? ?", "", text).strip(" :") or text
     return f"kustomize render failed: {cause or 'kubectl kustomize exited with an error'}"
@@ -795,7 +816,8 @@ def load_overlay(directory: str | Path, *, deferred_blame: bool = False) -> Load
     try:
         text, base = _render(overlay, build_metadata=not deferred_blame)
     except RenderError as exc:
-        return LoadResult(scanned=[shown], errors=[InputError(path=shown, message=str(exc))])
+        error = InputError(path=exc.path or shown, line=exc.line, message=str(exc))
+        return LoadResult(scanned=[shown], errors=[error])
     rendered = load_text(text, shown, origin="kustomize")
     kfile = kustomization_file(overlay.resolve())
     out = LoadResult(scanned=[display_path(kfile) if kfile else shown], skipped=rendered.skipped,

@@ -389,3 +389,23 @@ def test_objects_from_a_list_document(tmp_path: Path) -> None:
     _write(tmp_path / "list.yaml", f"apiVersion: v1\nkind: List\nitems:\n{items}")
     resources = kustomize.load_overlay(tmp_path).resources
     assert [(r.name, r.locate(("data", "k"))[1].line) for r in resources] == [("x-a", 9), ("x-b", 15)]
+
+
+@pytest.mark.integration
+def test_invalid_kustomization_names_its_file_and_line(tmp_path: Path) -> None:
+    _write(tmp_path / "base" / "kustomization.yaml", "resources:\n  - a.yaml\nfoo: [\n")
+    _write(tmp_path / "overlay" / "kustomization.yaml", "resources: [../base]\n")
+    for directory in ("base", "overlay"):
+        (error,) = kustomize.load_overlay(tmp_path / directory).errors
+        assert (error.path, error.line) == (_shown(tmp_path / "base" / "kustomization.yaml"), 3)
+        assert error.message.startswith("invalid kustomization: ")
+
+
+@pytest.mark.integration
+def test_nested_render_error_is_reduced_to_its_cause(tmp_path: Path) -> None:
+    doc = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n"
+    _write(tmp_path / "base" / "a.yaml", f"{doc}---\n{doc}")
+    _write(tmp_path / "base" / "kustomization.yaml", "resources: [a.yaml]\n")
+    (error,) = kustomize.load_overlay(tmp_path / "base").errors
+    assert error.message == ("kustomize render failed: a.yaml: may not add resource with an already registered id: "
+                             "ConfigMap.v1.[noGrp]/a.[noNs]")
