@@ -134,8 +134,26 @@ def apply_inline(findings: list[Finding], resources: Iterable[Resource],
 # Baselines
 
 
+# kustomize's generators append a content hash (10 characters of this alphabet) to ConfigMap/Secret names
+_GENERATED_HASH = re.compile(r"-[2456789bcdfghkmt]{10}$")
+
+
+def baseline_resource(resource: ResourceId) -> ResourceId:
+    """The identity a baseline keeps: a generated ConfigMap/Secret without its content-hash suffix, so editing
+    one key of the generator does not make every finding on that object new."""
+    if resource.kind in ("ConfigMap", "Secret") and _GENERATED_HASH.search(resource.name):
+        return dataclasses.replace(resource, name=_GENERATED_HASH.sub("", resource.name))
+    return resource
+
+
 def finding_id(finding: Finding) -> str:
-    return finding.fingerprint or fingerprint(finding.rule_id, finding.resource, finding.field_path, finding.message)
+    """The baseline fingerprint: the finding's fingerprint, computed on `baseline_resource`."""
+    resource = baseline_resource(finding.resource)
+    if resource == finding.resource and finding.fingerprint:
+        return finding.fingerprint
+    constraint = finding.constraint.partition("/")[2]
+    rule = finding.rule_id if not constraint or constraint == finding.rule_id else f"{finding.rule_id}/{constraint}"
+    return fingerprint(rule, resource, finding.field_path, finding.message)
 
 
 def baseline_entries(results: Iterable[ScanResult]) -> list[dict[str, str]]:
@@ -148,7 +166,7 @@ def baseline_entries(results: Iterable[ScanResult]) -> list[dict[str, str]]:
             entry = {
                 "run": result.category,
                 "rule": finding.rule_id,
-                "resource": finding.resource.display(),
+                "resource": baseline_resource(finding.resource).display(),
                 "field": ".".join(str(p) for p in finding.field_path),
                 "fingerprint": finding_id(finding),
             }

@@ -199,3 +199,22 @@ def test_suppressions_on_kustomize_objects(tmp_path: Path) -> None:
     (error,) = bad.input_errors
     assert error.path.endswith("bad/kustomization.yaml") and error.line == 3
     assert not any(f.suppressed for f in bad.findings)
+
+
+@pytest.mark.integration
+def test_baseline_survives_generated_configmap_hash_changes(tmp_path: Path) -> None:
+    from scanner.load.kustomize import scan_overlays
+
+    kfile = tmp_path / "overlay" / "kustomization.yaml"
+    kfile.parent.mkdir()
+    kfile.write_text("configMapGenerator:\n  - name: app\n    literals:\n      - DB_PASSWORD=x\n      - LEVEL=info\n")
+    first = scan_overlays([str(kfile.parent)], OPTIONS)
+    (finding,) = first[0].findings
+    assert finding.rule_id == "test-password-in-config"
+    suppress.write_baseline(first, tmp_path / "b.json")
+    assert json.loads((tmp_path / "b.json").read_text())["findings"][0]["resource"] == "ConfigMap default/app"
+
+    kfile.write_text(kfile.read_text().replace("LEVEL=info", "LEVEL=debug"))  # new content hash, new name
+    second = scan_overlays([str(kfile.parent)], OPTIONS)
+    assert second[0].findings[0].resource.name != finding.resource.name
+    assert suppress.apply_baseline(second, suppress.load_baseline(tmp_path / "b.json"), "b.json") == 1
