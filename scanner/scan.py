@@ -70,8 +70,11 @@ def load_templates(options: ScanOptions) -> TemplateSet:
 
 
 def scan_resources(resources: list[Resource], options: ScanOptions, *, loaded: LoadResult | None = None,
-                   templates: TemplateSet | None = None) -> ScanResult:
-    """Evaluate ``resources`` (already loaded) and gather everything a report needs."""
+                   templates: TemplateSet | None = None, inventory_from: list[Resource] | None = None) -> ScanResult:
+    """Evaluate ``resources`` (already loaded) and gather everything a report needs.
+
+    ``inventory_from``: build `data.inventory` from these objects instead of ``resources`` (live audits).
+    """
     templates = templates if templates is not None else load_templates(options)
     apply_default_namespace(resources, options.default_namespace)
     expansions = [parse_spec(text) for text in options.pod_template_paths]
@@ -80,7 +83,7 @@ def scan_resources(resources: list[Resource], options: ScanOptions, *, loaded: L
         evaluation = evaluate(
             [*resources, *implied_pods(resources, expansions)], templates, backend, pss_level=options.pss_level,
             timeout=options.timeout, workers=options.workers, on_progress=options.on_progress,
-            on_total=options.on_total,
+            on_total=options.on_total, inventory_from=inventory_from,
         )
     finally:
         backend.close()

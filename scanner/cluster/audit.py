@@ -156,41 +156,13 @@ def without_blind_templates(templates: Any, sync: dict[str, set[tuple[str, str]]
     return kept, skipped
 
 
-class _InventoryOf:
-    """A Rego backend whose `data.inventory` holds every object read, not only the evaluated ones."""
-
-    def __init__(self, backend: Any, inventory: dict[str, Any]) -> None:
-        self._backend, self._inventory = backend, inventory
-
-    def load(self, templates: list, _inventory: dict[str, Any]) -> dict[str, str]:
-        return self._backend.load(templates, self._inventory)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._backend, name)
-
-
 def evaluate_with_inventory(evaluated: list, everything: list, options: Any, templates: Any) -> ScanResult:
     """`scan_resources` for ``evaluated`` with `data.inventory` (and Namespaces) built from ``everything``."""
-    from scanner.engine.backend import make_backend
-    from scanner.engine.evaluate import evaluate
-    from scanner.engine.expand import implied_pods, parse_spec
-    from scanner.engine.review import inventory
-    from scanner.suppress import apply_inline
+    from scanner.scan import scan_resources
 
-    expansions = [parse_spec(text) for text in options.pod_template_paths]
-    backend = make_backend(options.engine, options.opa_url)
-    try:
-        evaluation = evaluate([*evaluated, *implied_pods(evaluated, expansions)], templates,
-                              _InventoryOf(backend, inventory(everything)), pss_level=options.pss_level,
-                              timeout=options.timeout, workers=options.workers, on_progress=options.on_progress,
-                              on_total=options.on_total)
-    finally:
-        backend.close()
-    findings, suppression_errors = apply_inline(evaluation.findings, evaluated)
-    return ScanResult(findings=findings, resources=len(everything), policy_errors=evaluation.errors,
-                      input_errors=suppression_errors, not_evaluated=evaluation.not_evaluated,
-                      category=options.category,
-                      rules=sorted((t.rule for t in templates.templates.values() if t.rule), key=lambda r: r.id))
+    result = scan_resources(evaluated, options, templates=templates, inventory_from=everything)
+    result.resources = len(everything)
+    return result
 
 
 def _start(path: str) -> Location:

@@ -114,10 +114,15 @@ def evaluate(
     workers: int | None = None,
     on_progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
+    inventory_from: list[Resource] | None = None,
 ) -> Evaluation:
-    """Evaluate every constraint on every resource it matches."""
+    """Evaluate every constraint on every resource it matches.
+
+    ``inventory_from``: the objects `data.inventory` and namespace lookups are built from, when that is more than
+    what is evaluated (a live audit reads Pods for the inventory but judges their owners).
+    """
     out = Evaluation()
-    real = [r for r in resources if r.parent is None]  # implied objects are reviewed but never synced
+    real = inventory_from if inventory_from is not None else [r for r in resources if r.parent is None]
     namespaces = namespaces_by_name(real)
     runnable: list[Template] = []
     for kind, template in sorted(templates.templates.items()):
