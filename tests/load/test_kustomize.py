@@ -409,3 +409,31 @@ def test_nested_render_error_is_reduced_to_its_cause(tmp_path: Path) -> None:
     (error,) = kustomize.load_overlay(tmp_path / "base").errors
     assert error.message == ("kustomize render failed: a.yaml: may not add resource with an already registered id: "
                              "ConfigMap.v1.[noGrp]/a.[noNs]")
+
+
+@pytest.mark.integration
+def test_more_transformers(tmp_path: Path) -> None:
+    _write(tmp_path / "base" / "kustomization.yaml", "resources: [deploy.yaml]\n")
+    _write(tmp_path / "base" / "deploy.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n"
+           "  selector:\n    matchLabels:\n      app: api\n  template:\n    metadata:\n      labels:\n        app: api\n"
+           "    spec:\n      initContainers:\n        - name: init\n          image: busybox:1.36\n"
+           "      containers:\n        - name: api\n          image: example/api:1.0\n")
+    _write(tmp_path / "env" / "kustomization.yaml",
+           "resources: [../base]\nnameSuffix: -blue\ncommonAnnotations:\n  owner: team-a\n"
+           "labels:\n  - pairs:\n      tier: web\n    includeSelectors: true\n"
+           "  - pairs:\n      env: dev\n    includeTemplates: true\n"
+           "images:\n  - name: example/api\n    newName: registry.example.com/api\n"
+           "  - name: busybox\n    digest: sha256:0000000000000000000000000000000000000000000000000000000000000000\n")
+    (deploy,) = kustomize.load_overlay(tmp_path / "env").resources
+    kfile = tmp_path / "env" / "kustomization.yaml"
+
+    def where(*path: str | int) -> tuple[str, int]:
+        return _where(deploy, path)
+
+    assert deploy.name == "api-blue" and where("metadata", "name") == (_shown(kfile), _line(kfile, "nameSuffix"))
+    assert where("metadata", "annotations", "owner") == (_shown(kfile), _line(kfile, "owner: team-a"))
+    assert where("spec", "selector", "matchLabels", "tier") == (_shown(kfile), _line(kfile, "tier: web"))
+    assert where("spec", "template", "metadata", "labels", "env") == (_shown(kfile), _line(kfile, "env: dev"))
+    assert "env" not in deploy.obj["spec"]["selector"]["matchLabels"]
+    assert where("spec", "template", "spec", "containers", 0, "image") == (_shown(kfile), _line(kfile, "newName:"))
+    assert where("spec", "template", "spec", "initContainers", 0, "image") == (_shown(kfile), _line(kfile, "digest:"))
