@@ -162,8 +162,6 @@ def test_a_looping_template_does_not_stall_the_run() -> None:
     assert suites[0].tests[0].cases[0].error == "evaluation failed: evaluation timed out after 1s"
 
 
-@pytest.mark.xfail(strict=True, reason="regorus has no Rego v0 deprecated built-ins (re_match); "
-                                       "--engine opa and gator pass this suite")
 def test_v0_deprecated_builtins_with_regorus() -> None:
     assert statuses(run_fixture("v0-builtins"))[("image-registry", "")] == PASS
 
@@ -320,8 +318,6 @@ def test_gator_gives_the_same_verdict_per_case(fixture: str) -> None:
             gator.pop(case)
     if fixture == "failing":
         kguard.pop((f"{target}suite.yaml", "template-does-not-compile", "never-evaluated"))
-    if fixture == "v0-builtins":
-        pytest.xfail("regorus has no Rego v0 deprecated built-ins (re_match)")
     assert kguard == gator
 
 

@@ -11,7 +11,9 @@ templates the same way).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +51,8 @@ class RegorusBackend:
         self._shared: list[_Shared] = []
 
     def load(self, templates: list[Template], inventory: dict[str, Any]) -> dict[str, str]:
+        """Compile ``templates`` with this ``inventory``; a second call starts afresh (nothing carries over)."""
+        self.close()
         errors: dict[str, str] = {}
         inventory_json = json.dumps({"inventory": inventory}) if any(t.uses_inventory for t in templates) else None
         for template in templates:
@@ -125,13 +129,46 @@ class RegorusBackend:
     def close(self) -> None:
         self._shared.clear()
         self._home.clear()
+        self._rules.clear()
+
+
+def _cidr_overlap(cidr: str, ip: str) -> bool:
+    return ipaddress.ip_address(ip) in ipaddress.ip_network(cidr, strict=False)
+
+
+def _cast(kind: type, name: str) -> Any:
+    def cast(value: Any) -> Any:
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise TypeError(f"{name}: operand must be {kind.__name__}")
+        return value
+
+    return cast
+
+
+# Rego v0 built-ins that OPA deprecated and regorus does not have; v0 templates (gatekeeper-library's older ones)
+# still call them. `set_diff` and `cast_set` are left out: extension results cannot be Rego sets.
+V0_BUILTINS: dict[str, tuple[int, Any]] = {
+    "re_match": (2, lambda pattern, value: re.search(pattern, value) is not None),
+    "net.cidr_overlap": (2, _cidr_overlap),
+    "any": (1, lambda items: any(item is True for item in items)),
+    "all": (1, lambda items: all(item is True for item in items)),
+    "cast_array": (1, lambda value: list(value) if isinstance(value, set) else _cast(list, "cast_array")(value)),
+    "cast_string": (1, _cast(str, "cast_string")),
+    "cast_boolean": (1, _cast(bool, "cast_boolean")),
+    "cast_object": (1, _cast(dict, "cast_object")),
+    "cast_null": (1, lambda value: None if value is None else _cast(type(None), "cast_null")(value)),
+}
 
 
 def _engine(rego_version: str = "v1") -> Any:
-    """An engine without regorus' default source limits (1,024 columns per line), which real templates exceed."""
+    """An engine without regorus' default source limits (1,024 columns per line), which real templates exceed;
+    v0 engines also get the deprecated v0 built-ins."""
     engine = regorus.Engine()
     engine.set_policy_length_config(max_col=1_000_000, max_file_bytes=64 * 1024 * 1024, max_lines=1_000_000)
     engine.set_rego_v0(rego_version != "v1")
+    if rego_version != "v1":
+        for name, (arity, function) in V0_BUILTINS.items():
+            engine.add_extension(name, arity, function)
     return engine
 
 
