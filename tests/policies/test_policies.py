@@ -1,7 +1,9 @@
-"""The policy library: every suite case through regorus, catalogue completeness, conventions; gator as integration."""
+"""The policy library: every suite case through `kguard verify` (regorus; OPA and gator as integration), catalogue
+completeness, authoring conventions."""
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -10,12 +12,31 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from scanner.engine.catalogue import load_catalogue
-from tests.policies.policy_suites import POLICY_DIR, REPO, load_objects, load_yaml, run_suite, suite_paths
+from scanner.verify import FAIL, SuiteResult, verify
 
-SUITES = suite_paths()
+REPO = Path(__file__).resolve().parents[2]
+POLICY_DIR = REPO / "policies"
+SUITES = sorted(POLICY_DIR.glob("*/*/suite.yaml"))
 CATALOGUE = load_catalogue(POLICY_DIR)
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+@functools.cache
+def _verified(engine: str = "regorus") -> dict[Path, SuiteResult]:
+    return {REPO / s.path if not Path(s.path).is_absolute() else Path(s.path): s
+            for s in verify([str(POLICY_DIR) + "/..."], engine=engine)}
+
+
+def _suite(path: Path, engine: str = "regorus") -> SuiteResult:
+    results = _verified(engine)
+    return next(r for p, r in results.items() if p.resolve() == path.resolve())
+
 
 # Pod Security Admission check ids of k8s.io/pod-security-admission v0.37 (Kubernetes 1.37).
 PSS_CHECKS = {
@@ -39,19 +60,16 @@ def _case_ids() -> list[tuple[Path, str]]:
     return ids
 
 
-_RESULTS: dict[Path, Any] = {}
-
-
-def _results(suite: Path) -> Any:
-    if suite not in _RESULTS:
-        _RESULTS[suite] = run_suite(suite)
-    return _RESULTS[suite]
+def _case(suite: Path, name: str, engine: str = "regorus") -> Any:
+    (case,) = [c for t in _suite(suite, engine).tests for c in t.cases if c.name == name]
+    return case
 
 
 @pytest.mark.parametrize(("suite", "case"), _case_ids(), ids=lambda v: v if isinstance(v, str) else v.parent.name)
 def test_suite_case_passes_with_regorus(suite: Path, case: str) -> None:
-    (result,) = [r for r in _results(suite) if r.case == case]
-    assert result.ok, f"{suite.relative_to(REPO)} / {case}: {result.detail}"
+    result = _case(suite, case)
+    assert result.status != FAIL, f"{suite.relative_to(REPO)} / {case}: {result.error}"
+    assert not any(t.status == FAIL for t in _suite(suite).tests), suite
 
 
 def test_every_policy_has_a_suite_with_firing_and_quiet_cases() -> None:
@@ -59,9 +77,9 @@ def test_every_policy_has_a_suite_with_firing_and_quiet_cases() -> None:
     for policy in CATALOGUE:
         suite = policy.directory / "suite.yaml"
         assert suite.is_file(), f"{policy.rule.id}: no suite.yaml"
-        results = _results(suite)
-        assert any(r.messages for r in results), f"{policy.rule.id}: no case produces a violation"
-        assert any(not r.messages for r in results), f"{policy.rule.id}: every case produces violations"
+        results = [c for t in _suite(suite).tests for c in t.cases]
+        assert any(r.results for r in results), f"{policy.rule.id}: no case produces a violation"
+        assert any(not r.results for r in results), f"{policy.rule.id}: every case produces violations"
         tests = load_yaml(suite)["tests"]
         kind = policy.rule.kind.lower()
         assert {t["template"] for t in tests} == {f"../../../gatekeeper/templates/{kind}.yaml"}
@@ -135,17 +153,13 @@ def _walk(obj: Any, path: list[Any]) -> int:
 
 
 def test_field_paths_point_into_the_reviewed_object() -> None:
-    from tests.policies.policy_suites import evaluate
-
     checked = 0
     for suite in SUITES:
         base = suite.parent
         for test in load_yaml(suite)["tests"]:
-            template, constraint = load_yaml(base / test["template"]), load_yaml(base / test["constraint"])
             for case in test["cases"]:
-                (obj,) = load_objects(base / case["object"])
-                inventory = [o for f in case.get("inventory") or [] for o in load_objects(base / f)]
-                for violation in evaluate(template, constraint, obj, inventory):
+                obj = load_yaml(base / case["object"])
+                for violation in _case(suite, case["name"]).results:
                     path = violation.get("details", {}).get("field_path")
                     if path is None:
                         continue
@@ -162,20 +176,16 @@ def _tool(name: str) -> str | None:
 
 @pytest.mark.integration
 @pytest.mark.parametrize("suite", SUITES, ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}")
-def test_opa_gives_the_same_violations_as_regorus(suite: Path, tmp_path: Path) -> None:
-    from tests.policies.policy_suites import evaluate, evaluate_with_opa
-
+def test_opa_gives_the_same_violations_as_regorus(suite: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     opa = _tool("opa")
     if opa is None:
         pytest.fail("opa not installed (scripts/install-tools.sh puts it in ~/.cache/kguard/bin)")
-    base = suite.parent
-    for test in load_yaml(suite)["tests"]:
-        template, constraint = load_yaml(base / test["template"]), load_yaml(base / test["constraint"])
-        for case in test["cases"]:
-            (obj,) = load_objects(base / case["object"])
-            inventory = [o for f in case.get("inventory") or [] for o in load_objects(base / f)]
-            expected = evaluate(template, constraint, obj, inventory)
-            assert evaluate_with_opa(opa, template, constraint, obj, inventory, tmp_path) == expected, case["name"]
+    monkeypatch.setenv("PATH", f"{Path(opa).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    for test in _suite(suite).tests:
+        for case in test.cases:
+            opa_case = _case(suite, case.name, engine="opa")
+            assert opa_case.status == case.status, (suite, case.name, opa_case.error)
+            assert sorted(map(repr, opa_case.results)) == sorted(map(repr, case.results)), (suite, case.name)
 
 
 @pytest.mark.integration
