@@ -137,8 +137,12 @@ def evaluate(
 
     overridden = overridden_checks(templates)
     by_type: dict[tuple[str, str], list[int]] = {}  # (group, kind) -> resources: match.kinds filters cheaply
+    ns_objs: list[dict[str, Any] | None] = []
+    levels: list[str] = []
     for i, res in enumerate(resources):
         by_type.setdefault((res.api_version.rpartition("/")[0], res.kind), []).append(i)
+        ns_objs.append(namespaces.get(res.namespace or ""))
+        levels.append(namespace_pss_level(ns_objs[-1], pss_level))
     reviews: dict[int, str] = {}
     unit_of: dict[tuple[str, int], int] = {}  # (parameters, resource) -> unit: same input, one evaluation
     units: list[tuple[list[str], str]] = []
@@ -156,9 +160,8 @@ def evaluate(
         candidates = sorted(i for (group, kind), indexes in by_type.items() if kinds_match(kinds, group, kind)
                             for i in indexes)
         for i in candidates:
-            res = resources[i]
-            ns_obj = namespaces.get(res.namespace or "")
-            if _pss_skip(template.rule, namespace_pss_level(ns_obj, pss_level), overridden):
+            res, ns_obj = resources[i], ns_objs[i]
+            if _pss_skip(template.rule, levels[i], overridden):
                 continue
             verdict = matches(constraint.match, res.obj, namespaces)
             if isinstance(verdict, Undecided):
