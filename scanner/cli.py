@@ -331,7 +331,8 @@ def rules(
     from rich.table import Table
 
     table = Table(title=f"kguard rules ({len(catalogue)})")
-    for column in ("id", "category", "severity", "title", "pss"):
+    table.add_column("id", no_wrap=True)  # ids are what --select/--ignore take: never cut them
+    for column in ("category", "severity", "title", "pss"):
         table.add_column(column)
     for rule in catalogue:
         pss = f"{rule.pss_level}: {', '.join(rule.pss_check)}" if rule.pss_level else ""
