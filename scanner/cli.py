@@ -332,10 +332,12 @@ def rules(
 
     table = Table(title=f"kguard rules ({len(catalogue)})")
     table.add_column("id", no_wrap=True)  # ids are what --select/--ignore take: never cut them
-    for column in ("category", "severity", "title", "pss"):
-        table.add_column(column)
+    table.add_column("category", no_wrap=True)
+    table.add_column("severity", no_wrap=True)
+    table.add_column("title", ratio=1)
+    table.add_column("pss check", overflow="fold")
     for rule in catalogue:
-        pss = f"{rule.pss_level}: {', '.join(rule.pss_check)}" if rule.pss_level else ""
+        pss = ", ".join(rule.pss_check) if rule.pss_level else ""
         table.add_row(rule.id, rule.category, rule.severity.label, rule.title, pss)
     Console().print(table)
 
