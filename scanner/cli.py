@@ -192,6 +192,7 @@ def scan(
     quiet: QuietOpt = False,
 ) -> None:
     """Scan manifests (files, directories, stdin, Kustomize overlays) against the policies."""
+    from scanner.config import repository_config
     from scanner.scan import ScanOptions, scan_paths
 
     if not paths and not kustomize and not all_overlays:
@@ -201,7 +202,8 @@ def scan(
             policy_dir=policy_dir, template_dirs=templates or (), default_policies=not no_default_policies,
             pss_level=pss_level.value, select=select or (), ignore=ignore or (), default_namespace=default_namespace,
             engine=engine.value, opa_url=opa_url, workers=workers, timeout=policy_timeout,
-            pod_template_paths=pod_template_path or (), on_total=on_total, on_progress=on_progress,
+            pod_template_paths=[*repository_config().get("podTemplatePaths", []), *(pod_template_path or ())],
+            on_total=on_total, on_progress=on_progress,
         )
         results: list[ScanResult] = []
         overlays = [str(k) for k in kustomize or ()]

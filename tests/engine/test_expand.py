@@ -55,3 +55,21 @@ def test_custom_workload_is_checked_by_pod_policies_at_the_right_line():
     assert finding.message.startswith("[Implied by expand-workflow] ")
     without = scan_resources(load_text(WORKFLOW, "wf.yaml").resources, ScanOptions(select=["pss-privileged"]))
     assert without.findings == []
+
+
+def test_pod_template_paths_come_from_the_repository_config(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from scanner.cli import app
+
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "wf.yaml").write_text(WORKFLOW)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    assert runner.invoke(app, ["scan", "wf.yaml", "--select", "pss-privileged", "-q"]).exit_code == 0
+    (tmp_path / ".kguard.yaml").write_text("podTemplatePaths:\n  - Workflow=spec.steps[0].podTemplate\n")
+    result = runner.invoke(app, ["scan", "wf.yaml", "--select", "pss-privileged", "-q"])
+    assert result.exit_code == 1 and result.stdout.startswith("wf.yaml:17:")
+    (tmp_path / ".kguard.yaml").write_text("podTemplatePath: [x]\n")
+    result = runner.invoke(app, ["scan", "wf.yaml", "-q"])
+    assert result.exit_code == 2 and "unknown setting(s) podTemplatePath" in result.stderr

@@ -8,13 +8,13 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from scanner.config import CONFIG_FILE, read_config
 from scanner.errors import UsageError
 from scanner.load.files import display_path
 from scanner.load.kustomize.inputs import kustomization_inputs, references
 from scanner.load.kustomize.render import KUSTOMIZATION_FILES, kustomization_file
 from scanner.load.kustomize.sources import first_mapping
 
-CONFIG_FILE = ".kguard.yaml"
 SKIP_DIRS = {"node_modules", "__pycache__", "venv", ".venv"}
 
 
@@ -26,7 +26,7 @@ def discover_overlays(root: str | Path) -> list[Path]:
     minus the directories matching `exclude:` globs (relative to ``root``; a match excludes the subtree).
     """
     root_path = Path(root).resolve()
-    config = _config(root_path)
+    config = read_config(root_path)
     if "overlays" in config:
         return _configured_overlays(root_path, config["overlays"])
     excluded = config.get("exclude", [])
@@ -88,25 +88,6 @@ def _kustomization_dirs(root: Path) -> list[Path]:
 def _is_component(directory: Path) -> bool:
     kfile = kustomization_file(directory)
     return kfile is not None and (first_mapping(str(kfile)) or {}).get("kind") == "Component"
-
-
-def _config(root: Path) -> dict[str, list[str]]:
-    """``root/.kguard.yaml``: `overlays:` (directories or globs, in order) and `exclude:` (globs) lists."""
-    config = root / CONFIG_FILE
-    if not config.is_file():
-        return {}
-    spec = first_mapping(str(config.resolve()))
-    if spec is None:
-        raise UsageError(f"{display_path(config)}: expected a mapping with `overlays:` and/or `exclude:`")
-    out = {}
-    for key in ("overlays", "exclude"):
-        value = spec.get(key)
-        if value is None:
-            continue
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise UsageError(f"{display_path(config)}: `{key}` must be a list of directories (globs allowed)")
-        out[key] = value
-    return out
 
 
 def _configured_overlays(root: Path, patterns: list[str]) -> list[Path]:
