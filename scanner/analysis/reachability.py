@@ -1,0 +1,492 @@
+"""Which workloads can open connections to which, computed offline from the scanned NetworkPolicies.
+
+Kubernetes semantics (networking.k8s.io/v1): a connection from workload A to workload B on a port is allowed iff
+A's egress allows it (no Egress policy in A's namespace selects A, or a selecting policy's egress rule admits B's
+pod, namespace and port) and B's ingress allows it (symmetrically). Pods with the same namespace, labels and
+container ports behave identically, so the graph is built over such groups, indexed by namespace.
+
+`analyse` reports `seg-reachability-cross-environment` on the destination workload, blaming the NetworkPolicy
+ingress peer that admits the source (or the workload's pod template when nothing isolates it for ingress).
+See docs/analysis-reachability.md.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from scanner.cluster.owners import WORKLOAD_CONTROLLERS, controller_ref
+from scanner.engine.catalogue import Rule
+from scanner.engine.match import selector_matches
+from scanner.model import FieldPath, Finding, Location, RelatedLocation, Resource, Severity, fingerprint
+
+# (API group, kind) -> where the kind keeps its pod template ({metadata, spec}); () for a Pod itself.
+POD_TEMPLATE_PATHS: dict[tuple[str, str], FieldPath] = {
+    ("", "Pod"): (),
+    ("", "ReplicationController"): ("spec", "template"),
+    ("apps", "Deployment"): ("spec", "template"),
+    ("apps", "StatefulSet"): ("spec", "template"),
+    ("apps", "DaemonSet"): ("spec", "template"),
+    ("apps", "ReplicaSet"): ("spec", "template"),
+    ("batch", "Job"): ("spec", "template"),
+    ("batch", "CronJob"): ("spec", "jobTemplate", "spec", "template"),
+    ("argoproj.io", "Rollout"): ("spec", "template"),
+}
+ENVIRONMENT_LABELS = ("environment", "app.kubernetes.io/environment")
+_ENV_SUFFIX = re.compile(r"-(dev|development|staging|prod|production)$")
+_ENV_ALIASES = {"dev": "development", "prod": "production", "stage": "staging", "stg": "staging"}
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+ALL_PORTS: None = None  # a PortSet of None means every port of every protocol
+PortSet = frozenset[tuple[str, int, int]] | None  # (protocol, first, last) ranges
+
+CROSS_ENVIRONMENT = Rule(
+    id="seg-reachability-cross-environment",
+    kind="KguardAnalysisReachabilityCrossEnvironment",
+    title="Workload reachable from another environment",
+    description=(
+        "Computed over all scanned NetworkPolicies, Namespaces and workloads: a workload in one environment "
+        "(development, staging, production, ...) can open connections to a workload in another, because the "
+        "source's egress and the destination's ingress both allow it. The finding is on the destination and points "
+        "at the NetworkPolicy ingress peer that admits the source, or at the pod template when no policy isolates "
+        "the destination for ingress."
+    ),
+    severity=Severity.HIGH,
+    category="segmentation",
+    tags=("segmentation", "network-policy", "reachability", "analysis"),
+    remediation=(
+        "Isolate the destination with a default-deny ingress policy and admit only clients of its own environment "
+        "(namespaceSelector on the environment label together with a podSelector); restrict the sources' egress the "
+        "same way."
+    ),
+    help_url="https://kubernetes.io/docs/concepts/services-networking/network-policies/",
+    source="scanner/analysis/reachability.py",
+)
+RULES: tuple[Rule, ...] = (CROSS_ENVIRONMENT,)
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    resource: Resource
+    namespace: str
+    labels: dict[str, str]
+    template_path: FieldPath
+    ports: tuple[tuple[str, int, str], ...]  # (name, containerPort, protocol) of named container ports
+
+    @property
+    def sort_key(self) -> tuple[str, str, str, str]:
+        return (self.namespace, self.resource.kind, self.resource.name, self.resource.api_version)
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """One `from`/`to` entry: workloads (namespaces None = the policy's own) or an ipBlock (no workload)."""
+
+    index: int
+    namespaces: frozenset[str] | None  # namespaces whose pods the peer can match; None: no workload (ipBlock)
+    pod_selector: dict[str, Any] | None  # None: every pod of those namespaces
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRule:
+    policy: Resource
+    direction: str  # "ingress" | "egress"
+    index: int
+    peers: tuple[Peer, ...] | None  # None: every peer (no `from`/`to`)
+    ports: tuple[tuple[str, int | str, int], ...] | None  # (protocol, port or name, endPort); None: all ports
+
+    @property
+    def field_path(self) -> FieldPath:
+        return ("spec", self.direction, self.index)
+
+    def reaches_namespace(self, namespace: str) -> bool:
+        return self.peers is None or any(p.namespaces is not None and namespace in p.namespaces for p in self.peers)
+
+    def peer_for(self, other: Group) -> Peer | bool | None:
+        """The first peer admitting ``other``; True when the rule admits everyone; None when no peer does."""
+        if self.peers is None:
+            return True
+        for peer in self.peers:
+            if peer.namespaces is None or other.namespace not in peer.namespaces:
+                continue
+            if peer.pod_selector is None or selector_matches(peer.pod_selector, other.labels):
+                return peer
+        return None
+
+    def port_set(self, destination: Group) -> PortSet:
+        """The ports this rule opens towards ``destination`` (named ports resolved on its containers)."""
+        if self.ports is None:
+            return ALL_PORTS
+        ranges: set[tuple[str, int, int]] = set()
+        for protocol, port, end in self.ports:
+            if isinstance(port, int):
+                ranges.add((protocol, port, max(port, end)))
+            else:
+                ranges.update((protocol, number, number) for name, number, proto in destination.ports
+                              if name == port and proto == protocol)
+        return frozenset(ranges)
+
+
+@dataclass(slots=True)
+class Group:
+    """Workloads of one namespace with the same pod labels and container ports: NetworkPolicies see them alike."""
+
+    namespace: str
+    labels: dict[str, str]
+    ports: tuple[tuple[str, int, str], ...]
+    members: list[Workload] = field(default_factory=list)
+    ingress: list[PolicyRule] | None = None  # None: not isolated for ingress
+    egress: list[PolicyRule] | None = None  # None: not isolated for egress
+
+    @property
+    def example(self) -> Workload:
+        return self.members[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """Why ``source`` may connect to ``destination``: the admitting rules (None: not isolated) and the ports."""
+
+    source: Group
+    destination: Group
+    ingress_rule: PolicyRule | None
+    ingress_peer: Peer | None
+    egress_rule: PolicyRule | None
+    ports: PortSet
+
+
+@dataclass(slots=True)
+class Graph:
+    groups: list[Group]
+    by_namespace: dict[str, list[Group]]
+    namespace_labels: dict[str, dict[str, str]]
+
+    def group_of(self, resource: Resource) -> Group | None:
+        for group in self.by_namespace.get(resource.namespace or "default", ()):
+            if any(w.resource is resource for w in group.members):
+                return group
+        return None
+
+    def connection(self, source: Group, destination: Group) -> Connection | None:
+        """The connection ``source`` -> ``destination`` if both policies allow some port, else None."""
+        if source.egress is None:
+            egress_ports: PortSet = ALL_PORTS
+            egress_rule = None
+        else:
+            egress_rule, egress_ports = self._egress(source, destination)
+            if egress_ports is not None and not egress_ports:
+                return None
+        if destination.ingress is None:
+            return Connection(source, destination, None, None, egress_rule, egress_ports)
+        for rule in destination.ingress:
+            peer = rule.peer_for(source)
+            if peer is None:
+                continue
+            ports = intersect(rule.port_set(destination), egress_ports)
+            if ports is None or ports:
+                return Connection(source, destination, rule, peer if isinstance(peer, Peer) else None,
+                                  egress_rule, ports)
+        return None
+
+    def _egress(self, source: Group, destination: Group) -> tuple[PolicyRule | None, PortSet]:
+        first: PolicyRule | None = None
+        ranges: set[tuple[str, int, int]] = set()
+        for rule in source.egress or ():
+            if not rule.reaches_namespace(destination.namespace):
+                continue
+            if rule.peer_for(destination) is None:
+                continue
+            ports = rule.port_set(destination)
+            if ports is None:
+                return rule, ALL_PORTS
+            if ports and first is None:
+                first = rule
+            ranges.update(ports)
+        return first, frozenset(ranges)
+
+
+def intersect(a: PortSet, b: PortSet) -> PortSet:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    out = set()
+    for proto, lo, hi in a:
+        for other_proto, other_lo, other_hi in b:
+            if proto == other_proto and lo <= other_hi and other_lo <= hi:
+                out.add((proto, max(lo, other_lo), min(hi, other_hi)))
+    return frozenset(out)
+
+
+def describe_ports(ports: PortSet) -> str:
+    if ports is None:
+        return "any port"
+    parts = [f"{proto}/{lo}" if lo == hi else f"{proto}/{lo}-{hi}" for proto, lo, hi in sorted(ports)]
+    return ", ".join(parts[:3]) + (f" (+{len(parts) - 3} more)" if len(parts) > 3 else "")
+
+
+def _group_of(api_version: str) -> str:
+    return api_version.rpartition("/")[0]
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _labels(value: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in _as_dict(value).items()}
+
+
+def _get(obj: Any, path: FieldPath) -> Any:
+    for step in path:
+        obj = obj.get(step) if isinstance(obj, dict) else None
+    return obj
+
+
+def _container_ports(spec: dict[str, Any]) -> tuple[tuple[str, int, str], ...]:
+    ports = set()
+    for container in [*_as_list(spec.get("containers")), *_as_list(spec.get("initContainers"))]:
+        for port in _as_list(_as_dict(container).get("ports")):
+            port = _as_dict(port)
+            number = port.get("containerPort")
+            if port.get("name") and isinstance(number, int) and not isinstance(number, bool):
+                ports.add((str(port["name"]), number, str(port.get("protocol") or "TCP")))
+    return tuple(sorted(ports))
+
+
+def workloads(resources: Iterable[Resource]) -> list[Workload]:
+    """Objects with a pod template, except objects a workload controller manages (their owner stands for them)."""
+    out = []
+    for res in resources:
+        template_path = POD_TEMPLATE_PATHS.get((_group_of(res.api_version), res.kind))
+        if template_path is None or res.parent is not None:
+            continue
+        ref = controller_ref(res.obj)
+        if ref is not None and (_group_of(str(ref.get("apiVersion", ""))), ref.get("kind")) in WORKLOAD_CONTROLLERS:
+            continue
+        template = res.obj if not template_path else _get(res.obj, template_path)
+        if not isinstance(template, dict) or not isinstance(template.get("spec"), dict):
+            continue  # e.g. an Argo Rollout with spec.workloadRef
+        labels = _labels(_as_dict(template.get("metadata")).get("labels"))
+        out.append(Workload(resource=res, namespace=res.namespace or "default", labels=labels,
+                            template_path=template_path, ports=_container_ports(template["spec"])))
+    return sorted(out, key=lambda w: w.sort_key)
+
+
+def environment(namespace: str, labels: dict[str, str]) -> str | None:
+    """The namespace's `environment` / `app.kubernetes.io/environment` label, else its name's suffix."""
+    for key in ENVIRONMENT_LABELS:
+        value = labels.get(key, "").strip().lower()
+        if value:
+            return _ENV_ALIASES.get(value, value)
+    match = _ENV_SUFFIX.search(namespace)
+    return _ENV_ALIASES.get(match.group(1), match.group(1)) if match else None
+
+
+def _policy_types(spec: dict[str, Any]) -> set[str]:
+    given = [t for t in _as_list(spec.get("policyTypes")) if isinstance(t, str)]
+    if given:
+        return set(given)
+    return {"Ingress", "Egress"} if _as_list(spec.get("egress")) else {"Ingress"}
+
+
+def _ports(rule: dict[str, Any]) -> tuple[tuple[str, int | str, int], ...] | None:
+    entries = [_as_dict(p) for p in _as_list(rule.get("ports"))]
+    if not entries:
+        return None
+    out: list[tuple[str, int | str, int]] = []
+    for entry in entries:
+        protocol = str(entry.get("protocol") or "TCP")
+        port = entry.get("port")
+        if port is None:
+            out.append((protocol, 1, 65535))
+        elif isinstance(port, int) and not isinstance(port, bool):
+            end = entry.get("endPort")
+            out.append((protocol, port, end if isinstance(end, int) and not isinstance(end, bool) else port))
+        elif isinstance(port, str) and port.isdigit():
+            out.append((protocol, int(port), int(port)))
+        else:
+            out.append((protocol, str(port), 0))
+    return tuple(out)
+
+
+def _peers(entries: list[Any], own_namespace: str, namespace_labels: dict[str, dict[str, str]],
+           cache: dict[str, frozenset[str]]) -> tuple[Peer, ...]:
+    peers = []
+    for index, entry in enumerate(entries):
+        entry = _as_dict(entry)
+        if "namespaceSelector" in entry and entry["namespaceSelector"] is not None:
+            selector = _as_dict(entry["namespaceSelector"])
+            key = repr(selector)
+            if key not in cache:
+                cache[key] = frozenset(ns for ns, labels in namespace_labels.items()
+                                       if selector_matches(selector, labels))
+            namespaces: frozenset[str] | None = cache[key]
+        elif "podSelector" in entry and entry["podSelector"] is not None:
+            namespaces = frozenset((own_namespace,))
+        else:
+            namespaces = None  # ipBlock (or an empty peer, which the API rejects): no workload
+        pod_selector = entry.get("podSelector")
+        peers.append(Peer(index=index, namespaces=namespaces,
+                          pod_selector=_as_dict(pod_selector) or None if pod_selector is not None else None))
+    return tuple(peers)
+
+
+def _policy_rules(policy: Resource, namespace_labels: dict[str, dict[str, str]],
+                  cache: dict[str, frozenset[str]]) -> dict[str, list[PolicyRule]]:
+    spec = _as_dict(policy.obj.get("spec"))
+    namespace = policy.namespace or "default"
+    types = _policy_types(spec)
+    out: dict[str, list[PolicyRule]] = {}
+    for direction, type_name, peers_key in (("ingress", "Ingress", "from"), ("egress", "Egress", "to")):
+        if type_name not in types:
+            continue
+        rules = []
+        for index, rule in enumerate(_as_list(spec.get(direction))):
+            rule = _as_dict(rule)
+            entries = _as_list(rule.get(peers_key))
+            peers = _peers(entries, namespace, namespace_labels, cache) if entries else None
+            rules.append(PolicyRule(policy=policy, direction=direction, index=index, peers=peers,
+                                    ports=_ports(rule)))
+        out[direction] = rules
+    return out
+
+
+def build_graph(resources: Sequence[Resource]) -> Graph:
+    """Group the workloads and attach to each group the ingress/egress rules of the policies that select it."""
+    found = workloads(resources)
+    namespace_labels: dict[str, dict[str, str]] = {}
+    for res in resources:
+        if res.kind == "Namespace" and res.api_version == "v1" and res.name:
+            namespace_labels[res.name] = {**_labels(res.metadata.get("labels")), NAMESPACE_NAME_LABEL: res.name}
+    policies = sorted((r for r in resources if r.kind == "NetworkPolicy"
+                       and _group_of(r.api_version) == "networking.k8s.io"),
+                      key=lambda r: (r.namespace or "default", r.name))
+    for name in {w.namespace for w in found} | {p.namespace or "default" for p in policies}:
+        namespace_labels.setdefault(name, {NAMESPACE_NAME_LABEL: name})
+    groups: dict[tuple[Any, ...], Group] = {}
+    for workload in found:
+        key = (workload.namespace, tuple(sorted(workload.labels.items())), workload.ports)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = Group(namespace=workload.namespace, labels=workload.labels, ports=workload.ports)
+        group.members.append(workload)
+    by_namespace: dict[str, list[Group]] = {}
+    for group in groups.values():
+        by_namespace.setdefault(group.namespace, []).append(group)
+    cache: dict[str, frozenset[str]] = {}
+    for policy in policies:
+        namespace = policy.namespace or "default"
+        selector = _as_dict(_as_dict(policy.obj.get("spec")).get("podSelector"))
+        selected = [g for g in by_namespace.get(namespace, ()) if selector_matches(selector, g.labels)]
+        if not selected:
+            continue
+        rules = _policy_rules(policy, namespace_labels, cache)
+        for group in selected:
+            for direction, direction_rules in rules.items():
+                current = getattr(group, direction)
+                setattr(group, direction, [*(current or ()), *direction_rules])
+    ordered = list(groups.values())  # workloads are sorted, so groups are in the order of their first member
+    return Graph(groups=ordered, by_namespace=by_namespace, namespace_labels=namespace_labels)
+
+
+def _sources_namespaces(destination: Group, graph: Graph) -> list[str]:
+    """Namespaces whose workloads the destination's ingress may admit (all when it is not isolated)."""
+    if destination.ingress is None or any(r.peers is None for r in destination.ingress):
+        return sorted(graph.by_namespace)
+    names: set[str] = set()
+    for rule in destination.ingress:
+        for peer in rule.peers or ():
+            names.update(peer.namespaces or ())
+    return sorted(n for n in names if n in graph.by_namespace)
+
+
+def cross_environment_connections(graph: Graph) -> list[Connection]:
+    """For each destination group, one connection per other source environment (the first source in order)."""
+    env_of = {ns: environment(ns, labels) for ns, labels in graph.namespace_labels.items()}
+    out = []
+    for destination in graph.groups:
+        own = env_of.get(destination.namespace)
+        if not own:
+            continue
+        found: set[str] = set()
+        for namespace in _sources_namespaces(destination, graph):
+            env = env_of.get(namespace)
+            if not env or env == own or env in found:
+                continue
+            for source in graph.by_namespace[namespace]:
+                if source.egress is not None and not any(r.reaches_namespace(destination.namespace)
+                                                         for r in source.egress):
+                    continue
+                hit = graph.connection(source, destination)
+                if hit is not None:
+                    found.add(env)
+                    out.append(hit)
+                    break
+    return out
+
+
+def _location(resource: Resource, path: FieldPath) -> Location:
+    file, pos = resource.locate(path)
+    return Location(path=file, line=pos.line, column=pos.column, end_line=pos.end_line, end_column=pos.end_column)
+
+
+def _rule_path(rule: PolicyRule, peer: Peer | None) -> FieldPath:
+    return (*rule.field_path, "from" if rule.direction == "ingress" else "to", peer.index) if peer else rule.field_path
+
+
+def _findings(connection: Connection, env_of: dict[str, str | None]) -> list[Finding]:
+    rule = CROSS_ENVIRONMENT
+    source = connection.source.example
+    source_env = env_of[source.namespace] or ""
+    dest_env = env_of[connection.destination.namespace] or ""
+    example = f"{source.resource.identity.display()} ({source_env})"
+    ports = describe_ports(connection.ports)
+    related = [RelatedLocation(resource=source.resource.identity,
+                               location=_location(source.resource, source.template_path),
+                               message=f"the source, in environment {source_env}")]
+    ingress = connection.ingress_rule
+    if ingress is not None:
+        blamed = _location(ingress.policy, _rule_path(ingress, connection.ingress_peer))
+        related.append(RelatedLocation(resource=ingress.policy.identity, location=blamed,
+                                       message=f"ingress rule {ingress.index + 1} admits the source"))
+    egress = connection.egress_rule
+    if egress is not None:
+        related.append(RelatedLocation(resource=egress.policy.identity,
+                                       location=_location(egress.policy, egress.field_path),
+                                       message=f"egress rule {egress.index + 1} lets the source out"))
+    out = []
+    for destination in connection.destination.members:
+        target = f"{destination.resource.identity.display()} ({dest_env})"
+        if ingress is None:
+            location = _location(destination.resource, destination.template_path)
+            message = (f"{target} is not isolated for ingress: workloads of environment {source_env} can connect "
+                       f"to it on {ports}, e.g. {example}")
+        else:
+            location = blamed
+            policy = ingress.policy.identity
+            message = (f"{target} can be reached from environment {source_env} on {ports}, e.g. {example}: "
+                       f"admitted by ingress rule {ingress.index + 1} of NetworkPolicy "
+                       f"{policy.namespace}/{policy.name}")
+        ident = destination.resource.identity
+        out.append(Finding(
+            rule_id=rule.id, severity=rule.severity, category=rule.category, tags=rule.tags, message=message,
+            resource=ident, location=location, field_path=destination.template_path,
+            remediation=rule.remediation, related=tuple(related),
+            # one finding per (destination, source environment), whatever the example or the blamed line
+            fingerprint=fingerprint(f"{rule.id}/{source_env}", ident, destination.template_path or ("spec",)),
+        ))
+    return out
+
+
+def analyse(resources: Sequence[Resource]) -> tuple[list[Finding], list[Rule]]:
+    """Cross-environment reachability findings over ``resources`` and the rules this analysis reports."""
+    graph = build_graph(resources)
+    env_of = {ns: environment(ns, labels) for ns, labels in graph.namespace_labels.items()}
+    findings = [f for connection in cross_environment_connections(graph) for f in _findings(connection, env_of)]
+    return sorted(findings, key=lambda f: f.sort_key()), list(RULES)

@@ -1,0 +1,245 @@
+"""Reachability over NetworkPolicies: allowed/denied paths and the cross-environment findings."""
+
+import random
+
+import yaml
+
+from scanner.analysis.reachability import analyse, build_graph, environment
+from scanner.load.files import load_text
+from scanner.model import Resource, Severity
+
+NET = "networking.k8s.io/v1"
+
+
+def namespace(name, **labels):
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+
+
+def deployment(name, ns, labels=None, ports=None):
+    labels = labels or {"app": name}
+    container = {"name": "c", "image": "x"}
+    if ports:
+        container["ports"] = [{"name": n, "containerPort": p} for n, p in ports.items()]
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
+            "spec": {"selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": dict(labels)}, "spec": {"containers": [container]}}}}
+
+
+def policy(name, ns, selector=None, types=None, ingress=None, egress=None):
+    spec = {"podSelector": selector or {}}
+    if types is not None:
+        spec["policyTypes"] = types
+    if ingress is not None:
+        spec["ingress"] = ingress
+    if egress is not None:
+        spec["egress"] = egress
+    return {"apiVersion": NET, "kind": "NetworkPolicy", "metadata": {"name": name, "namespace": ns}, "spec": spec}
+
+
+def load(*docs) -> list[Resource]:
+    result = load_text(yaml.safe_dump_all(docs, sort_keys=False), "net.yaml")
+    assert not result.errors
+    return result.resources
+
+
+def text_of(resources) -> list[str]:
+    """The lines of the stream `load` parsed (the same objects dumped the same way)."""
+    text = yaml.safe_dump_all([r.obj for r in resources], sort_keys=False)
+    assert "&id" not in text  # no YAML anchors: then `load` saw exactly these lines
+    return text.splitlines()
+
+
+def reaches(resources, source: str, destination: str) -> bool:
+    graph = build_graph(resources)
+    by_name = {w.resource.name: g for g in graph.groups for w in g.members}
+    return graph.connection(by_name[source], by_name[destination]) is not None
+
+
+def two_envs(*extra):
+    return load(namespace("shop-staging", environment="staging"), namespace("shop-production", environment="production"),
+                deployment("client", "shop-staging"), deployment("api", "shop-production", ports={"http": 8080}),
+                *extra)
+
+
+# --- allowed / denied paths -------------------------------------------------------------------------------------------
+
+def test_no_policies_everything_reaches_everything():
+    res = two_envs()
+    assert reaches(res, "client", "api") and reaches(res, "api", "client")
+
+
+def test_pod_selector_admits_only_matching_pods_of_the_policy_namespace():
+    res = load(deployment("web", "shop"), deployment("api", "shop"), deployment("db", "shop"),
+               deployment("api", "other"),
+               policy("db", "shop", {"matchLabels": {"app": "db"}}, ingress=[{"from": [{"podSelector": {
+                   "matchLabels": {"app": "api"}}}]}]))
+    graph = build_graph(res)
+    groups = {(w.namespace, w.resource.name): g for g in graph.groups for w in g.members}
+    db = groups[("shop", "db")]
+    assert graph.connection(groups[("shop", "api")], db) is not None
+    assert graph.connection(groups[("shop", "web")], db) is None
+    assert graph.connection(groups[("other", "api")], db) is None  # podSelector alone: same namespace only
+    assert graph.connection(db, groups[("shop", "web")]) is not None  # web is not isolated
+
+
+def test_namespace_selector_by_label_and_by_metadata_name():
+    res = load(namespace("a", team="blue"), namespace("b", team="red"), deployment("x", "a"), deployment("y", "b"),
+               deployment("db", "c"),
+               policy("db", "c", ingress=[{"from": [{"namespaceSelector": {"matchLabels": {"team": "blue"}}}]}]),
+               policy("z", "a", ingress=[{"from": [{"namespaceSelector": {"matchLabels": {
+                   "kubernetes.io/metadata.name": "c"}}}]}]))
+    assert reaches(res, "x", "db") and not reaches(res, "y", "db")
+    assert reaches(res, "db", "x") and not reaches(res, "y", "x")
+
+
+def test_match_expressions():
+    peer = {"podSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["a", "b"]},
+                                                 {"key": "tier", "operator": "DoesNotExist"}]}}
+    res = load(deployment("a", "ns"), deployment("b", "ns", {"app": "b", "tier": "x"}), deployment("c", "ns"),
+               deployment("db", "ns"), policy("db", "ns", {"matchExpressions": [
+                   {"key": "app", "operator": "NotIn", "values": ["a", "b", "c"]}]}, ingress=[{"from": [peer]}]))
+    assert reaches(res, "a", "db")
+    assert not reaches(res, "b", "db")  # has tier
+    assert not reaches(res, "c", "db")  # not In
+    assert reaches(res, "db", "a")  # a is not selected by the NotIn selector
+
+
+def test_both_selectors_in_one_peer_is_and_two_peers_is_or():
+    both = {"namespaceSelector": {"matchLabels": {"team": "blue"}}, "podSelector": {"matchLabels": {"app": "x"}}}
+    res = load(namespace("a", team="blue"), namespace("b", team="red"), deployment("x", "a"),
+               deployment("w", "a"), deployment("x", "b", {"app": "x"}), deployment("db", "c"),
+               policy("db", "c", ingress=[{"from": [both]}]))
+    graph = build_graph(res)
+    groups = {(w.namespace, w.resource.name): g for g in graph.groups for w in g.members}
+    db = groups[("c", "db")]
+    assert graph.connection(groups[("a", "x")], db) is not None
+    assert graph.connection(groups[("a", "w")], db) is None
+    assert graph.connection(groups[("b", "x")], db) is None
+    split = [{"namespaceSelector": {"matchLabels": {"team": "blue"}}}, {"podSelector": {"matchLabels": {"app": "x"}}}]
+    res = load(namespace("a", team="blue"), namespace("b", team="red"), deployment("w", "a"),
+               deployment("x", "b"), deployment("db", "c"), policy("db", "c", ingress=[{"from": split}]))
+    assert reaches(res, "w", "db")  # any pod of team=blue
+    assert not reaches(res, "x", "db")  # app=x, but only in c
+
+
+def test_egress_isolation_blocks_an_open_destination():
+    deny = policy("deny", "shop-staging", types=["Egress"])
+    assert not reaches(two_envs(deny), "client", "api")
+    assert reaches(two_envs(deny), "api", "client")  # ingress of client is still open
+    to_prod = policy("out", "shop-staging", egress=[{"to": [{"namespaceSelector": {"matchLabels": {
+        "environment": "production"}}}], "ports": [{"port": 8080}]}])
+    assert reaches(two_envs(deny, to_prod), "client", "api")
+    dns_only = policy("out", "shop-staging", egress=[{"ports": [{"port": 53, "protocol": "UDP"}]}])
+    assert reaches(two_envs(deny, dns_only), "client", "api")  # api accepts every port, UDP/53 included
+    http_only = policy("api", "shop-production", ingress=[{"ports": [{"port": 8080}]}])
+    assert not reaches(two_envs(deny, dns_only, http_only), "client", "api")  # no port both sides allow
+
+
+def test_policy_types_default_to_ingress_plus_egress_when_there_are_egress_rules():
+    only_egress_rules = policy("p", "shop-production", egress=[{"to": [{"podSelector": {}}]}])
+    res = two_envs(only_egress_rules)
+    assert not reaches(res, "client", "api")  # the policy isolates api for ingress too and admits no one
+    assert not reaches(res, "api", "client")  # egress only to its own namespace
+    ingress_only = policy("p", "shop-production", types=["Ingress"], egress=[{"to": [{"podSelector": {}}]}])
+    assert reaches(two_envs(ingress_only), "api", "client")  # egress rules without the Egress type do nothing
+
+
+def test_ip_block_peers_admit_no_workload():
+    block = policy("p", "shop-production", ingress=[{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}])
+    assert not reaches(two_envs(block), "client", "api")
+    empty_from = policy("p", "shop-production", ingress=[{"ports": [{"port": 8080}]}])
+    assert reaches(two_envs(empty_from), "client", "api")
+
+
+def test_named_ports_resolve_on_the_destination_and_ports_must_overlap():
+    named = policy("p", "shop-production", ingress=[{"ports": [{"port": "http"}]}])
+    assert reaches(two_envs(named), "client", "api")
+    missing = policy("p", "shop-production", ingress=[{"ports": [{"port": "grpc"}]}])
+    assert not reaches(two_envs(missing), "client", "api")
+    udp = policy("p", "shop-production", ingress=[{"ports": [{"port": "http", "protocol": "UDP"}]}])
+    assert not reaches(two_envs(udp), "client", "api")
+    egress = [policy("e", "shop-staging", egress=[{"ports": [{"port": 8000, "endPort": 8100}]}]),
+              policy("p", "shop-production", ingress=[{"ports": [{"port": 9090}, {"port": "http"}]}])]
+    assert reaches(two_envs(*egress), "client", "api")  # 8080 is in 8000-8100 and named http
+    egress[1] = policy("p", "shop-production", ingress=[{"ports": [{"port": 9090}]}])
+    assert not reaches(two_envs(*egress), "client", "api")
+
+
+def test_controlled_objects_are_not_workloads():
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "api-1", "namespace": "shop-staging", "ownerReferences": [
+        {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "api-x", "controller": True}]},
+        "spec": {"containers": [{"name": "c", "image": "x"}]}}
+    lone = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "debug", "namespace": "shop-staging"},
+            "spec": {"containers": [{"name": "c", "image": "x"}]}}
+    names = {w.resource.name for g in build_graph(two_envs(pod, lone)).groups for w in g.members}
+    assert names == {"client", "api", "debug"}
+
+
+def test_environment_names():
+    assert environment("x", {"environment": "Prod"}) == "production"
+    assert environment("x-dev", {"app.kubernetes.io/environment": "staging"}) == "staging"
+    assert environment("shop-dev", {}) == "development"
+    assert environment("shop-production", {}) == "production"
+    assert environment("production-tools", {}) is None
+    assert environment("ingress-nginx", {}) is None
+
+
+# --- findings -------------------------------------------------------------------------------------------------------
+
+def test_unisolated_destination_is_reported_at_its_pod_template():
+    res = two_envs()
+    findings, rules = analyse(res)
+    assert [r.id for r in rules] == ["seg-reachability-cross-environment"]
+    by_target = {f.resource.name: f for f in findings}
+    assert set(by_target) == {"api", "client"}
+    api = by_target["api"]
+    assert api.severity is Severity.HIGH and api.category == "segmentation"
+    assert "not isolated for ingress" in api.message and "Deployment shop-staging/client" in api.message
+    assert api.field_path == ("spec", "template")
+    lines = text_of(res)
+    assert api.location.path == "net.yaml" and lines[api.location.line - 1] == "  template:"
+    assert "name: api" in lines[api.location.line - 7]
+    assert api.related[0].resource.name == "client"
+
+
+def test_finding_blames_the_admitting_ingress_peer_line():
+    allow = policy("api", "shop-production", {"matchLabels": {"app": "api"}}, ingress=[
+        {"from": [{"podSelector": {"matchLabels": {"app": "none"}}}]},
+        {"from": [{"ipBlock": {"cidr": "10.0.0.0/8"}},
+                  {"namespaceSelector": {"matchLabels": {"environment": "staging"}}}],
+         "ports": [{"port": "http"}]}])
+    deny = policy("deny", "shop-staging", types=["Ingress"])
+    res = two_envs(allow, deny)
+    findings, _ = analyse(res)
+    assert len(findings) == 1
+    finding = findings[0]
+    assert finding.resource.name == "api"
+    text = text_of(res)
+    assert text[finding.location.line - 1].strip() == "- namespaceSelector:"
+    assert text[finding.location.line - 2].strip() == "cidr: 10.0.0.0/8"
+    assert "ingress rule 2 of NetworkPolicy shop-production/api" in finding.message
+    assert "TCP/8080" in finding.message
+    assert [r.resource.name for r in finding.related] == ["client", "api"]
+
+
+def test_one_finding_per_destination_and_source_environment_and_deterministic():
+    docs = [namespace("shop-staging", environment="staging"), namespace("shop-production", environment="production"),
+            namespace("shop-dev"), deployment("api", "shop-production"), deployment("b", "shop-staging"),
+            deployment("a", "shop-staging"), deployment("c", "shop-dev"),
+            policy("deny", "shop-staging", types=["Ingress"]), policy("deny", "shop-dev", types=["Ingress"])]
+    findings, _ = analyse(load(*docs))
+    assert [(f.resource.name, f.message.split("environment ")[1].split(" ")[0]) for f in findings] == [
+        ("api", "development"), ("api", "staging")]
+    assert "e.g. Deployment shop-staging/a" in findings[1].message  # the first source in order
+    assert len({f.fingerprint for f in findings}) == 2
+    for seed in range(3):
+        shuffled = docs[:]
+        random.Random(seed).shuffle(shuffled)
+        again, _ = analyse(load(*shuffled))
+        assert [(f.message, f.fingerprint) for f in again] == [(f.message, f.fingerprint) for f in findings]
+
+
+def test_same_environment_and_unknown_environment_are_not_reported():
+    res = load(namespace("a", environment="staging"), namespace("b", environment="staging"),
+               deployment("x", "a"), deployment("y", "b"), deployment("z", "tools"))
+    assert analyse(res)[0] == []
