@@ -1,0 +1,316 @@
+"""RBAC escalation analysis on hand-built RBAC sets (real YAML loader, positions included)."""
+
+from __future__ import annotations
+
+import textwrap
+
+from scanner.analysis.rbac import (
+    BIND_ESCALATE_IMPERSONATE,
+    POD_CREATE,
+    TOKEN,
+    Subject,
+    analyse,
+    build_graph,
+)
+from scanner.load.files import load_text
+from scanner.model import Severity
+
+
+def sa(name: str, ns: str) -> str:
+    return f"apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: {name}, namespace: {ns}}}\n"
+
+
+def role(name: str, rules: str, ns: str | None = None, labels: str = "", extra: str = "") -> str:
+    kind = "Role" if ns else "ClusterRole"
+    meta = f"name: {name}" + (f", namespace: {ns}" if ns else "") + (f", labels: {{{labels}}}" if labels else "")
+    body = f"rules:\n{textwrap.indent(textwrap.dedent(rules).strip(), '  ')}\n" if rules else ""
+    return f"apiVersion: rbac.authorization.k8s.io/v1\nkind: {kind}\nmetadata: {{{meta}}}\n{extra}{body}"
+
+
+def binding(name: str, role_kind: str, role_name: str, subjects: list[str], ns: str | None = None) -> str:
+    kind = "RoleBinding" if ns else "ClusterRoleBinding"
+    meta = f"name: {name}" + (f", namespace: {ns}" if ns else "")
+    subs = "".join(f"  - {s}\n" for s in subjects)
+    return (f"apiVersion: rbac.authorization.k8s.io/v1\nkind: {kind}\nmetadata: {{{meta}}}\n"
+            f"roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: {role_kind}, name: {role_name}}}\n"
+            f"subjects:\n{subs}")
+
+
+def run(*docs: str, path: str = "rbac.yaml"):
+    loaded = load_text("---\n".join(docs), path)
+    assert not loaded.errors
+    return analyse(loaded.resources)
+
+
+POD_CREATOR = role("deployer", """
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [create]
+""", ns="a")
+SECRET_READER = role("secret-reader", """
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get, list]
+""")
+X_DEPLOYS = binding("deployer", "Role", "deployer", ["{kind: ServiceAccount, name: x}"], ns="a")
+CI_READS_SECRETS = binding("y", "ClusterRole", "secret-reader",
+                           ["{kind: ServiceAccount, name: ci, namespace: a}"])
+
+
+def test_pod_create_reaches_powerful_service_account():
+    findings, rules = run(sa("x", "a"), sa("ci", "a"), POD_CREATOR, X_DEPLOYS, SECRET_READER, CI_READS_SECRETS)
+    assert [f.rule_id for f in findings] == [POD_CREATE]
+    finding = findings[0]
+    assert finding.message == ("ServiceAccount a/x can create pods in a and so act as ServiceAccount a/ci, which "
+                               "has read access to Secrets cluster-wide via ClusterRoleBinding y")
+    assert finding.severity == Severity.HIGH
+    assert finding.resource.kind == "RoleBinding" and finding.resource.name == "deployer"
+    assert finding.field_path == ("subjects", 0)
+    assert {r.id for r in rules} == {POD_CREATE, TOKEN, BIND_ESCALATE_IMPERSONATE}
+
+
+def test_location_is_the_binding_subject_line_and_related_point_at_rule_and_target_binding():
+    docs = [sa("x", "a"), sa("ci", "a"), POD_CREATOR, X_DEPLOYS, SECRET_READER, CI_READS_SECRETS]
+    text = "---\n".join(docs)
+    lines = text.splitlines()
+    subject_line = lines.index("  - {kind: ServiceAccount, name: x}") + 1
+    target_line = lines.index("  - {kind: ServiceAccount, name: ci, namespace: a}") + 1
+    rule_line = lines.index("    resources: [pods]")  # 0-based index of this line = 1-based line of the rule
+    (finding,), _ = run(*docs, path="rbac/app.yaml")
+    assert (finding.location.path, finding.location.line) == ("rbac/app.yaml", subject_line)
+    role_rel, target_rel = finding.related
+    assert role_rel.resource.kind == "Role" and role_rel.location.line == rule_line
+    assert target_rel.resource.name == "y" and target_rel.location.line == target_line
+
+
+def test_no_escalation_when_target_is_not_stronger():
+    weak = role("pod-reader", """
+    - apiGroups: [""]
+      resources: [pods]
+      verbs: [get, list]
+    """)
+    findings, _ = run(sa("x", "a"), sa("ci", "a"), POD_CREATOR, X_DEPLOYS, weak,
+                      binding("y", "ClusterRole", "pod-reader", ["{kind: ServiceAccount, name: ci, namespace: a}"]))
+    assert findings == []
+
+
+def test_no_escalation_when_subject_already_holds_the_permission():
+    findings, _ = run(sa("x", "a"), sa("ci", "a"), POD_CREATOR, X_DEPLOYS, SECRET_READER, CI_READS_SECRETS,
+                      binding("x-reads", "ClusterRole", "secret-reader",
+                              ["{kind: ServiceAccount, name: x, namespace: a}"]))
+    assert findings == []
+
+
+def test_secrets_in_own_namespace_do_not_count_for_a_pod_creator():
+    reader = role("reader", """
+    - apiGroups: [""]
+      resources: [secrets]
+      verbs: [get]
+    """, ns="a")
+    findings, _ = run(sa("x", "a"), sa("ci", "a"), POD_CREATOR, X_DEPLOYS, reader,
+                      binding("ci-reads", "Role", "reader", ["{kind: ServiceAccount, name: ci}"], ns="a"))
+    assert findings == []
+
+
+def test_workload_controller_and_default_service_account_and_cluster_admin():
+    deployments = role("deployments", """
+    - apiGroups: [apps]
+      resources: [deployments]
+      verbs: [create, update]
+    """, ns="b")
+    findings, _ = run(deployments,
+                      binding("dev", "Role", "deployments", ["{kind: User, name: alice}"], ns="b"),
+                      binding("oops", "ClusterRole", "cluster-admin",
+                              ["{kind: ServiceAccount, name: default, namespace: b}"]))
+    assert len(findings) == 1
+    assert findings[0].message.startswith("User alice can create deployments in b and so act as ServiceAccount "
+                                          "b/default, which has every permission (cluster-admin equivalent) "
+                                          "cluster-wide via ClusterRoleBinding oops")
+    assert findings[0].severity == Severity.CRITICAL
+    assert findings[0].related[1].resource.name == "oops"
+    # built-in roles are known by name: edit creates pods (the enabling rule has no location in the set)
+    findings, _ = run(binding("dev", "ClusterRole", "edit", ["{kind: User, name: eve}"], ns="b"),
+                      binding("oops", "ClusterRole", "cluster-admin",
+                              ["{kind: ServiceAccount, name: default, namespace: b}"]))
+    assert [f.message.split(",")[0] for f in findings] == [
+        "User eve can impersonate ServiceAccount b/default",
+        "User eve can create pods in b and so act as ServiceAccount b/default"]
+    assert findings[1].related[0].location is None and findings[0].related[0].resource.name == "edit"
+
+
+def test_aggregated_cluster_role_is_resolved():
+    aggregated = role("monitoring", "", extra=(
+        "aggregationRule:\n  clusterRoleSelectors:\n  - matchLabels: {aggregate-to-monitoring: 'true'}\n"))
+    part = role("secret-part", """
+    - apiGroups: [""]
+      resources: [secrets]
+      verbs: [list]
+    """, labels="aggregate-to-monitoring: 'true'")
+    unrelated = role("unrelated", """
+    - apiGroups: ["*"]
+      resources: ["*"]
+      verbs: ["*"]
+    """, labels="other: 'true'")
+    findings, _ = run(sa("x", "a"), sa("mon", "a"), POD_CREATOR, X_DEPLOYS, aggregated, part, unrelated,
+                      binding("mon", "ClusterRole", "monitoring", ["{kind: ServiceAccount, name: mon, namespace: a}"]))
+    assert len(findings) == 1
+    assert "ServiceAccount a/mon, which has read access to Secrets cluster-wide" in findings[0].message
+    graph = build_graph(load_text("---\n".join([aggregated, part, unrelated]), "r.yaml").resources)
+    names = {r.role.name for r in graph.roles[("ClusterRole", "", "monitoring")] if r.role is not None}
+    assert names == {"secret-part"}
+
+
+def test_group_subjects_grant_to_service_accounts_and_are_reported_themselves():
+    # every ServiceAccount of namespace a may create pods (group binding); ci is powerful through its group
+    findings, _ = run(sa("ci", "a"), POD_CREATOR,
+                      binding("all-sa", "Role", "deployer", ["{kind: Group, name: 'system:serviceaccounts:a'}"],
+                              ns="a"),
+                      SECRET_READER, CI_READS_SECRETS)
+    messages = sorted(f.message for f in findings)
+    assert messages == ["Group system:serviceaccounts:a can create pods in a and so act as ServiceAccount a/ci, "
+                        "which has read access to Secrets cluster-wide via ClusterRoleBinding y"]
+
+
+def test_group_membership_counts_for_the_target_holdings():
+    findings, _ = run(sa("x", "a"), POD_CREATOR, X_DEPLOYS, SECRET_READER,
+                      binding("everyone-in-b", "ClusterRole", "secret-reader",
+                              ["{kind: Group, name: 'system:serviceaccounts:b'}"]),
+                      sa("ci", "b"))
+    assert findings == []  # b is out of x's reach
+    findings, _ = run(sa("x", "a"), POD_CREATOR, X_DEPLOYS, SECRET_READER,
+                      binding("all-sa", "ClusterRole", "secret-reader", ["{kind: Group, name: 'system:serviceaccounts'}"]))
+    assert findings == []  # x is in system:serviceaccounts itself: nothing to gain
+
+
+def test_token_creation_for_a_stronger_service_account_respects_resource_names():
+    tokens = role("tokens", """
+    - apiGroups: [""]
+      resources: [serviceaccounts/token]
+      verbs: [create]
+      resourceNames: [ci]
+    """, ns="a")
+    findings, _ = run(sa("x", "a"), sa("ci", "a"), sa("other", "a"), tokens,
+                      binding("tokens", "Role", "tokens", ["{kind: ServiceAccount, name: x}"], ns="a"),
+                      SECRET_READER, CI_READS_SECRETS,
+                      binding("z", "ClusterRole", "secret-reader", ["{kind: ServiceAccount, name: other, namespace: a}"]))
+    assert [(f.rule_id, f.message) for f in findings] == [
+        (TOKEN, "ServiceAccount a/x can create tokens in a for ServiceAccount a/ci, which has read access to "
+                "Secrets cluster-wide via ClusterRoleBinding y")]
+
+
+def test_impersonate_groups_reaches_system_masters():
+    impersonator = role("impersonator", """
+    - apiGroups: [""]
+      resources: [groups]
+      verbs: [impersonate]
+    """)
+    findings, _ = run(impersonator, binding("imp", "ClusterRole", "impersonator", ["{kind: User, name: bob}"]))
+    assert len(findings) == 1
+    assert findings[0].rule_id == BIND_ESCALATE_IMPERSONATE
+    assert findings[0].severity == Severity.CRITICAL
+    assert findings[0].message == ("User bob can impersonate Group system:masters, which has every permission "
+                                   "(cluster-admin equivalent) cluster-wide (system:masters bypasses RBAC)")
+
+
+def test_impersonate_in_a_role_binding_is_limited_to_service_accounts_of_the_namespace():
+    impersonator = role("impersonator", """
+    - apiGroups: [""]
+      resources: [users, groups, serviceaccounts]
+      verbs: [impersonate]
+    """)
+    findings, _ = run(sa("ci", "a"), sa("ci", "c"), SECRET_READER, CI_READS_SECRETS,
+                      binding("z", "ClusterRole", "secret-reader", ["{kind: ServiceAccount, name: ci, namespace: c}"]),
+                      impersonator,
+                      binding("imp", "ClusterRole", "impersonator", ["{kind: User, name: bob}"], ns="a"))
+    assert [f.message.split(",")[0] for f in findings] == ["User bob can impersonate ServiceAccount a/ci"]
+
+
+def test_bind_with_create_bindings_reaches_cluster_admin():
+    binder = role("binder", """
+    - apiGroups: [rbac.authorization.k8s.io]
+      resources: [clusterroles]
+      verbs: [bind]
+    - apiGroups: [rbac.authorization.k8s.io]
+      resources: [clusterrolebindings]
+      verbs: [create]
+    """)
+    findings, _ = run(binder, binding("b", "ClusterRole", "binder", ["{kind: Group, name: platform}"]))
+    assert [f.message for f in findings] == [
+        "Group platform can bind ClusterRole cluster-admin cluster-wide, which has every permission "
+        "(cluster-admin equivalent) cluster-wide"]
+    assert findings[0].severity == Severity.CRITICAL
+    # bind alone (no create on bindings) is not a path
+    bind_only = role("binder", """
+    - apiGroups: [rbac.authorization.k8s.io]
+      resources: [clusterroles]
+      verbs: [bind]
+    """)
+    assert run(bind_only, binding("b", "ClusterRole", "binder", ["{kind: Group, name: platform}"]))[0] == []
+
+
+def test_escalate_with_update_reaches_cluster_admin():
+    escalator = role("escalator", """
+    - apiGroups: [rbac.authorization.k8s.io]
+      resources: [clusterroles]
+      verbs: [escalate, update]
+    """)
+    findings, _ = run(escalator, binding("e", "ClusterRole", "escalator", ["{kind: User, name: carol}"]))
+    assert [f.message.split(",")[0] for f in findings] == [
+        "User carol can escalate clusterroles to ClusterRole cluster-admin cluster-wide"]
+
+
+def test_pods_exec_into_a_pod_running_as_a_stronger_service_account():
+    exec_role = role("exec", """
+    - apiGroups: [""]
+      resources: [pods/exec]
+      verbs: [create]
+    """, ns="a")
+    pod = ("apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: a}\n"
+           "spec: {serviceAccountName: ci, containers: [{name: c, image: i}]}\n")
+    no_token = ("apiVersion: v1\nkind: Pod\nmetadata: {name: q, namespace: a}\n"
+                "spec: {serviceAccountName: other, automountServiceAccountToken: false, "
+                "containers: [{name: c, image: i}]}\n")
+    docs = [sa("ci", "a"), sa("other", "a"), exec_role, SECRET_READER, CI_READS_SECRETS, no_token,
+            binding("z", "ClusterRole", "secret-reader", ["{kind: ServiceAccount, name: other, namespace: a}"]),
+            binding("exec", "Role", "exec", ["{kind: User, name: dave}"], ns="a")]
+    assert run(*docs)[0] == []  # nothing runs as ci yet; other's token is not mounted
+    findings, _ = run(*docs, pod)
+    assert [f.message.split(",")[0] for f in findings] == [
+        "User dave can exec into pods in a running as ServiceAccount a/ci"]
+
+
+def test_bootstrap_bindings_are_trusted_but_still_grant():
+    boot = binding("system:controller:replicaset", "ClusterRole", "pod-maker",
+                   ["{kind: ServiceAccount, name: rs, namespace: kube-system}"]).replace(
+        "metadata: {name: system:controller:replicaset}",
+        "metadata: {name: 'system:controller:replicaset', labels: {kubernetes.io/bootstrapping: rbac-defaults}}")
+    pod_maker = role("pod-maker", """
+    - apiGroups: [""]
+      resources: [pods]
+      verbs: [create]
+    """)
+    findings, _ = run(sa("ci", "a"), pod_maker, boot, SECRET_READER, CI_READS_SECRETS)
+    assert findings == []
+    graph = build_graph(load_text("---\n".join([pod_maker, boot]), "b.yaml").resources)
+    assert ("pod-create", "*") in graph.holdings(Subject("ServiceAccount", "rs", "kube-system"))
+
+
+def test_one_finding_per_subject_kind_target_and_deterministic():
+    everything = role("everything", """
+    - apiGroups: ["*"]
+      resources: ["*"]
+      verbs: ["*"]
+    """)
+    docs = [sa("x", "a"), sa("ci", "a"), sa("ci2", "a"), POD_CREATOR, X_DEPLOYS,
+            binding("deployer2", "Role", "deployer", ["{kind: ServiceAccount, name: x}"], ns="a"),
+            everything, binding("god", "ClusterRole", "everything",
+                                ["{kind: ServiceAccount, name: ci, namespace: a}",
+                                 "{kind: ServiceAccount, name: ci2, namespace: a}"])]
+    first, _ = run(*docs)
+    again, _ = run(*docs)
+    assert first == again
+    reordered, _ = run(*reversed(docs))  # the same paths, whatever the document order
+    assert [f.message for f in first] == [f.message for f in reordered]
+    targets = [f.message.split(" act as ")[1].split(",")[0] for f in first]
+    assert targets == ["ServiceAccount a/ci", "ServiceAccount a/ci2"]
+    assert len({f.fingerprint for f in first}) == 2
