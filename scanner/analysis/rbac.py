@@ -498,17 +498,16 @@ def _bind(graph: Graph, grant: Grant) -> Iterator[Path]:
 
 
 def _escalate(graph: Graph, grant: Grant) -> Iterator[Path]:
-    """escalate + update on roles: the subject can add any rule to a role (cluster-admin in that scope)."""
-    rule, scope, subject = grant.rule.rule, grant.scope, grant.subject
-    for resource, where in (("clusterroles", CLUSTER), ("roles", scope)):
-        if where == CLUSTER and scope != CLUSTER:
-            continue
-        if where == CLUSTER and resource == "roles":
-            continue
-        if allows(rule, RBAC_GROUP, resource, "escalate") and _can(graph, subject, RBAC_GROUP, resource,
-                                                                   ("update", "patch"), where):
-            yield _role_path(graph, grant, ("ClusterRole", "", "cluster-admin"), where, f"can escalate {resource} to")
-            return
+    """escalate + update on roles: the subject can add any rule to a role (cluster-admin in that scope).
+
+    Through a ClusterRoleBinding this is about ClusterRoles (cluster-wide), through a RoleBinding about the Roles
+    of its namespace (ClusterRoles are cluster-scoped: a RoleBinding cannot grant them).
+    """
+    rule, scope = grant.rule.rule, grant.scope
+    resource = "clusterroles" if scope == CLUSTER else "roles"
+    if allows(rule, RBAC_GROUP, resource, "escalate") and _can(graph, grant.subject, RBAC_GROUP, resource,
+                                                               ("update", "patch"), scope):
+        yield _role_path(graph, grant, ("ClusterRole", "", "cluster-admin"), scope, f"can escalate {resource} to")
 
 
 def _role_path(graph: Graph, grant: Grant, key: tuple[str, str, str], where: str, action: str) -> Path:
