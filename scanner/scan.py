@@ -15,7 +15,7 @@ from scanner.engine.review import apply_default_namespace
 from scanner.engine.templates import TemplateSet, from_policy, load_template_dirs
 from scanner.errors import UsageError
 from scanner.load.files import LoadResult, load_paths
-from scanner.model import Resource, ScanResult
+from scanner.model import Finding, Resource, ScanResult
 from scanner.suppress import apply_inline
 
 
@@ -34,6 +34,7 @@ class ScanOptions:
     timeout: float = 10.0
     category: str = "kguard"
     pod_template_paths: Sequence[str] = ()  # KIND=PATH: custom workload kinds, evaluated as implied Pods
+    analyses: bool = True  # whole-graph analyses (scanner/analysis/); like the catalogue, off with no default policies
     on_progress: Callable[[int], None] | None = field(default=None, repr=False)
     on_total: Callable[[int], None] | None = field(default=None, repr=False)
 
@@ -60,8 +61,13 @@ def load_templates(options: ScanOptions) -> TemplateSet:
             templates.add(template, [constraint])
     if options.template_dirs:
         load_template_dirs(list(options.template_dirs), templates)
+    known = [t.rule for t in templates.templates.values() if t.rule]
+    if options.analyses and options.default_policies:
+        from scanner.analysis import analysis_rules
+
+        known.extend(analysis_rules())
     for pattern in [*options.select, *options.ignore]:
-        if not any(_selected(t.rule, [pattern], []) for t in templates.templates.values() if t.rule):
+        if not any(_selected(rule, [pattern], []) for rule in known):
             raise UsageError(f"--select/--ignore {pattern!r} matches no rule (see `kguard rules`)")
     keep = {kind for kind, t in templates.templates.items()
             if t.rule is None or _selected(t.rule, options.select, options.ignore)}
@@ -87,8 +93,9 @@ def scan_resources(resources: list[Resource], options: ScanOptions, *, loaded: L
         )
     finally:
         backend.close()
+    analysis_findings, analysis_rules = _analyse(resources, options, inventory_from)
     loaded = loaded or LoadResult()
-    findings, suppression_errors = apply_inline(evaluation.findings, resources)
+    findings, suppression_errors = apply_inline([*evaluation.findings, *analysis_findings], resources)
     return ScanResult(
         findings=findings,
         scanned=list(loaded.scanned),
@@ -97,9 +104,24 @@ def scan_resources(resources: list[Resource], options: ScanOptions, *, loaded: L
         input_errors=[*loaded.errors, *suppression_errors],
         policy_errors=evaluation.errors,
         not_evaluated=evaluation.not_evaluated,
-        rules=sorted((t.rule for t in templates.templates.values() if t.rule), key=lambda r: r.id),
+        rules=sorted([*(t.rule for t in templates.templates.values() if t.rule), *analysis_rules], key=lambda r: r.id),
         category=options.category,
     )
+
+
+def _analyse(resources: list[Resource], options: ScanOptions, inventory_from: list[Resource] | None
+             ) -> tuple[list[Finding], list[Rule]]:
+    """The whole-graph analyses over every object read; findings only on ``resources``."""
+    if not (options.analyses and options.default_policies):
+        return [], []
+    from scanner.analysis import run_analyses
+
+    findings, rules = run_analyses(inventory_from if inventory_from is not None else resources,
+                                   lambda rule: _selected(rule, options.select, options.ignore))
+    if inventory_from is not None:
+        reviewed = {r.identity for r in resources}
+        findings = [f for f in findings if f.resource in reviewed]
+    return findings, rules
 
 
 def scan_paths(paths: Sequence[str], options: ScanOptions) -> ScanResult:

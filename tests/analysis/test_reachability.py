@@ -1,14 +1,23 @@
 """Reachability over NetworkPolicies: allowed/denied paths and the cross-environment findings."""
 
+import copy
+import dataclasses
 import random
+from pathlib import Path
 
+import pytest
 import yaml
 
 from scanner.analysis.reachability import analyse, build_graph, environment
+from scanner.engine.review import apply_default_namespace
 from scanner.load.files import load_text
+from scanner.load.kustomize.overlay import load_overlays
 from scanner.model import Resource, Severity
 
 NET = "networking.k8s.io/v1"
+REPO = Path(__file__).resolve().parents[2]
+MANIFESTS = REPO / "manifests"
+ENVIRONMENTS = ("development", "staging", "production")
 
 
 def namespace(name, **labels):
@@ -243,3 +252,79 @@ def test_same_environment_and_unknown_environment_are_not_reported():
     res = load(namespace("a", environment="staging"), namespace("b", environment="staging"),
                deployment("x", "a"), deployment("y", "b"), deployment("z", "tools"))
     assert analyse(res)[0] == []
+
+
+# --- the repository's own overlays ----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def shop_overlays() -> list[Resource]:
+    """The three environment overlays rendered by the real kubectl, as if deployed to one cluster."""
+    resources = []
+    for loaded in load_overlays([str(MANIFESTS / "overlays" / env) for env in ENVIRONMENTS]):
+        assert not loaded.errors
+        resources.extend(loaded.resources)
+    apply_default_namespace(resources, "default")
+    return resources
+
+
+def test_shop_overlays_have_no_cross_environment_path(shop_overlays):
+    graph = build_graph(shop_overlays)
+    assert {environment(ns, graph.namespace_labels[ns]) for ns in graph.by_namespace} >= set(ENVIRONMENTS)
+    assert sum(len(g.members) for g in graph.groups) >= 24  # the analysis saw the shop's workloads
+    assert analyse(shop_overlays)[0] == []
+
+
+def _opened(resources: list[Resource], name: str, namespace: str, direction: str) -> None:
+    """Give the first peer of the policy's first rule `namespaceSelector: {}` (every namespace), in place."""
+    index = next(i for i, r in enumerate(resources) if r.kind == "NetworkPolicy" and r.name == name
+                 and r.namespace == namespace)
+    opened = dataclasses.replace(resources[index], obj=copy.deepcopy(resources[index].obj))
+    opened.obj["spec"][direction][0]["from" if direction == "ingress" else "to"][0]["namespaceSelector"] = {}
+    resources[index] = opened
+
+
+def test_opening_a_shop_policy_is_blamed_at_its_kustomize_source_line(shop_overlays):
+    resources = copy.copy(shop_overlays)
+    _opened(resources, "user-db", "shop-production", "ingress")
+    assert analyse(resources)[0] == []  # the sources' egress still keeps them in their namespace
+    _opened(resources, "user-service", "shop-staging", "egress")
+    findings, _ = analyse(resources)
+    assert [(f.resource.namespace, f.resource.name) for f in findings] == [("shop-production", "user-db")]
+    finding = findings[0]
+    assert finding.related[0].resource.display() == "Deployment shop-staging/user-service"
+    source = "manifests/infrastructure/network-policies/service-graph.yaml"
+    assert finding.location.path == source
+    lines = (REPO / source).read_text().splitlines()
+    assert lines[finding.location.line - 1].strip() == "- podSelector:"  # the peer that now admits every namespace
+    assert "name: user-db" in "\n".join(lines[finding.location.line - 15:finding.location.line])
+
+
+# --- wiring into scan_resources -------------------------------------------------------------------------------------
+
+def _scan(**options):
+    from scanner.scan import ScanOptions, scan_resources
+
+    return scan_resources(two_envs(), ScanOptions(**options))
+
+
+def test_scan_reports_the_analysis_and_its_rule():
+    result = _scan(select=["seg-reachability-cross-environment"])
+    assert sorted(f.resource.name for f in result.findings) == ["api", "client"]
+    assert [r.id for r in result.rules] == ["seg-reachability-cross-environment"]
+    assert any(f.rule_id == "seg-reachability-cross-environment" for f in _scan(select=["segmentation"]).findings)
+
+
+@pytest.mark.parametrize("options", [{"analyses": False}, {"ignore": ["seg-reachability-*"]},
+                                     {"select": ["seg-workload-ingress-isolation"]}])
+def test_scan_without_the_analysis(options):
+    result = _scan(**options)
+    assert all(f.rule_id != "seg-reachability-cross-environment" for f in result.findings)
+    assert "seg-reachability-cross-environment" not in {r.id for r in result.rules}
+    assert result.rules  # the catalogue's rules are still there
+
+
+def test_selecting_the_analysis_rule_when_analyses_are_off_is_a_usage_error():
+    from scanner.errors import UsageError
+
+    with pytest.raises(UsageError, match="matches no rule"):
+        _scan(analyses=False, select=["seg-reachability-cross-environment"])
