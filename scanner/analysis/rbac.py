@@ -9,6 +9,7 @@ as a stronger ServiceAccount, requesting its token, or bind/escalate/impersonate
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -104,7 +105,7 @@ BUILTIN_CLUSTER_ROLES: dict[str, list[dict[str, Any]]] = {
 _WORKLOADS = [("", "pods"), ("apps", "deployments"), ("apps", "statefulsets"), ("apps", "daemonsets"),
               ("apps", "replicasets"), ("batch", "jobs"), ("batch", "cronjobs"), ("", "replicationcontrollers")]
 CAPABILITIES: dict[str, tuple[str, list[tuple[str, str, str, bool]]]] = {
-    "cluster-admin": ("every permission (cluster-admin equivalent)", []),  # a full-wildcard rule, see _caps_of
+    "cluster-admin": ("every permission (cluster-admin equivalent)", []),  # a full-wildcard rule, see _holdings_of
     "escalate": ("escalate on roles", [(RBAC_GROUP, "clusterroles", "escalate", True),
                                        (RBAC_GROUP, "roles", "escalate", True)]),
     "bind": ("bind on roles", [(RBAC_GROUP, "clusterroles", "bind", True), (RBAC_GROUP, "roles", "bind", True)]),
@@ -143,6 +144,7 @@ class RoleRule:
     role_label: str
     index: int
     rule: dict[str, Any]
+    perms: Perms
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +187,7 @@ class Graph:
                 cached[("cluster-admin", CLUSTER)] = None
             for member in (subject, *implied_groups(subject)):
                 for grant in self.grants.get(member, ()):
-                    for holding in _holdings_of(grant.rule.rule, grant.scope):
+                    for holding in _holdings_of(grant.rule.perms, grant.scope):
                         cached.setdefault(holding, grant)
             self._holdings[subject] = cached
         return cached
@@ -227,39 +229,52 @@ def _strings(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
-def allows(rule: dict[str, Any], group: str, resource: str, verb: str, name: str | None = None, *,
+@dataclass(frozen=True, slots=True)
+class Perms:
+    """A policy rule's lists as sets (parsed once per rule)."""
+
+    groups: frozenset[str]
+    resources: frozenset[str]
+    verbs: frozenset[str]
+    names: frozenset[str]
+
+    @classmethod
+    def of(cls, rule: dict[str, Any]) -> Perms:
+        return cls(*(frozenset(_strings(rule.get(key))) for key in ("apiGroups", "resources", "verbs",
+                                                                     "resourceNames")))
+
+
+def allows(perms: Perms, group: str, resource: str, verb: str, name: str | None = None, *,
            any_name: bool = False) -> bool:
-    """``rule`` allows ``verb`` on ``resource`` (``pods/exec`` for subresources) in ``group``.
+    """The rule allows ``verb`` on ``resource`` (``pods/exec`` for subresources) in ``group``.
 
     A rule with resourceNames allows only requests naming one of them (``name``), never a broad request;
     ``any_name`` ignores resourceNames (does the rule allow this for at least one name?).
     """
-    if group not in _strings(rule.get("apiGroups")) and "*" not in _strings(rule.get("apiGroups")):
+    if group not in perms.groups and "*" not in perms.groups:
         return False
-    verbs = _strings(rule.get("verbs"))
-    if verb not in verbs and "*" not in verbs:
+    if verb not in perms.verbs and "*" not in perms.verbs:
         return False
-    resources = _strings(rule.get("resources"))
-    sub = resource.partition("/")[2]
-    if resource not in resources and "*" not in resources and not (sub and f"*/{sub}" in resources):
-        return False
-    names = _strings(rule.get("resourceNames"))
-    return any_name or not names or (name is not None and name in names)
+    resources = perms.resources
+    if resource not in resources and "*" not in resources:
+        sub = resource.partition("/")[2]
+        if not sub or f"*/{sub}" not in resources:
+            return False
+    return any_name or not perms.names or (name is not None and name in perms.names)
 
 
-def _is_full_wildcard(rule: dict[str, Any]) -> bool:
-    return all("*" in _strings(rule.get(key)) for key in ("apiGroups", "resources", "verbs")) and not _strings(
-        rule.get("resourceNames"))
-
-
-def _holdings_of(rule: dict[str, Any], scope: str) -> Iterator[Holding]:
-    if _is_full_wildcard(rule):
-        yield ("cluster-admin", scope)
+@functools.lru_cache(maxsize=4096)
+def _holdings_of(perms: Perms, scope: str) -> tuple[Holding, ...]:
+    """The dangerous capabilities one rule grants in ``scope``."""
+    found: list[Holding] = []
+    if not perms.names and all("*" in values for values in (perms.groups, perms.resources, perms.verbs)):
+        found.append(("cluster-admin", scope))
     for cap, (_, checks) in CAPABILITIES.items():
         for group, resource, verb, namespaced in checks:
-            if (namespaced or scope == CLUSTER) and allows(rule, group, resource, verb):
-                yield (cap, scope)
+            if (namespaced or scope == CLUSTER) and allows(perms, group, resource, verb):
+                found.append((cap, scope))
                 break
+    return tuple(found)
 
 
 def covered(holdings: dict[Holding, Any], cap: str, scope: str) -> bool:
@@ -289,6 +304,8 @@ def _describe(holding: Holding) -> str:
 # --- building the graph -------------------------------------------------------------------------------------
 
 _WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "ReplicationController"}
+_RBAC_KINDS = {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
+_GRAPH_KINDS = {"Namespace", "ServiceAccount", "Pod", "CronJob", *_WORKLOAD_KINDS, *_RBAC_KINDS}
 
 
 def _pod_spec(res: Resource) -> dict[str, Any] | None:
@@ -306,7 +323,7 @@ def _pod_spec(res: Resource) -> dict[str, Any] | None:
 
 def _role_rules(res: Resource) -> list[RoleRule]:
     label = f"{res.kind} {_qualified(res)}"
-    return [RoleRule(res, label, i, rule) for i, rule in enumerate(res.obj.get("rules") or [])
+    return [RoleRule(res, label, i, rule, Perms.of(rule)) for i, rule in enumerate(res.obj.get("rules") or [])
             if isinstance(rule, dict)]
 
 
@@ -318,17 +335,22 @@ def build_graph(resources: Iterable[Resource]) -> Graph:
     automount_off: set[Subject] = set()
     pods: list[tuple[str, dict[str, Any]]] = []
     for res in resources:
-        if res.parent is not None:
+        obj = res.obj
+        kind = obj.get("kind")
+        meta = obj.get("metadata")
+        if res.parent is not None or not isinstance(meta, dict):
             continue
-        kind, ns = res.kind, res.namespace or ""
+        ns = str(meta.get("namespace") or "")
         if ns:
             graph.namespaces.add(ns)
-        group = res.api_version.rpartition("/")[0]
+        if kind not in _GRAPH_KINDS:
+            continue
+        group = str(obj.get("apiVersion", "")).rpartition("/")[0]
         if kind == "Namespace" and res.name:
             graph.namespaces.add(res.name)
         elif kind == "ServiceAccount" and group == "" and ns:
             graph.service_accounts.add(Subject("ServiceAccount", res.name, ns))
-            if res.obj.get("automountServiceAccountToken") is False:
+            if obj.get("automountServiceAccountToken") is False:
                 automount_off.add(Subject("ServiceAccount", res.name, ns))
         elif group == RBAC_GROUP and kind == "ClusterRole":
             cluster_roles[res.name] = res
@@ -336,7 +358,7 @@ def build_graph(resources: Iterable[Resource]) -> Graph:
             graph.roles[("Role", ns, res.name)] = _role_rules(res)
         elif group == RBAC_GROUP and kind in ("RoleBinding", "ClusterRoleBinding"):
             bindings.append(res)
-        else:
+        elif kind not in _RBAC_KINDS:
             spec = _pod_spec(res)
             if spec is not None and ns:
                 pods.append((ns, spec))
@@ -377,7 +399,8 @@ def _resolve_cluster_roles(cluster_roles: dict[str, Resource]) -> dict[str, list
     resolved = {name: resolve(name, frozenset({name})) for name in sorted(cluster_roles)}
     for name, rules in BUILTIN_CLUSTER_ROLES.items():
         if name not in resolved:
-            resolved[name] = [RoleRule(None, f"ClusterRole {name} (built-in)", i, r) for i, r in enumerate(rules)]
+            label = f"ClusterRole {name} (built-in)"
+            resolved[name] = [RoleRule(None, label, i, r, Perms.of(r)) for i, r in enumerate(rules)]
     return resolved
 
 
@@ -418,29 +441,47 @@ def _scope_text(scope: str) -> str:
     return "any namespace" if scope == CLUSTER else scope
 
 
-def _workload_created(rule: dict[str, Any]) -> str | None:
+def _workload_created(perms: Perms) -> str | None:
     for group, resource in _WORKLOADS:
-        if allows(rule, group, resource, "create"):
+        if allows(perms, group, resource, "create"):
             return resource
     return None
 
 
-def _paths_for(graph: Graph, grant: Grant) -> Iterator[Path]:
-    rule, scope = grant.rule.rule, grant.scope
-    created = _workload_created(rule)
-    if created:
+_ENABLING_CHECKS = (
+    *((g, r, "create") for g, r in _WORKLOADS), ("", "pods/exec", "create"), ("", "pods/exec", "get"),
+    ("", "serviceaccounts/token", "create"), ("", "users", "impersonate"), ("", "groups", "impersonate"),
+    ("", "serviceaccounts", "impersonate"), (RBAC_GROUP, "clusterroles", "bind"), (RBAC_GROUP, "roles", "bind"),
+    (RBAC_GROUP, "clusterroles", "escalate"), (RBAC_GROUP, "roles", "escalate"),
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def _may_enable(perms: Perms) -> bool:
+    """The rule grants a verb some escalation path starts from (resourceNames ignored)."""
+    return any(allows(perms, group, resource, verb, any_name=True) for group, resource, verb in _ENABLING_CHECKS)
+
+
+def _paths_for(graph: Graph, grant: Grant, done: set[tuple[Subject, str, str]]) -> Iterator[Path]:
+    """Escalation paths that ``grant`` opens; ``done`` remembers the (subject, scope, path) already enumerated."""
+    perms, scope = grant.rule.perms, grant.scope
+    created = _workload_created(perms)
+    if created and (grant.subject, scope, "create") not in done:
+        done.add((grant.subject, scope, "create"))
         for sa in graph.accounts_in(scope):
             yield Path(POD_CREATE, grant, f"can create {created} in {_scope_text(scope)} and so act as",
                        sa.display(), graph.holdings(sa))
-    if allows(rule, "", "pods/exec", "create") or allows(rule, "", "pods/exec", "get"):
+    if (allows(perms, "", "pods/exec", "create") or allows(perms, "", "pods/exec", "get")) and \
+            (grant.subject, scope, "exec") not in done:
+        done.add((grant.subject, scope, "exec"))
         for ns in sorted(graph.pod_identities):
             if scope in (CLUSTER, ns):
                 for sa in sorted(graph.pod_identities[ns]):
                     yield Path(POD_CREATE, grant, f"can exec into pods in {ns} running as", sa.display(),
                                graph.holdings(sa))
-    if allows(rule, "", "serviceaccounts/token", "create", any_name=True):
+    if allows(perms, "", "serviceaccounts/token", "create", any_name=True):
         for sa in graph.accounts_in(scope):
-            if allows(rule, "", "serviceaccounts/token", "create", sa.name):
+            if allows(perms, "", "serviceaccounts/token", "create", sa.name):
                 yield Path(TOKEN, grant, f"can create tokens in {_scope_text(scope)} for", sa.display(),
                            graph.holdings(sa))
     yield from _impersonation(graph, grant)
@@ -449,17 +490,17 @@ def _paths_for(graph: Graph, grant: Grant) -> Iterator[Path]:
 
 
 def _impersonation(graph: Graph, grant: Grant) -> Iterator[Path]:
-    rule, scope = grant.rule.rule, grant.scope
+    perms, scope = grant.rule.perms, grant.scope
     targets: list[Subject] = []
     if scope == CLUSTER:  # users and groups are cluster-scoped: a RoleBinding cannot grant them
-        if allows(rule, "", "users", "impersonate", any_name=True):
-            targets += [s for s in graph.subjects if s.kind == "User" and allows(rule, "", "users", "impersonate",
+        if allows(perms, "", "users", "impersonate", any_name=True):
+            targets += [s for s in graph.subjects if s.kind == "User" and allows(perms, "", "users", "impersonate",
                                                                                s.name)]
-        if allows(rule, "", "groups", "impersonate", any_name=True):
+        if allows(perms, "", "groups", "impersonate", any_name=True):
             targets += [s for s in sorted({*graph.subjects, *_MASTERS})
-                        if s.kind == "Group" and allows(rule, "", "groups", "impersonate", s.name)]
-    if allows(rule, "", "serviceaccounts", "impersonate", any_name=True):
-        targets += [sa for sa in graph.accounts_in(scope) if allows(rule, "", "serviceaccounts", "impersonate",
+                        if s.kind == "Group" and allows(perms, "", "groups", "impersonate", s.name)]
+    if allows(perms, "", "serviceaccounts", "impersonate", any_name=True):
+        targets += [sa for sa in graph.accounts_in(scope) if allows(perms, "", "serviceaccounts", "impersonate",
                                                                     sa.name)]
     for target in targets:
         yield Path(BIND_ESCALATE_IMPERSONATE, grant, "can impersonate", target.display(), graph.holdings(target))
@@ -469,30 +510,30 @@ def _can(graph: Graph, subject: Subject, group: str, resource: str, verbs: tuple
     """``subject`` (with its groups) may use one of ``verbs`` on ``resource`` in ``scope``."""
     for member in (subject, *implied_groups(subject)):
         for other in graph.grants.get(member, ()):
-            if other.scope in (CLUSTER, scope) and any(allows(other.rule.rule, group, resource, v) for v in verbs):
+            if other.scope in (CLUSTER, scope) and any(allows(other.rule.perms, group, resource, v) for v in verbs):
                 return True
     return False
 
 
 def _bind(graph: Graph, grant: Grant) -> Iterator[Path]:
     """bind on roles + create on bindings: the subject can bind any (or the named) roles to itself."""
-    rule, scope, subject = grant.rule.rule, grant.scope, grant.subject
+    perms, scope, subject = grant.rule.perms, grant.scope, grant.subject
     if scope == CLUSTER and _can(graph, subject, RBAC_GROUP, "clusterrolebindings", ("create",), CLUSTER):
         where = CLUSTER
     elif scope != CLUSTER and _can(graph, subject, RBAC_GROUP, "rolebindings", ("create",), scope):
         where = scope
     else:
         return
-    if allows(rule, RBAC_GROUP, "clusterroles", "bind"):  # unrestricted: cluster-admin is the worst case
+    if allows(perms, RBAC_GROUP, "clusterroles", "bind"):  # unrestricted: cluster-admin is the worst case
         yield _role_path(graph, grant, ("ClusterRole", "", "cluster-admin"), where, "can bind")
         return
-    if not (allows(rule, RBAC_GROUP, "clusterroles", "bind", any_name=True)
-            or allows(rule, RBAC_GROUP, "roles", "bind", any_name=True)):
+    if not (allows(perms, RBAC_GROUP, "clusterroles", "bind", any_name=True)
+            or allows(perms, RBAC_GROUP, "roles", "bind", any_name=True)):
         return
     for key in sorted(graph.roles):
         kind, ns, name = key
         resource = "clusterroles" if kind == "ClusterRole" else "roles"
-        if (kind == "ClusterRole" or (where != CLUSTER and ns == where)) and allows(rule, RBAC_GROUP, resource,
+        if (kind == "ClusterRole" or (where != CLUSTER and ns == where)) and allows(perms, RBAC_GROUP, resource,
                                                                                     "bind", name):
             yield _role_path(graph, grant, key, where, "can bind")
 
@@ -503,9 +544,9 @@ def _escalate(graph: Graph, grant: Grant) -> Iterator[Path]:
     Through a ClusterRoleBinding this is about ClusterRoles (cluster-wide), through a RoleBinding about the Roles
     of its namespace (ClusterRoles are cluster-scoped: a RoleBinding cannot grant them).
     """
-    rule, scope = grant.rule.rule, grant.scope
+    perms, scope = grant.rule.perms, grant.scope
     resource = "clusterroles" if scope == CLUSTER else "roles"
-    if allows(rule, RBAC_GROUP, resource, "escalate") and _can(graph, grant.subject, RBAC_GROUP, resource,
+    if allows(perms, RBAC_GROUP, resource, "escalate") and _can(graph, grant.subject, RBAC_GROUP, resource,
                                                                ("update", "patch"), scope):
         yield _role_path(graph, grant, ("ClusterRole", "", "cluster-admin"), scope, f"can escalate {resource} to")
 
@@ -514,7 +555,7 @@ def _role_path(graph: Graph, grant: Grant, key: tuple[str, str, str], where: str
     rules = graph.roles.get(key, [])
     holdings: dict[Holding, Grant | None] = {}
     for role_rule in rules:
-        for holding in _holdings_of(role_rule.rule, where):
+        for holding in _holdings_of(role_rule.perms, where):
             holdings.setdefault(holding, None)
     name = key[2] if key[0] == "ClusterRole" else f"{key[1]}/{key[2]}"
     place = "cluster-wide" if where == CLUSTER else f"in namespace {where}"
@@ -579,13 +620,16 @@ def analyse(resources: Iterable[Resource]) -> tuple[list[Finding], list[Rule]]:
     rules = {r.id: r for r in RULES}
     findings: list[Finding] = []
     seen: set[tuple[str, Subject, str]] = set()
+    done: set[tuple[Subject, str, str]] = set()
     ordered = sorted((g for grants in graph.grants.values() for g in grants),
                      key=lambda g: (g.subject, g.binding.path, g.binding.doc_index, g.subject_index, g.rule.index))
     for grant in ordered:
-        if _is_bootstrap(grant.binding):
+        if _is_bootstrap(grant.binding) or not _may_enable(grant.rule.perms):
             continue
         subject_holdings = graph.holdings(grant.subject)
-        for path in _paths_for(graph, grant):
+        if ("cluster-admin", CLUSTER) in subject_holdings:
+            continue  # nothing left to gain
+        for path in _paths_for(graph, grant, done):
             key = (path.rule_id, grant.subject, path.target)
             if key in seen or path.target == grant.subject.display():
                 continue
