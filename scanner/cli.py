@@ -173,6 +173,9 @@ def scan(
     no_default_policies: Annotated[
         bool, typer.Option("--no-default-policies", help="Evaluate only --templates.")
     ] = False,
+    no_analyses: Annotated[
+        bool, typer.Option("--no-analyses", help="Skip the whole-graph analyses (reachability, RBAC escalation).")
+    ] = False,
     kustomize: Annotated[list[Path] | None, typer.Option(help="Render this Kustomize directory and scan it.")] = None,
     default_namespace: Annotated[str, typer.Option(help="Namespace for namespaced objects without one.")] = "default",
     pod_template_path: Annotated[
@@ -200,6 +203,7 @@ def scan(
     with _errors_to_exit(), _progress(not quiet) as (on_total, on_progress):
         options = ScanOptions(
             policy_dir=policy_dir, template_dirs=templates or (), default_policies=not no_default_policies,
+            analyses=not no_analyses,
             pss_level=pss_level.value, select=select or (), ignore=ignore or (), default_namespace=default_namespace,
             engine=engine.value, opa_url=opa_url, workers=workers, timeout=policy_timeout,
             pod_template_paths=[*repository_config().get("podTemplatePaths", []), *(pod_template_path or ())],

@@ -1,6 +1,7 @@
 """Reachability over NetworkPolicies: allowed/denied paths and the cross-environment findings."""
 
 import copy
+import json
 import dataclasses
 import random
 from pathlib import Path
@@ -328,3 +329,20 @@ def test_selecting_the_analysis_rule_when_analyses_are_off_is_a_usage_error():
 
     with pytest.raises(UsageError, match="matches no rule"):
         _scan(analyses=False, select=["seg-reachability-cross-environment"])
+
+
+def test_cli_no_analyses_flag(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from scanner.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "net.yaml").write_text(yaml.safe_dump_all([r.obj for r in two_envs()], sort_keys=False))
+    args = ["scan", "net.yaml", "--select", "seg-reachability-cross-environment", "--format", "json", "-q"]
+    on = CliRunner().invoke(app, args)
+    assert on.exit_code == 1, on.output
+    assert {f["rule_id"] for f in json.loads(on.output)["findings"]} == {"seg-reachability-cross-environment"}
+    off = CliRunner().invoke(app, [*args[:2], "--format", "json", "-q", "--no-analyses"])
+    assert off.exit_code in (0, 1), off.output
+    assert all(f["rule_id"] != "seg-reachability-cross-environment" for f in json.loads(off.output)["findings"])
