@@ -1,8 +1,8 @@
 """Reachability over NetworkPolicies: allowed/denied paths and the cross-environment findings."""
 
 import copy
-import json
 import dataclasses
+import json
 import random
 from pathlib import Path
 
