@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from scanner.engine.catalogue import Rule
     from scanner.model import Finding, Resource
 
-ANALYSES: tuple[str, ...] = ("scanner.analysis.reachability",)
+ANALYSES: tuple[str, ...] = ("scanner.analysis.reachability", "scanner.analysis.rbac")
 
 
 def _modules() -> list[ModuleType]:
