@@ -24,6 +24,7 @@ RBAC_API = f"{RBAC_GROUP}/v1"
 CLUSTER = "*"  # scope of a ClusterRoleBinding: every namespace
 HELP_URL = "https://kubernetes.io/docs/concepts/security/rbac-good-practices/"
 BOOTSTRAP_LABEL = ("kubernetes.io/bootstrapping", "rbac-defaults")
+SA_USER_PREFIX = "system:serviceaccount:"  # the user name a ServiceAccount token authenticates as
 
 POD_CREATE = "rbac-escalation-pod-create"
 TOKEN = "rbac-escalation-token"
@@ -404,6 +405,16 @@ def _resolve_cluster_roles(cluster_roles: dict[str, Resource]) -> dict[str, list
     return resolved
 
 
+def _subject(kind: str, name: str, namespace: str) -> Subject:
+    """The identity a subject entry names; User system:serviceaccount:<ns>:<name> is that ServiceAccount."""
+    if kind == "ServiceAccount":
+        return Subject(kind, name, namespace)
+    parts = name.split(":")
+    if kind == "User" and len(parts) == 4 and name.startswith(SA_USER_PREFIX) and all(parts[2:]):
+        return Subject("ServiceAccount", parts[3], parts[2])
+    return Subject(kind, name)
+
+
 def _add_binding(graph: Graph, binding: Resource) -> None:
     ref = binding.obj.get("roleRef") or {}
     ns = binding.namespace or ""
@@ -417,8 +428,7 @@ def _add_binding(graph: Graph, binding: Resource) -> None:
         if not isinstance(raw, dict) or raw.get("kind") not in ("User", "Group", "ServiceAccount"):
             continue
         kind = str(raw["kind"])
-        subject = Subject(kind, str(raw.get("name", "")), str(raw.get("namespace") or ns) if
-                          kind == "ServiceAccount" else "")
+        subject = _subject(kind, str(raw.get("name", "")), str(raw.get("namespace") or ns))
         for rule in rules:
             graph.grants[subject].append(Grant(subject, scope, rule, binding, i))
 
@@ -496,13 +506,15 @@ def _impersonation(graph: Graph, grant: Grant) -> Iterator[Path]:
         if allows(perms, "", "users", "impersonate", any_name=True):
             targets += [s for s in graph.subjects if s.kind == "User" and allows(perms, "", "users", "impersonate",
                                                                                s.name)]
+            targets += [sa for sa in graph.accounts_in(CLUSTER) if allows(
+                perms, "", "users", "impersonate", f"{SA_USER_PREFIX}{sa.namespace}:{sa.name}")]
         if allows(perms, "", "groups", "impersonate", any_name=True):
             targets += [s for s in sorted({*graph.subjects, *_MASTERS})
                         if s.kind == "Group" and allows(perms, "", "groups", "impersonate", s.name)]
     if allows(perms, "", "serviceaccounts", "impersonate", any_name=True):
         targets += [sa for sa in graph.accounts_in(scope) if allows(perms, "", "serviceaccounts", "impersonate",
                                                                     sa.name)]
-    for target in targets:
+    for target in dict.fromkeys(targets):
         yield Path(BIND_ESCALATE_IMPERSONATE, grant, "can impersonate", target.display(), graph.holdings(target))
 
 

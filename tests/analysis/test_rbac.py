@@ -314,3 +314,43 @@ def test_one_finding_per_subject_kind_target_and_deterministic():
     targets = [f.message.split(" act as ")[1].split(",")[0] for f in first]
     assert targets == ["ServiceAccount a/ci", "ServiceAccount a/ci2"]
     assert len({f.fingerprint for f in first}) == 2
+
+
+def test_user_named_after_a_service_account_is_that_service_account():
+    findings, _ = run(sa("x", "a"), sa("ci", "a"), POD_CREATOR, X_DEPLOYS, SECRET_READER,
+                      binding("y", "ClusterRole", "secret-reader", ["{kind: User, name: 'system:serviceaccount:a:ci'}"]))
+    assert [f.message.split(",")[0] for f in findings] == [
+        "ServiceAccount a/x can create pods in a and so act as ServiceAccount a/ci"]
+
+
+def test_impersonating_users_reaches_service_accounts_by_their_user_name():
+    impersonator = role("impersonator", """
+    - apiGroups: [""]
+      resources: [users]
+      verbs: [impersonate]
+      resourceNames: ['system:serviceaccount:a:ci']
+    """)
+    findings, _ = run(sa("ci", "a"), sa("other", "a"), SECRET_READER, CI_READS_SECRETS,
+                      binding("z", "ClusterRole", "secret-reader", ["{kind: ServiceAccount, name: other, namespace: a}"]),
+                      impersonator, binding("imp", "ClusterRole", "impersonator", ["{kind: User, name: bob}"]))
+    assert [f.message.split(",")[0] for f in findings] == ["User bob can impersonate ServiceAccount a/ci"]
+
+
+def test_scan_resources_runs_the_analysis_with_select_ignore_and_inline_suppression():
+    from scanner.scan import ScanOptions, scan_resources
+
+    docs = [sa("x", "a"), sa("ci", "a"), POD_CREATOR, X_DEPLOYS, SECRET_READER, CI_READS_SECRETS]
+
+    def scan(*extra: str, **options):
+        resources = load_text("---\n".join([*docs, *extra]), "rbac.yaml").resources
+        return scan_resources(resources, ScanOptions(**options))
+
+    result = scan(select=["rbac-escalation-*"])
+    assert [f.rule_id for f in result.findings] == [POD_CREATE]
+    assert {POD_CREATE, TOKEN, BIND_ESCALATE_IMPERSONATE} <= {r.id for r in result.rules}  # + rbac-escalation-verbs
+    assert scan(select=["rbac-escalation-*"], ignore=[POD_CREATE]).findings == []
+    assert scan(select=["rbac-escalation-*"], analyses=False).findings == []
+    docs[3] = X_DEPLOYS.replace("namespace: a}", "namespace: a, annotations: {kguard.io/ignore: "
+                                "'rbac-escalation-pod-create: CI runner, reviewed'}}")
+    (finding,) = scan(select=["rbac-escalation-*"]).findings
+    assert finding.suppressed and finding.suppression.justification == "CI runner, reviewed"
