@@ -103,17 +103,6 @@ class PolicyRule:
     def reaches_namespace(self, namespace: str) -> bool:
         return self.peers is None or any(p.namespaces is not None and namespace in p.namespaces for p in self.peers)
 
-    def peer_for(self, other: Group) -> Peer | bool | None:
-        """The first peer admitting ``other``; True when the rule admits everyone; None when no peer does."""
-        if self.peers is None:
-            return True
-        for peer in self.peers:
-            if peer.namespaces is None or other.namespace not in peer.namespaces:
-                continue
-            if peer.pod_selector is None or selector_matches(peer.pod_selector, other.labels):
-                return peer
-        return None
-
     def port_set(self, destination: Group) -> PortSet:
         """The ports this rule opens towards ``destination`` (named ports resolved on its containers)."""
         if self.ports is None:
@@ -132,8 +121,10 @@ class PolicyRule:
 class Group:
     """Workloads of one namespace with the same pod labels and container ports: NetworkPolicies see them alike."""
 
+    index: int  # position in the graph's order (that of the groups' first workloads)
     namespace: str
     labels: dict[str, str]
+    label_key: tuple[tuple[str, str], ...]
     ports: tuple[tuple[str, int, str], ...]
     members: list[Workload] = field(default_factory=list)
     ingress: list[PolicyRule] | None = None  # None: not isolated for ingress
@@ -161,6 +152,36 @@ class Graph:
     groups: list[Group]
     by_namespace: dict[str, list[Group]]
     namespace_labels: dict[str, dict[str, str]]
+    _admitted: dict[int, dict[int, Peer]] = field(default_factory=dict)
+    _selector_hits: dict[tuple[str, tuple[tuple[str, str], ...]], bool] = field(default_factory=dict)
+
+    def admitted(self, rule: PolicyRule) -> dict[int, Peer] | None:
+        """Group index -> the first peer of ``rule`` that matches the group (None: the rule admits everyone).
+
+        Computed once per rule (policies select many groups) and with selector results shared between groups
+        that have the same labels.
+        """
+        if rule.peers is None:
+            return None
+        hit = self._admitted.get(id(rule))
+        if hit is None:
+            hit = self._admitted[id(rule)] = {}
+            for peer in rule.peers:
+                selector_key = repr(peer.pod_selector)
+                for namespace in sorted(peer.namespaces or ()):
+                    for group in self.by_namespace.get(namespace, ()):
+                        if group.index not in hit and self._matches(selector_key, peer.pod_selector, group):
+                            hit[group.index] = peer
+        return hit
+
+    def _matches(self, key: str, selector: dict[str, Any] | None, group: Group) -> bool:
+        if selector is None:
+            return True
+        memo = (key, group.label_key)
+        found = self._selector_hits.get(memo)
+        if found is None:
+            found = self._selector_hits[memo] = selector_matches(selector, group.labels)
+        return found
 
     def group_of(self, resource: Resource) -> Group | None:
         for group in self.by_namespace.get(resource.namespace or "default", ()):
@@ -180,13 +201,13 @@ class Graph:
         if destination.ingress is None:
             return Connection(source, destination, None, None, egress_rule, egress_ports)
         for rule in destination.ingress:
-            peer = rule.peer_for(source)
-            if peer is None:
+            admitted = self.admitted(rule)
+            peer = None if admitted is None else admitted.get(source.index)
+            if admitted is not None and peer is None:
                 continue
             ports = intersect(rule.port_set(destination), egress_ports)
             if ports is None or ports:
-                return Connection(source, destination, rule, peer if isinstance(peer, Peer) else None,
-                                  egress_rule, ports)
+                return Connection(source, destination, rule, peer, egress_rule, ports)
         return None
 
     def _egress(self, source: Group, destination: Group) -> tuple[PolicyRule | None, PortSet]:
@@ -195,7 +216,8 @@ class Graph:
         for rule in source.egress or ():
             if not rule.reaches_namespace(destination.namespace):
                 continue
-            if rule.peer_for(destination) is None:
+            admitted = self.admitted(rule)
+            if admitted is not None and destination.index not in admitted:
                 continue
             ports = rule.port_set(destination)
             if ports is None:
@@ -371,10 +393,12 @@ def build_graph(resources: Sequence[Resource]) -> Graph:
         namespace_labels.setdefault(name, {NAMESPACE_NAME_LABEL: name})
     groups: dict[tuple[Any, ...], Group] = {}
     for workload in found:
-        key = (workload.namespace, tuple(sorted(workload.labels.items())), workload.ports)
+        label_key = tuple(sorted(workload.labels.items()))
+        key = (workload.namespace, label_key, workload.ports)
         group = groups.get(key)
         if group is None:
-            group = groups[key] = Group(namespace=workload.namespace, labels=workload.labels, ports=workload.ports)
+            group = groups[key] = Group(index=len(groups), namespace=workload.namespace, labels=workload.labels,
+                                        label_key=label_key, ports=workload.ports)
         group.members.append(workload)
     by_namespace: dict[str, list[Group]] = {}
     for group in groups.values():
@@ -395,31 +419,42 @@ def build_graph(resources: Sequence[Resource]) -> Graph:
     return Graph(groups=ordered, by_namespace=by_namespace, namespace_labels=namespace_labels)
 
 
-def _sources_namespaces(destination: Group, graph: Graph) -> list[str]:
-    """Namespaces whose workloads the destination's ingress may admit (all when it is not isolated)."""
-    if destination.ingress is None or any(r.peers is None for r in destination.ingress):
-        return sorted(graph.by_namespace)
-    names: set[str] = set()
+def _candidate_sources(destination: Group, graph: Graph) -> list[tuple[str, list[Group]]]:
+    """(namespace, groups) the destination's ingress may admit, in graph order (all when it is not isolated)."""
+    everything = list(graph.by_namespace.items())
+    if destination.ingress is None:
+        return everything
+    indexes: set[int] = set()
     for rule in destination.ingress:
-        for peer in rule.peers or ():
-            names.update(peer.namespaces or ())
-    return sorted(n for n in names if n in graph.by_namespace)
+        admitted = graph.admitted(rule)
+        if admitted is None:
+            return everything
+        indexes.update(admitted)
+    blocks: dict[str, list[Group]] = {}
+    for index in sorted(indexes):
+        group = graph.groups[index]
+        blocks.setdefault(group.namespace, []).append(group)
+    return list(blocks.items())
 
 
 def cross_environment_connections(graph: Graph) -> list[Connection]:
     """For each destination group, one connection per other source environment (the first source in order)."""
     env_of = {ns: environment(ns, labels) for ns, labels in graph.namespace_labels.items()}
+    candidates: dict[tuple[int, ...] | None, list[tuple[str, list[Group]]]] = {}
     out = []
     for destination in graph.groups:
         own = env_of.get(destination.namespace)
         if not own:
             continue
+        key = None if destination.ingress is None else tuple(id(rule) for rule in destination.ingress)
+        if key not in candidates:
+            candidates[key] = _candidate_sources(destination, graph)
         found: set[str] = set()
-        for namespace in _sources_namespaces(destination, graph):
+        for namespace, sources in candidates[key]:
             env = env_of.get(namespace)
             if not env or env == own or env in found:
                 continue
-            for source in graph.by_namespace[namespace]:
+            for source in sources:
                 if source.egress is not None and not any(r.reaches_namespace(destination.namespace)
                                                          for r in source.egress):
                     continue
