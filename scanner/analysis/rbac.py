@@ -393,9 +393,10 @@ def _resolve_cluster_roles(cluster_roles: dict[str, Resource]) -> dict[str, list
         for other in sorted(cluster_roles):
             if other in seen or other == name:
                 continue
-            if any(isinstance(s, dict) and s and selector_matches(s, labels(other)) for s in selectors):
+            # an empty selector matches every ClusterRole, as in the aggregation controller
+            if any(isinstance(s, dict) and selector_matches(s, labels(other)) for s in selectors):
                 rules.extend(resolve(other, seen | {other}))
-        return rules
+        return list({(id(r.role), r.index): r for r in rules}.values())  # a rule reached twice counts once
 
     resolved = {name: resolve(name, frozenset({name})) for name in sorted(cluster_roles)}
     for name, rules in BUILTIN_CLUSTER_ROLES.items():

@@ -354,3 +354,51 @@ def test_scan_resources_runs_the_analysis_with_select_ignore_and_inline_suppress
                                 "'rbac-escalation-pod-create: CI runner, reviewed'}}")
     (finding,) = scan(select=["rbac-escalation-*"]).findings
     assert finding.suppressed and finding.suppression.justification == "CI runner, reviewed"
+
+
+def test_cluster_wide_pod_creation_by_everyone_reaches_every_namespace():
+    pod_maker = role("pod-maker", """
+    - apiGroups: [batch]
+      resources: [jobs]
+      verbs: ["*"]
+    """)
+    node_proxy = role("node-proxy", """
+    - apiGroups: [""]
+      resources: [nodes/proxy]
+      verbs: [get]
+    """)
+    docs = [sa("ci", "a"), sa("ops", "b"), node_proxy, pod_maker,
+            binding("y", "ClusterRole", "node-proxy", ["{kind: ServiceAccount, name: ops, namespace: b}"]),
+            binding("everyone", "ClusterRole", "pod-maker", ["{kind: Group, name: 'system:authenticated'}"])]
+    findings, _ = run(*docs)
+    assert [f.message for f in findings] == [
+        "Group system:authenticated can create jobs in any namespace and so act as ServiceAccount b/ops, which has "
+        "nodes/proxy access cluster-wide via ClusterRoleBinding y"]
+    # a cluster-wide pod creator can mount every Secret: Secret readers elsewhere add nothing
+    assert run(*docs[:2], pod_maker, docs[-1], SECRET_READER, CI_READS_SECRETS)[0] == []
+
+
+def test_escalate_through_a_role_binding_is_namespaced_and_high():
+    escalator = role("escalator", """
+    - apiGroups: [rbac.authorization.k8s.io]
+      resources: [roles]
+      verbs: [escalate, patch]
+    """, ns="a")
+    findings, _ = run(escalator, binding("e", "Role", "escalator", ["{kind: User, name: carol}"], ns="a"))
+    assert [(f.severity, f.message.split(",")[0]) for f in findings] == [
+        (Severity.HIGH, "User carol can escalate roles to ClusterRole cluster-admin in namespace a")]
+
+
+def test_aggregation_is_transitive_and_an_empty_selector_matches_every_cluster_role():
+    top = role("top", "", extra="aggregationRule:\n  clusterRoleSelectors:\n  - matchLabels: {level: middle}\n")
+    middle = role("middle", "", labels="level: middle",
+                  extra="aggregationRule:\n  clusterRoleSelectors:\n  - matchLabels: {level: bottom}\n")
+    bottom = role("bottom", """
+    - apiGroups: [""]
+      resources: [secrets]
+      verbs: [watch]
+    """, labels="level: bottom")
+    everything = role("everything", "", extra="aggregationRule:\n  clusterRoleSelectors:\n  - {}\n")
+    graph = build_graph(load_text("---\n".join([top, middle, bottom, everything]), "r.yaml").resources)
+    assert [r.role.name for r in graph.roles[("ClusterRole", "", "top")]] == ["bottom"]
+    assert sorted(r.role.name for r in graph.roles[("ClusterRole", "", "everything")]) == ["bottom"]
