@@ -185,6 +185,41 @@ def test_controlled_objects_are_not_workloads():
     assert names == {"client", "api", "debug"}
 
 
+def test_workload_kinds_use_their_pod_template_labels():
+    cron = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "job", "namespace": "shop-staging",
+                                                                      "labels": {"app": "wrong"}},
+            "spec": {"schedule": "@daily", "jobTemplate": {"spec": {"template": {
+                "metadata": {"labels": {"app": "cron"}}, "spec": {"containers": [{"name": "c", "image": "x"}]}}}}}}
+    rollout_ref = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+                   "metadata": {"name": "ref", "namespace": "shop-staging"},
+                   "spec": {"workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "client"}}}
+    owned_rs = deployment("client-abc", "shop-staging")
+    owned_rs.update(kind="ReplicaSet")
+    owned_rs["metadata"]["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "client",
+                                                "controller": True}]
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api", "namespace": "shop-production"},
+               "spec": {"selector": {"app": "api"}}}
+    allow = policy("api", "shop-production", {"matchLabels": {"app": "api"}}, ingress=[{"from": [
+        {"namespaceSelector": {}, "podSelector": {"matchLabels": {"app": "cron"}}}]}])
+    res = two_envs(cron, rollout_ref, owned_rs, service, allow)
+    graph = build_graph(res)
+    assert sorted(w.resource.name for g in graph.groups for w in g.members) == ["api", "client", "job"]
+    assert reaches(res, "job", "api") and not reaches(res, "client", "api")
+    (finding,) = [f for f in analyse(res)[0] if f.resource.name == "api"]
+    assert "e.g. CronJob shop-staging/job" in finding.message
+
+
+def test_inline_suppression_on_the_destination():
+    from scanner.scan import ScanOptions, scan_resources
+
+    api = deployment("api", "shop-production")
+    api["metadata"]["annotations"] = {"kguard.io/ignore": "seg-reachability-cross-environment: shared test bed"}
+    res = load(namespace("shop-staging", environment="staging"), namespace("shop-production", environment="production"),
+               deployment("client", "shop-staging"), api)
+    result = scan_resources(res, ScanOptions(select=["seg-reachability-cross-environment"]))
+    assert {(f.resource.name, f.suppressed) for f in result.findings} == {("api", True), ("client", False)}
+
+
 def test_environment_names():
     assert environment("x", {"environment": "Prod"}) == "production"
     assert environment("x-dev", {"app.kubernetes.io/environment": "staging"}) == "staging"
