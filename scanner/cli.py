@@ -322,10 +322,12 @@ def rules(
     policy_dir: PolicyDirOpt = None,
 ) -> None:
     """List the rules: id, category, severity, title."""
+    from scanner.analysis import analysis_rules
     from scanner.engine.catalogue import default_policy_dir, load_catalogue
 
     with _errors_to_exit():
-        catalogue = [p.rule for p in load_catalogue(policy_dir or default_policy_dir())]
+        catalogue = sorted([*(p.rule for p in load_catalogue(policy_dir or default_policy_dir())), *analysis_rules()],
+                           key=lambda r: r.id)
     if fmt == "json":
         import json
 

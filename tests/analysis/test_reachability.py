@@ -381,3 +381,15 @@ def test_cli_no_analyses_flag(tmp_path, monkeypatch):
     off = CliRunner().invoke(app, [*args[:2], "--format", "json", "-q", "--no-analyses"])
     assert off.exit_code in (0, 1), off.output
     assert all(f["rule_id"] != "seg-reachability-cross-environment" for f in json.loads(off.output)["findings"])
+
+
+def test_kguard_rules_lists_the_analysis_rule():
+    from typer.testing import CliRunner
+
+    from scanner.cli import app
+
+    result = CliRunner().invoke(app, ["rules", "--format", "json"])
+    assert result.exit_code == 0
+    rules = {r["id"]: r for r in json.loads(result.stdout)}
+    assert rules["seg-reachability-cross-environment"]["kind"] == "KguardAnalysisReachabilityCrossEnvironment"
+    assert list(rules) == sorted(rules)
