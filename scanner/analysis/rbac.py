@@ -90,6 +90,7 @@ _EDIT_RULES = [{"apiGroups": [""], "verbs": _WRITE,
                               "services", "configmaps", "persistentvolumeclaims", "replicationcontrollers",
                               "replicationcontrollers/scale", "serviceaccounts", "endpoints"]},
                {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["impersonate"]},
+               {"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]},
                {"apiGroups": ["apps"], "resources": _APPS, "verbs": _WRITE},
                *({"apiGroups": [g], "resources": r, "verbs": _WRITE} for g, r in _OTHER),
                *_VIEW_RULES]

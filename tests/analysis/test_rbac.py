@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import textwrap
 
+import pytest
+
 from scanner.analysis.rbac import (
     BIND_ESCALATE_IMPERSONATE,
     POD_CREATE,
@@ -14,6 +16,7 @@ from scanner.analysis.rbac import (
 )
 from scanner.load.files import load_text
 from scanner.model import Severity
+from tests.fixtures.controlplane import control_plane  # noqa: F401 - fixture (live-cluster test below)
 
 
 def sa(name: str, ns: str) -> str:
@@ -134,7 +137,8 @@ def test_workload_controller_and_default_service_account_and_cluster_admin():
                               ["{kind: ServiceAccount, name: default, namespace: b}"]))
     assert [f.message.split(",")[0] for f in findings] == [
         "User eve can impersonate ServiceAccount b/default",
-        "User eve can create pods in b and so act as ServiceAccount b/default"]
+        "User eve can create pods in b and so act as ServiceAccount b/default",
+        "User eve can create tokens in b for ServiceAccount b/default"]
     assert findings[1].related[0].location is None and findings[0].related[0].resource.name == "edit"
 
 
@@ -402,3 +406,45 @@ def test_aggregation_is_transitive_and_an_empty_selector_matches_every_cluster_r
     graph = build_graph(load_text("---\n".join([top, middle, bottom, everything]), "r.yaml").resources)
     assert [r.role.name for r in graph.roles[("ClusterRole", "", "top")]] == ["bottom"]
     assert sorted(r.role.name for r in graph.roles[("ClusterRole", "", "everything")]) == ["bottom"]
+
+
+@pytest.mark.cluster
+def test_live_audit_resolves_the_real_aggregated_edit_role(control_plane, tmp_path):  # noqa: F811
+    """The same analysis on objects read from a real kube-apiserver: `edit` is resolved through its aggregation."""
+    from scanner.cluster.audit import AuditOptions, run_audit
+    from scanner.cluster.read import ReadOptions
+    from scanner.scan import ScanOptions
+    from tests.cluster.conftest import Kube
+    from tests.fixtures.controlplane import api_request, write_kubeconfig
+
+    kube = Kube(control_plane)
+
+    ns = kube.namespace("rbac-escalation")
+    kube.create({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "ci", "namespace": ns}})
+    status, body = api_request(kube.plane.server, kube.plane.ca_file, kube.plane.admin_token, "POST",
+                               "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
+                                   "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                                   "metadata": {"name": f"{ns}-ci-admin"},
+                                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                               "name": "cluster-admin"},
+                                   "subjects": [{"kind": "ServiceAccount", "name": "ci", "namespace": ns}]})
+    assert status == 201, body
+    kube.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                 "metadata": {"name": "alice-edit", "namespace": ns},
+                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+                 "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}]})
+    kubeconfig = write_kubeconfig(tmp_path / "admin.kubeconfig", kube.plane.server, kube.plane.ca_file, "admin",
+                                  kube.plane.admin_token)
+
+    audit = run_audit(AuditOptions(kubeconfig=str(kubeconfig), read=ReadOptions()),
+                      ScanOptions(select=[POD_CREATE, TOKEN, BIND_ESCALATE_IMPERSONATE]))
+
+    mine = [f for f in audit.result.findings if f.resource.namespace == ns]
+    assert [(f.rule_id, f.resource.name, f.severity) for f in mine] == [
+        (BIND_ESCALATE_IMPERSONATE, "alice-edit", Severity.CRITICAL),
+        (POD_CREATE, "alice-edit", Severity.CRITICAL),
+        (TOKEN, "alice-edit", Severity.CRITICAL)]
+    assert mine[1].message == (f"User alice can create pods in {ns} and so act as ServiceAccount {ns}/ci, which has "
+                               f"every permission (cluster-admin equivalent) cluster-wide via ClusterRoleBinding "
+                               f"{ns}-ci-admin")
+    assert mine[1].related[0].resource.name == "system:aggregate-to-edit"
