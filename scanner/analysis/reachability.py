@@ -511,7 +511,8 @@ def _findings(connection: Connection, env_of: dict[str, str | None]) -> list[Fin
         ident = destination.resource.identity
         out.append(Finding(
             rule_id=rule.id, severity=rule.severity, category=rule.category, tags=rule.tags, message=message,
-            resource=ident, location=location, field_path=destination.template_path,
+            # the field path is the destination's only when the location is (a blamed policy is another object)
+            resource=ident, location=location, field_path=destination.template_path if ingress is None else (),
             remediation=rule.remediation, related=tuple(related),
             # one finding per (destination, source environment), whatever the example or the blamed line
             fingerprint=fingerprint(f"{rule.id}/{source_env}", ident, destination.template_path or ("spec",)),

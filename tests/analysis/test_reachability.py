@@ -263,6 +263,7 @@ def test_finding_blames_the_admitting_ingress_peer_line():
     assert text[finding.location.line - 1].strip() == "- namespaceSelector:"
     assert text[finding.location.line - 2].strip() == "cidr: 10.0.0.0/8"
     assert "ingress rule 2 of NetworkPolicy shop-production/api" in finding.message
+    assert finding.field_path == ()  # the location is in another object than the finding's resource
     assert "TCP/8080" in finding.message
     assert [r.resource.name for r in finding.related] == ["client", "api"]
 
