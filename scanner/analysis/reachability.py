@@ -264,6 +264,25 @@ def _labels(value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in _as_dict(value).items()}
 
 
+# A label selector that the API server would reject: it matches nothing (selector_matches fails unknown operators).
+MATCHES_NOTHING: dict[str, Any] = {"matchExpressions": [{"key": "", "operator": "(invalid selector)"}]}
+
+
+def _selector(value: Any) -> dict[str, Any]:
+    """A well-formed LabelSelector ({} matches everything), or MATCHES_NOTHING for a malformed one."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        return MATCHES_NOTHING
+    labels, expressions = value.get("matchLabels"), value.get("matchExpressions")
+    if labels is not None and not isinstance(labels, dict):
+        return MATCHES_NOTHING
+    if expressions is not None and not (isinstance(expressions, list) and all(
+            isinstance(e, dict) and isinstance(e.get("values") or [], list) for e in expressions)):
+        return MATCHES_NOTHING
+    return value
+
+
 def _get(obj: Any, path: FieldPath) -> Any:
     for step in path:
         obj = obj.get(step) if isinstance(obj, dict) else None
@@ -288,7 +307,7 @@ def workloads(resources: Iterable[Resource]) -> list[Workload]:
         template_path = POD_TEMPLATE_PATHS.get((_group_of(res.api_version), res.kind))
         if template_path is None or res.parent is not None:
             continue
-        ref = controller_ref(res.obj)
+        ref = controller_ref(res.obj) if isinstance(res.metadata.get("ownerReferences"), list) else None
         if ref is not None and (_group_of(str(ref.get("apiVersion", ""))), ref.get("kind")) in WORKLOAD_CONTROLLERS:
             continue
         template = res.obj if not template_path else _get(res.obj, template_path)
@@ -343,7 +362,7 @@ def _peers(entries: list[Any], own_namespace: str, namespace_labels: dict[str, d
     for index, entry in enumerate(entries):
         entry = _as_dict(entry)
         if "namespaceSelector" in entry and entry["namespaceSelector"] is not None:
-            selector = _as_dict(entry["namespaceSelector"])
+            selector = _selector(entry["namespaceSelector"])
             key = repr(selector)
             if key not in cache:
                 cache[key] = frozenset(ns for ns, labels in namespace_labels.items()
@@ -353,9 +372,8 @@ def _peers(entries: list[Any], own_namespace: str, namespace_labels: dict[str, d
             namespaces = frozenset((own_namespace,))
         else:
             namespaces = None  # ipBlock (or an empty peer, which the API rejects): no workload
-        pod_selector = entry.get("podSelector")
-        peers.append(Peer(index=index, namespaces=namespaces,
-                          pod_selector=_as_dict(pod_selector) or None if pod_selector is not None else None))
+        pod_selector = _selector(entry.get("podSelector"))
+        peers.append(Peer(index=index, namespaces=namespaces, pod_selector=pod_selector or None))
     return tuple(peers)
 
 
@@ -406,7 +424,7 @@ def build_graph(resources: Sequence[Resource]) -> Graph:
     cache: dict[str, frozenset[str]] = {}
     for policy in policies:
         namespace = policy.namespace or "default"
-        selector = _as_dict(_as_dict(policy.obj.get("spec")).get("podSelector"))
+        selector = _selector(_as_dict(policy.obj.get("spec")).get("podSelector"))
         selected = [g for g in by_namespace.get(namespace, ()) if selector_matches(selector, g.labels)]
         if not selected:
             continue

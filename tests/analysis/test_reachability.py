@@ -220,6 +220,20 @@ def test_inline_suppression_on_the_destination():
     assert {(f.resource.name, f.suppressed) for f in result.findings} == {("api", True), ("client", False)}
 
 
+def test_malformed_fields_never_crash_and_malformed_selectors_match_nothing():
+    bad_selector = {"matchLabels": ["app"]}
+    res = two_envs(policy("p", "shop-production", ingress=[{"from": [{"namespaceSelector": bad_selector}]}]))
+    assert not reaches(res, "client", "api")
+    res = two_envs(policy("p", "shop-production", bad_selector, ingress=[]))  # selects nothing: api stays open
+    assert reaches(res, "client", "api")
+    odd = policy("q", "shop-production", ingress=[None, {"from": "x", "ports": [None, {"port": []}]}],
+                 egress=[{"to": [None, {"podSelector": {"matchExpressions": [{"key": "a", "operator": "In",
+                                                                                "values": 3}]}}]}])
+    odd["metadata"]["ownerReferences"] = 1
+    findings = {f.resource.name: f.message for f in analyse(two_envs(odd))[0]}
+    assert "ingress rule 1 of NetworkPolicy shop-production/q" in findings["api"]  # a null rule is `{}`: allow all
+
+
 def test_environment_names():
     assert environment("x", {"environment": "Prod"}) == "production"
     assert environment("x-dev", {"app.kubernetes.io/environment": "staging"}) == "staging"
