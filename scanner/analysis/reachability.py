@@ -20,7 +20,16 @@ from typing import Any
 from scanner.cluster.owners import WORKLOAD_CONTROLLERS, controller_ref
 from scanner.engine.catalogue import Rule
 from scanner.engine.match import selector_matches
-from scanner.model import FieldPath, Finding, Location, RelatedLocation, Resource, Severity, fingerprint
+from scanner.model import (
+    FieldPath,
+    Finding,
+    Location,
+    RelatedLocation,
+    Resource,
+    ResourceId,
+    Severity,
+    fingerprint,
+)
 
 # (API group, kind) -> where the kind keeps its pod template ({metadata, spec}); () for a Pod itself.
 POD_TEMPLATE_PATHS: dict[tuple[str, str], FieldPath] = {
@@ -73,6 +82,7 @@ class Workload:
     labels: dict[str, str]
     template_path: FieldPath
     ports: tuple[tuple[str, int, str], ...]  # (name, containerPort, protocol) of named container ports
+    identity: ResourceId
 
     @property
     def sort_key(self) -> tuple[str, str, str, str]:
@@ -152,26 +162,33 @@ class Graph:
     groups: list[Group]
     by_namespace: dict[str, list[Group]]
     namespace_labels: dict[str, dict[str, str]]
-    _admitted: dict[int, dict[int, Peer]] = field(default_factory=dict)
+    _admitted: dict[int, dict[int, Peer]] = field(default_factory=dict)  # by id(rule)
+    _admitted_by_peers: dict[tuple[Any, ...], dict[int, int]] = field(default_factory=dict)
     _selector_hits: dict[tuple[str, tuple[tuple[str, str], ...]], bool] = field(default_factory=dict)
 
     def admitted(self, rule: PolicyRule) -> dict[int, Peer] | None:
         """Group index -> the first peer of ``rule`` that matches the group (None: the rule admits everyone).
 
-        Computed once per rule (policies select many groups) and with selector results shared between groups
-        that have the same labels.
+        Computed once per distinct list of peers (every namespace often has the same policies), with selector
+        results shared between groups that have the same labels.
         """
         if rule.peers is None:
             return None
         hit = self._admitted.get(id(rule))
         if hit is None:
-            hit = self._admitted[id(rule)] = {}
-            for peer in rule.peers:
-                selector_key = repr(peer.pod_selector)
-                for namespace in sorted(peer.namespaces or ()):
-                    for group in self.by_namespace.get(namespace, ()):
-                        if group.index not in hit and self._matches(selector_key, peer.pod_selector, group):
-                            hit[group.index] = peer
+            peers = rule.peers
+            key = tuple((peer.namespaces, repr(peer.pod_selector)) for peer in peers)
+            positions = self._admitted_by_peers.get(key)
+            if positions is None:
+                positions = self._admitted_by_peers[key] = {}
+                for position, peer in enumerate(peers):
+                    selector_key = repr(peer.pod_selector)
+                    for namespace in sorted(peer.namespaces or ()):
+                        for group in self.by_namespace.get(namespace, ()):
+                            if group.index not in positions and self._matches(selector_key, peer.pod_selector,
+                                                                              group):
+                                positions[group.index] = position
+            hit = self._admitted[id(rule)] = {index: peers[position] for index, position in positions.items()}
         return hit
 
     def _matches(self, key: str, selector: dict[str, Any] | None, group: Group) -> bool:
@@ -315,7 +332,8 @@ def workloads(resources: Iterable[Resource]) -> list[Workload]:
             continue  # e.g. an Argo Rollout with spec.workloadRef
         labels = _labels(_as_dict(template.get("metadata")).get("labels"))
         out.append(Workload(resource=res, namespace=res.namespace or "default", labels=labels,
-                            template_path=template_path, ports=_container_ports(template["spec"])))
+                            template_path=template_path, ports=_container_ports(template["spec"]),
+                            identity=res.identity))
     return sorted(out, key=lambda w: w.sort_key)
 
 
@@ -493,16 +511,19 @@ def _rule_path(rule: PolicyRule, peer: Peer | None) -> FieldPath:
     return (*rule.field_path, "from" if rule.direction == "ingress" else "to", peer.index) if peer else rule.field_path
 
 
-def _findings(connection: Connection, env_of: dict[str, str | None]) -> list[Finding]:
+def _findings(connection: Connection, env_of: dict[str, str | None],
+              sources: dict[int, RelatedLocation]) -> list[Finding]:
     rule = CROSS_ENVIRONMENT
     source = connection.source.example
     source_env = env_of[source.namespace] or ""
     dest_env = env_of[connection.destination.namespace] or ""
-    example = f"{source.resource.identity.display()} ({source_env})"
+    example = f"{source.identity.display()} ({source_env})"
     ports = describe_ports(connection.ports)
-    related = [RelatedLocation(resource=source.resource.identity,
-                               location=_location(source.resource, source.template_path),
-                               message=f"the source, in environment {source_env}")]
+    if connection.source.index not in sources:
+        sources[connection.source.index] = RelatedLocation(
+            resource=source.identity, location=_location(source.resource, source.template_path),
+            message=f"the source, in environment {source_env}")
+    related = [sources[connection.source.index]]
     ingress = connection.ingress_rule
     if ingress is not None:
         blamed = _location(ingress.policy, _rule_path(ingress, connection.ingress_peer))
@@ -515,7 +536,8 @@ def _findings(connection: Connection, env_of: dict[str, str | None]) -> list[Fin
                                        message=f"egress rule {egress.index + 1} lets the source out"))
     out = []
     for destination in connection.destination.members:
-        target = f"{destination.resource.identity.display()} ({dest_env})"
+        ident = destination.identity
+        target = f"{ident.display()} ({dest_env})"
         if ingress is None:
             location = _location(destination.resource, destination.template_path)
             message = (f"{target} is not isolated for ingress: workloads of environment {source_env} can connect "
@@ -526,7 +548,6 @@ def _findings(connection: Connection, env_of: dict[str, str | None]) -> list[Fin
             message = (f"{target} can be reached from environment {source_env} on {ports}, e.g. {example}: "
                        f"admitted by ingress rule {ingress.index + 1} of NetworkPolicy "
                        f"{policy.namespace}/{policy.name}")
-        ident = destination.resource.identity
         out.append(Finding(
             rule_id=rule.id, severity=rule.severity, category=rule.category, tags=rule.tags, message=message,
             # the field path is the destination's only when the location is (a blamed policy is another object)
@@ -542,5 +563,7 @@ def analyse(resources: Sequence[Resource]) -> tuple[list[Finding], list[Rule]]:
     """Cross-environment reachability findings over ``resources`` and the rules this analysis reports."""
     graph = build_graph(resources)
     env_of = {ns: environment(ns, labels) for ns, labels in graph.namespace_labels.items()}
-    findings = [f for connection in cross_environment_connections(graph) for f in _findings(connection, env_of)]
+    sources: dict[int, RelatedLocation] = {}
+    findings = [finding for connection in cross_environment_connections(graph)
+                for finding in _findings(connection, env_of, sources)]
     return sorted(findings, key=lambda f: f.sort_key()), list(RULES)
