@@ -448,3 +448,28 @@ def test_live_audit_resolves_the_real_aggregated_edit_role(control_plane, tmp_pa
                                f"every permission (cluster-admin equivalent) cluster-wide via ClusterRoleBinding "
                                f"{ns}-ci-admin")
     assert mine[1].related[0].resource.name == "system:aggregate-to-edit"
+
+
+@pytest.mark.integration
+def test_kustomize_overlay_finding_points_at_the_subject_line_in_the_base_file(tmp_path):
+    from scanner.engine.review import apply_default_namespace
+    from scanner.load.kustomize import load_overlay
+
+    base, overlay = tmp_path / "base", tmp_path / "overlays" / "prod"
+    base.mkdir()
+    overlay.mkdir(parents=True)
+    rbac = "---\n".join([sa("x", "a").replace("namespace: a", "namespace: placeholder"), POD_CREATOR,
+                         X_DEPLOYS, SECRET_READER, CI_READS_SECRETS, sa("ci", "a")]).replace("namespace: a", "namespace: shop")
+    (base / "rbac.yaml").write_text(rbac)
+    (base / "kustomization.yaml").write_text("resources: [rbac.yaml]\n")
+    # (a namePrefix renames the subject, and blame then stops at `subjects:`, a limit of the Kustomize blame)
+    (overlay / "kustomization.yaml").write_text("namespace: shop\nresources: [../../base]\n")
+
+    loaded = load_overlay(overlay)
+    assert not loaded.errors
+    apply_default_namespace(loaded.resources, "default")
+    (finding,), _ = analyse(loaded.resources)
+    subject_line = rbac.splitlines().index("  - {kind: ServiceAccount, name: x}") + 1
+    assert finding.location.path.endswith("base/rbac.yaml") and finding.location.line == subject_line
+    assert finding.message == ("ServiceAccount shop/x can create pods in shop and so act as ServiceAccount "
+                               "shop/ci, which has read access to Secrets cluster-wide via ClusterRoleBinding y")
