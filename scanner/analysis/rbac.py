@@ -446,6 +446,7 @@ class Path:
     action: str  # "can create pods in a"
     target: str  # "ServiceAccount a/ci"
     reached: dict[Holding, Grant | None]
+    verb: str  # the enabling permission: "create on pods", "impersonate"
     target_role: Resource | None = None
 
 
@@ -482,7 +483,7 @@ def _paths_for(graph: Graph, grant: Grant, done: set[tuple[Subject, str, str]]) 
         done.add((grant.subject, scope, "create"))
         for sa in graph.accounts_in(scope):
             yield Path(POD_CREATE, grant, f"can create {created} in {_scope_text(scope)} and so act as",
-                       sa.display(), graph.holdings(sa))
+                       sa.display(), graph.holdings(sa), f"create on {created}")
     if (allows(perms, "", "pods/exec", "create") or allows(perms, "", "pods/exec", "get")) and \
             (grant.subject, scope, "exec") not in done:
         done.add((grant.subject, scope, "exec"))
@@ -490,12 +491,12 @@ def _paths_for(graph: Graph, grant: Grant, done: set[tuple[Subject, str, str]]) 
             if scope in (CLUSTER, ns):
                 for sa in sorted(graph.pod_identities[ns]):
                     yield Path(POD_CREATE, grant, f"can exec into pods in {ns} running as", sa.display(),
-                               graph.holdings(sa))
+                               graph.holdings(sa), "exec into pods")
     if allows(perms, "", "serviceaccounts/token", "create", any_name=True):
         for sa in graph.accounts_in(scope):
             if allows(perms, "", "serviceaccounts/token", "create", sa.name):
                 yield Path(TOKEN, grant, f"can create tokens in {_scope_text(scope)} for", sa.display(),
-                           graph.holdings(sa))
+                           graph.holdings(sa), "create on serviceaccounts/token")
     yield from _impersonation(graph, grant)
     yield from _bind(graph, grant)
     yield from _escalate(graph, grant)
@@ -517,7 +518,8 @@ def _impersonation(graph: Graph, grant: Grant) -> Iterator[Path]:
         targets += [sa for sa in graph.accounts_in(scope) if allows(perms, "", "serviceaccounts", "impersonate",
                                                                     sa.name)]
     for target in dict.fromkeys(targets):
-        yield Path(BIND_ESCALATE_IMPERSONATE, grant, "can impersonate", target.display(), graph.holdings(target))
+        yield Path(BIND_ESCALATE_IMPERSONATE, grant, "can impersonate", target.display(), graph.holdings(target),
+                   "impersonate")
 
 
 def _can(graph: Graph, subject: Subject, group: str, resource: str, verbs: tuple[str, ...], scope: str) -> bool:
@@ -574,7 +576,7 @@ def _role_path(graph: Graph, grant: Grant, key: tuple[str, str, str], where: str
     name = key[2] if key[0] == "ClusterRole" else f"{key[1]}/{key[2]}"
     place = "cluster-wide" if where == CLUSTER else f"in namespace {where}"
     return Path(BIND_ESCALATE_IMPERSONATE, grant, action, f"{key[0]} {name} {place}", holdings,
-                target_role=rules[0].role if rules else None)
+                action.split()[1], target_role=rules[0].role if rules else None)
 
 
 # --- findings ---------------------------------------------------------------------------------------------------
@@ -606,18 +608,19 @@ def _finding(path: Path, lost: list[tuple[Holding, Grant | None]], rules: dict[s
     if grant.rule.role is not None:
         related.append(RelatedLocation(resource=grant.rule.role.identity,
                                        location=_location(grant.rule.role, ("rules", grant.rule.index)),
-                                       message=f"{grant.rule.role_label} rule {grant.rule.index} grants the access"))
+                                       message=f"rule {grant.rule.index} grants {path.verb}"))
     else:
         related.append(RelatedLocation(resource=ResourceId(api_version=RBAC_API, kind="ClusterRole",
                                                            name=grant.rule.role_label.split()[1]),
-                                       location=None, message=f"{grant.rule.role_label} grants the access"))
+                                       location=None,
+                                       message=f"built-in role (not in the scanned set) grants {path.verb}"))
     if top_grant is not None:
         related.append(RelatedLocation(resource=top_grant.binding.identity,
                                        location=_location(top_grant.binding, ("subjects", top_grant.subject_index)),
-                                       message=f"{top_grant.via} gives {path.target} {_describe(top)}"))
+                                       message=f"gives {path.target} {_describe(top)}"))
     elif path.target_role is not None:
         related.append(RelatedLocation(resource=path.target_role.identity, location=_location(path.target_role, ()),
-                                       message=f"{path.target} grants {_describe(top)}"))
+                                       message=f"grants {_describe(top)}"))
     ident = grant.binding.identity
     field_path = ("subjects", grant.subject_index)
     return Finding(

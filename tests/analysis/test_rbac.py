@@ -83,6 +83,8 @@ def test_location_is_the_binding_subject_line_and_related_point_at_rule_and_targ
     assert (finding.location.path, finding.location.line) == ("rbac/app.yaml", subject_line)
     role_rel, target_rel = finding.related
     assert role_rel.resource.kind == "Role" and role_rel.location.line == rule_line
+    assert role_rel.message == "rule 0 grants create on pods"
+    assert target_rel.message == "gives ServiceAccount a/ci read access to Secrets cluster-wide"
     assert target_rel.resource.name == "y" and target_rel.location.line == target_line
 
 
