@@ -176,20 +176,25 @@ class Graph:
             return None
         hit = self._admitted.get(id(rule))
         if hit is None:
-            peers = rule.peers
-            key = tuple((peer.namespaces, repr(peer.pod_selector)) for peer in peers)
-            positions = self._admitted_by_peers.get(key)
-            if positions is None:
-                positions = self._admitted_by_peers[key] = {}
-                for position, peer in enumerate(peers):
-                    selector_key = repr(peer.pod_selector)
-                    for namespace in sorted(peer.namespaces or ()):
-                        for group in self.by_namespace.get(namespace, ()):
-                            if group.index not in positions and self._matches(selector_key, peer.pod_selector,
-                                                                              group):
-                                positions[group.index] = position
-            hit = self._admitted[id(rule)] = {index: peers[position] for index, position in positions.items()}
+            positions = self.admitted_positions(rule) or {}
+            hit = self._admitted[id(rule)] = {index: rule.peers[position] for index, position in positions.items()}
         return hit
+
+    def admitted_positions(self, rule: PolicyRule) -> dict[int, int] | None:
+        """Group index -> position of the first matching peer; one shared dict per distinct list of peers."""
+        if rule.peers is None:
+            return None
+        key = tuple((peer.namespaces, repr(peer.pod_selector)) for peer in rule.peers)
+        positions = self._admitted_by_peers.get(key)
+        if positions is None:
+            positions = self._admitted_by_peers[key] = {}
+            for position, peer in enumerate(rule.peers):
+                selector_key = repr(peer.pod_selector)
+                for namespace in sorted(peer.namespaces or ()):
+                    for group in self.by_namespace.get(namespace, ()):
+                        if group.index not in positions and self._matches(selector_key, peer.pod_selector, group):
+                            positions[group.index] = position
+        return positions
 
     def _matches(self, key: str, selector: dict[str, Any] | None, group: Group) -> bool:
         if selector is None:
@@ -462,7 +467,7 @@ def _candidate_sources(destination: Group, graph: Graph) -> list[tuple[str, list
         return everything
     indexes: set[int] = set()
     for rule in destination.ingress:
-        admitted = graph.admitted(rule)
+        admitted = graph.admitted_positions(rule)
         if admitted is None:
             return everything
         indexes.update(admitted)
@@ -482,7 +487,9 @@ def cross_environment_connections(graph: Graph) -> list[Connection]:
         own = env_of.get(destination.namespace)
         if not own:
             continue
-        key = None if destination.ingress is None else tuple(id(rule) for rule in destination.ingress)
+        # destinations admitted by the same lists of peers share their candidates (positions dicts live in graph)
+        key = None if destination.ingress is None else tuple(id(graph.admitted_positions(rule))
+                                                             for rule in destination.ingress)
         if key not in candidates:
             candidates[key] = _candidate_sources(destination, graph)
         found: set[str] = set()
