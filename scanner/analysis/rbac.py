@@ -310,22 +310,36 @@ _RBAC_KINDS = {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
 _GRAPH_KINDS = {"Namespace", "ServiceAccount", "Pod", "CronJob", *_WORKLOAD_KINDS, *_RBAC_KINDS}
 
 
+def _map(value: Any, *keys: str) -> dict[str, Any]:
+    """``value[keys[0]][keys[1]]...`` when every step is a mapping, else {} (malformed input never raises)."""
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _valid_selector(selector: Any) -> bool:
+    """A LabelSelector shaped as selector_matches expects (malformed ones match nothing)."""
+    return (isinstance(selector, dict) and isinstance(selector.get("matchLabels") or {}, dict)
+            and all(isinstance(e, dict) for e in _list(selector.get("matchExpressions") or [])))
+
+
 def _pod_spec(res: Resource) -> dict[str, Any] | None:
-    obj = res.obj
     if res.kind == "Pod":
-        spec = obj.get("spec")
-    elif res.kind == "CronJob":
-        spec = (((obj.get("spec") or {}).get("jobTemplate") or {}).get("spec") or {}).get("template", {}).get("spec")
-    elif res.kind in _WORKLOAD_KINDS:
-        spec = ((obj.get("spec") or {}).get("template") or {}).get("spec")
-    else:
-        return None
-    return spec if isinstance(spec, dict) else None
+        return _map(res.obj, "spec")
+    if res.kind == "CronJob":
+        return _map(res.obj, "spec", "jobTemplate", "spec", "template", "spec")
+    if res.kind in _WORKLOAD_KINDS:
+        return _map(res.obj, "spec", "template", "spec")
+    return None
 
 
 def _role_rules(res: Resource) -> list[RoleRule]:
     label = f"{res.kind} {_qualified(res)}"
-    return [RoleRule(res, label, i, rule, Perms.of(rule)) for i, rule in enumerate(res.obj.get("rules") or [])
+    return [RoleRule(res, label, i, rule, Perms.of(rule)) for i, rule in enumerate(_list(res.obj.get("rules")))
             if isinstance(rule, dict)]
 
 
@@ -362,7 +376,7 @@ def build_graph(resources: Iterable[Resource]) -> Graph:
             bindings.append(res)
         elif kind not in _RBAC_KINDS:
             spec = _pod_spec(res)
-            if spec is not None and ns:
+            if spec and ns:
                 pods.append((ns, spec))
     for ns in graph.namespaces:
         graph.service_accounts.add(Subject("ServiceAccount", "default", ns))
@@ -389,13 +403,13 @@ def _resolve_cluster_roles(cluster_roles: dict[str, Resource]) -> dict[str, list
         return found if isinstance(found, dict) else {}
 
     def resolve(name: str, seen: frozenset[str]) -> list[RoleRule]:
-        selectors = (cluster_roles[name].obj.get("aggregationRule") or {}).get("clusterRoleSelectors") or []
+        selectors = _list(_map(cluster_roles[name].obj, "aggregationRule").get("clusterRoleSelectors"))
         rules = list(own[name])
         for other in sorted(cluster_roles):
             if other in seen or other == name:
                 continue
             # an empty selector matches every ClusterRole, as in the aggregation controller
-            if any(isinstance(s, dict) and selector_matches(s, labels(other)) for s in selectors):
+            if any(_valid_selector(s) and selector_matches(s, labels(other)) for s in selectors):
                 rules.extend(resolve(other, seen | {other}))
         return list({(id(r.role), r.index): r for r in rules}.values())  # a rule reached twice counts once
 
@@ -418,7 +432,7 @@ def _subject(kind: str, name: str, namespace: str) -> Subject:
 
 
 def _add_binding(graph: Graph, binding: Resource) -> None:
-    ref = binding.obj.get("roleRef") or {}
+    ref = _map(binding.obj, "roleRef")
     ns = binding.namespace or ""
     ref_kind, ref_name = str(ref.get("kind", "")), str(ref.get("name", ""))
     if binding.kind == "ClusterRoleBinding":
@@ -426,7 +440,7 @@ def _add_binding(graph: Graph, binding: Resource) -> None:
     else:
         scope, key = ns, (ref_kind, ns if ref_kind == "Role" else "", ref_name)
     rules = graph.roles.get(key, [])
-    for i, raw in enumerate(binding.obj.get("subjects") or []):
+    for i, raw in enumerate(_list(binding.obj.get("subjects"))):
         if not isinstance(raw, dict) or raw.get("kind") not in ("User", "Group", "ServiceAccount"):
             continue
         kind = str(raw["kind"])

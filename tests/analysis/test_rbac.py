@@ -475,3 +475,19 @@ def test_kustomize_overlay_finding_points_at_the_subject_line_in_the_base_file(t
     assert finding.location.path.endswith("base/rbac.yaml") and finding.location.line == subject_line
     assert finding.message == ("ServiceAccount shop/x can create pods in shop and so act as ServiceAccount "
                                "shop/ci, which has read access to Secrets cluster-wide via ClusterRoleBinding y")
+
+
+def test_malformed_objects_never_raise():
+    junk = [
+        "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: c, namespace: a}\nspec: {jobTemplate: {spec: {template: null}}}\n",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: a}\nspec: [1, 2]\n",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: b, namespace: a}\n"
+        "roleRef: deployer\nsubjects: {kind: User}\n",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: c}\n"
+        "roleRef: {kind: ClusterRole, name: agg}\nsubjects: [7, {kind: User}, {kind: Robot, name: r}]\n",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: agg}\n"
+        "aggregationRule: {clusterRoleSelectors: [{matchLabels: [x]}, 3, {matchExpressions: [1]}]}\nrules: {a: b}\n",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: deployer, namespace: a}\n"
+        "rules: [{apiGroups: '', resources: 5, verbs: [create]}, null]\n",
+    ]
+    assert run(*junk)[0] == []
