@@ -91,7 +91,7 @@ class Workload:
 
 @dataclass(frozen=True, slots=True)
 class Peer:
-    """One `from`/`to` entry: workloads (namespaces None = the policy's own) or an ipBlock (no workload)."""
+    """One `from`/`to` entry: the pods it can match (a podSelector alone: in the policy's own namespace)."""
 
     index: int
     namespaces: frozenset[str] | None  # namespaces whose pods the peer can match; None: no workload (ipBlock)
@@ -205,23 +205,17 @@ class Graph:
             found = self._selector_hits[memo] = selector_matches(selector, group.labels)
         return found
 
-    def group_of(self, resource: Resource) -> Group | None:
-        for group in self.by_namespace.get(resource.namespace or "default", ()):
-            if any(w.resource is resource for w in group.members):
-                return group
-        return None
-
     def connection(self, source: Group, destination: Group) -> Connection | None:
         """The connection ``source`` -> ``destination`` if both policies allow some port, else None."""
-        if source.egress is None:
-            egress_ports: PortSet = ALL_PORTS
-            egress_rule = None
-        else:
-            egress_rule, egress_ports = self._egress(source, destination)
+        egress_rules: list[tuple[PolicyRule, PortSet]] = []
+        egress_ports: PortSet = ALL_PORTS
+        if source.egress is not None:
+            egress_rules = self._egress(source, destination)
+            egress_ports = union(ports for _, ports in egress_rules)
             if egress_ports is not None and not egress_ports:
                 return None
         if destination.ingress is None:
-            return Connection(source, destination, None, None, egress_rule, egress_ports)
+            return Connection(source, destination, None, None, _opening(egress_rules, egress_ports), egress_ports)
         for rule in destination.ingress:
             admitted = self.admitted(rule)
             peer = None if admitted is None else admitted.get(source.index)
@@ -229,12 +223,12 @@ class Graph:
                 continue
             ports = intersect(rule.port_set(destination), egress_ports)
             if ports is None or ports:
-                return Connection(source, destination, rule, peer, egress_rule, ports)
+                return Connection(source, destination, rule, peer, _opening(egress_rules, ports), ports)
         return None
 
-    def _egress(self, source: Group, destination: Group) -> tuple[PolicyRule | None, PortSet]:
-        first: PolicyRule | None = None
-        ranges: set[tuple[str, int, int]] = set()
+    def _egress(self, source: Group, destination: Group) -> list[tuple[PolicyRule, PortSet]]:
+        """The source's egress rules that admit ``destination``, with the ports each opens to it."""
+        out = []
         for rule in source.egress or ():
             if not rule.reaches_namespace(destination.namespace):
                 continue
@@ -242,12 +236,27 @@ class Graph:
             if admitted is not None and destination.index not in admitted:
                 continue
             ports = rule.port_set(destination)
-            if ports is None:
-                return rule, ALL_PORTS
-            if ports and first is None:
-                first = rule
-            ranges.update(ports)
-        return first, frozenset(ranges)
+            if ports is None or ports:
+                out.append((rule, ports))
+        return out
+
+
+def _opening(egress_rules: list[tuple[PolicyRule, PortSet]], ports: PortSet) -> PolicyRule | None:
+    """The first egress rule that opens some of ``ports`` (None when egress is not isolated)."""
+    for rule, opened in egress_rules:
+        used = intersect(opened, ports)
+        if used is None or used:
+            return rule
+    return None
+
+
+def union(port_sets: Iterable[PortSet]) -> PortSet:
+    ranges: set[tuple[str, int, int]] = set()
+    for ports in port_sets:
+        if ports is None:
+            return ALL_PORTS
+        ranges.update(ports)
+    return frozenset(ranges)
 
 
 def intersect(a: PortSet, b: PortSet) -> PortSet:

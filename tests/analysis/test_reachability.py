@@ -282,6 +282,18 @@ def test_finding_blames_the_admitting_ingress_peer_line():
     assert [r.resource.name for r in finding.related] == ["client", "api"]
 
 
+def test_related_egress_rule_is_the_one_opening_the_used_port():
+    egress = policy("out", "shop-staging", types=["Egress"], egress=[
+        {"ports": [{"port": 53, "protocol": "UDP"}]},
+        {"to": [{"namespaceSelector": {"matchLabels": {"environment": "production"}}}], "ports": [{"port": 8080}]}])
+    ingress = policy("api", "shop-production", ingress=[{"ports": [{"port": "http"}]}])
+    deny = policy("deny", "shop-staging", types=["Ingress"])
+    (finding,) = analyse(two_envs(egress, ingress, deny))[0]
+    assert [r.message for r in finding.related] == ["the source, in environment staging",
+                                                   "ingress rule 1 admits the source",
+                                                   "egress rule 2 lets the source out"]
+
+
 def test_one_finding_per_destination_and_source_environment_and_deterministic():
     docs = [namespace("shop-staging", environment="staging"), namespace("shop-production", environment="production"),
             namespace("shop-dev"), deployment("api", "shop-production"), deployment("b", "shop-staging"),
