@@ -291,8 +291,10 @@ def covered(holdings: dict[Holding, Any], cap: str, scope: str) -> bool:
 
 def gained(target: dict[Holding, Grant | None], subject: dict[Holding, Any]) -> list[tuple[Holding, Grant | None]]:
     """What ``target`` holds that ``subject`` does not, most severe first."""
-    extra = sorted(((h, g) for h, g in target.items() if not covered(subject, *h)),
-                   key=lambda item: (_RANK[item[0][0]], item[0][1] != CLUSTER, item[0][1]))
+    extra = [(h, g) for h, g in target.items() if not covered(subject, *h)]
+    if not extra:
+        return extra
+    extra.sort(key=lambda item: (_RANK[item[0][0]], item[0][1] != CLUSTER, item[0][1]))
     admin = {h: g for h, g in extra if h[0] == "cluster-admin"}  # what cluster-admin implies is not listed
     return [(h, g) for h, g in extra if h in admin or not covered(admin, *h)]
 
@@ -489,6 +491,21 @@ def _may_enable(perms: Perms) -> bool:
     return any(allows(perms, group, resource, verb, any_name=True) for group, resource, verb in _ENABLING_CHECKS)
 
 
+def _first(done: set[tuple[Subject, str, str]], grant: Grant, kind: str) -> bool:
+    """Whether paths of ``kind`` still need enumerating for this grant's subject and scope.
+
+    Targets depend only on (subject, scope) unless the rule lists resourceNames; the first grant (in sorted
+    order) reports them, later ones would find the same.
+    """
+    if grant.rule.perms.names:
+        return True
+    key = (grant.subject, grant.scope, kind)
+    if key in done:
+        return False
+    done.add(key)
+    return True
+
+
 def _paths_for(graph: Graph, grant: Grant, done: set[tuple[Subject, str, str]]) -> Iterator[Path]:
     """Escalation paths that ``grant`` opens; ``done`` remembers the (subject, scope, path) already enumerated."""
     perms, scope = grant.rule.perms, grant.scope
@@ -506,12 +523,15 @@ def _paths_for(graph: Graph, grant: Grant, done: set[tuple[Subject, str, str]]) 
                 for sa in sorted(graph.pod_identities[ns]):
                     yield Path(POD_CREATE, grant, f"can exec into pods in {ns} running as", sa.display(),
                                graph.holdings(sa), "exec into pods")
-    if allows(perms, "", "serviceaccounts/token", "create", any_name=True):
+    if allows(perms, "", "serviceaccounts/token", "create", any_name=True) and _first(done, grant, "token"):
         for sa in graph.accounts_in(scope):
             if allows(perms, "", "serviceaccounts/token", "create", sa.name):
                 yield Path(TOKEN, grant, f"can create tokens in {_scope_text(scope)} for", sa.display(),
                            graph.holdings(sa), "create on serviceaccounts/token")
-    yield from _impersonation(graph, grant)
+    impersonated = [r for r in ("users", "groups", "serviceaccounts") if allows(perms, "", r, "impersonate",
+                                                                                 any_name=True)]
+    if impersonated and _first(done, grant, f"impersonate {impersonated}"):  # the targets depend on what
+        yield from _impersonation(graph, grant)
     yield from _bind(graph, grant)
     yield from _escalate(graph, grant)
 

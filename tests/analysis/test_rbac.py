@@ -491,3 +491,16 @@ def test_malformed_objects_never_raise():
         "rules: [{apiGroups: '', resources: 5, verbs: [create]}, null]\n",
     ]
     assert run(*junk)[0] == []
+
+
+def test_each_impersonation_rule_of_a_subject_is_followed():
+    impersonator = role("impersonator", """
+    - apiGroups: [""]
+      resources: [serviceaccounts]
+      verbs: [impersonate]
+    - apiGroups: [""]
+      resources: [groups]
+      verbs: [impersonate]
+    """)
+    findings, _ = run(impersonator, binding("imp", "ClusterRole", "impersonator", ["{kind: User, name: bob}"]))
+    assert [f.message.split(",")[0] for f in findings] == ["User bob can impersonate Group system:masters"]
