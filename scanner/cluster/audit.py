@@ -236,7 +236,8 @@ def count_in_cluster_constraints(constraints: list, templates: Any, snap: Snapsh
     if not subset.constraints:
         return {}
     counts = {c.label: 0 for c in subset.constraints}
-    result = scan_resources(snap.resources, scan_options, templates=subset)
+    only_constraints = dataclasses.replace(scan_options, analyses=False)  # Gatekeeper counts constraints only
+    result = scan_resources(snap.resources, only_constraints, templates=subset)
     for finding in result.findings:
         counts[finding.constraint] = counts.get(finding.constraint, 0) + 1
     return counts
