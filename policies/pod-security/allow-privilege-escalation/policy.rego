@@ -9,6 +9,6 @@ import data.lib.workload
 violation contains pss.container_violation(c, ["securityContext", "allowPrivilegeEscalation"], "does not set securityContext.allowPrivilegeEscalation=false. Processes could gain more privileges than their parent (setuid binaries).")
 if {
 	some c in workload.containers
-	not workload.is_windows(c.pod)
 	not util.is_false(c.container, ["securityContext", "allowPrivilegeEscalation"])
+	not workload.is_windows(c.pod)
 }

@@ -9,14 +9,14 @@ import data.lib.workload
 violation contains pss.container_violation(c, ["securityContext", "capabilities", "drop"], "does not drop all capabilities. Set securityContext.capabilities.drop to [\"ALL\"].")
 if {
 	some c in workload.containers
-	not workload.is_windows(c.pod)
 	not "ALL" in util.list(c.container, ["securityContext", "capabilities", "drop"])
+	not workload.is_windows(c.pod)
 }
 
 violation contains pss.container_violation(c, ["securityContext", "capabilities", "add", i], sprintf("adds the capability %v. The restricted level allows adding only NET_BIND_SERVICE.", [cap]))
 if {
 	some c in workload.containers
-	not workload.is_windows(c.pod)
 	some i, cap in util.list(c.container, ["securityContext", "capabilities", "add"])
 	cap != "NET_BIND_SERVICE"
+	not workload.is_windows(c.pod)
 }

@@ -8,7 +8,7 @@ import data.lib.workload
 violation contains pss.container_violation(c, ["securityContext", "procMount"], sprintf("sets securityContext.procMount=%q. The default /proc masks must be kept unless the pod sets hostUsers: false.", [mount]))
 if {
 	some c in workload.containers
-	not workload.in_user_namespace(c.pod)
 	mount := object.get(c.container, ["securityContext", "procMount"], null)
 	not mount in {null, "Default"}
+	not workload.in_user_namespace(c.pod)
 }

@@ -9,21 +9,21 @@ import data.lib.workload
 violation contains pss.pod_violation(pod, ["securityContext", "runAsNonRoot"], "sets securityContext.runAsNonRoot=false. Containers must be required to run as a non-root user.")
 if {
 	some pod in workload.pod_specs
-	not workload.in_user_namespace(pod)
 	util.is_false(pod.spec, ["securityContext", "runAsNonRoot"])
+	not workload.in_user_namespace(pod)
 }
 
 violation contains pss.container_violation(c, ["securityContext", "runAsNonRoot"], "sets securityContext.runAsNonRoot=false. Containers must be required to run as a non-root user.")
 if {
 	some c in workload.containers
-	not workload.in_user_namespace(c.pod)
 	util.is_false(c.container, ["securityContext", "runAsNonRoot"])
+	not workload.in_user_namespace(c.pod)
 }
 
 violation contains pss.container_violation(c, ["securityContext", "runAsNonRoot"], "may run as root. The pod or the container must set securityContext.runAsNonRoot=true.")
 if {
 	some c in workload.containers
-	not workload.in_user_namespace(c.pod)
 	object.get(c.container, ["securityContext", "runAsNonRoot"], null) == null
 	object.get(c.pod.spec, ["securityContext", "runAsNonRoot"], null) == null
+	not workload.in_user_namespace(c.pod)
 }

@@ -8,13 +8,13 @@ import data.lib.workload
 violation contains pss.pod_violation(pod, ["securityContext", "runAsUser"], "sets securityContext.runAsUser=0. Containers must not run as the root user.")
 if {
 	some pod in workload.pod_specs
-	not workload.in_user_namespace(pod)
 	object.get(pod.spec, ["securityContext", "runAsUser"], null) == 0
+	not workload.in_user_namespace(pod)
 }
 
 violation contains pss.container_violation(c, ["securityContext", "runAsUser"], "sets securityContext.runAsUser=0. Containers must not run as the root user.")
 if {
 	some c in workload.containers
-	not workload.in_user_namespace(c.pod)
 	object.get(c.container, ["securityContext", "runAsUser"], null) == 0
+	not workload.in_user_namespace(c.pod)
 }

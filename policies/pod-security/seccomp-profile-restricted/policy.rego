@@ -11,27 +11,27 @@ allowed_profile_types := {"RuntimeDefault", "Localhost"}
 violation contains pss.pod_violation(pod, ["securityContext", "seccompProfile", "type"], sprintf("sets the seccomp profile type %q. Only RuntimeDefault or Localhost are allowed.", [profile_type]))
 if {
 	some pod in workload.pod_specs
-	not workload.is_windows(pod)
 	profile := object.get(pod.spec, ["securityContext", "seccompProfile"], null)
 	is_object(profile)
 	profile_type := object.get(profile, "type", "")
 	not profile_type in allowed_profile_types
+	not workload.is_windows(pod)
 }
 
 violation contains pss.container_violation(c, ["securityContext", "seccompProfile", "type"], sprintf("sets the seccomp profile type %q. Only RuntimeDefault or Localhost are allowed.", [profile_type]))
 if {
 	some c in workload.containers
-	not workload.is_windows(c.pod)
 	profile := object.get(c.container, ["securityContext", "seccompProfile"], null)
 	is_object(profile)
 	profile_type := object.get(profile, "type", "")
 	not profile_type in allowed_profile_types
+	not workload.is_windows(c.pod)
 }
 
 violation contains pss.container_violation(c, ["securityContext", "seccompProfile", "type"], "sets no seccomp profile. The pod or the container must set securityContext.seccompProfile.type to RuntimeDefault or Localhost.")
 if {
 	some c in workload.containers
-	not workload.is_windows(c.pod)
 	not is_object(object.get(c.container, ["securityContext", "seccompProfile"], null))
 	not is_object(object.get(c.pod.spec, ["securityContext", "seccompProfile"], null))
+	not workload.is_windows(c.pod)
 }
