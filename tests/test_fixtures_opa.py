@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.opa import OpaServer, opa_server, require_opa, running_opa_server  # noqa: F401
+from tests.fixtures.opa import OpaServer, require_opa, running_opa_server
 from tests.fixtures.tools import find_tool
 
 POLICY = """package kguard.fixture
@@ -53,7 +53,7 @@ def test_find_tool_prefers_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 @pytest.mark.integration
-def test_opa_server_accepts_a_policy_and_answers_queries(opa_server: OpaServer) -> None:  # noqa: F811
+def test_opa_server_accepts_a_policy_and_answers_queries(opa_server: OpaServer) -> None:
     status, body = _call("PUT", f"{opa_server.url}/v1/policies/kguard-fixture", POLICY.encode(), "text/plain")
     assert status == 200, body
 
@@ -64,7 +64,7 @@ def test_opa_server_accepts_a_policy_and_answers_queries(opa_server: OpaServer) 
 
 
 @pytest.mark.integration
-def test_opa_server_rejects_invalid_rego(opa_server: OpaServer) -> None:  # noqa: F811
+def test_opa_server_rejects_invalid_rego(opa_server: OpaServer) -> None:
     status, body = _call("PUT", f"{opa_server.url}/v1/policies/broken", b"package broken\nallow if {", "text/plain")
     assert status == 400
     assert body["code"] == "invalid_parameter"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import time
@@ -27,8 +26,7 @@ from scanner.verify import (
     render,
     verify,
 )
-from tests.fixtures.opa import require_opa
-from tests.fixtures.tools import find_tool
+from tests.fixtures.tools import require_tool
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures" / "verify"
@@ -254,8 +252,7 @@ def test_policy_library_suites_pass() -> None:
 
 
 @pytest.mark.integration
-def test_opa_engine_gives_the_same_verdicts(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", f"{require_opa().parent}{os.pathsep}{os.environ.get('PATH', '')}")
+def test_opa_engine_gives_the_same_verdicts(opa_on_path: None) -> None:
     for name in ["owner", "inventory", "cel", "failing"]:
         embedded, reference = statuses(run_fixture(name)), statuses(run_fixture(name, engine="opa"))
         if name == "failing":  # OPA rejects the undefined function when compiling, as gator does
@@ -267,11 +264,7 @@ def test_opa_engine_gives_the_same_verdicts(monkeypatch: pytest.MonkeyPatch) -> 
 
 def gator_verdicts(target: str) -> dict[tuple[str, str, str], str]:
     """(suite path, test, case) -> PASS/FAIL/SKIP from `gator verify -v` (run in the repository root)."""
-    gator = find_tool("gator")
-    if gator is None:
-        if os.environ.get("KGUARD_ALLOW_SKIP_TOOLS") == "1":
-            pytest.skip("gator not installed (run scripts/install-tools.sh)")
-        pytest.fail("gator not installed: run scripts/install-tools.sh", pytrace=False)
+    gator = require_tool("gator")
     proc = subprocess.run([str(gator), "verify", "-v", target], cwd=REPO, capture_output=True, text=True,
                           timeout=600, check=False)
     verdicts, pending, test = {}, {}, ""

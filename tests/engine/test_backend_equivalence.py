@@ -7,7 +7,6 @@ varied objects scanned with the whole default policy set.
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from collections.abc import Iterator
@@ -25,21 +24,11 @@ from scanner.load.files import load_file, load_text
 from scanner.model import Finding
 from scanner.scan import ScanOptions, scan_resources
 from scanner.verify import find_suites, verify
-from tests.fixtures.opa import require_opa
 
 REPO = Path(__file__).resolve().parents[2]
 POLICIES = REPO / "policies"
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def opa_on_path() -> Iterator[None]:
-    """`opa` (from scripts/install-tools.sh) first on PATH, so `--engine opa` starts it."""
-    binary = require_opa()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PATH", f"{binary.parent}{os.pathsep}{os.environ.get('PATH', '')}")
-        yield
 
 
 def finding_tuple(f: Finding) -> tuple[Any, ...]:

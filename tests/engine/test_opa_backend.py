@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import textwrap
 import time
@@ -27,7 +26,7 @@ from scanner.load.files import load_text
 from scanner.model import Severity
 from scanner.scan import ScanOptions, scan_resources
 from tests.engine.conftest import constraint, template
-from tests.fixtures.opa import OpaServer, opa_server, require_opa  # noqa: F401
+from tests.fixtures.opa import OpaServer
 
 V1 = """\
 package k8sowner
@@ -106,14 +105,6 @@ def test_missing_opa_binary_and_bad_url_are_usage_errors(tmp_path: Path, monkeyp
 
 
 # -- a server kguard starts ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def opa_on_path() -> Iterator[None]:
-    binary = require_opa()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PATH", f"{binary.parent}{os.pathsep}{os.environ.get('PATH', '')}")
-        yield
 
 
 @pytest.fixture
@@ -244,7 +235,7 @@ def _policy_ids(url: str) -> list[str]:
 
 
 @pytest.mark.integration
-def test_a_v1_server_by_url(opa_server: OpaServer) -> None:  # noqa: F811
+def test_a_v1_server_by_url(opa_server: OpaServer) -> None:
     given = OpaBackend(opa_server.url, time_limit=5)
     try:
         v0_rule_heads = tpl("K8sPlainV0", 'package plain\n\nviolation[{"msg": "x"}] { true }\n', "v0")

@@ -4,9 +4,7 @@ completeness, authoring conventions."""
 from __future__ import annotations
 
 import functools
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ import yaml
 
 from scanner.engine.catalogue import load_catalogue
 from scanner.verify import FAIL, SuiteResult, verify
+from tests.fixtures.tools import require_tool
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY_DIR = REPO / "policies"
@@ -169,18 +168,9 @@ def test_field_paths_point_into_the_reviewed_object() -> None:
     assert checked > 100
 
 
-def _tool(name: str) -> str | None:
-    candidates = [os.environ.get(name.upper(), ""), str(Path.home() / ".cache/kguard/bin" / name), shutil.which(name) or ""]
-    return next((c for c in candidates if c and Path(c).is_file()), None)
-
-
 @pytest.mark.integration
 @pytest.mark.parametrize("suite", SUITES, ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}")
-def test_opa_gives_the_same_violations_as_regorus(suite: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    opa = _tool("opa")
-    if opa is None:
-        pytest.fail("opa not installed (scripts/install-tools.sh puts it in ~/.cache/kguard/bin)")
-    monkeypatch.setenv("PATH", f"{Path(opa).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+def test_opa_gives_the_same_violations_as_regorus(suite: Path, opa_on_path: None) -> None:
     for test in _suite(suite).tests:
         for case in test.cases:
             opa_case = _case(suite, case.name, engine="opa")
@@ -190,24 +180,12 @@ def test_opa_gives_the_same_violations_as_regorus(suite: Path, monkeypatch: pyte
 
 @pytest.mark.integration
 def test_opa_strict_check_accepts_every_module() -> None:
-    opa = _tool("opa")
-    if opa is None:
-        pytest.fail("opa not installed (scripts/install-tools.sh puts it in ~/.cache/kguard/bin)")
-    proc = subprocess.run([opa, "check", "--strict", str(POLICY_DIR)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([require_tool("opa"), "check", "--strict", str(POLICY_DIR)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-
-
-def _gator() -> str | None:
-    candidates = [os.environ.get("GATOR", ""), str(Path.home() / ".cache/kguard/bin/gator"), "/tmp/gatorbin/gator",
-                  shutil.which("gator") or ""]
-    return next((c for c in candidates if c and Path(c).is_file()), None)
 
 
 @pytest.mark.integration
 @pytest.mark.parametrize("suite", SUITES, ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}")
 def test_gator_verify_passes(suite: Path) -> None:
-    gator = _gator()
-    if gator is None:
-        pytest.fail("gator not installed (scripts/install-tools.sh puts it in ~/.cache/kguard/bin)")
-    proc = subprocess.run([gator, "verify", str(suite.parent)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([require_tool("gator"), "verify", str(suite.parent)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
