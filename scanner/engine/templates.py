@@ -7,7 +7,7 @@ Both kguard's own catalogue (through `Policy.to_template`/`to_constraint`) and u
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from scanner.engine.catalogue import Policy, Rule, package_of
@@ -191,9 +191,5 @@ def load_template_dirs(dirs: list[str], into: TemplateSet) -> None:
         except (ValueError, KeyError) as exc:
             raise UsageError(f"{where}: invalid constraint: {exc}") from None
     for kind, (template, obj) in sorted(new.items()):
-        with_rule = Template(**{**_fields(template), "rule": rule_for_template(template, obj)})
+        with_rule = replace(template, rule=rule_for_template(template, obj))
         into.add(with_rule, by_kind[kind])
-
-
-def _fields(template: Template) -> dict[str, Any]:
-    return {name: getattr(template, name) for name in Template.__dataclass_fields__}
