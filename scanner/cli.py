@@ -206,7 +206,7 @@ def scan(
             analyses=not no_analyses,
             pss_level=pss_level.value, select=select or (), ignore=ignore or (), default_namespace=default_namespace,
             engine=engine.value, opa_url=opa_url, workers=workers, timeout=policy_timeout,
-            pod_template_paths=[*repository_config().get("podTemplatePaths", []), *(pod_template_path or ())],
+            pod_template_paths=[*repository_config().pod_template_paths, *(pod_template_path or ())],
             on_total=on_total, on_progress=on_progress,
         )
         results: list[ScanResult] = []

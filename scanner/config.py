@@ -1,16 +1,24 @@
-"""`.kguard.yaml` at the repository root: which overlays to scan and repository-wide scan settings.
+"""`.kguard.yaml` at the repository root: which inputs to scan and repository-wide scan settings.
 
 ```yaml
 overlays: [manifests/overlays/*]   # directories or globs, in order (default: discovered)
 exclude: [tests]                   # globs skipped by discovery and the pre-commit hook
 podTemplatePaths:                  # custom workload kinds, as --pod-template-path KIND=PATH
   - Workflow=spec.podTemplate
+podSecurity:
+  defaultLevel: restricted         # level of namespaces without a pod-security.kubernetes.io/enforce label
+  exemptions:
+    namespaces: [kube-system]      # like upstream's AdmissionConfiguration exemptions (listed as not evaluated)
 ```
+
+Unknown keys and wrong types are errors (exit 2) that name the file and the line.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -19,35 +27,95 @@ from scanner.load.files import display_path, repo_root
 
 CONFIG_FILE = ".kguard.yaml"
 LIST_KEYS = ("overlays", "exclude", "podTemplatePaths")
+SECTION_KEYS = {"podSecurity": ("defaultLevel", "exemptions")}
+PSS_LEVELS = ("privileged", "baseline", "restricted")
+EXEMPTION_KEYS = ("namespaces",)
 
 
-def read_config(root: Path) -> dict[str, list[str]]:
-    """The lists of ``root/.kguard.yaml`` (missing file: no settings); unknown keys or wrong types are errors."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PodSecurityConfig:
+    """How Pod Security levels are decided: the level of unlabelled namespaces and the exempt namespaces."""
+
+    default_level: str = "restricted"
+    exempt_namespaces: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    """The settings of one `.kguard.yaml` (all defaults when there is none); ``source`` is where they came from."""
+
+    overlays: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] = ()
+    pod_template_paths: tuple[str, ...] = ()
+    pod_security: PodSecurityConfig = field(default_factory=PodSecurityConfig)
+    source: str | None = None  # display path of the file, None for built-in defaults
+
+    def as_dict(self) -> dict[str, Any]:
+        """The active configuration, as reports show it."""
+        return {
+            "source": self.source or "built-in defaults",
+            "overlays": list(self.overlays) if self.overlays is not None else None,
+            "exclude": list(self.exclude),
+            "podTemplatePaths": list(self.pod_template_paths),
+            "podSecurity": {"defaultLevel": self.pod_security.default_level,
+                            "exemptions": {"namespaces": list(self.pod_security.exempt_namespaces)}},
+        }
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UsageError(f"{where} must be a list of strings")
+    return tuple(value)
+
+
+def _mapping(value: Any, where: str, known: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise UsageError(f"{where} must be a mapping with {', '.join(known)}")
+    unknown = sorted(str(k) for k in set(value) - set(known))
+    if unknown:
+        raise UsageError(f"{where}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(known)})")
+    return value
+
+
+def _pod_security(value: Any, shown: str) -> PodSecurityConfig:
+    spec = _mapping(value, f"{shown}: `podSecurity`", SECTION_KEYS["podSecurity"])
+    level = spec.get("defaultLevel", "restricted")
+    if level not in PSS_LEVELS:
+        raise UsageError(f"{shown}: `podSecurity.defaultLevel` must be one of {', '.join(PSS_LEVELS)}, not {level!r}")
+    exemptions = _mapping(spec.get("exemptions") or {}, f"{shown}: `podSecurity.exemptions`", EXEMPTION_KEYS)
+    namespaces = _strings(exemptions.get("namespaces") or [], f"{shown}: `podSecurity.exemptions.namespaces`")
+    return PodSecurityConfig(default_level=level, exempt_namespaces=tuple(sorted(set(namespaces))))
+
+
+def parse_config(spec: Any, shown: str) -> Config:
+    """A parsed `.kguard.yaml` document to `Config`; ``shown`` names the file in errors."""
+    if spec is None:
+        return Config(source=shown)
+    known = (*LIST_KEYS, *SECTION_KEYS)
+    spec = _mapping(spec, shown, known)
+    lists = {key: _strings(spec[key], f"{shown}: `{key}`") for key in LIST_KEYS if spec.get(key) is not None}
+    pod_security = _pod_security(spec["podSecurity"], shown) if spec.get("podSecurity") is not None \
+        else PodSecurityConfig()
+    return Config(overlays=lists.get("overlays"), exclude=lists.get("exclude", ()),
+                  pod_template_paths=lists.get("podTemplatePaths", ()), pod_security=pod_security, source=shown)
+
+
+def read_config(root: Path) -> Config:
+    """The settings of ``root/.kguard.yaml`` (missing file: built-in defaults)."""
     config = root / CONFIG_FILE
     if not config.is_file():
-        return {}
+        return Config()
     shown = display_path(config)
     try:
         spec = yaml.safe_load(config.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+    except yaml.MarkedYAMLError as exc:
+        line = f":{exc.problem_mark.line + 1}" if exc.problem_mark else ""
+        raise UsageError(f"{shown}{line}: cannot read: {exc.problem or exc}") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError) as exc:
         raise UsageError(f"{shown}: cannot read: {exc}") from None
-    if spec is None:
-        return {}
-    if not isinstance(spec, dict):
-        raise UsageError(f"{shown}: expected a mapping with {', '.join(LIST_KEYS)}")
-    unknown = sorted(set(spec) - set(LIST_KEYS))
-    if unknown:
-        raise UsageError(f"{shown}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(LIST_KEYS)})")
-    out = {}
-    for key, value in spec.items():
-        if value is None:
-            continue
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise UsageError(f"{shown}: `{key}` must be a list of strings")
-        out[key] = value
-    return out
+    return parse_config(spec, shown)
 
 
-def repository_config() -> dict[str, list[str]]:
+def repository_config() -> Config:
     """`.kguard.yaml` of the repository the current directory is in (or of the current directory)."""
     return read_config(repo_root(str(Path.cwd())) or Path.cwd())

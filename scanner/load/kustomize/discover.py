@@ -27,9 +27,9 @@ def discover_overlays(root: str | Path) -> list[Path]:
     """
     root_path = Path(root).resolve()
     config = read_config(root_path)
-    if "overlays" in config:
-        return _configured_overlays(root_path, config["overlays"])
-    excluded = config.get("exclude", [])
+    if config.overlays is not None:
+        return _configured_overlays(root_path, list(config.overlays))
+    excluded = list(config.exclude)
 
     def skipped(directory: Path) -> bool:
         relative = directory.relative_to(root_path).as_posix()
