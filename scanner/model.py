@@ -173,6 +173,7 @@ class Finding:
     related: tuple[RelatedLocation, ...] = ()
     suppression: Suppression | None = None
     fingerprint: str = ""
+    occurrence: str = ""  # which copy of the object: "<source path>#<document index>" (suppressions stay on it)
 
     @property
     def suppressed(self) -> bool:
@@ -240,6 +241,8 @@ class ScanResult:
     rules: list[Any] = field(default_factory=list)  # scanner.engine.catalogue.Rule
     category: str = "kguard"  # SARIF automationDetails.id prefix (one per overlay / cluster)
     coverage: list[dict[str, Any]] = field(default_factory=list)  # live audits: what could not be read
+    # what the scan ran with, shown by every report: {"policies": {"source", "sha256"}, "config": Config.as_dict()}
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def exit_code(self, fail_on: Severity | None) -> int:
         """0 = clean, 1 = an unsuppressed finding at or above ``fail_on``, 2 = input or policy errors."""
