@@ -53,8 +53,10 @@ class Engine(enum.StrEnum):
 
 
 def fail(message: str) -> None:
-    """One line on stderr, exit 2."""
-    typer.echo(f"kguard: error: {message}", err=True)
+    """One line on stderr (control characters escaped: messages quote file and object names), exit 2."""
+    from scanner.report.safe import safe_text
+
+    typer.echo(f"kguard: error: {safe_text(message)}", err=True)
     raise typer.Exit(2)
 
 
@@ -89,17 +91,29 @@ def _progress(enabled: bool) -> Iterator[tuple[Callable[[int], None] | None, Cal
         yield on_total, on_progress
 
 
-def _report_problems(results: list[ScanResult], quiet: bool) -> None:
-    """Input and policy errors always reach stderr, one line each, whatever the output format."""
+def _report_problems(results: list[ScanResult], quiet: bool, fmt: Format | None = None) -> None:
+    """Input and policy errors and objects not evaluated always reach stderr, one line each, whatever the output
+    format; skipped inputs too when the report itself cannot list them (``--quiet`` linter lines).
+
+    Every line is escaped with `safe_text`: paths, names and messages come from the scanned files.
+    """
+    from scanner.report.safe import safe_text
+
+    def where(path: str, line: int | None) -> str:
+        return f"{path}:{line}" if line else path
+
     for result in results:
         for error in result.input_errors:
-            typer.echo(f"kguard: error: {error}", err=True)
+            typer.echo(f"kguard: error: {safe_text(error)}", err=True)
         for perr in result.policy_errors:
-            typer.echo(f"kguard: error: policy {perr.policy}: {perr.message}", err=True)
-        if not quiet:
-            for item in result.not_evaluated:
-                where = f"{item.path}:{item.line}" if item.line else item.path
-                typer.echo(f"kguard: not evaluated: {where}: {item.reason}", err=True)
+            typer.echo(f"kguard: error: policy {safe_text(perr.policy)}: {safe_text(perr.message)}", err=True)
+        for item in result.not_evaluated:
+            typer.echo(f"kguard: not evaluated: {safe_text(where(item.path, item.line))}: {safe_text(item.reason)}",
+                       err=True)
+        if quiet and fmt is Format.rich:
+            for item in result.skipped:
+                typer.echo(f"kguard: skipped: {safe_text(where(item.path, item.line))}: {safe_text(item.reason)}",
+                           err=True)
 
 
 def _emit(results: list[ScanResult], fmt: Format, output: Path | None, quiet: bool, fail_on: FailOn) -> None:
@@ -114,18 +128,16 @@ def _emit(results: list[ScanResult], fmt: Format, output: Path | None, quiet: bo
 
         from scanner.report import rich_report
 
-        rich_report.print_report(results, Console())
+        rich_report.print_guarded(results, Console())
         return
     else:
         text = report.render(fmt.value, results)
     if output is None:
         sys.stdout.write(text)
         return
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"{output}: cannot write report: {exc.strerror or exc}") from None
+    from scanner.report.files import write_file
+
+    write_file(output, text)  # temporary file + rename; never through a symlink (UsageError says why)
 
 
 def finish(results: list[ScanResult], *, fmt: Format, output: Path | None, fail_on: FailOn, quiet: bool,
@@ -133,7 +145,7 @@ def finish(results: list[ScanResult], *, fmt: Format, output: Path | None, fail_
     """Write the report(s) and exit with the contract's code (0 clean, 1 findings, 2 errors)."""
     from scanner import report
 
-    _report_problems(results, quiet)
+    _report_problems(results, quiet, fmt)
     _emit(results, fmt, output, quiet, fail_on)
     if report_dir is not None:
         try:
@@ -344,10 +356,18 @@ def rules(
     table.add_column("severity", no_wrap=True)
     table.add_column("title", ratio=1)
     table.add_column("pss check", overflow="fold")
-    for rule in catalogue:
+    from rich.text import Text
+
+    from scanner.report.safe import guard_lines, safe_text
+
+    for rule in catalogue:  # Text cells: policy metadata is shown literally, never read as Rich markup
         pss = ", ".join(rule.pss_check) if rule.pss_level else ""
-        table.add_row(rule.id, rule.category, rule.severity.label, rule.title, pss)
-    Console().print(table)
+        table.add_row(*(Text(safe_text(cell, prose=True))
+                        for cell in (rule.id, rule.category, rule.severity.label, rule.title, pss)))
+    console = Console()
+    with console.capture() as capture:
+        console.print(table)
+    sys.stdout.write(guard_lines(capture.get()))
 
 
 @app.command()
@@ -364,8 +384,10 @@ def verify(
 
     with _errors_to_exit():
         results = suites.verify(paths, run_filter=run, engine=engine.value, opa_url=opa_url, timeout=policy_timeout)
+    from scanner.report.safe import safe_text
+
     for line in suites.render(results, verbose=not quiet):
-        typer.echo(line)
+        typer.echo(safe_text(line))
     raise typer.Exit(suites.exit_code(results))
 
 
@@ -401,6 +423,8 @@ def main() -> Any:
     except Exception as exc:
         if os.environ.get("KGUARD_DEBUG"):
             raise
-        typer.echo(f"kguard: internal error: {type(exc).__name__}: {exc} (set KGUARD_DEBUG=1 for a traceback)",
-                   err=True)
+        from scanner.report.safe import safe_text
+
+        typer.echo(f"kguard: internal error: {type(exc).__name__}: {safe_text(exc)} "
+                   "(set KGUARD_DEBUG=1 for a traceback)", err=True)
         raise SystemExit(2) from None

@@ -52,13 +52,10 @@ def render(format_name: str, results: ScanResult | Sequence[ScanResult]) -> str:
 def write_report_dir(results: ScanResult | Sequence[ScanResult], directory: Path) -> list[Path]:
     """Write kguard.sarif, kguard.json, kguard.txt and kguard.html into ``directory`` (created if needed).
 
-    Every file is rendered before any is written, so a rendering error leaves no half-written set.
+    Every file is rendered before any is written, and written through a temporary file renamed into place, all
+    or none (`scanner.report.files`): a symlinked report file or directory is refused, never followed.
     """
+    from scanner.report.files import write_files
+
     texts = {name: renderer(results) for name, renderer in REPORT_FILES.items()}
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in texts.items():
-        path = directory / name
-        path.write_text(text, encoding="utf-8", newline="\n")
-        written.append(path)
-    return written
+    return write_files(directory, texts)

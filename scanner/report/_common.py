@@ -1,4 +1,4 @@
-"""Helpers shared by the report formats: ordering, rule lookup, field paths, paths as URIs."""
+"""Helpers shared by the report formats: ordering, rule lookup, field paths, paths as URIs, settings, safe text."""
 
 from __future__ import annotations
 
@@ -12,11 +12,14 @@ from urllib.parse import quote
 
 from scanner.engine.catalogue import Rule
 from scanner.model import FieldPath, Finding, ScanResult, Severity, fingerprint
+from scanner.report.safe import safe_text
+
+__all__ = ["safe_text"]  # re-exported: every format escapes shown text through this one helper
 
 CATEGORY_ORDER = ("segmentation", "rbac", "pod-security")
 CATEGORY_TITLES = {"segmentation": "Network segmentation", "rbac": "RBAC", "pod-security": "Pod security"}
 SEVERITIES = tuple(sorted(Severity, reverse=True))  # critical first
-_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:/")
 
 
@@ -46,7 +49,7 @@ def format_field_path(path: FieldPath) -> str:
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif _PLAIN_KEY.match(part):
+        elif _PLAIN_KEY.fullmatch(part):
             out += f".{part}" if out else part
         else:
             out += f"[{json.dumps(part)}]"
@@ -137,3 +140,85 @@ def coverage_text(entry: dict[str, Any]) -> str:
             detail = ", ".join(f"{k}={rest[k]}" for k in sorted(rest))
             return f"{entry[key]} ({detail})" if detail else str(entry[key])
     return ", ".join(f"{k}={entry[k]}" for k in sorted(entry)) or "coverage gap"
+
+
+def merged_settings(runs: Sequence[ScanResult]) -> dict[str, Any]:
+    """The settings of several runs as one mapping: a value all runs share as it is, suppression counts summed,
+    anything else that differs as ``{"per_run": {run: value}}``."""
+    known = ("policies", "config", "suppressions")
+    keys = sorted({key for r in runs for key in r.settings}, key=lambda k: (k not in known, known.index(k)
+                                                                            if k in known else 0, str(k)))
+    out: dict[str, Any] = {}
+    for key in keys:
+        values = [r.settings.get(key) for r in runs]
+        if all(v == values[0] for v in values):
+            out[key] = values[0]
+        elif key == "suppressions" and all(_int_mapping(v) for v in values):
+            counts: dict[str, int] = {}
+            for value in values:
+                for name, count in value.items():
+                    counts[name] = counts.get(name, 0) + count
+            out[key] = counts
+        else:
+            out[key] = {"per_run": {r.category: r.settings.get(key) for r in runs}}
+    return out
+
+
+def _int_mapping(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, int) and not isinstance(v, bool) for v in value.values())
+
+
+def settings_rows(settings: dict[str, Any]) -> list[tuple[str, str]]:
+    """What a scan ran with, as (label, text) rows for the human formats: policies, configuration, suppressions.
+
+    Missing parts read "not recorded"; the texts are raw (callers escape them with `safe_text`).
+    """
+    policies = settings.get("policies")
+    if isinstance(policies, dict) and policies:
+        source = str(policies.get("source") or "unknown source")
+        digest = str(policies.get("sha256") or "")
+        policy_text = f"{source} (sha256 {digest})" if digest else source
+    else:
+        policy_text = "not recorded"
+    config = settings.get("config")
+    if isinstance(config, dict) and config:
+        items = [f"{key}={value}" for key, value in _flatten({k: v for k, v in config.items() if k != "source"})]
+        config_text = str(config.get("source") or "unknown source")
+        if items:
+            config_text += ": " + ", ".join(items)
+    else:
+        config_text = "not recorded"
+    sups = settings.get("suppressions")
+    if isinstance(sups, dict) and sups:
+        labels = {"inline": "inline (annotations)", "baseline": "baseline"}
+        sup_text = ", ".join(f"{sups[key]} {labels.get(key, key)}" for key in sorted(sups, key=_suppression_order))
+    else:
+        sup_text = "not recorded"
+    rows = [("policies", policy_text), ("configuration", config_text), ("suppressions", sup_text)]
+    known = {"policies", "config", "suppressions"}
+    for key in sorted(settings, key=str):
+        if key not in known:
+            value = settings[key]
+            text = ", ".join(f"{k}={v}" for k, v in _flatten(value)) if isinstance(value, dict) else str(value)
+            rows.append((str(key), text or "none"))
+    return rows
+
+
+def _suppression_order(key: str) -> tuple[int, str]:
+    return (0 if key == "inline" else 1 if key == "baseline" else 2), key
+
+
+def _flatten(value: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Nested settings as ``dotted.key -> text`` pairs in the given order (lists comma-joined, None = default)."""
+    out: list[tuple[str, str]] = []
+    for key, item in value.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(item, dict) and item:
+            out.extend(_flatten(item, name))
+        elif isinstance(item, list | tuple):
+            out.append((name, ",".join(str(v) for v in item) if item else "none"))
+        elif item is None or item == {}:
+            out.append((name, "default" if item is None else "none"))
+        else:
+            out.append((name, str(item)))
+    return out

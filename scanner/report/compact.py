@@ -1,11 +1,16 @@
-"""One line per unsuppressed finding, linter style (`path:line:col: severity rule-id message`): for --quiet."""
+"""One line per unsuppressed finding, linter style (`path:line:col: severity rule-id message`): for --quiet.
+
+Paths, rule ids and messages are shown through `safe_text` and the lines through `guard_lines`, so a hostile file
+or object name can neither break a line nor pose as a CI workflow command.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from scanner.model import ScanResult, Severity
-from scanner.report._common import as_results, sort_findings
+from scanner.report._common import as_results, safe_text, sort_findings
+from scanner.report.safe import guard_lines
 
 
 def render(results: ScanResult | Sequence[ScanResult], *, threshold: Severity | None = None) -> str:
@@ -16,5 +21,6 @@ def render(results: ScanResult | Sequence[ScanResult], *, threshold: Severity | 
             if f.suppressed or (threshold is not None and f.severity < threshold):
                 continue
             loc = f.location
-            lines.append(f"{loc.path}:{loc.line}:{loc.column}: {f.severity.label} {f.rule_id} {f.message}")
-    return "".join(line + "\n" for line in lines)
+            lines.append(f"{safe_text(loc.path)}:{loc.line}:{loc.column}: {f.severity.label} "
+                         f"{safe_text(f.rule_id)} {safe_text(f.message)}")
+    return guard_lines("".join(line + "\n" for line in lines))

@@ -1,7 +1,9 @@
-"""The JSON report: a versioned document (schema: docs/json-schema/kguard-report-1.0.json), sorted and stable.
+"""The JSON report: a versioned document (schema: docs/json-schema/kguard-report-1.1.json), sorted and stable.
 
 Several scan results (one per overlay or cluster) share one document; every per-run entry names its run (the
-result's `category`), so the same base-file finding seen through two overlays stays two entries.
+result's `category`), so the same base-file finding seen through two overlays stays two entries. Strings keep the
+scanned data exactly; control characters that `json.dumps` would leave raw (DEL, C1, line separators, bidi
+controls) are written as ``\\uXXXX`` escapes.
 """
 
 from __future__ import annotations
@@ -17,19 +19,21 @@ from scanner.report._common import (
     as_results,
     category_key,
     finding_fingerprint,
+    merged_settings,
     relative_posix_path,
     remediation_for,
     report_rules,
     sort_findings,
 )
+from scanner.report.safe import escape_json
 
-SCHEMA_VERSION = "1.0"
-SCHEMA_FILE = "docs/json-schema/kguard-report-1.0.json"
+SCHEMA_VERSION = "1.1"
+SCHEMA_FILE = "docs/json-schema/kguard-report-1.1.json"
 
 
 def render(results: ScanResult | Sequence[ScanResult]) -> str:
     """The JSON report for one or several scan results, indented, ending in a newline."""
-    return json.dumps(build(results), indent=2, ensure_ascii=False, default=str) + "\n"
+    return escape_json(json.dumps(build(results), indent=2, ensure_ascii=False, default=str)) + "\n"
 
 
 def build(results: ScanResult | Sequence[ScanResult]) -> dict[str, Any]:
@@ -47,6 +51,7 @@ def build(results: ScanResult | Sequence[ScanResult]) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "kguard", "version": scanner.__version__},
+        "settings": merged_settings(runs),
         "scan": _scan(runs),
         "summary": _summary([f for r in runs for f in r.findings]),
         "findings": [entry for _, entry in findings],

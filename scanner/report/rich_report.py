@@ -1,7 +1,9 @@
 """The human report (Rich): findings grouped by category and severity, suppressed ones dimmed, a summary table.
 
 `print_report` prints to any Rich console; `render` returns plain text; `export_text` / `export_html` use Rich's
-recording console for `--report-dir`.
+recording console for `--report-dir`. Every text that comes from the scanned objects or the policies is shown
+through `safe_text` (control characters escaped, never Rich markup), and printed or exported output goes through
+`guard_lines` (no line a CI runner would take for a workflow command).
 """
 
 from __future__ import annotations
@@ -28,9 +30,12 @@ from scanner.report._common import (
     relative_posix_path,
     remediation_for,
     report_rules,
+    safe_text,
     sentence,
+    settings_rows,
     sort_findings,
 )
+from scanner.report.safe import guard_lines
 
 DEFAULT_WIDTH = 100
 SEVERITY_STYLES = {
@@ -57,18 +62,29 @@ def print_report(results: ScanResult | Sequence[ScanResult], console: Console) -
         console.print(Group(*report_renderables(result, title_run=len(runs) > 1)))
 
 
+def print_guarded(results: ScanResult | Sequence[ScanResult], console: Console) -> None:
+    """Print the report to ``console``'s file with `guard_lines` applied (what `kguard scan` shows on stdout)."""
+    with console.capture() as capture:
+        print_report(results, console)
+    console.file.write(guard_lines(capture.get()))
+    console.file.flush()
+
+
 def export_text(results: ScanResult | Sequence[ScanResult], *, width: int = DEFAULT_WIDTH) -> str:
     """The report as plain text, trailing spaces removed (Rich pads lines to their block's width)."""
     console = _recording_console(width, color=False)
     print_report(results, console)
-    return "".join(line.rstrip() + "\n" for line in console.export_text().splitlines())
+    lines = console.export_text().split("\n")  # not splitlines(): no other character may end a line
+    if lines and not lines[-1]:
+        lines.pop()
+    return guard_lines("".join(line.rstrip() + "\n" for line in lines))
 
 
 def export_html(results: ScanResult | Sequence[ScanResult], *, width: int = DEFAULT_WIDTH) -> str:
     """A standalone HTML page with the coloured report."""
     console = _recording_console(width, color=True)
     print_report(results, console)
-    return console.export_html(inline_styles=True)
+    return guard_lines(console.export_html(inline_styles=True))
 
 
 def _recording_console(width: int, *, color: bool) -> Console:
@@ -93,8 +109,8 @@ def report_renderables(result: ScanResult, *, title_run: bool = False) -> list[R
     findings = sort_findings(result.findings)
     active = [f for f in findings if not f.suppressed]
     suppressed = [f for f in findings if f.suppressed]
-    title = f"kguard report: {result.category}" if title_run else "kguard report"
-    out: list[RenderableType] = [Heading(Text(title, style="bold"), style="bold")]
+    title = f"kguard report: {safe_text(result.category)}" if title_run else "kguard report"
+    out: list[RenderableType] = [Heading(Text(title, style="bold"), style="bold"), settings_grid(result), Text()]
 
     def section(text: str, style: str = "bold") -> None:
         out.append(Heading(Text(text, style=style), align="left", style="dim"))
@@ -104,7 +120,7 @@ def report_renderables(result: ScanResult, *, title_run: bool = False) -> list[R
     categories = sorted({f.category for f in active}, key=category_key)
     for category in categories:
         mine = [f for f in active if f.category == category]
-        section(f"{category_title(category)} ({len(mine)})")
+        section(f"{safe_text(category_title(category), prose=True)} ({len(mine)})")
         for severity in _SEVERITIES:
             out.extend(_finding_block(f, rules) for f in mine if f.severity == severity)
     if suppressed:
@@ -121,7 +137,17 @@ def report_renderables(result: ScanResult, *, title_run: bool = False) -> list[R
 
 def _location(finding: Finding) -> str:
     loc = finding.location
-    return f"{relative_posix_path(loc.path)[0]}:{loc.line}:{loc.column}"
+    return f"{safe_text(relative_posix_path(loc.path)[0])}:{loc.line}:{loc.column}"
+
+
+def settings_grid(result: ScanResult) -> Table:
+    """What the scan ran with (policies, configuration, suppressions), one dim line each, under the title."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(no_wrap=True, style="dim")
+    table.add_column(style="dim")
+    for label, text in settings_rows(result.settings):
+        table.add_row(Text(safe_text(label)), Text(safe_text(text, prose=True)))
+    return table
 
 
 def _severity_label(severity: Severity) -> Text:
@@ -135,26 +161,27 @@ def _indented(*lines: Text) -> RenderableType:
 
 def _finding_block(finding: Finding, rules: dict[str, Rule]) -> RenderableType:
     rule = rules.get(finding.rule_id)
-    head = Text.assemble(_severity_label(finding.severity), " ", (finding.rule_id, "bold"))
+    head = Text.assemble(_severity_label(finding.severity), " ", (safe_text(finding.rule_id), "bold"))
     if rule and rule.title != finding.rule_id:
-        head.append(f"  {rule.title}", style="italic")
-    where = Text.assemble((_location(finding), "cyan"), "  ", finding.resource.display())
+        head.append(f"  {safe_text(rule.title, prose=True)}", style="italic")
+    where = Text.assemble((_location(finding), "cyan"), "  ", safe_text(finding.resource.display()))
     body = [where]
     if finding.field_path:
-        body.append(Text(f"field: {format_field_path(finding.field_path)}", style="dim"))
-    body.append(Text(sentence(finding.message)))
+        body.append(Text(f"field: {safe_text(format_field_path(finding.field_path))}", style="dim"))
+    body.append(Text(safe_text(sentence(finding.message))))
     remediation = remediation_for(finding, rules)
     if remediation:
-        body.append(Text.assemble(("Fix: ", "green"), sentence(remediation)))
+        body.append(Text.assemble(("Fix: ", "green"), safe_text(sentence(remediation), prose=True)))
     for rel in finding.related:
-        text = Text.assemble(("Related: ", "dim"), rel.resource.display())
+        text = Text.assemble(("Related: ", "dim"), safe_text(rel.resource.display()))
         if rel.location:
-            text.append(f" ({relative_posix_path(rel.location.path)[0]}:{rel.location.line})", style="cyan")
+            path = safe_text(relative_posix_path(rel.location.path)[0])
+            text.append(f" ({path}:{rel.location.line})", style="cyan")
         if rel.message:
-            text.append(f": {rel.message}")
+            text.append(f": {safe_text(rel.message)}")
         body.append(text)
     if finding.enforcement_action not in ("", "deny"):
-        body.append(Text(f"Enforcement action: {finding.enforcement_action}", style="dim"))
+        body.append(Text(f"Enforcement action: {safe_text(finding.enforcement_action)}", style="dim"))
     return Group(head, _indented(*body), Text())
 
 
@@ -164,11 +191,12 @@ def _suppressed_block(finding: Finding) -> RenderableType:
     how = {"inSource": "annotation", "external": "baseline"}.get(sup.kind, sup.kind)
     extra = "".join(f", {label} {value}" for label, value in (("owner", sup.owner), ("expires", sup.expires))
                     if value)
-    head = Text(f"{finding.severity.label.upper():<8} {finding.rule_id}", style="dim")
+    why = sup.justification or "no justification given"
+    head = Text(f"{finding.severity.label.upper():<8} {safe_text(finding.rule_id)}", style="dim")
     body = _indented(
-        Text(f"{_location(finding)}  {finding.resource.display()}", style="dim"),
-        Text(sentence(finding.message), style="dim"),
-        Text(f"Suppressed ({how}{extra}): {sup.justification or 'no justification given'}", style="dim"),
+        Text(f"{_location(finding)}  {safe_text(finding.resource.display())}", style="dim"),
+        Text(safe_text(sentence(finding.message)), style="dim"),
+        Text(safe_text(f"Suppressed ({how}{extra}): {why}"), style="dim"),
     )
     return Group(head, body, Text())
 
@@ -196,7 +224,7 @@ def _problems(result: ScanResult) -> Table | None:
     table.add_column(no_wrap=True)
     table.add_column()
     for label, text in rows:
-        table.add_row(label, Text(text))
+        table.add_row(label, Text(safe_text(text)))
     return table
 
 
@@ -209,7 +237,7 @@ def summary_table(result: ScanResult) -> Table:
                   caption=f"Suppressed findings (not counted above): {suppressed}", caption_justify="left")
     table.add_column("Severity")
     for category in categories:
-        table.add_column(category_title(category), justify="right")
+        table.add_column(Text(safe_text(category_title(category), prose=True)), justify="right")
     table.add_column("Total", justify="right", style="bold")
     for severity in _SEVERITIES:
         row = [sum(f.severity == severity and f.category == c for f in active) for c in categories]

@@ -2,7 +2,9 @@
 
 One run per `ScanResult` (several = one per Kustomize overlay or cluster, each with its own
 `automationDetails.id`). Input problems, skipped inputs, policy errors and coverage gaps become invocation
-notifications, so nothing is dropped silently.
+notifications, so nothing is dropped silently; what the scan ran with is the invocation's `settings` property.
+Message texts (shown by code scanning) go through `safe_text`; the serialised log escapes the control characters
+`json.dumps` leaves raw.
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ from scanner.report._common import (
     relative_posix_path,
     remediation_for,
     report_rules,
+    safe_text,
     sentence,
     sort_findings,
 )
+from scanner.report.safe import escape_json
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -82,7 +86,7 @@ def render(results: ScanResult | Sequence[ScanResult], *, source_root: Path | No
         version=SARIF_VERSION,
         schema_uri=SCHEMA_URI,
     )
-    return json.dumps(to_json(log), indent=2, ensure_ascii=False, default=str) + "\n"
+    return escape_json(json.dumps(to_json(log), indent=2, ensure_ascii=False, default=str)) + "\n"
 
 
 def automation_id(result: ScanResult) -> str:
@@ -140,8 +144,9 @@ def _rule(rule: Rule) -> om.ReportingDescriptor:
     return om.ReportingDescriptor(
         id=rule.id,
         name=rule.kind,
-        short_description=om.MultiformatMessageString(text=rule.title),
-        full_description=om.MultiformatMessageString(text=_clip(rule.description or rule.title)),
+        short_description=om.MultiformatMessageString(text=safe_text(rule.title, prose=True)),
+        full_description=om.MultiformatMessageString(text=_clip(safe_text(rule.description or rule.title,
+                                                                          prose=True))),
         help=om.MultiformatMessageString(text=_help_text(rule), markdown=_help_markdown(rule)),
         help_uri=rule.help_url or None,
         default_configuration=om.ReportingConfiguration(level=level_of(rule.severity)),
@@ -161,6 +166,10 @@ def _pss_line(rule: Rule) -> str:
 
 
 def _help_text(rule: Rule) -> str:
+    return "\n\n".join(safe_text(part, prose=True) for part in _help_parts(rule))
+
+
+def _help_parts(rule: Rule) -> list[str]:
     parts = [sentence(rule.description or rule.title)]
     if rule.remediation:
         parts.append(f"Remediation: {sentence(rule.remediation)}")
@@ -168,7 +177,7 @@ def _help_text(rule: Rule) -> str:
         parts.append(_pss_line(rule))
     if rule.help_url:
         parts.append(f"More information: {rule.help_url}")
-    return "\n\n".join(parts)
+    return parts
 
 
 def _help_markdown(rule: Rule) -> str:
@@ -180,7 +189,7 @@ def _help_markdown(rule: Rule) -> str:
         parts.append(f"Pod Security Standards: level `{rule.pss_level}`, check {checks}.")
     if rule.help_url:
         parts.append(f"[More information]({rule.help_url})")
-    return "\n\n".join(parts)
+    return "\n\n".join(safe_text(part, prose=True) for part in parts)
 
 
 def _result(
@@ -190,10 +199,10 @@ def _result(
     source_root: Path | None,
     outside: list[str],
 ) -> om.Result:
-    text = sentence(finding.message)
+    text = safe_text(sentence(finding.message))
     remediation = remediation_for(finding, rules)
     if remediation:
-        text = f"{text} Remediation: {sentence(remediation)}"
+        text = f"{text} Remediation: {safe_text(sentence(remediation), prose=True)}"
     fp = finding_fingerprint(finding)
     props: dict[str, Any] = {
         "severity": finding.severity.label,
@@ -225,7 +234,7 @@ def _suppression(finding: Finding) -> om.Suppression:
     sup = finding.suppression
     extra = {k: v for k, v in (("owner", sup.owner), ("expires", sup.expires)) if v}
     return om.Suppression(
-        kind=sup.kind, state="accepted", justification=sup.justification or None,
+        kind=sup.kind, state="accepted", justification=safe_text(sup.justification) or None,
         properties=property_bag(extra) if extra else None,
     )
 
@@ -267,7 +276,7 @@ def _related(related: RelatedLocation, ident: int, source_root: Path | None, out
         id=ident,
         physical_location=physical,
         logical_locations=[_logical(related.resource)],
-        message=om.Message(text=related.message or related.resource.display()),
+        message=om.Message(text=safe_text(related.message or related.resource.display())),
     )
 
 
@@ -303,6 +312,7 @@ def _invocation(
             "skipped": len(result.skipped),
             "not-evaluated": len(result.not_evaluated),
             "coverage-gaps": len(result.coverage),
+            "settings": result.settings,
         }),
     )
 
@@ -326,7 +336,7 @@ def _notification(
         where = f"{path}:{line}" if line else path
         text = f"{where}: {text}"
     return om.Notification(
-        message=om.Message(text=text),
+        message=om.Message(text=safe_text(text)),
         level=level,
         descriptor=om.ReportingDescriptorReference(id=ident, index=_NOTIFICATION_INDEX[ident]),
         locations=locations,
@@ -339,7 +349,7 @@ def _policy_error(policy: str, message: str, rule_index: dict[str, int]) -> om.N
     if policy in rule_index:
         rule = om.ReportingDescriptorReference(id=policy, index=rule_index[policy])
     return om.Notification(
-        message=om.Message(text=f"policy {policy}: {message}"),
+        message=om.Message(text=safe_text(f"policy {policy}: {message}")),
         level="error",
         descriptor=om.ReportingDescriptorReference(id="policy-error", index=_NOTIFICATION_INDEX["policy-error"]),
         associated_rule=rule,

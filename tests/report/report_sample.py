@@ -87,6 +87,19 @@ RULES = [
     ),
 ]
 
+# What the scan ran with (the shape ScanResult.settings documents).
+SETTINGS = {
+    "policies": {"source": "policies", "sha256": "9f2c" * 16},
+    "config": {
+        "source": ".kguard.yaml",
+        "overlays": None,
+        "exclude": ["manifests/experimental/**"],
+        "podTemplatePaths": [],
+        "podSecurity": {"defaultLevel": "restricted", "exemptions": {"namespaces": ["kube-system"]}},
+    },
+    "suppressions": {"inline": 1, "baseline": 1},
+}
+
 API_GATEWAY = ResourceId(api_version="apps/v1", kind="Deployment", name="api-gateway", namespace="production")
 FRONTEND = ResourceId(api_version="apps/v1", kind="Deployment", name="frontend", namespace="production")
 ADMIN_ROLE = ResourceId(api_version="rbac.authorization.k8s.io/v1", kind="ClusterRole", name="shop-admin")
@@ -163,6 +176,7 @@ def build_result() -> ScanResult:
         rules=list(RULES),
         category="kguard/production",
         coverage=[{"resource": "secrets", "namespace": "kube-system", "reason": "forbidden: cannot list"}],
+        settings=SETTINGS,
     )
 
 

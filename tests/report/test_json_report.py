@@ -14,7 +14,7 @@ from scanner.model import ScanResult
 from scanner.report import json_report
 from tests.report.report_sample import build_result, check_golden
 
-SCHEMA = Path(__file__).parents[2] / "docs" / "json-schema" / "kguard-report-1.0.json"
+SCHEMA = Path(__file__).parents[2] / "docs" / "json-schema" / "kguard-report-1.1.json"
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_schema_rejects_broken_reports(validator: jsonschema.Draft202012Validato
 
 def test_contents(scan_result: ScanResult) -> None:
     doc = json_report.build(scan_result)
-    assert doc["schema_version"] == "1.0"
+    assert doc["schema_version"] == "1.1"
     assert doc["tool"]["name"] == "kguard"
     scan = doc["scan"]
     assert scan["runs"] == ["kguard/production"]

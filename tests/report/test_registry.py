@@ -14,7 +14,7 @@ from scanner.report import FORMATS, render, write_report_dir
 def test_formats_registry(scan_result: ScanResult) -> None:
     assert set(FORMATS) == {"rich", "sarif", "json"}
     assert json.loads(render("sarif", scan_result))["version"] == "2.1.0"
-    assert json.loads(render("json", scan_result))["schema_version"] == "1.0"
+    assert json.loads(render("json", scan_result))["schema_version"] == "1.1"
     assert "kguard report" in render("rich", scan_result)
 
 
