@@ -1,42 +1,146 @@
-"""The local files and directories a kustomization reads (for overlay discovery and the pre-commit hook)."""
+"""What a kustomization reads: its reference entries (with their lines), the local files and directories they
+name, and whether an entry is remote (for discovery, the pre-commit hook and the no-network guard)."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from scanner.load.files import display_path
 from scanner.load.kustomize.render import kustomization_file
-from scanner.load.kustomize.sources import first_mapping
+from scanner.load.kustomize.sources import START, SourceDoc, file_docs
+from scanner.load.yaml_source import YamlLoadError, parse_documents
+from scanner.model import FieldPath
 
 _LISTED = ("resources", "bases", "components", "crds", "configurations", "transformers", "generators", "validators",
            "patchesStrategicMerge")
 _PATH_ENTRIES = ("patches", "patchesJson6902", "replacements")
+_GENERATORS = ("configMapGenerator", "secretGenerator")
+_LIST_KEYS = (*_LISTED, *_PATH_ENTRIES, *_GENERATORS, "helmCharts")
+
+# kustomize fetches these instead of reading a local path: URLs, go-getter (`git::`), `gh:`, scp-like `git@host:`
+_REMOTE_PREFIX = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|[A-Za-z][A-Za-z0-9+.-]*::|gh:|[^/@\s]+@[^/:\s]+:)")
+_REMOTE_HOSTS = ("github.com/", "gitlab.com/", "bitbucket.org/", "dev.azure.com/", "ssh.dev.azure.com/")
+_REMOTE_QUERY = re.compile(r"\?(?:ref|version|timeout|submodules)=")
+
+
+class KustomizationError(Exception):
+    """A kustomization file that cannot be read as a kustomization; ``line`` is 1-based when known."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """One entry of a kustomization that names something to read; ``value`` as written (without `key=`)."""
+
+    field: str
+    value: str
+    line: int | None
+
+
+def read_kustomization(kfile: Path) -> SourceDoc:
+    """The kustomization document of ``kfile``; `KustomizationError` when it is not a readable mapping."""
+    docs = file_docs(str(kfile))
+    if docs and isinstance(docs[0].value, dict):
+        return docs[0]
+    if docs and docs[0].value is not None:
+        raise KustomizationError(f"a kustomization must be a mapping, not {type(docs[0].value).__name__}",
+                                 docs[0].positions[()].line)
+    try:
+        text = kfile.read_text(encoding="utf-8")
+        if text.strip():
+            list(parse_documents(text))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KustomizationError(f"cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    except YamlLoadError as exc:
+        raise KustomizationError(exc.message, exc.line) from None
+    return SourceDoc(display_path(kfile), {}, {(): START})  # empty: kustomize accepts it
+
+
+def reference_entries(kfile: Path) -> list[Reference]:
+    """Every entry of ``kfile`` that names a file, directory or URL to read, in file order."""
+    doc = read_kustomization(kfile)
+    spec = doc.value
+    for key in _LIST_KEYS:
+        if spec.get(key) is not None and not isinstance(spec[key], list):
+            raise KustomizationError(f"`{key}` must be a list", _line(doc, (key,)))
+    out: list[Reference] = []
+
+    def add(field: str, value: Any, path: FieldPath, key_prefixed: bool = False) -> None:
+        if isinstance(value, str) and "\n" not in value:
+            out.append(Reference(field, value.split("=", 1)[1] if key_prefixed and "=" in value else value,
+                                 _line(doc, path)))
+
+    for key in _LISTED:
+        for i, entry in enumerate(spec.get(key) or []):
+            add(key, entry, (key, i))
+    for key in _PATH_ENTRIES:
+        for i, entry in enumerate(spec.get(key) or []):
+            if isinstance(entry, dict):
+                add(f"{key}[{i}].path", entry.get("path"), (key, i, "path"))
+    for key in _GENERATORS:
+        for i, entry in enumerate(spec.get(key) or []):
+            if not isinstance(entry, dict):
+                continue
+            for sub in ("files", "envs"):
+                items = entry.get(sub)
+                for j, item in enumerate(items if isinstance(items, list) else []):
+                    add(f"{key}[{i}].{sub}", item, (key, i, sub, j), key_prefixed=sub == "files")
+            add(f"{key}[{i}].env", entry.get("env"), (key, i, "env"))
+    for i, chart in enumerate(spec.get("helmCharts") or []):
+        if isinstance(chart, dict):
+            add(f"helmCharts[{i}].valuesFile", chart.get("valuesFile"), ("helmCharts", i, "valuesFile"))
+    if isinstance(spec.get("openapi"), dict):
+        add("openapi.path", spec["openapi"].get("path"), ("openapi", "path"))
+    return out
+
+
+def helm_repositories(kfile: Path) -> list[Reference]:
+    """`helmCharts[].repo` entries whose chart is not already under the chart home (kustomize would pull it)."""
+    doc = read_kustomization(kfile)
+    globals_ = doc.value.get("helmGlobals") if isinstance(doc.value.get("helmGlobals"), dict) else {}
+    home = kfile.parent / str(globals_.get("chartHome") or "charts")
+    out = []
+    for i, chart in enumerate(doc.value.get("helmCharts") or []):
+        if not isinstance(chart, dict) or not isinstance(chart.get("repo"), str) or not chart["repo"]:
+            continue
+        if not (home / str(chart.get("name") or "")).is_dir():
+            out.append(Reference(f"helmCharts[{i}].repo", chart["repo"], _line(doc, ("helmCharts", i, "repo"))))
+    return out
+
+
+def _line(doc: SourceDoc, path: FieldPath) -> int | None:
+    pos = doc.position(path)
+    return pos.line if pos is not None else None
+
+
+def is_remote(value: str, base: Path) -> bool:
+    """Whether kustomize would fetch ``value`` (a URL, a git repository) rather than read a local path."""
+    if _REMOTE_PREFIX.match(value) or value.startswith(_REMOTE_HOSTS) or _REMOTE_QUERY.search(value):
+        return True
+    first = value.split("/", 1)[0]
+    host_like = "/" in value and "." in first.strip(".")
+    git_like = value.endswith(".git") or ".git/" in value or "_git/" in value or "//" in value
+    return (host_like or git_like) and not (base / value).exists()
 
 
 def references(kfile: Path) -> tuple[list[Path], list[Path]]:
-    """(directories, files) a kustomization reads directly; remote URLs are left out."""
-    spec = first_mapping(str(kfile)) or {}
-    entries: list[str] = []
-    for key in _LISTED:
-        entries += [e for e in spec.get(key) or [] if isinstance(e, str) and "\n" not in e]
-    for key in _PATH_ENTRIES:
-        entries += [e["path"] for e in spec.get(key) or [] if isinstance(e, dict) and isinstance(e.get("path"), str)]
-    for key in ("configMapGenerator", "secretGenerator"):
-        for entry in spec.get(key) or []:
-            if not isinstance(entry, dict):
-                continue
-            for f in [*(entry.get("files") or []), *(entry.get("envs") or []), entry.get("env")]:
-                if isinstance(f, str):
-                    entries.append(f.split("=", 1)[1] if "=" in f else f)
-    for chart in spec.get("helmCharts") or []:
-        if isinstance(chart, dict) and isinstance(chart.get("valuesFile"), str):
-            entries.append(chart["valuesFile"])
-    if isinstance((spec.get("openapi") or {}).get("path"), str):
-        entries.append(spec["openapi"]["path"])
+    """(directories, files) a kustomization reads directly; remote entries and unreadable files give nothing."""
+    try:
+        entries = reference_entries(kfile)
+    except KustomizationError:
+        return [], []
     dirs, files = [], []
     for entry in entries:
-        if "://" in entry or entry.startswith(("github.com/", "git@")):
+        if is_remote(entry.value, kfile.parent):
             continue
-        target = (kfile.parent / entry).resolve()
+        target = (kfile.parent / entry.value).resolve()
         (dirs if target.is_dir() else files).append(target)
     return dirs, files
 
