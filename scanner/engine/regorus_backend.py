@@ -10,6 +10,7 @@ templates the same way).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import json
@@ -21,6 +22,7 @@ import regorus
 
 from scanner.engine.backend import EvalFailure, Outcome, Unit, gatekeeper_results
 from scanner.engine.catalogue import package_of
+from scanner.engine.regorus_compat import hoist_negated_operands
 from scanner.engine.templates import Template
 
 
@@ -68,11 +70,12 @@ class RegorusBackend:
                     shared.engine.add_data_json(inventory_json)
                 self._shared.append(shared)
             try:  # regorus parses each module as it is added: an error belongs to this template alone
+                v1 = template.rego_version == "v1"
                 for pkg, text in sorted(libs.items()):
                     if pkg not in shared.libs:
-                        shared.engine.add_policy(f"{template.kind}/lib/{pkg}.rego", text)
+                        shared.engine.add_policy(f"{template.kind}/lib/{pkg}.rego", _as_opa(text, v1))
                         shared.libs[pkg] = text
-                shared.engine.add_policy(f"{template.kind}/template.rego", template.rego or "")
+                shared.engine.add_policy(f"{template.kind}/template.rego", _as_opa(template.rego or "", v1))
             except (RuntimeError, ValueError) as exc:
                 errors[template.kind] = f"does not compile: {_first_line(exc)}"
                 continue
@@ -130,6 +133,12 @@ class RegorusBackend:
         self._shared.clear()
         self._home.clear()
         self._rules.clear()
+
+
+@functools.lru_cache(maxsize=512)
+def _as_opa(text: str, v1: bool) -> str:
+    """The module rewritten so that regorus evaluates negations as OPA does (see `regorus_compat`)."""
+    return hoist_negated_operands(text, v1)
 
 
 def _cidr_overlap(cidr: str, ip: str) -> bool:
