@@ -1,17 +1,24 @@
-"""Files, directories and stdin to `Resource` objects; what cannot be scanned is recorded, never dropped."""
+"""Files, directories and stdin to `Resource` objects; what cannot be scanned is recorded, never dropped.
+
+Only regular files are read (a pipe or device named ``x.yaml`` is skipped unread), at most `MAX_FILE_BYTES` each;
+each bad document is an `InputError` at its own line while the rest of the file and of the run still load;
+documents with malformed identity fields are kept out of the resources (see `scanner.load.objects`).
+"""
 
 from __future__ import annotations
 
 import functools
 import os
+import stat
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scanner.load.yaml_source import Document, YamlLoadError, parse_documents
-from scanner.model import InputError, Position, Resource, Skipped
+from scanner.load.objects import object_problem
+from scanner.load.yaml_source import MAX_FILE_BYTES, Document, Ignored, NodeBudget, YamlLoadError, parse_stream
+from scanner.model import FieldPath, InputError, Position, Resource, Skipped
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"
@@ -52,60 +59,149 @@ def display_path(path: Path | str) -> str:
         return Path(os.path.relpath(absolute, cwd)).as_posix()
 
 
-def resources_from_documents(docs: Iterable[Document], path: str, origin: str, result: LoadResult) -> None:
-    """Turn parsed documents into Resources (expanding `kind: List`); record non-Kubernetes documents."""
-    for doc in docs:
-        value = doc.value
-        line = doc.positions[()].line
-        if not isinstance(value, dict) or not value.get("apiVersion") or not value.get("kind"):
-            result.skipped.append(Skipped(path=path, line=line, reason="not a Kubernetes object (no apiVersion/kind)"))
+def _missing(value: Any) -> bool:
+    return value is None or value == ""
+
+
+def _add_object(obj: Any, positions: dict[FieldPath, Position], path: str, doc_index: int, origin: str,
+                result: LoadResult, what: str) -> bool:
+    """Record ``obj`` as a Resource, a Skipped non-object or an InputError for a malformed one."""
+    line = positions.get((), Position(1, 1, 1, 1)).line
+    if not isinstance(obj, dict) or _missing(obj.get("apiVersion")) or _missing(obj.get("kind")):
+        result.skipped.append(Skipped(path=path, line=line, reason=what))
+        return False
+    problem = object_problem(obj)
+    if problem is not None:
+        field_path, message = problem
+        where = positions.get(field_path) or positions.get(field_path[:-1]) or positions.get(())
+        result.errors.append(InputError(path=path, line=where.line if where else line, message=message))
+        return False
+    result.resources.append(Resource(obj=obj, path=path, doc_index=doc_index, positions=positions, origin=origin))
+    return True
+
+
+def resources_from_documents(items: Iterable[Document | YamlLoadError | Ignored], path: str, origin: str,
+                             result: LoadResult) -> None:
+    """Turn parsed documents into Resources (expanding `kind: List`); record bad and non-Kubernetes documents."""
+    for item in items:
+        if isinstance(item, YamlLoadError):
+            result.errors.append(InputError(path=path, line=item.line, message=item.message))
             continue
-        if value["kind"] == "List" or (str(value["kind"]).endswith("List") and isinstance(value.get("items"), list)):
-            _expand_list(value, doc, path, origin, result)
+        if isinstance(item, Ignored):
+            result.skipped.append(Skipped(path=path, line=item.line, reason=item.reason))
             continue
-        result.resources.append(Resource(obj=value, path=path, doc_index=doc.index, positions=doc.positions,
-                                         origin=origin))
+        value = item.value
+        if _is_list(value):
+            _expand_list(value, item, path, origin, result)
+            continue
+        _add_object(value, item.positions, path, item.index, origin, result,
+                    "not a Kubernetes object (no apiVersion/kind)")
+
+
+def _is_list(value: Any) -> bool:
+    """``kind: List``, or any ``*List`` kind with an ``items`` list (what `kubectl get -o yaml` writes)."""
+    if not isinstance(value, dict) or not isinstance(value.get("kind"), str):
+        return False
+    kind = value["kind"]
+    return kind == "List" or (kind.endswith("List") and isinstance(value.get("items"), list)
+                              and isinstance(value.get("apiVersion"), str))
 
 
 def _expand_list(value: dict[str, Any], doc: Document, path: str, origin: str, result: LoadResult) -> None:
-    for i, item in enumerate(value.get("items") or []):
+    items = value.get("items")
+    if items is not None and not isinstance(items, list):
+        where = doc.positions.get(("items",), doc.positions[()])
+        result.errors.append(InputError(path=path, line=where.line, message="items of a List must be a list"))
+        return
+    for i, item in enumerate(items or []):
         prefix = ("items", i)
-        item_line = doc.positions.get(prefix, Position(1, 1, 1, 1)).line
-        if not isinstance(item, dict) or not item.get("apiVersion") or not item.get("kind"):
-            result.skipped.append(Skipped(path=path, line=item_line, reason="List item is not a Kubernetes object"))
-            continue
         positions = {k[2:]: v for k, v in doc.positions.items() if k[:2] == prefix}
-        result.resources.append(Resource(obj=item, path=path, doc_index=doc.index, positions=positions,
-                                         origin=origin))
+        _add_object(item, positions, path, doc.index, origin, result, "List item is not a Kubernetes object")
 
 
-def load_text(text: str, path: str, origin: str = "file") -> LoadResult:
-    """Resources of one YAML/JSON stream; a parse error is recorded with the documents before it kept."""
+def load_text(text: str, path: str, origin: str = "file", budget: NodeBudget | None = None) -> LoadResult:
+    """Resources of one YAML/JSON stream; every bad document is an error of its own, the others still load."""
     result = LoadResult(scanned=[path])
-    try:
-        resources_from_documents(parse_documents(text), path, origin, result)
-    except YamlLoadError as exc:
-        result.errors.append(InputError(path=path, line=exc.line, message=exc.message))
+    resources_from_documents(parse_stream(text, budget), path, origin, result)
     return result
 
 
-def load_file(file: Path) -> LoadResult:
-    shown = display_path(file)
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _read_bounded(file: Path) -> bytes:
+    """At most MAX_FILE_BYTES + 1 bytes of a regular file; never blocks on pipes or reads devices."""
+    fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     try:
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        return LoadResult(errors=[InputError(path=shown, message=f"not UTF-8 text: {exc.reason}")])
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _NotRegular(_file_kind(mode))
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read(MAX_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
+
+
+class _NotRegular(Exception):
+    pass
+
+
+def load_file(file: Path, budget: NodeBudget | None = None) -> LoadResult:
+    """One manifest file: regular files only (pipes and devices are skipped unread), at most MAX_FILE_BYTES."""
+    shown = display_path(file)
+    too_big = f"file larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB"
+    try:
+        info = os.stat(file)
+        if not stat.S_ISREG(info.st_mode):
+            return LoadResult(skipped=[Skipped(path=shown, reason=f"{_file_kind(info.st_mode)}, not read")])
+        if info.st_size > MAX_FILE_BYTES:
+            return LoadResult(scanned=[shown], errors=[InputError(path=shown, message=too_big)])
+        data = _read_bounded(file)
+    except _NotRegular as exc:
+        return LoadResult(skipped=[Skipped(path=shown, reason=f"{exc}, not read")])
     except OSError as exc:
         return LoadResult(errors=[InputError(path=shown, message=f"cannot read: {exc.strerror or exc}")])
-    return load_text(text, shown)
+    if len(data) > MAX_FILE_BYTES:
+        return LoadResult(scanned=[shown], errors=[InputError(path=shown, message=too_big)])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return LoadResult(errors=[InputError(path=shown, message=f"not UTF-8 text: {exc.reason}")])
+    return load_text(text, shown, budget=budget)
+
+
+def _inside(target: Path, root: Path) -> bool:
+    return target == root or root in target.parents
 
 
 def _walk(directory: Path, result: LoadResult) -> list[Path]:
-    """Manifest files below ``directory``, sorted; Helm charts are recorded as skipped (they need rendering)."""
+    """Manifest files below ``directory``, sorted; Helm charts are recorded as skipped (they need rendering).
+
+    Symbolic links to directories are never followed (no loops, no escaping the tree) and symbolic links to files
+    outside the repository (or outside ``directory`` when it is in none) are not read; both are recorded.
+    """
     files: list[Path] = []
-    for root, dirs, names in os.walk(directory):
+    boundary = repo_root(str(directory.resolve())) or directory.resolve()
+
+    def unreadable(exc: OSError) -> None:
+        where = display_path(exc.filename) if exc.filename else display_path(directory)
+        result.errors.append(InputError(path=where, message=f"cannot read directory: {exc.strerror or exc}"))
+
+    for root, dirs, names in os.walk(directory, onerror=unreadable):
         root_path = Path(root)
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        kept = []
+        for name in sorted(d for d in dirs if not d.startswith(".")):
+            if (root_path / name).is_symlink():
+                result.skipped.append(Skipped(path=display_path(root_path / name),
+                                              reason="symbolic link to a directory, not followed"))
+            else:
+                kept.append(name)
+        dirs[:] = kept
         if "Chart.yaml" in names:
             result.skipped.append(Skipped(
                 path=display_path(root_path),
@@ -113,23 +209,39 @@ def _walk(directory: Path, result: LoadResult) -> list[Path]:
             ))
             dirs[:] = []
             continue
-        files.extend(root_path / n for n in sorted(names) if n.endswith(MANIFEST_SUFFIXES))
+        for name in sorted(names):
+            file = root_path / name
+            if not name.endswith(MANIFEST_SUFFIXES):
+                continue
+            if file.is_symlink() and not _inside(file.resolve(), boundary):
+                result.skipped.append(Skipped(path=display_path(file),
+                                              reason="symbolic link pointing outside the repository, not read"))
+                continue
+            files.append(file)
     return files
 
 
 def load_paths(paths: Iterable[str]) -> LoadResult:
-    """Load files, directories (walked for .yaml/.yml/.json) and ``-`` (stdin), in the order given."""
+    """Load files, directories (walked for .yaml/.yml/.json) and ``-`` (stdin), in the order given.
+
+    One `NodeBudget` covers the whole run, so no input can make the documents held in memory explode.
+    """
     result = LoadResult()
+    budget = NodeBudget()
     for raw in paths:
         if raw == STDIN:
-            result.extend(load_text(sys.stdin.read(), "<stdin>", origin="stdin"))
+            result.extend(load_text(sys.stdin.read(MAX_FILE_BYTES + 1), "<stdin>", origin="stdin", budget=budget))
             continue
         path = Path(raw)
-        if path.is_dir():
+        try:
+            is_dir = stat.S_ISDIR(os.stat(path).st_mode)
+        except OSError:
+            message = "no such file or directory" if not path.is_symlink() else "broken symbolic link"
+            result.errors.append(InputError(path=raw, message=message))
+            continue
+        if is_dir:
             for file in _walk(path, result):
-                result.extend(load_file(file))
-        elif path.is_file():
-            result.extend(load_file(path))
+                result.extend(load_file(file, budget))
         else:
-            result.errors.append(InputError(path=raw, message="no such file or directory"))
+            result.extend(load_file(path, budget))
     return result

@@ -1,37 +1,54 @@
-"""Parse YAML/JSON text into plain Python values plus the position of every field.
+"""Parse YAML/JSON text into JSON values, as Kubernetes decodes them, plus the position of every field.
 
-We compose the YAML node tree (libyaml when available) and build the values ourselves, so every mapping entry and
-list item keeps its line and column. Construction is bounded: alias expansion ("billion laughs"), nesting depth and
-document size all have explicit limits, and exceeding one is a `YamlLoadError`, never a hang.
+A stream is split into documents the way kubectl splits it (a line starting with ``---``), and each document is
+parsed on its own, so one broken document is one error at its own line and never costs the others. Within a
+document we compose the YAML node tree (libyaml when available) and build the values ourselves with go-yaml v2's
+scalar rules and sigs.k8s.io/yaml's JSON conversion (`scanner.load.go_yaml`), so every mapping entry and list item
+keeps its line and column and every value is what the API server would store.
+
+Construction is bounded: alias expansion ("billion laughs", also go-yaml's aliasing ratio), nesting depth and size
+all have explicit limits, per document, per file and per run (`NodeBudget`); exceeding one is an error for that
+document, never a hang. Known differences from Kubernetes: nesting deeper than `MAX_DEPTH` is refused, and a
+document whose keys collide only after conversion to strings (``1`` and ``"1"``) keeps the later one where Go's
+choice is random.
 """
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from scanner.load import go_yaml
 from scanner.model import FieldPath, Position
 
 try:  # libyaml is much faster; fall back to the pure-Python loader
-    from yaml import CSafeLoader as _Loader
+    from yaml import CSafeLoader as _BaseLoader
 except ImportError:  # pragma: no cover - depends on the PyYAML build
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
 
 MAX_FILE_BYTES = 32 * 1024 * 1024
 MAX_NODES_PER_DOCUMENT = 250_000
+MAX_NODES_PER_FILE = 1_000_000
+MAX_NODES_PER_RUN = 5_000_000
 MAX_DEPTH = 200
 
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-_KEEP_AS_TEXT = {"tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"}
+_PLAIN = "!kguard/plain"  # an untagged plain scalar: resolved by go-yaml v2's rules
 _STR_TAG = "tag:yaml.org,2002:str"
-_INT_TAG = "tag:yaml.org,2002:int"
-_constructor = SafeConstructor()
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_ALIAS_RATIO_LOW, _ALIAS_RATIO_HIGH = 400_000, 4_000_000  # go-yaml v2's "excessive aliasing" rule
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+    """Composes nodes only; untagged plain scalars keep a marker tag instead of PyYAML's (YAML 1.1) guess."""
+
+    def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is ScalarNode:
+            return _PLAIN if implicit[0] else _STR_TAG
+        return super().resolve(kind, value, implicit)
 
 
 class YamlLoadError(Exception):
@@ -50,112 +67,297 @@ class Document:
     index: int
 
 
-def _position(start: Node, end: Node) -> Position:
-    return Position(
-        start.start_mark.line + 1, start.start_mark.column + 1, end.end_mark.line + 1, end.end_mark.column + 1
-    )
+@dataclass(slots=True)
+class Ignored:
+    """Text kubectl ignores too (content after a ``...`` document end marker)."""
+
+    line: int
+    reason: str
+
+
+@dataclass(slots=True)
+class NodeBudget:
+    """Nodes (after alias expansion) still allowed for this run and for the file being read."""
+
+    run_left: int = MAX_NODES_PER_RUN
+    file_left: int = MAX_NODES_PER_FILE
+    per_file: int = MAX_NODES_PER_FILE
+
+    def start_file(self) -> None:
+        self.file_left = self.per_file
+
+    def limit(self) -> tuple[int, str]:
+        """The tightest limit on the next document, and how to name it when exceeded."""
+        return min(
+            (MAX_NODES_PER_DOCUMENT, f"document expands to more than {MAX_NODES_PER_DOCUMENT:,} nodes"),
+            (self.file_left, f"file expands to more than {self.per_file:,} nodes; its remaining documents"
+                             " were not read"),
+            (self.run_left, f"the input expands to more than {MAX_NODES_PER_RUN:,} nodes in this run;"
+                            " remaining documents were not read"),
+            key=lambda item: item[0],
+        )
+
+    def charge(self, nodes: int) -> None:
+        self.run_left = max(0, self.run_left - nodes)
+        self.file_left = max(0, self.file_left - nodes)
+
+
+@dataclass(slots=True)
+class _Chunk:
+    """One kubectl document: its text, the 0-based line it starts on, and a problem with its separator line."""
+
+    text: str
+    first_line: int
+    problem: str = ""
+    lines: list[str] = field(default_factory=list)
+
+
+def split_documents(text: str) -> Iterator[_Chunk]:
+    """The documents of a stream as kubectl's YAML reader cuts them: at every line starting with ``---``.
+
+    The separator line stays in the document it opens (so YAML sees it and line numbers hold). Only spaces or a
+    comment may follow ``---``; anything else is a problem kubectl refuses too.
+    """
+    lines = text.split("\n")  # kubectl reads lines up to "\n" only (never at U+0085 or U+2028)
+    lines = [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
+    start = 0
+    problem = ""
+    for number, line in enumerate(lines):
+        if not line.startswith("---"):
+            continue
+        if number > start:
+            yield _Chunk("".join(lines[start:number]), start, problem, lines[start:number])
+        start = number
+        rest = line[3:].strip()
+        problem = "" if not rest or rest.startswith("#") else (
+            f"invalid document separator {_clip(line.rstrip())!s} (only a comment may follow '---')")
+    if start < len(lines) or not lines:
+        yield _Chunk("".join(lines[start:]), start, problem, lines[start:])
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    text = text if len(text) <= limit else text[:limit] + "..."
+    return repr(text)
+
+
+def _position(start: Node, end: Node, offset: int) -> Position:
+    return Position(start.start_mark.line + 1 + offset, start.start_mark.column + 1,
+                    end.end_mark.line + 1 + offset, end.end_mark.column + 1)
 
 
 class _Builder:
-    """Turns one composed document into values + positions, counting every node it visits."""
+    """Turns one composed document into JSON values + positions, counting every node it visits."""
 
-    def __init__(self) -> None:
+    def __init__(self, offset: int, lines: list[str], limit: int, limit_message: str) -> None:
         self.positions: dict[FieldPath, Position] = {}
+        self.offset = offset
+        self.lines = lines
+        self.limit = limit
+        self.limit_message = limit_message
         self.visited = 0
+        self.decodes = 0  # go-yaml v2's decode and alias counters
+        self.alias_decodes = 0
+        self.alias_depth = 0
+        self.seen: set[int] = set()
+        self.active: set[int] = set()
+
+    def fail(self, message: str, node: Node) -> YamlLoadError:
+        return YamlLoadError(message, node.start_mark.line + 1 + self.offset)
+
+    def _count(self, node: Node) -> None:
+        self.visited += 1
+        if self.visited > self.limit:
+            raise self.fail(self.limit_message, node)
+        self.decodes += 1
+        if self.alias_depth:
+            self.alias_decodes += 1
+        if self.alias_decodes > 100 and self.decodes > 1000 and (
+                self.alias_decodes / self.decodes > _allowed_alias_ratio(self.decodes)):
+            raise self.fail("document contains excessive aliasing (alias expansion bomb?)", node)
 
     def build(self, node: Node, path: FieldPath, depth: int) -> Any:
-        self.visited += 1
-        if self.visited > MAX_NODES_PER_DOCUMENT:
-            raise YamlLoadError(
-                f"document expands to more than {MAX_NODES_PER_DOCUMENT:,} nodes (alias expansion bomb?)",
-                node.start_mark.line + 1,
-            )
+        """The JSON value of ``node``; a node met again is an alias, expanded like go-yaml does."""
         if depth > MAX_DEPTH:
-            raise YamlLoadError(f"nesting deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
-        if isinstance(node, ScalarNode):
-            return self._scalar(node)
-        if isinstance(node, SequenceNode):
-            items = []
-            for index, item in enumerate(node.value):
-                child = (*path, index)
-                self.positions[child] = _position(item, item)
-                items.append(self.build(item, child, depth + 1))
-            return items
-        if isinstance(node, MappingNode):
-            return self._mapping(node, path, depth)
-        raise YamlLoadError(f"unsupported YAML node {type(node).__name__}", node.start_mark.line + 1)
+            raise self.fail(f"nesting deeper than {MAX_DEPTH} levels", node)
+        key = id(node)
+        if key in self.active:
+            raise self.fail("anchor value contains itself (recursive alias)", node)
+        alias = key in self.seen
+        if alias:
+            self._count(node)
+            self.alias_depth += 1
+        self.seen.add(key)
+        self._count(node)
+        self.active.add(key)
+        try:
+            if isinstance(node, ScalarNode):
+                return self._scalar_value(node)
+            if isinstance(node, SequenceNode):
+                items = []
+                for index, item in enumerate(node.value):
+                    child = (*path, index)
+                    self.positions[child] = _position(item, item, self.offset)
+                    items.append(self.build(item, child, depth + 1))
+                return items
+            if isinstance(node, MappingNode):
+                result: dict[str, Any] = {}
+                self._fill(node, result, path, depth)
+                return result
+            raise self.fail(f"unsupported YAML node {type(node).__name__}", node)
+        finally:
+            self.active.discard(key)
+            if alias:
+                self.alias_depth -= 1
 
-    def _mapping(self, node: MappingNode, path: FieldPath, depth: int) -> dict[str, Any]:
-        result: dict[str, Any] = {}
+    def _fill(self, node: MappingNode, result: dict[str, Any], path: FieldPath, depth: int) -> None:
+        """Entries of ``node`` into ``result`` in order, later ones winning (go-yaml v2, merge keys included)."""
         for key_node, value_node in node.value:
-            if key_node.tag == _MERGE_TAG:
-                merged = self.build(value_node, path, depth + 1)
-                sources = merged if isinstance(merged, list) else [merged]
-                for source in sources:
-                    if not isinstance(source, dict):
-                        raise YamlLoadError("merge key '<<' needs a mapping", key_node.start_mark.line + 1)
-                    for k, v in source.items():
-                        result.setdefault(k, v)
+            if isinstance(key_node, ScalarNode) and key_node.value == "<<" and key_node.tag in (_PLAIN, _MERGE_TAG):
+                self._merge(value_node, result, path, depth)
                 continue
-            if not isinstance(key_node, ScalarNode):
-                raise YamlLoadError("mapping keys must be scalars", key_node.start_mark.line + 1)
-            key = self._scalar(key_node)
-            key = key if isinstance(key, str) else str(key_node.value)
+            key = self._key(key_node, depth)
             child = (*path, key)
             end = value_node if isinstance(value_node, ScalarNode) else key_node
-            self.positions[child] = _position(key_node, end)
+            self.positions[child] = _position(key_node, end, self.offset)
             result[key] = self.build(value_node, child, depth + 1)
-        return result
 
-    @staticmethod
-    def _scalar(node: ScalarNode) -> Any:
-        tag = node.tag
-        if tag == _STR_TAG:
-            return node.value
-        if tag == _INT_TAG and node.value.isdigit():
-            return int(node.value)
-        if tag in _KEEP_AS_TEXT:
-            if node.tag.endswith("binary"):
-                return base64.b64encode(base64.b64decode(node.value)).decode()
-            return node.value
-        construct = SafeConstructor.yaml_constructors.get(tag)
-        if construct is None:
-            return node.value  # unknown local tags: keep the text, as a Kubernetes API server would see it
+    def _merge(self, value_node: Node, result: dict[str, Any], path: FieldPath, depth: int) -> None:
+        is_list = isinstance(value_node, SequenceNode) and id(value_node) not in self.seen  # not an alias
+        sources = list(reversed(value_node.value)) if is_list else [value_node]
+        for source in sources:
+            if not isinstance(source, MappingNode):
+                raise self.fail("map merge requires map or sequence of maps as the value", source)
+            merged = self.build(source, path, depth + 1)
+            result.update(merged)
+
+    def _key(self, node: Node, depth: int) -> str:
+        if not isinstance(node, ScalarNode):
+            raise self.fail(f"invalid map key: a {'list' if isinstance(node, SequenceNode) else 'mapping'}", node)
+        self._count(node)
+        kind, value = self._resolve(node)
         try:
-            return construct(_constructor, node)
-        except (ConstructorError, ValueError) as exc:
-            raise YamlLoadError(f"bad scalar {node.value!r}: {exc}", node.start_mark.line + 1) from None
+            return go_yaml.json_key(kind, value)
+        except go_yaml.DecodeError as exc:
+            raise self.fail(str(exc), node) from None
+
+    def _scalar_value(self, node: ScalarNode) -> Any:
+        kind, value = self._resolve(node)
+        try:
+            return go_yaml.json_value(kind, value)
+        except go_yaml.DecodeError as exc:
+            raise self.fail(str(exc), node) from None
+
+    def _resolve(self, node: ScalarNode) -> tuple[str, Any]:
+        try:
+            if node.tag == _STR_TAG:
+                return go_yaml.STR, node.value
+            if node.tag == _PLAIN:
+                if node.style or self._has_tag(node):  # the non-specific tag "!": text
+                    return go_yaml.STR, node.value
+                return go_yaml.resolve_plain(node.value)
+            return go_yaml.resolve_tagged(node.tag, node.value)
+        except go_yaml.DecodeError as exc:
+            raise self.fail(str(exc), node) from None
+
+    def _has_tag(self, node: Node) -> bool:
+        """Whether the node's text starts with a ``!`` tag (after an optional anchor)."""
+        mark = node.start_mark
+        row = mark.line
+        if row >= len(self.lines):
+            return False
+        text = self.lines[row][mark.column:]
+        if text.startswith("&"):
+            parts = text.split(None, 1)
+            text = parts[1] if len(parts) > 1 else ""
+        return text.startswith("!")
+
+
+def _allowed_alias_ratio(decodes: int) -> float:
+    if decodes <= _ALIAS_RATIO_LOW:
+        return 0.99
+    if decodes >= _ALIAS_RATIO_HIGH:
+        return 0.10
+    return 0.99 - 0.89 * (decodes - _ALIAS_RATIO_LOW) / (_ALIAS_RATIO_HIGH - _ALIAS_RATIO_LOW)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _syntax_error(exc: yaml.YAMLError, offset: int) -> YamlLoadError:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 + offset if mark is not None else None
+        problem = " ".join(filter(None, [exc.context, exc.problem]))
+        return YamlLoadError(f"invalid YAML: {_one_line(problem)}", line)
+    return YamlLoadError(f"invalid YAML: {_one_line(str(exc))}", offset + 1)
+
+
+def _has_more(loader: _Loader) -> bool:
+    try:
+        return bool(loader.check_node())
+    except yaml.YAMLError:
+        return True
+
+
+def _parse_chunk(chunk: _Chunk, index: int, budget: NodeBudget) -> Iterator[Document | YamlLoadError | Ignored]:
+    """The first document of one kubectl document (as go-yaml's Unmarshal reads it), or its error."""
+    if chunk.problem:
+        yield YamlLoadError(chunk.problem, chunk.first_line + 1)
+        return
+    loader = _Loader(chunk.text)
+    try:
+        if not loader.check_node():
+            return
+        node = loader.get_node()
+        if node is None:
+            return
+        limit, message = budget.limit()
+        builder = _Builder(chunk.first_line, chunk.lines, limit, message)
+        try:
+            value = builder.build(node, (), 0)
+        finally:
+            budget.charge(builder.visited)
+        if value is None:
+            return
+        builder.positions[()] = _position(node, node, chunk.first_line)
+        yield Document(value=value, positions=builder.positions, index=index)
+        if _has_more(loader):
+            end = next((n for n in range(node.end_mark.line, len(chunk.lines))
+                        if chunk.lines[n].startswith("...")), node.end_mark.line)
+            yield Ignored(end + 1 + chunk.first_line,
+                          "content after the document end marker '...' is ignored (as kubectl does)")
+    except yaml.YAMLError as exc:
+        yield _syntax_error(exc, chunk.first_line)
+    except YamlLoadError as exc:
+        yield exc
+    except RecursionError:
+        yield YamlLoadError(f"nesting deeper than {MAX_DEPTH} levels", chunk.first_line + 1)
+    finally:
+        loader.dispose()
+
+
+def parse_stream(text: str, budget: NodeBudget | None = None) -> Iterator[Document | YamlLoadError | Ignored]:
+    """Every non-empty document of a YAML/JSON stream with field positions, or the error that document has.
+
+    An error never ends the stream: the next document is read as if the bad one were not there.
+    """
+    if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        yield YamlLoadError(f"file larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+        return
+    budget = budget or NodeBudget()
+    budget.start_file()
+    for index, chunk in enumerate(split_documents(text)):
+        yield from _parse_chunk(chunk, index, budget)
 
 
 def parse_documents(text: str) -> Iterator[Document]:
     """Every non-empty document of a YAML/JSON stream, with field positions.
 
-    Raises `YamlLoadError` for syntax errors or exceeded limits; documents before the error have been yielded.
+    Raises `YamlLoadError` at the first bad document; documents before it have been yielded.
     """
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
-        raise YamlLoadError(f"file larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
-    loader = _Loader(text)
-    index = -1
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            index += 1
-            if node is None:
-                continue
-            if isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null":
-                continue
-            builder = _Builder()
-            value = builder.build(node, (), 0)
-            builder.positions[()] = _position(node, node)
-            yield Document(value=value, positions=builder.positions, index=index)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        problem = " ".join(filter(None, [exc.context, exc.problem]))
-        raise YamlLoadError(f"invalid YAML: {problem}", line) from None
-    except yaml.YAMLError as exc:
-        raise YamlLoadError(f"invalid YAML: {exc}") from None
-    except RecursionError:
-        raise YamlLoadError(f"nesting deeper than {MAX_DEPTH} levels") from None
-    finally:
-        loader.dispose()
+    for item in parse_stream(text):
+        if isinstance(item, YamlLoadError):
+            raise item
+        if isinstance(item, Document):
+            yield item
