@@ -386,8 +386,8 @@ def verify(
         results = suites.verify(paths, run_filter=run, engine=engine.value, opa_url=opa_url, timeout=policy_timeout)
     from scanner.report.safe import safe_text
 
-    for line in suites.render(results, verbose=not quiet):
-        typer.echo(safe_text(line))
+    for line in suites.render(results, verbose=not quiet):  # go-test style: tabs are the format's own
+        typer.echo("\t".join(safe_text(part) for part in line.split("\t")))
     raise typer.Exit(suites.exit_code(results))
 
 
