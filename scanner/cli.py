@@ -223,18 +223,21 @@ def scan(
         )
         results: list[ScanResult] = []
         overlays = [str(k) for k in kustomize or ()]
+        discovered = None
         if all_overlays:
-            from scanner.load.kustomize import overlays_for
+            from scanner.load.kustomize import discover_roots
 
             roots = [p for p in paths or () if Path(p).is_dir()] or ([] if paths else ["."])
             paths = [p for p in paths or () if p not in roots]
-            overlays = list(dict.fromkeys([*overlays, *overlays_for(roots)]))
+            discovered = discover_roots(roots)
+            overlays = list(dict.fromkeys([*overlays, *(str(o) for o in discovered.overlays)]))
         if paths:
             results.append(scan_paths(paths, options))
         if overlays:
             from scanner.load.kustomize import scan_overlays
 
-            results.extend(scan_overlays(overlays, options))
+            results.extend(scan_overlays(overlays, options, not_scanned=discovered.skipped if discovered else (),
+                                         errors=discovered.errors if discovered else ()))
         if baseline is not None or write_baseline is not None:
             from scanner import suppress
 

@@ -18,8 +18,11 @@ from scanner.errors import UsageError
 from scanner.load.kustomize.blame import ObjectBlame, align
 from scanner.load.kustomize.discover import (
     CONFIG_FILE,
+    Discovery,
     affected_overlays,
+    discover,
     discover_overlays,
+    discover_roots,
     overlays_for,
     precommit_overlays,
 )
@@ -40,12 +43,15 @@ __all__ = [
     "KUSTOMIZATION_FILES",
     "ORIGIN_ANNOTATION",
     "TRANSFORMATIONS_ANNOTATION",
+    "Discovery",
     "ObjectBlame",
     "RenderError",
     "UsageError",  # raised by discovery and kubectl_binary; re-exported for callers that catch it from here
     "affected_overlays",
     "align",
+    "discover",
     "discover_overlays",
+    "discover_roots",
     "kubectl_binary",
     "kustomization_file",
     "kustomization_inputs",

@@ -24,7 +24,7 @@ from scanner.load.kustomize.origin import (
 )
 from scanner.load.kustomize.render import RenderError, kustomization_file, render_with_base
 from scanner.load.kustomize.sources import START, Blame
-from scanner.model import FieldPath, InputError, ScanResult
+from scanner.model import FieldPath, InputError, ScanResult, Skipped
 
 if TYPE_CHECKING:
     from scanner.scan import ScanOptions
@@ -106,10 +106,13 @@ def load_overlays(dirs: Sequence[str], *, deferred_blame: bool = False) -> list[
         return list(pool.map(load, dirs))
 
 
-def scan_overlays(dirs: Sequence[str], options: ScanOptions, *, deferred_blame: bool = False) -> list[ScanResult]:
+def scan_overlays(dirs: Sequence[str], options: ScanOptions, *, deferred_blame: bool = False,
+                  not_scanned: Sequence[Skipped] = (), errors: Sequence[InputError] = ()) -> list[ScanResult]:
     """One ScanResult per overlay, category `kguard/<overlay path>`; a failed render is an error of that overlay.
 
     ``deferred_blame`` (the pre-commit hook) renders with build metadata only overlays that have findings.
+    ``not_scanned`` and ``errors`` (from discovery: kustomizations that are not overlays, broken ones) are added to
+    the first overlay's result, so that every report lists them.
     """
     from scanner.scan import load_templates, scan_resources
 
@@ -123,4 +126,7 @@ def scan_overlays(dirs: Sequence[str], options: ScanOptions, *, deferred_blame: 
                                       input_errors=loaded.errors, rules=rules, category=opts.category))
             continue
         results.append(scan_resources(loaded.resources, opts, loaded=loaded, templates=templates))
+    if results:
+        results[0].skipped += not_scanned
+        results[0].input_errors += errors
     return results
