@@ -43,6 +43,7 @@ class FailOn(enum.StrEnum):
 
 
 class PssLevel(enum.StrEnum):
+    privileged = "privileged"
     baseline = "baseline"
     restricted = "restricted"
 
@@ -175,8 +176,9 @@ def scan(
     fail_on: FailOnOpt = FailOn.high,
     policy_dir: PolicyDirOpt = None,
     pss_level: Annotated[
-        PssLevel, typer.Option(help="Pod Security level for namespaces without an enforce label.")
-    ] = PssLevel.restricted,
+        PssLevel | None, typer.Option(help="Pod Security level for namespaces without an enforce label "
+                                      "(default: .kguard.yaml podSecurity.defaultLevel, else restricted).")
+    ] = None,
     select: Annotated[list[str] | None, typer.Option(help="Only these rules (id, glob, kind or category).")] = None,
     ignore: Annotated[list[str] | None, typer.Option(help="Skip these rules (id, glob, kind or category).")] = None,
     templates: Annotated[
@@ -213,12 +215,13 @@ def scan(
     if not paths and not kustomize and not all_overlays:
         fail("nothing to scan: give PATH ... or --kustomize DIR")
     with _errors_to_exit(), _progress(not quiet) as (on_total, on_progress):
+        config = repository_config()
         options = ScanOptions(
             policy_dir=policy_dir, template_dirs=templates or (), default_policies=not no_default_policies,
-            analyses=not no_analyses,
-            pss_level=pss_level.value, select=select or (), ignore=ignore or (), default_namespace=default_namespace,
-            engine=engine.value, opa_url=opa_url, workers=workers, timeout=policy_timeout,
-            pod_template_paths=[*repository_config().pod_template_paths, *(pod_template_path or ())],
+            analyses=not no_analyses, config=config,
+            pss_level=pss_level.value if pss_level else None, select=select or (), ignore=ignore or (),
+            default_namespace=default_namespace, engine=engine.value, opa_url=opa_url, workers=workers,
+            timeout=policy_timeout, pod_template_paths=[*config.pod_template_paths, *(pod_template_path or ())],
             on_total=on_total, on_progress=on_progress,
         )
         results: list[ScanResult] = []
@@ -268,8 +271,10 @@ def precommit_kustomize(
         overlays = precommit_overlays(files or [])
         if not overlays:
             raise typer.Exit(0)
+        from scanner.config import repository_config
+
         options = ScanOptions(policy_dir=policy_dir, template_dirs=templates or (),
-                              default_policies=not no_default_policies)
+                              default_policies=not no_default_policies, config=repository_config())
         results = scan_overlays(overlays, options, deferred_blame=True)
         if baseline is not None:
             from scanner import suppress
@@ -298,7 +303,8 @@ def audit(
     no_default_policies: Annotated[bool, typer.Option("--no-default-policies", help="Only --templates.")] = False,
     select: Annotated[list[str] | None, typer.Option(help="Only these rules.")] = None,
     ignore: Annotated[list[str] | None, typer.Option(help="Skip these rules.")] = None,
-    pss_level: Annotated[PssLevel, typer.Option(help="PSS level for unlabelled namespaces.")] = PssLevel.restricted,
+    pss_level: Annotated[PssLevel | None, typer.Option(
+        help="PSS level for unlabelled namespaces (default: .kguard.yaml, else restricted).")] = None,
     page_size: Annotated[int, typer.Option(min=1, help="Objects per LIST page.")] = 500,
     concurrency: Annotated[int, typer.Option(min=1, help="Parallel API requests.")] = 8,
     request_timeout: Annotated[float, typer.Option(help="Seconds per API request.")] = 30.0,
@@ -311,8 +317,11 @@ def audit(
     from scanner.scan import ScanOptions
 
     with _errors_to_exit(), listing_progress(not quiet) as on_listed:
+        from scanner.config import repository_config
+
         scan_options = ScanOptions(policy_dir=policy_dir, template_dirs=templates or (),
-                                   default_policies=not no_default_policies, pss_level=pss_level.value,
+                                   default_policies=not no_default_policies, config=repository_config(),
+                                   pss_level=pss_level.value if pss_level else None,
                                    select=select or (), ignore=ignore or ())
         read = ReadOptions(namespaces=namespace or (), exclude_namespaces=exclude_namespace or (),
                            page_size=page_size, concurrency=concurrency)
@@ -404,16 +413,18 @@ def gatekeeper_build(
 ) -> None:
     """Generate ConstraintTemplates, Constraints, the sync Config and a kustomization from the policy library."""
     from scanner import mirror
+    from scanner.config import repository_config
     from scanner.engine.catalogue import default_policy_dir
 
     source = policy_dir or default_policy_dir()
     with _errors_to_exit():
+        pod_security = repository_config().pod_security
         if check:
-            stale = mirror.check(source, out)
+            stale = mirror.check(source, out, pod_security=pod_security)
             for path in stale:
                 typer.echo(f"kguard: {out / path} is out of date (run `kguard gatekeeper build`)", err=True)
             raise typer.Exit(1 if stale else 0)
-        changed = mirror.write(source, out)
+        changed = mirror.write(source, out, pod_security)
     typer.echo(f"{len(changed)} file(s) updated in {out}")
 
 

@@ -184,16 +184,16 @@ class Finding:
         return (loc.path, loc.line, loc.column, self.rule_id, self.message, self.fingerprint)
 
 
-def fingerprint(rule_id: str, resource: ResourceId, field_path: FieldPath, message: str = "") -> str:
-    """Stable identity of a finding: rule + resource identity + field path (never line numbers).
+def fingerprint(rule_id: str, resource: ResourceId, field_path: FieldPath, message: str = "",
+                source: str = "") -> str:
+    """Stable identity of a finding: rule + resource identity + field path + the violation's message + which copy
+    of the object (``source``, e.g. "<file>#<ordinal>"); never line numbers, so it survives moved lines.
 
-    The message is included only when the policy gives no field path, so that distinct whole-object findings of
-    one rule on one object stay distinct.
+    Two violations of one rule at one field with different messages, and the same object in two files, are
+    distinct findings.
     """
     parts = [rule_id, resource.api_version.rpartition("/")[0], resource.kind, resource.namespace or "",
-             resource.name, json.dumps(list(field_path))]
-    if not field_path:
-        parts.append(message)
+             resource.name, json.dumps(list(field_path)), message, source]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
 

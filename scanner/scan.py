@@ -7,9 +7,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scanner.config import Config, PodSecurityConfig
 from scanner.engine.backend import make_backend
-from scanner.engine.catalogue import Rule, default_policy_dir, load_catalogue
-from scanner.engine.evaluate import PSS_LEVELS, evaluate
+from scanner.engine.catalogue import PSS_LEVELS, Rule, default_policy_dir, load_catalogue
+from scanner.engine.evaluate import evaluate
 from scanner.engine.expand import implied_pods, parse_spec
 from scanner.engine.review import apply_default_namespace
 from scanner.engine.templates import TemplateSet, from_policy, load_template_dirs
@@ -24,7 +25,8 @@ class ScanOptions:
     policy_dir: Path | None = None  # None: the repository's policies/ or the bundled copy
     template_dirs: Sequence[str] = ()
     default_policies: bool = True
-    pss_level: str = "restricted"
+    pss_level: str | None = None  # level of unlabelled namespaces; None: the config's (default restricted)
+    config: Config = field(default_factory=Config)  # the repository's .kguard.yaml (library users: defaults)
     select: Sequence[str] = ()
     ignore: Sequence[str] = ()
     default_namespace: str = "default"
@@ -39,10 +41,18 @@ class ScanOptions:
     on_total: Callable[[int], None] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if self.pss_level not in PSS_LEVELS[1:]:
-            raise UsageError(f"--pss-level must be baseline or restricted, not {self.pss_level!r}")
+        if self.pss_level is not None and self.pss_level not in PSS_LEVELS:
+            raise UsageError(f"--pss-level must be one of {', '.join(PSS_LEVELS)}, not {self.pss_level!r}")
         for text in self.pod_template_paths:
             parse_spec(text)  # fail early on a malformed KIND=PATH
+
+    @property
+    def pod_security(self) -> PodSecurityConfig:
+        """The Pod Security settings in force: --pss-level over the config's default level."""
+        configured = self.config.pod_security
+        if self.pss_level is None:
+            return configured
+        return PodSecurityConfig(default_level=self.pss_level, exempt_namespaces=configured.exempt_namespaces)
 
 
 def _selected(rule: Rule, select: Sequence[str], ignore: Sequence[str]) -> bool:
@@ -57,8 +67,8 @@ def load_templates(options: ScanOptions) -> TemplateSet:
     templates = TemplateSet()
     if options.default_policies:
         for policy in load_catalogue(options.policy_dir or default_policy_dir()):
-            template, constraint = from_policy(policy)
-            templates.add(template, [constraint])
+            template, constraints = from_policy(policy, options.pod_security)
+            templates.add(template, constraints)
     if options.template_dirs:
         load_template_dirs(list(options.template_dirs), templates)
     known = [t.rule for t in templates.templates.values() if t.rule]
@@ -87,8 +97,8 @@ def scan_resources(resources: list[Resource], options: ScanOptions, *, loaded: L
     backend = make_backend(options.engine, options.opa_url)
     try:
         evaluation = evaluate(
-            [*resources, *implied_pods(resources, expansions)], templates, backend, pss_level=options.pss_level,
-            timeout=options.timeout, workers=options.workers, on_progress=options.on_progress,
+            [*resources, *implied_pods(resources, expansions)], templates, backend, timeout=options.timeout,
+            workers=options.workers, on_progress=options.on_progress,
             on_total=options.on_total, inventory_from=inventory_from,
         )
     finally:

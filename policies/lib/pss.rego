@@ -17,5 +17,9 @@ pod_violation(pod, rel, text) := {
 	"details": {"field_path": array.concat(pod.path, rel)},
 }
 
+# A violation that also breaks the baseline control this restricted check replaces (upstream's OverrideCheckIDs):
+# kguard reports it at least at the replaced baseline rule's severity (template annotation kguard.io/baseline-severity).
+violates_baseline(v) := object.union(v, {"details": object.union(v.details, {"violates_baseline": true})})
+
 upper_first(s) := concat("", [upper(substring(s, 0, 1)), substring(s, 1, -1)])
 

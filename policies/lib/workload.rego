@@ -7,6 +7,7 @@ import data.lib.util
 
 _template_kinds := {
 	"apps": {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"},
+	"extensions": {"Deployment", "DaemonSet", "ReplicaSet"},
 	"": {"ReplicationController"},
 	"batch": {"Job"},
 	"argoproj.io": {"Rollout"},
@@ -36,6 +37,19 @@ pod_specs contains pod if {
 		"path": ["spec", "template", "spec"],
 		"metadata": util.map(template, ["metadata"]),
 		"metadata_path": ["spec", "template", "metadata"],
+	}
+}
+
+pod_specs contains pod if {
+	obj := input.review.object
+	obj.kind == "PodTemplate"
+	object_group(obj) == ""
+	template := util.map(obj, ["template"])
+	pod := {
+		"spec": util.map(template, ["spec"]),
+		"path": ["template", "spec"],
+		"metadata": util.map(template, ["metadata"]),
+		"metadata_path": ["template", "metadata"],
 	}
 }
 

@@ -1,20 +1,23 @@
 """The policy catalogue: `policies/<category>/<policy>/{policy.rego,metadata.yaml}` and `policies/lib/*.rego`.
 
 A `Policy` is the source of truth for one rule; it converts to a Gatekeeper ConstraintTemplate and Constraint
-(`to_template`, `to_constraint`) so that the scanner and the cluster run the same Rego.
+(`to_template`, `to_constraints`) so that the scanner and the cluster run the same Rego.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from scanner.errors import UsageError
 from scanner.model import Severity
+
+if TYPE_CHECKING:
+    from scanner.config import PodSecurityConfig
 
 CATEGORIES = ("pod-security", "rbac", "segmentation")
 SECURITY_SEVERITY = {  # SARIF properties.security-severity (GitHub buckets: >9 critical, 7-8.9 high, ...)
@@ -27,6 +30,18 @@ SECURITY_SEVERITY = {  # SARIF properties.security-severity (GitHub buckets: >9 
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: start-up matters
 _LIB_IMPORT = re.compile(r"^\s*import\s+data\.lib\.([A-Za-z0-9_]+)", re.MULTILINE)
 _PACKAGE = re.compile(r"^\s*package\s+([A-Za-z0-9_.]+)", re.MULTILINE)
+
+PSS_LABEL = "pod-security.kubernetes.io/enforce"
+PSS_LEVELS = ("privileged", "baseline", "restricted")
+# Every kind that carries a pod spec upstream Pod Security judges (its PodSpecExtractor), by API group; the
+# `extensions` group still appears in public manifests for Deployments, DaemonSets and ReplicaSets.
+POD_SECURITY_KINDS: tuple[dict[str, list[str]], ...] = (
+    {"apiGroups": [""], "kinds": ["Pod", "PodTemplate", "ReplicationController"]},
+    {"apiGroups": ["apps"], "kinds": ["DaemonSet", "Deployment", "ReplicaSet", "StatefulSet"]},
+    {"apiGroups": ["batch"], "kinds": ["CronJob", "Job"]},
+    {"apiGroups": ["extensions"], "kinds": ["DaemonSet", "Deployment", "ReplicaSet"]},
+    {"apiGroups": ["argoproj.io"], "kinds": ["Rollout"]},
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,6 +60,9 @@ class Rule:
     pss_level: str | None = None
     pss_check: tuple[str, ...] = ()
     pss_overrides: tuple[str, ...] = ()  # baseline check ids this restricted check replaces (upstream semantics)
+    # a restricted check's violation flagged `details.violates_baseline` is reported at least at this severity
+    # (the overridden baseline rule's): the harm decides the severity, not the check that reports it
+    baseline_severity: Severity | None = None
     source: str = ""  # where the rule is defined (repo-relative path)
 
     def as_dict(self) -> dict[str, Any]:
@@ -75,6 +93,7 @@ class Policy:
     sync: tuple[dict[str, str], ...]
     directory: Path
     metadata: dict[str, Any] = field(default_factory=dict)
+    pss_overridden: bool = False  # a baseline check that a restricted check of the catalogue replaces at restricted
 
     def to_template(self) -> dict[str, Any]:
         """The Gatekeeper ConstraintTemplate (Rego v1 through `code`)."""
@@ -85,7 +104,17 @@ class Policy:
             "description": self.rule.description,
             "kguard.io/rule-id": self.rule.id,
             "kguard.io/severity": self.rule.severity.label,
+            "kguard.io/category": self.rule.category,
+            "kguard.io/tags": ",".join(self.rule.tags),
+            "kguard.io/remediation": self.rule.remediation,
         }
+        if self.rule.help_url:
+            annotations["kguard.io/help-url"] = self.rule.help_url
+        if self.rule.pss_level:
+            annotations["kguard.io/pss-level"] = self.rule.pss_level
+            annotations["kguard.io/pss-check"] = ",".join(self.rule.pss_check)
+        if self.rule.baseline_severity is not None:
+            annotations["kguard.io/baseline-severity"] = self.rule.baseline_severity.label
         if self.sync:
             annotations["metadata.gatekeeper.sh/requires-sync-data"] = _sync_annotation(self.sync)
         crd_spec: dict[str, Any] = {"names": {"kind": kind}}
@@ -104,8 +133,13 @@ class Policy:
             },
         }
 
-    def to_constraint(self) -> dict[str, Any]:
-        """The default Constraint for this policy."""
+    def to_constraints(self, pod_security: PodSecurityConfig | None = None) -> list[dict[str, Any]]:
+        """The Constraints of this policy: one, or two where a level set needs a disjunction (see pss_selectors).
+
+        Pod Security policies get their match generated here: the workload kinds, a namespaceSelector on the
+        namespace's enforce label that encodes upstream's level semantics and overrides, and the configured
+        exempt namespaces as excludedNamespaces. Nothing else is excluded implicitly.
+        """
         spec: dict[str, Any] = {}
         action = self.constraint.get("enforcementAction")
         if action:
@@ -114,12 +148,52 @@ class Policy:
             spec["match"] = self.constraint["match"]
         if self.constraint.get("parameters"):
             spec["parameters"] = self.constraint["parameters"]
-        return {
-            "apiVersion": "constraints.gatekeeper.sh/v1beta1",
-            "kind": self.rule.kind,
-            "metadata": {"name": self.rule.id},
-            "spec": spec,
-        }
+        if not self.rule.pss_level:
+            return [_constraint_document(self.rule, self.rule.id, spec)]
+        default_level = pod_security.default_level if pod_security else "restricted"
+        exempt = list(pod_security.exempt_namespaces) if pod_security else []
+        out = []
+        selectors = pss_selectors(_pss_levels_applied(self.rule.pss_level, self.pss_overridden), default_level)
+        for suffix, selector in selectors:
+            match: dict[str, Any] = {"kinds": [dict(k) for k in POD_SECURITY_KINDS], "namespaceSelector": selector}
+            if exempt:
+                match["excludedNamespaces"] = exempt
+            out.append(_constraint_document(self.rule, self.rule.id + suffix, {**spec, "match": match}))
+        return out
+
+
+def _constraint_document(rule: Rule, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": rule.kind, "metadata": {"name": name},
+            "spec": spec}
+
+
+def _pss_levels_applied(policy_level: str, overridden: bool) -> frozenset[str]:
+    """Namespace levels at which a check runs: its own and stricter ones, except where a restricted check of the
+    catalogue replaces it (upstream's OverrideCheckIDs)."""
+    levels = frozenset(PSS_LEVELS[PSS_LEVELS.index(policy_level):])
+    return levels - {"restricted"} if overridden else levels
+
+
+def pss_selectors(levels: frozenset[str], default_level: str) -> list[tuple[str, dict[str, Any]]]:
+    """namespaceSelectors (with a constraint-name suffix) that select exactly the namespaces whose Pod Security
+    level is in ``levels``.
+
+    A namespace's level is its `pod-security.kubernetes.io/enforce` label; without the label it is
+    ``default_level``; an invalid value counts as restricted (upstream's ParseLevel). matchExpressions are ANDed,
+    so the one set no single selector can express (unlabelled or `baseline`, but not an invalid value) takes two
+    constraints, one per disjunct.
+    """
+    others = sorted((set(PSS_LEVELS) - levels), key=PSS_LEVELS.index)
+    not_in = {"key": PSS_LABEL, "operator": "NotIn", "values": others}
+    if "restricted" in levels:  # invalid values are restricted, so "not one of the other levels" is exact
+        if default_level in levels:
+            return [("", {"matchExpressions": [not_in]})]
+        return [("", {"matchExpressions": [{"key": PSS_LABEL, "operator": "Exists"}, not_in]})]
+    listed = {"key": PSS_LABEL, "operator": "In", "values": sorted(levels, key=PSS_LEVELS.index)}
+    if default_level not in levels:
+        return [("", {"matchExpressions": [listed]})]
+    return [("", {"matchExpressions": [listed]}),
+            ("-unlabelled", {"matchExpressions": [{"key": PSS_LABEL, "operator": "DoesNotExist"}]})]
 
 
 def _sync_annotation(sync: tuple[dict[str, str], ...]) -> str:
@@ -190,6 +264,12 @@ def load_policy(directory: Path, libs: dict[str, str], root: Path) -> Policy:
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise UsageError(f"{meta_path}: invalid policy metadata: {exc}") from None
+    if rule.pss_level is not None:
+        if rule.pss_level not in PSS_LEVELS[1:]:
+            raise UsageError(f"{meta_path}: pss.level must be baseline or restricted")
+        if (meta.get("constraint") or {}).get("match"):
+            raise UsageError(f"{meta_path}: a Pod Security policy's constraint match is generated (workload kinds, "
+                             "namespace level selector, .kguard.yaml exemptions); remove constraint.match")
     return Policy(
         rule=rule,
         rego=rego,
@@ -214,7 +294,24 @@ def load_catalogue(policy_dir: Path) -> list[Policy]:
             if key in seen:
                 raise UsageError(f"{policy.directory}: duplicate rule id or kind {key!r} (also in {seen[key]})")
             seen[key] = policy.directory
-    return sorted(policies, key=lambda p: p.rule.id)
+    return sorted(_link_pss_overrides(policies), key=lambda p: p.rule.id)
+
+
+def _link_pss_overrides(policies: list[Policy]) -> list[Policy]:
+    """Mark baseline checks that a restricted check replaces, and give that restricted check the severity floor of
+    the baseline rules it replaces."""
+    by_check = {check: p for p in policies if p.rule.pss_level == "baseline" for check in p.rule.pss_check}
+    overridden = {check for p in policies if p.rule.pss_level == "restricted" for check in p.rule.pss_overrides}
+    out = []
+    for policy in policies:
+        rule = policy.rule
+        if rule.pss_level == "baseline" and rule.pss_check and set(rule.pss_check) <= overridden:
+            policy = replace(policy, pss_overridden=True)
+        replaced = [by_check[c].rule.severity for c in rule.pss_overrides if c in by_check]
+        if replaced:
+            policy = replace(policy, rule=replace(rule, baseline_severity=max(replaced)))
+        out.append(policy)
+    return out
 
 
 def _relative(path: Path, root: Path) -> str:

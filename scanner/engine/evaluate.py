@@ -1,4 +1,8 @@
-"""Constraints x resources -> Findings, with Gatekeeper matching and kguard's Pod Security levels."""
+"""Constraints x resources -> Findings, with Gatekeeper matching.
+
+Pod Security levels are decided by the constraints' own match (namespaceSelector on the enforce label, generated
+by the catalogue), exactly as Gatekeeper decides them with the generated `gatekeeper/` objects.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import Any
 from scanner.engine import runner
 from scanner.engine.backend import Backend, EvalFailure
 from scanner.engine.catalogue import Rule
-from scanner.engine.match import Undecided, kinds_match, matches
+from scanner.engine.match import AssumedUnlabelled, Excluded, Undecided, kinds_match, matches
 from scanner.engine.review import inventory, namespaces_by_name, review
 from scanner.engine.templates import Constraint, Template, TemplateSet
 from scanner.model import (
@@ -25,9 +29,6 @@ from scanner.model import (
     Skipped,
     fingerprint,
 )
-
-PSS_LABEL = "pod-security.kubernetes.io/enforce"
-PSS_LEVELS = ("privileged", "baseline", "restricted")
 
 
 @dataclass(slots=True)
@@ -46,33 +47,30 @@ def severity_for(rule_severity: Severity, action: str) -> Severity:
     return rule_severity
 
 
-def pss_applies(policy_level: str | None, namespace_level: str) -> bool:
-    """A baseline policy runs at baseline and restricted, a restricted one only at restricted."""
-    if policy_level is None:
-        return True
-    return PSS_LEVELS.index(namespace_level) >= PSS_LEVELS.index(policy_level)
+def harm_severity(rule: Rule, details: dict[str, Any]) -> Severity:
+    """The rule's severity, raised to the replaced baseline rule's where a restricted check reports a violation
+    of a baseline control (upstream attributes it to the restricted check; the harm is the baseline one)."""
+    if rule.baseline_severity is not None and details.get("violates_baseline") is True:
+        return max(rule.severity, rule.baseline_severity)
+    return rule.severity
 
 
-def overridden_checks(templates: TemplateSet) -> frozenset[str]:
-    """Baseline check ids that a restricted policy in the set replaces (upstream's OverrideCheckIDs)."""
-    return frozenset(check for t in templates.templates.values() if t.rule and t.rule.pss_level == "restricted"
-                     for check in t.rule.pss_overrides)
+def occurrences(resources: list[Resource]) -> dict[int, tuple[str, int]]:
+    """id(resource) -> (source path, ordinal among objects of the same identity in that source).
 
-
-def _pss_skip(rule: Rule | None, level: str, overridden: frozenset[str]) -> bool:
-    """Whether a Pod Security policy does not run at ``level`` (too strict, or replaced by a restricted check)."""
-    if rule is None or rule.pss_level is None:
-        return False
-    if not pss_applies(rule.pss_level, level):
-        return True
-    return (level == "restricted" and rule.pss_level == "baseline" and bool(rule.pss_check)
-            and set(rule.pss_check) <= overridden)
-
-
-def namespace_pss_level(namespace: dict[str, Any] | None, default: str) -> str:
-    labels = ((namespace or {}).get("metadata") or {}).get("labels") or {}
-    level = labels.get(PSS_LABEL)
-    return level if level in PSS_LEVELS else default
+    Two copies of one object (same apiVersion group/kind/namespace/name) in different files, or twice in one file,
+    are different occurrences: their findings and suppressions never merge. The ordinal, unlike the document
+    index, does not change when unrelated documents are added above.
+    """
+    counts: dict[tuple[str, ResourceId], int] = {}
+    out: dict[int, tuple[str, int]] = {}
+    for res in resources:
+        if res.parent is not None:
+            continue
+        key = (res.path, res.identity)
+        out[id(res)] = (res.path, counts.get(key, 0))
+        counts[key] = counts.get(key, 0) + 1
+    return out
 
 
 def _field_path(details: dict[str, Any]) -> FieldPath:
@@ -109,7 +107,6 @@ def evaluate(
     templates: TemplateSet,
     backend: Backend,
     *,
-    pss_level: str = "restricted",
     timeout: float = 10.0,
     workers: int | None = None,
     on_progress: Callable[[int], None] | None = None,
@@ -135,14 +132,13 @@ def evaluate(
     for kind, message in sorted(compile_errors.items()):
         out.errors.append(PolicyError(policy=kind, message=message))
 
-    overridden = overridden_checks(templates)
     by_type: dict[tuple[str, str], list[int]] = {}  # (group, kind) -> resources: match.kinds filters cheaply
     ns_objs: list[dict[str, Any] | None] = []
-    levels: list[str] = []
     for i, res in enumerate(resources):
         by_type.setdefault((res.api_version.rpartition("/")[0], res.kind), []).append(i)
         ns_objs.append(namespaces.get(res.namespace or ""))
-        levels.append(namespace_pss_level(ns_objs[-1], pss_level))
+    missing_namespaces: dict[str, Resource] = {}  # judged as unlabelled: said once per namespace
+    excluded: dict[int, list[str]] = {}  # resource -> constraints whose excludedNamespaces leave it out
     reviews: dict[int, str] = {}
     unit_of: dict[tuple[str, int], int] = {}  # (parameters, resource) -> unit: same input, one evaluation
     units: list[tuple[list[str], str]] = []
@@ -161,16 +157,18 @@ def evaluate(
                             for i in indexes)
         for i in candidates:
             res, ns_obj = resources[i], ns_objs[i]
-            if _pss_skip(template.rule, levels[i], overridden):
-                continue
-            verdict = matches(constraint.match, res.obj, namespaces)
+            verdict = matches(constraint.match, res.obj, namespaces, missing_namespace_unlabelled=True)
             if isinstance(verdict, Undecided):
                 first = res.positions.get(())
                 out.not_evaluated.append(Skipped(path=res.path, line=first.line if first else None,
                                                  reason=f"{constraint.label} on {res.identity.display()}: "
                                                         f"{verdict.reason}"))
                 continue
+            if isinstance(verdict, AssumedUnlabelled):
+                missing_namespaces.setdefault(verdict.namespace, res)
             if not verdict:
+                if isinstance(verdict, Excluded):
+                    excluded.setdefault(i, []).append(constraint.label)
                 continue
             if i not in reviews:
                 reviews[i] = json.dumps(review(res.obj, ns_obj))
@@ -189,8 +187,10 @@ def evaluate(
     run = runner.run(backend, [(tuple(kinds), text) for kinds, text in units], timeout=timeout, workers=workers,
                      on_progress=on_progress)
     index = {_identity_key(r.api_version, r.kind, r.namespace, r.name): r for r in real}
+    where = occurrences(resources)
     failures: dict[str, list[str]] = {}
-    seen: set[str] = set()
+    implied: list[tuple[tuple[Any, ...], Finding]] = []
+    said: set[tuple[Any, ...]] = set()  # (constraint, occurrence, field path) the objects themselves reported
     for unit, outcomes in sorted(run.outcomes.items()):
         res, by_kind = targets[unit]
         for kind, outcome in sorted(outcomes.items()):
@@ -199,10 +199,27 @@ def evaluate(
                 continue
             for constraint in by_kind[kind]:
                 for violation in outcome:
-                    finding = _finding(templates.templates[kind], constraint, res, violation, index)
-                    if finding.fingerprint not in seen:  # an implied Pod repeats what its parent already said
-                        seen.add(finding.fingerprint)
+                    finding = _finding(templates.templates[kind], constraint, res, violation, index, where)
+                    key = (constraint.label, finding.occurrence, finding.field_path)
+                    if res.parent is None:
+                        said.add(key)
                         out.findings.append(finding)
+                    else:
+                        implied.append((key, finding))
+    # an implied Pod repeating what its parent already said at the same field is the same violation
+    out.findings.extend(f for key, f in implied if not (f.field_path and key in said))
+    for i, constraints in sorted(excluded.items()):
+        res = resources[i]
+        first = res.positions.get(())
+        out.not_evaluated.append(Skipped(
+            path=res.path, line=first.line if first else None,
+            reason=f"{res.identity.display()}: namespace {res.namespace!r} is excluded (exempt) from "
+                   f"{', '.join(sorted(set(constraints)))}"))
+    for namespace, res in sorted(missing_namespaces.items()):
+        out.not_evaluated.append(Skipped(
+            path=res.path, reason=f"Namespace {namespace!r} is not in the scanned input: constraints with a "
+                                  "namespaceSelector judged its objects as if it had no labels (Pod Security: "
+                                  "the default level)"))
     for kind, message in sorted(run.errors.items()):
         out.errors.append(PolicyError(policy=kind, message=message))
     for kind, messages in sorted(failures.items()):
@@ -213,10 +230,10 @@ def evaluate(
 
 
 def _finding(template: Template, constraint: Constraint, res: Resource, violation: dict[str, Any],
-             index: dict[tuple[str, str, str, str], Resource]) -> Finding:
+             index: dict[tuple[str, str, str, str], Resource], where: dict[int, tuple[str, int]]) -> Finding:
     rule = template.rule
     assert rule is not None
-    details = violation["details"]
+    details = violation["details"] if isinstance(violation.get("details"), dict) else {}
     path = _field_path(details)
     location = _location(res, path)
     message = violation["msg"]
@@ -225,9 +242,10 @@ def _finding(template: Template, constraint: Constraint, res: Resource, violatio
         path = (*res.parent_path, *path) if path else ()
         res = res.parent
     ident = res.identity
+    source, ordinal = where.get(id(res), (res.path, 0))
     return Finding(
         rule_id=rule.id,
-        severity=severity_for(rule.severity, constraint.enforcement_action),
+        severity=severity_for(harm_severity(rule, details), constraint.enforcement_action),
         category=rule.category,
         tags=rule.tags,
         message=message,
@@ -240,5 +258,6 @@ def _finding(template: Template, constraint: Constraint, res: Resource, violatio
         related=_related(details, index),
         # a second constraint of the same template is a distinct finding
         fingerprint=fingerprint(rule.id if constraint.name == rule.id else f"{rule.id}/{constraint.name}",
-                                ident, path, violation["msg"]),
+                                ident, path, message, f"{source}#{ordinal}"),
+        occurrence=f"{source}#{res.doc_index}",
     )

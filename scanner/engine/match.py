@@ -1,8 +1,12 @@
 """Gatekeeper's constraint `spec.match`, evaluated offline.
 
 Order and meaning follow Gatekeeper: kinds -> scope -> namespaces -> excludedNamespaces -> labelSelector ->
-namespaceSelector -> name; all must pass and an empty match matches everything. Offline, a namespaceSelector on an
-object whose Namespace is not in the scanned set cannot be decided: that is reported (`Undecided`), not guessed.
+namespaceSelector -> name; all must pass and an empty match matches everything.
+
+Offline, a namespaceSelector on an object whose Namespace is not in the scanned set is either `Undecided` (gator
+verify's autoreject) or, for scans, judged as if the Namespace had no labels (`AssumedUnlabelled`, which the
+scan reports once per namespace). A miss caused only by `excludedNamespaces` is `Excluded`, so that exempt objects
+can be listed as not evaluated.
 """
 
 from __future__ import annotations
@@ -38,6 +42,27 @@ class Undecided:
     """The match depends on a Namespace that is not in the scanned set."""
 
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Excluded:
+    """No match: the object's namespace is in the constraint's `excludedNamespaces` (everything else matched so far)."""
+
+    namespace: str
+
+    def __bool__(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class AssumedUnlabelled:
+    """A verdict decided by judging a Namespace that is not in the scanned set as unlabelled."""
+
+    namespace: str
+    matched: bool = True
+
+    def __bool__(self) -> bool:
+        return self.matched
 
 
 def glob_match(pattern: str, value: str) -> bool:
@@ -88,12 +113,14 @@ def matches(
     match: dict[str, Any],
     obj: dict[str, Any],
     namespaces: dict[str, dict[str, Any]],
-) -> bool | Undecided:
+    *,
+    missing_namespace_unlabelled: bool = False,
+) -> bool | Undecided | Excluded | AssumedUnlabelled:
     """Whether a constraint's ``match`` selects ``obj``; ``namespaces`` maps a name to its Namespace object."""
     api_version, kind = str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
     group = api_version.rpartition("/")[0]
-    meta = obj.get("metadata") or {}
-    name, labels = str(meta.get("name", "")), meta.get("labels") or {}
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    name, labels = str(meta.get("name", "")), _labels(obj)
     is_namespace = kind == "Namespace" and group == ""
     namespace = meta.get("namespace")
     if not kinds_match(match.get("kinds") or [], group, kind):
@@ -108,19 +135,31 @@ def matches(
         if match.get("namespaces") and not any(glob_match(p, checked_ns) for p in match["namespaces"]):
             return False
         if any(glob_match(p, checked_ns) for p in match.get("excludedNamespaces") or []):
-            return False
+            return Excluded(checked_ns)
     if not selector_matches(match.get("labelSelector"), labels):
         return False
     ns_selector = match.get("namespaceSelector")
+    assumed = None
     if ns_selector is not None:
         if is_namespace:
             if not selector_matches(ns_selector, labels):
                 return False
         elif namespace:
             ns_obj = namespaces.get(namespace)
-            if ns_obj is None:
+            if ns_obj is None and not missing_namespace_unlabelled:
                 return Undecided(f"namespaceSelector needs Namespace {namespace!r}, which is not in the scanned set")
-            ns_labels = (ns_obj.get("metadata") or {}).get("labels") or {}
+            if ns_obj is None:
+                assumed = AssumedUnlabelled(str(namespace))
+            ns_labels = _labels(ns_obj or {})
             if not selector_matches(ns_selector, {**ns_labels, "kubernetes.io/metadata.name": namespace}):
-                return False
-    return not (match.get("name") and not glob_match(match["name"], name))
+                return AssumedUnlabelled(str(namespace), matched=False) if assumed else False
+    if match.get("name") and not glob_match(match["name"], name):
+        return False
+    return assumed or True
+
+
+def _labels(obj: dict[str, Any]) -> dict[str, Any]:
+    """An object's labels; a malformed (non-mapping) labels field has none."""
+    meta = obj.get("metadata")
+    labels = meta.get("labels") if isinstance(meta, dict) else None
+    return labels if isinstance(labels, dict) else {}

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scanner.engine.catalogue import Policy, Rule, package_of
+
+if TYPE_CHECKING:
+    from scanner.config import PodSecurityConfig
 from scanner.errors import UsageError
 from scanner.load.files import load_paths
 from scanner.model import Severity
@@ -125,9 +128,11 @@ def apply_defaults(schema: dict[str, Any], value: Any) -> Any:
     return value
 
 
-def from_policy(policy: Policy) -> tuple[Template, Constraint]:
+def from_policy(policy: Policy, pod_security: PodSecurityConfig | None = None) -> tuple[Template, list[Constraint]]:
+    """The template and constraints the catalogue generates for ``policy`` (exactly what `gatekeeper/` holds)."""
     template = parse_template(policy.to_template(), source=policy.rule.source, rule=policy.rule)
-    return template, parse_constraint(policy.to_constraint(), template, source=policy.rule.source)
+    return template, [parse_constraint(c, template, source=policy.rule.source)
+                      for c in policy.to_constraints(pod_security)]
 
 
 def rule_for_template(template: Template, obj: dict[str, Any]) -> Rule:
@@ -135,6 +140,9 @@ def rule_for_template(template: Template, obj: dict[str, Any]) -> Rule:
     ann = (obj.get("metadata") or {}).get("annotations") or {}
     severity = ann.get("kguard.io/severity", "high")
     category = ann.get("kguard.io/category", "custom")
+    tags = [t for t in str(ann.get("kguard.io/tags", "")).split(",") if t]
+    floor = ann.get("kguard.io/baseline-severity")
+    pss_level = ann.get("kguard.io/pss-level")
     description = " ".join(str(ann.get("description") or f"Gatekeeper template {template.kind}").split())
     return Rule(
         id=ann.get("kguard.io/rule-id") or template.kind.lower(),
@@ -143,9 +151,12 @@ def rule_for_template(template: Template, obj: dict[str, Any]) -> Rule:
         description=description[:1024],
         severity=Severity.parse(severity),
         category=category,
-        tags=tuple(dict.fromkeys([category, "gatekeeper"])),
+        tags=tuple(dict.fromkeys(tags or [category, "gatekeeper"])),
         remediation=ann.get("kguard.io/remediation", "See the template's documentation."),
         help_url=ann.get("kguard.io/help-url", ""),
+        pss_level=pss_level if pss_level in ("baseline", "restricted") else None,
+        pss_check=tuple(c for c in str(ann.get("kguard.io/pss-check", "")).split(",") if c) if pss_level else (),
+        baseline_severity=Severity.parse(floor) if floor else None,
         source=template.source,
     )
 

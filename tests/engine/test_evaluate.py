@@ -1,11 +1,11 @@
-import textwrap
 
 import pytest
 
-from scanner.engine.catalogue import Rule
-from scanner.engine.evaluate import pss_applies, severity_for
+from scanner.engine.catalogue import PSS_LABEL, PSS_LEVELS, pss_selectors
+from scanner.engine.evaluate import severity_for
+from scanner.engine.match import selector_matches
 from scanner.engine.regorus_backend import RegorusBackend
-from scanner.engine.templates import Constraint, Template, TemplateSet
+from scanner.engine.templates import Template
 from scanner.load.files import load_text
 from scanner.model import Severity
 from scanner.scan import ScanOptions, load_templates, scan_resources
@@ -37,7 +37,7 @@ spec:
   - name: ok
     image: x
   - name: root
-    image: y
+    image: yimg
     securityContext:
       privileged: true
 ---
@@ -89,7 +89,7 @@ def test_v0_template_with_lib_parameters_and_schema_defaults(write_templates):
                            constraint("K8sAllowed", "only-x", {"parameters": {"images": ["x"]}}))
     result = scan(PODS, tdir)
     messages = sorted(f.message for f in result.findings)
-    assert messages == ['a: image z not in ["x"] (mode strict)', 'root: image y not in ["x"] (mode strict)']
+    assert messages == ['a: image z not in ["x"] (mode strict)', 'root: image yimg not in ["x"] (mode strict)']
     whole_object = result.findings[0]
     assert whole_object.field_path == () and whole_object.location.line == 7  # the object's first line
 
@@ -117,13 +117,13 @@ def test_enforcement_actions_map_to_severity(write_templates):
     assert severity_for(Severity.LOW, "warn") is Severity.LOW
 
 
-def test_undecidable_namespace_selector_is_reported(write_templates):
+def test_missing_namespace_is_judged_unlabelled_and_said(write_templates):
     tdir = write_templates(template("K8sPriv", PRIVILEGED),
                            constraint("K8sPriv", "sel", {"match": {"namespaceSelector": {"matchLabels": {"team": "a"}}}}))
     result = scan(PODS, tdir)
     assert len(result.findings) == 1
-    (undecided,) = result.not_evaluated
-    assert "nameless-ns" in undecided.reason and "'default'" in undecided.reason
+    (note,) = result.not_evaluated
+    assert "'default'" in note.reason and "no labels" in note.reason
 
 
 def test_cel_only_templates_are_not_evaluated_and_say_so(write_templates):
@@ -174,31 +174,69 @@ def test_looping_policy_times_out_without_stalling_the_scan(write_templates):
     assert [f.rule_id for f in result.findings] == ["k8spriv"]
 
 
-def test_pss_levels():
-    assert pss_applies("baseline", "restricted") and pss_applies("restricted", "restricted")
-    assert pss_applies("baseline", "baseline") and not pss_applies("restricted", "baseline")
-    assert not pss_applies("baseline", "privileged") and pss_applies(None, "privileged")
+def _level(labels: dict[str, str], default: str) -> str:
+    """Upstream's level of a namespace: the label, the default without it, restricted for an invalid value."""
+    if PSS_LABEL not in labels:
+        return default
+    return labels[PSS_LABEL] if labels[PSS_LABEL] in PSS_LEVELS else "restricted"
 
 
-def test_namespace_enforce_label_sets_the_level():
-    rule = Rule(id="pss-x", kind="K8sPssX", title="t", description="d", severity=Severity.HIGH,
-                category="pod-security", tags=("pod-security",), remediation="r", help_url="", pss_level="restricted")
-    tpl = Template(kind="K8sPssX", rego=textwrap.dedent("""
-        package pssx
-        violation contains {"msg": "restricted check"} if { input.review.object.kind == "Pod" }
-    """), rego_version="v1", rule=rule)
-    templates = TemplateSet(templates={"K8sPssX": tpl}, constraints=[Constraint(kind="K8sPssX", name="pss-x")])
-    text = ("apiVersion: v1\nkind: Namespace\nmetadata: {name: loose, labels: "
-            "{pod-security.kubernetes.io/enforce: baseline}}\n---\n"
-            "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: loose}\n---\n"
-            "apiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: strict}\n")
-    loaded = load_text(text, "x.yaml")
-    result = scan_resources(loaded.resources, ScanOptions(default_policies=False), templates=templates)
-    assert [f.resource.name for f in result.findings] == ["b"]
-    loaded = load_text(text, "x.yaml")
-    result = scan_resources(loaded.resources, ScanOptions(default_policies=False, pss_level="baseline"),
-                            templates=templates)
+@pytest.mark.parametrize("default", PSS_LEVELS)
+@pytest.mark.parametrize("levels", [{"baseline", "restricted"}, {"restricted"}, {"baseline"}])
+def test_pss_selectors_select_exactly_the_namespaces_at_those_levels(default, levels):
+    selectors = pss_selectors(frozenset(levels), default)
+    for labels in [{}, *({PSS_LABEL: v} for v in (*PSS_LEVELS, "Restricted", "bogus")), {"other": "x"}]:
+        hits = [suffix for suffix, sel in selectors if selector_matches(sel, labels)]
+        assert len(hits) == (1 if _level(labels, default) in levels else 0), (labels, selectors)
+
+
+POD_IN = """apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  containers:
+  - name: c
+    image: x
+    securityContext: {{privileged: true}}
+"""
+
+
+def _pss_scan(namespaces: dict[str, str | None], **options) -> dict[str, list[str]]:
+    docs = [f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}" +
+            (f", labels: {{pod-security.kubernetes.io/enforce: {lvl}}}" if lvl else "") + "}\n"
+            for ns, lvl in namespaces.items() if lvl != "missing"]
+    docs += [POD_IN.format(name=f"p-{ns}", ns=ns) for ns in namespaces]
+    loaded = load_text("---\n".join(docs), "x.yaml")
+    result = scan_resources(loaded.resources, ScanOptions(select=["pss-*"], analyses=False, **options))
+    out: dict[str, list[str]] = {}
+    for f in result.findings:
+        out.setdefault(f.resource.name, []).append(f.rule_id)
+    return {k: sorted(v) for k, v in sorted(out.items())}
+
+
+def test_namespace_enforce_label_decides_the_level_through_the_constraints():
+    namespaces = {"a": None, "b": "baseline", "p": "privileged", "r": "restricted", "m": "missing", "x": "bogus"}
+    at_restricted = _pss_scan(namespaces)
+    assert "p-p" not in at_restricted  # privileged namespace: nothing applies
+    assert at_restricted["p-b"] == ["pss-privileged"]  # baseline: only baseline checks
+    for name in ("p-a", "p-r", "p-m", "p-x"):  # unlabelled, missing, invalid: restricted
+        assert "pss-privileged" in at_restricted[name] and "pss-run-as-non-root" in at_restricted[name]
+    at_baseline = _pss_scan(namespaces, pss_level="baseline")
+    assert at_baseline["p-a"] == at_baseline["p-m"] == ["pss-privileged"]
+    assert "pss-run-as-non-root" in at_baseline["p-r"] and "pss-run-as-non-root" in at_baseline["p-x"]
+
+
+def test_no_implicit_exemption_and_configured_exemptions_are_listed():
+    from scanner.config import Config, PodSecurityConfig
+
+    assert "pss-privileged" in _pss_scan({"kube-system": None})["p-kube-system"]
+    config = Config(pod_security=PodSecurityConfig(exempt_namespaces=("kube-system",)))
+    docs = POD_IN.format(name="p", ns="kube-system")
+    loaded = load_text(docs, "x.yaml")
+    result = scan_resources(loaded.resources, ScanOptions(select=["pss-*"], analyses=False, config=config))
     assert result.findings == []
+    (note,) = result.not_evaluated[:1]
+    assert "Pod kube-system/p" in note.reason and "excluded" in note.reason and note.line == 1
 
 
 def test_select_and_ignore(write_templates):
@@ -243,3 +281,32 @@ def test_restricted_checks_replace_the_baseline_checks_they_override():
 
     assert rule_ids("baseline") == ["pss-host-path-volumes"]
     assert rule_ids("restricted") == ["pss-restricted-volumes"]
+
+
+@pytest.mark.parametrize(("security", "blocks"), [
+    ("  volumes:\n  - name: h\n    hostPath: {path: /etc}\n  containers:\n  - name: c\n    image: x\n", True),
+    ("  containers:\n  - name: c\n    image: x\n    securityContext: {capabilities: {add: [SYS_ADMIN]}}\n", True),
+    ("  containers:\n  - name: c\n    image: x\n    securityContext: {procMount: Unmasked}\n", False),
+    ("  containers:\n  - name: c\n    image: x\n    securityContext: {seccompProfile: {type: Unconfined}}\n", False),
+])
+def test_baseline_harm_keeps_its_severity_when_a_restricted_check_reports_it(security, blocks):
+    """The strictest level never gives a weaker gate: the restricted check that replaces a baseline one reports a
+    baseline violation at least at the baseline rule's severity."""
+    text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: ns}\nspec:\n" + security
+
+    def worst(level):
+        loaded = load_text(text, "p.yaml")
+        result = scan_resources(loaded.resources, ScanOptions(pss_level=level, select=["pss-*"], analyses=False))
+        return max(f.severity for f in result.findings), result.exit_code(Severity.HIGH)
+
+    (at_baseline, exit_baseline), (at_restricted, exit_restricted) = worst("baseline"), worst("restricted")
+    assert at_restricted >= at_baseline
+    assert exit_restricted == exit_baseline == (1 if blocks else 0)
+
+
+def test_restricted_only_violation_stays_at_its_own_severity():
+    text = ("apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: ns}\nspec:\n  containers:\n"
+            "  - name: c\n    image: x\n    securityContext: {capabilities: {add: [CHOWN]}}\n")
+    loaded = load_text(text, "p.yaml")
+    result = scan_resources(loaded.resources, ScanOptions(select=["pss-capabilities-*"], analyses=False))
+    assert {(f.rule_id, f.severity) for f in result.findings} == {("pss-capabilities-restricted", Severity.MEDIUM)}

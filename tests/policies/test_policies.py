@@ -96,7 +96,8 @@ def test_catalogue_metadata_is_complete() -> None:
         assert policy.directory.parent.name == rule.category
         assert len(rule.description) <= 1024
         assert rule.help_url.startswith("https://")
-        assert policy.constraint.get("match", {}).get("kinds"), f"{rule.id}: constraint must match kinds"
+        (generated, *_) = policy.to_constraints()
+        assert generated["spec"].get("match", {}).get("kinds"), f"{rule.id}: constraint must match kinds"
 
 
 def test_pss_policies_cover_every_upstream_check() -> None:
@@ -108,17 +109,25 @@ def test_pss_policies_cover_every_upstream_check() -> None:
     assert covered == PSS_CHECKS
 
 
-def test_pss_policies_match_every_workload_kind_and_skip_kube_system() -> None:
-    wanted = {("", "Pod"), ("", "ReplicationController"), ("apps", "Deployment"), ("apps", "StatefulSet"),
-              ("apps", "DaemonSet"), ("apps", "ReplicaSet"), ("batch", "Job"), ("batch", "CronJob"),
-              ("argoproj.io", "Rollout")}
+def test_pss_policies_match_every_workload_kind_and_exempt_only_what_is_configured() -> None:
+    from scanner.config import PodSecurityConfig
+
+    wanted = {("", "Pod"), ("", "PodTemplate"), ("", "ReplicationController"), ("apps", "Deployment"),
+              ("apps", "StatefulSet"), ("apps", "DaemonSet"), ("apps", "ReplicaSet"), ("batch", "Job"),
+              ("batch", "CronJob"), ("extensions", "Deployment"), ("extensions", "DaemonSet"),
+              ("extensions", "ReplicaSet"), ("argoproj.io", "Rollout")}
+    exempt = PodSecurityConfig(exempt_namespaces=("kube-system", "tools"))
     for policy in CATALOGUE:
         if policy.rule.category != "pod-security":
             continue
-        match = policy.constraint["match"]
+        (default,) = policy.to_constraints()
+        match = default["spec"]["match"]
         kinds = {(g, k) for entry in match["kinds"] for g in entry["apiGroups"] for k in entry["kinds"]}
         assert kinds == wanted, policy.rule.id
-        assert "kube-system" in match["excludedNamespaces"]
+        assert "excludedNamespaces" not in match, policy.rule.id  # no implicit exemption
+        assert match["namespaceSelector"]["matchExpressions"][0]["key"] == "pod-security.kubernetes.io/enforce"
+        for constraint in policy.to_constraints(exempt):
+            assert constraint["spec"]["match"]["excludedNamespaces"] == ["kube-system", "tools"]
 
 
 def test_rego_follows_the_authoring_conventions() -> None:

@@ -8,7 +8,8 @@ import data.lib.workload
 # Kept local: regorus 0.13 mis-evaluates `not x in <other package>.set` next to calls into that package.
 allowed_profile_types := {"RuntimeDefault", "Localhost"}
 
-violation contains pss.pod_violation(pod, ["securityContext", "seccompProfile", "type"], sprintf("sets the seccomp profile type %q. Only RuntimeDefault or Localhost are allowed.", [profile_type]))
+# An explicit type other than RuntimeDefault/Localhost also breaks seccompProfile_baseline.
+violation contains pss.violates_baseline(pss.pod_violation(pod, ["securityContext", "seccompProfile", "type"], sprintf("sets the seccomp profile type %q. Only RuntimeDefault or Localhost are allowed.", [profile_type])))
 if {
 	some pod in workload.pod_specs
 	profile := object.get(pod.spec, ["securityContext", "seccompProfile"], null)
@@ -18,7 +19,7 @@ if {
 	not workload.is_windows(pod)
 }
 
-violation contains pss.container_violation(c, ["securityContext", "seccompProfile", "type"], sprintf("sets the seccomp profile type %q. Only RuntimeDefault or Localhost are allowed.", [profile_type]))
+violation contains pss.violates_baseline(pss.container_violation(c, ["securityContext", "seccompProfile", "type"], sprintf("sets the seccomp profile type %q. Only RuntimeDefault or Localhost are allowed.", [profile_type])))
 if {
 	some c in workload.containers
 	profile := object.get(c.container, ["securityContext", "seccompProfile"], null)
