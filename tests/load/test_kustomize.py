@@ -75,6 +75,11 @@ def test_rendered_objects_equal_a_plain_render(dev: list[Resource]) -> None:
     from scanner.load.files import load_text
 
     plain = load_text(kustomize.render(APP / "overlays" / "dev", build_metadata=False), "x").resources
+    configmap = next(r for r in plain if r.kind == "ConfigMap")
+    assert configmap.obj["data"]["DB_PASSWORD"] != kustomize.REDACTED
+    for resource in plain:  # the loader redacts ConfigMap/Secret values, and nothing else differs
+        kustomize.redact_values(resource.obj)
+    assert set(configmap.obj["data"].values()) == {kustomize.REDACTED}
     assert sorted((r.kind, r.name, repr(r.obj)) for r in plain) == sorted((r.kind, r.name, repr(r.obj)) for r in dev)
 
 
@@ -302,7 +307,7 @@ def test_set_based_label_selector_target_and_merged_generator(prod: list[Resourc
         assert _where(deployment, ("spec", "minReadySeconds")) == (_shown(prod_k), _line(prod_k, "value: 10"))
     config = next(r for r in prod if r.kind == "ConfigMap")
     env = APP / "base" / "config.env"
-    assert config.obj["data"]["LOG_LEVEL"] == "warn"
+    assert config.obj["data"]["LOG_LEVEL"] == kustomize.REDACTED  # values never leave the loader; keys do
     assert _where(config, ("data", "LOG_LEVEL")) == (_shown(prod_k), _line(prod_k, "LOG_LEVEL=warn"))
     assert _where(config, ("data", "CACHE_SIZE")) == (_shown(env), _line(env, "CACHE_SIZE="))
 

@@ -28,7 +28,7 @@ from scanner.load.kustomize.discover import (
 )
 from scanner.load.kustomize.inputs import kustomization_inputs
 from scanner.load.kustomize.origin import ORIGIN_ANNOTATION, TRANSFORMATIONS_ANNOTATION
-from scanner.load.kustomize.overlay import load_overlay, load_overlays, scan_overlays
+from scanner.load.kustomize.overlay import REDACTED, load_overlay, load_overlays, redact_values, scan_overlays
 from scanner.load.kustomize.render import (
     KUSTOMIZATION_FILES,
     RenderError,
@@ -42,6 +42,7 @@ __all__ = [
     "CONFIG_FILE",
     "KUSTOMIZATION_FILES",
     "ORIGIN_ANNOTATION",
+    "REDACTED",
     "TRANSFORMATIONS_ANNOTATION",
     "Discovery",
     "ObjectBlame",
@@ -59,6 +60,7 @@ __all__ = [
     "load_overlays",
     "overlays_for",
     "precommit_overlays",
+    "redact_values",
     "render",
     "scan_overlays",
     "selector_matches",

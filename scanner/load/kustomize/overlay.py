@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from scanner.scan import ScanOptions
 
 MAX_PARALLEL_RENDERS = 4
+REDACTED = "<redacted>"
 ObjectKey = tuple[str, str, str, str]
 
 
@@ -47,6 +48,8 @@ def load_overlay(directory: str | Path, *, deferred_blame: bool = False) -> Load
         error = InputError(path=exc.path or shown, line=exc.line, message=str(exc))
         return LoadResult(scanned=[shown], errors=[error])
     rendered = load_text(text, shown, origin="kustomize")
+    for resource in rendered.resources:
+        redact_values(resource.obj)
     kfile = kustomization_file(overlay.resolve())
     out = LoadResult(scanned=[display_path(kfile) if kfile else shown], skipped=rendered.skipped,
                      errors=rendered.errors)
@@ -72,6 +75,18 @@ def load_overlay(directory: str | Path, *, deferred_blame: bool = False) -> Load
             resource.positions = {}
         out.resources.append(resource)
     return out
+
+
+def redact_values(obj: dict[str, Any]) -> None:
+    """Replace the values of a rendered Secret's or ConfigMap's `data`/`stringData`/`binaryData` by REDACTED.
+
+    Generators copy whole files into them; no policy reads the values (only keys), and no report may repeat them.
+    """
+    if obj.get("apiVersion") != "v1" or obj.get("kind") not in ("Secret", "ConfigMap"):
+        return
+    for key in ("data", "stringData", "binaryData"):
+        if isinstance(obj.get(key), dict):
+            obj[key] = dict.fromkeys(obj[key], REDACTED)
 
 
 class DeferredBlame:
