@@ -22,8 +22,12 @@ from pathlib import Path
 
 from scanner.errors import UsageError
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_DIR_FLAGS = os.O_RDONLY | _DIRECTORY | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+# POSIX (Linux, macOS): directory fds, openat/mkdirat/renameat. Elsewhere reports go to stdout only.
+SUPPORTED = bool(_NOFOLLOW and _DIRECTORY) and {os.open, os.mkdir, os.rename, os.stat} <= os.supports_dir_fd
 
 
 def write_file(path: Path, text: str) -> Path:
@@ -66,6 +70,9 @@ def open_directory(directory: Path, shown: Path | None = None) -> int:
     Errors name ``shown`` (default: ``directory``) and the component at fault.
     """
     shown = shown or directory
+    if not SUPPORTED:
+        raise UsageError(f"{shown}: cannot write report: this platform cannot open directories without following "
+                         "symbolic links (print to stdout instead)")
     anchor, parts = _split_trusted(directory)
     try:
         fd = os.open(anchor, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
