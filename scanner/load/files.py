@@ -49,8 +49,12 @@ def repo_root(start: str) -> Path | None:
 
 
 def display_path(path: Path | str) -> str:
-    """Repository-relative posix path (relative to the git root of the cwd, else to the cwd)."""
-    absolute = Path(path).resolve()
+    """Repository-relative posix path (relative to the git root of the cwd, else to the cwd).
+
+    The directories are resolved, the file name is not: a symbolic link is shown as itself, not as its target.
+    """
+    given = Path(path)
+    absolute = given.parent.resolve() / given.name if given.name not in ("", ".", "..") else given.resolve()
     cwd = Path.cwd()
     base = repo_root(str(cwd)) or cwd
     try:
@@ -186,7 +190,9 @@ def _walk(directory: Path, result: LoadResult) -> list[Path]:
     outside the repository (or outside ``directory`` when it is in none) are not read; both are recorded.
     """
     files: list[Path] = []
-    boundary = repo_root(str(directory.resolve())) or directory.resolve()
+    repository = repo_root(str(directory.resolve()))
+    boundary = repository or directory.resolve()
+    outside = f"symbolic link pointing outside the {'repository' if repository else 'scanned directory'}, not read"
 
     def unreadable(exc: OSError) -> None:
         where = display_path(exc.filename) if exc.filename else display_path(directory)
@@ -214,8 +220,7 @@ def _walk(directory: Path, result: LoadResult) -> list[Path]:
             if not name.endswith(MANIFEST_SUFFIXES):
                 continue
             if file.is_symlink() and not _inside(file.resolve(), boundary):
-                result.skipped.append(Skipped(path=display_path(file),
-                                              reason="symbolic link pointing outside the repository, not read"))
+                result.skipped.append(Skipped(path=display_path(file), reason=outside))
                 continue
             files.append(file)
     return files

@@ -13,6 +13,7 @@ import base64
 import binascii
 import calendar
 import decimal
+import functools
 import math
 import re
 import struct
@@ -91,6 +92,7 @@ def _in_int64(value: int | None) -> bool:
     return value is not None and _INT64_MIN <= value <= _INT64_MAX
 
 
+@functools.lru_cache(maxsize=8192)
 def resolve_plain(text: str, *, timestamps: bool = True) -> tuple[str, Any]:
     """(kind, value) of an untagged plain scalar, by go-yaml v2's rules."""
     hint = _HINTS.get(text[:1]) if text else "word"

@@ -75,13 +75,16 @@ class Ignored:
     reason: str
 
 
-@dataclass(slots=True)
 class NodeBudget:
-    """Nodes (after alias expansion) still allowed for this run and for the file being read."""
+    """Nodes (after alias expansion) still allowed for this run and for the file being read.
 
-    run_left: int = MAX_NODES_PER_RUN
-    file_left: int = MAX_NODES_PER_FILE
-    per_file: int = MAX_NODES_PER_FILE
+    Documents that fail still pay for the nodes they built, so many bad documents cannot buy unbounded time.
+    """
+
+    def __init__(self) -> None:
+        self.per_document, self.per_file, self.per_run = MAX_NODES_PER_DOCUMENT, MAX_NODES_PER_FILE, MAX_NODES_PER_RUN
+        self.run_left = self.per_run
+        self.file_left = self.per_file
 
     def start_file(self) -> None:
         self.file_left = self.per_file
@@ -89,10 +92,10 @@ class NodeBudget:
     def limit(self) -> tuple[int, str]:
         """The tightest limit on the next document, and how to name it when exceeded."""
         return min(
-            (MAX_NODES_PER_DOCUMENT, f"document expands to more than {MAX_NODES_PER_DOCUMENT:,} nodes"),
+            (self.per_document, f"document expands to more than {self.per_document:,} nodes"),
             (self.file_left, f"file expands to more than {self.per_file:,} nodes; its remaining documents"
                              " were not read"),
-            (self.run_left, f"the input expands to more than {MAX_NODES_PER_RUN:,} nodes in this run;"
+            (self.run_left, f"the input expands to more than {self.per_run:,} nodes in this run;"
                             " remaining documents were not read"),
             key=lambda item: item[0],
         )
@@ -164,10 +167,11 @@ class _Builder:
     def fail(self, message: str, node: Node) -> YamlLoadError:
         return YamlLoadError(message, node.start_mark.line + 1 + self.offset)
 
-    def _count(self, node: Node) -> None:
-        self.visited += 1
-        if self.visited > self.limit:
-            raise self.fail(self.limit_message, node)
+    def _count(self, node: Node, alias: bool = False) -> None:
+        if not alias:  # an alias reference is no node of its own; go-yaml's ratio counts it though
+            self.visited += 1
+            if self.visited > self.limit:
+                raise self.fail(self.limit_message, node)
         self.decodes += 1
         if self.alias_depth:
             self.alias_decodes += 1
@@ -176,38 +180,42 @@ class _Builder:
             raise self.fail("document contains excessive aliasing (alias expansion bomb?)", node)
 
     def build(self, node: Node, path: FieldPath, depth: int) -> Any:
-        """The JSON value of ``node``; a node met again is an alias, expanded like go-yaml does."""
-        if depth > MAX_DEPTH:
-            raise self.fail(f"nesting deeper than {MAX_DEPTH} levels", node)
+        """The JSON value of ``node``; a node met again is an alias, expanded like go-yaml does.
+
+        On an error the builder is thrown away, so its bookkeeping needs no unwinding.
+        """
         key = id(node)
-        if key in self.active:
-            raise self.fail("anchor value contains itself (recursive alias)", node)
         alias = key in self.seen
         if alias:
-            self._count(node)
+            self._count(node, alias=True)
             self.alias_depth += 1
-        self.seen.add(key)
+        else:
+            self.seen.add(key)
         self._count(node)
-        self.active.add(key)
-        try:
-            if isinstance(node, ScalarNode):
-                return self._scalar_value(node)
+        if type(node) is ScalarNode:
+            value = self._scalar_value(node)
+        else:
+            if depth > MAX_DEPTH:
+                raise self.fail(f"nesting deeper than {MAX_DEPTH} levels", node)
+            if key in self.active:
+                raise self.fail("anchor value contains itself (recursive alias)", node)
+            self.active.add(key)
             if isinstance(node, SequenceNode):
-                items = []
+                value = []
+                positions, offset = self.positions, self.offset
                 for index, item in enumerate(node.value):
                     child = (*path, index)
-                    self.positions[child] = _position(item, item, self.offset)
-                    items.append(self.build(item, child, depth + 1))
-                return items
-            if isinstance(node, MappingNode):
-                result: dict[str, Any] = {}
-                self._fill(node, result, path, depth)
-                return result
-            raise self.fail(f"unsupported YAML node {type(node).__name__}", node)
-        finally:
+                    positions[child] = _position(item, item, offset)
+                    value.append(self.build(item, child, depth + 1))
+            elif isinstance(node, MappingNode):
+                value = {}
+                self._fill(node, value, path, depth)
+            else:
+                raise self.fail(f"unsupported YAML node {type(node).__name__}", node)
             self.active.discard(key)
-            if alias:
-                self.alias_depth -= 1
+        if alias:
+            self.alias_depth -= 1
+        return value
 
     def _fill(self, node: MappingNode, result: dict[str, Any], path: FieldPath, depth: int) -> None:
         """Entries of ``node`` into ``result`` in order, later ones winning (go-yaml v2, merge keys included)."""
@@ -232,7 +240,9 @@ class _Builder:
 
     def _key(self, node: Node, depth: int) -> str:
         if not isinstance(node, ScalarNode):
-            raise self.fail(f"invalid map key: a {'list' if isinstance(node, SequenceNode) else 'mapping'}", node)
+            hint = " (template braces {{ }}? render the template first)" if "{{" in self._line(node) else ""
+            raise self.fail(f"invalid map key: a {'list' if isinstance(node, SequenceNode) else 'mapping'}{hint}",
+                            node)
         self._count(node)
         kind, value = self._resolve(node)
         try:
@@ -259,13 +269,17 @@ class _Builder:
         except go_yaml.DecodeError as exc:
             raise self.fail(str(exc), node) from None
 
+    def _line(self, node: Node) -> str:
+        row = node.start_mark.line
+        return self.lines[row] if row < len(self.lines) else ""
+
     def _has_tag(self, node: Node) -> bool:
         """Whether the node's text starts with a ``!`` tag (after an optional anchor)."""
         mark = node.start_mark
-        row = mark.line
-        if row >= len(self.lines):
+        row, column = mark.line, mark.column
+        if row >= len(self.lines) or self.lines[row][column:column + 1] not in ("!", "&"):
             return False
-        text = self.lines[row][mark.column:]
+        text = self.lines[row][column:]
         if text.startswith("&"):
             parts = text.split(None, 1)
             text = parts[1] if len(parts) > 1 else ""
@@ -346,9 +360,14 @@ def parse_stream(text: str, budget: NodeBudget | None = None) -> Iterator[Docume
         yield YamlLoadError(f"file larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
         return
     budget = budget or NodeBudget()
+    if budget.run_left <= 0:
+        yield YamlLoadError(f"not read: the input expands to more than {budget.per_run:,} nodes in this run")
+        return
     budget.start_file()
     for index, chunk in enumerate(split_documents(text)):
         yield from _parse_chunk(chunk, index, budget)
+        if budget.file_left <= 0 or budget.run_left <= 0:
+            return  # the document that ran out has said so; nothing more of this file is read
 
 
 def parse_documents(text: str) -> Iterator[Document]:

@@ -1,6 +1,12 @@
 import io
+import os
 import sys
+import time
+from pathlib import Path
 
+import pytest
+
+from scanner.load import files, yaml_source
 from scanner.load.files import display_path, load_paths, load_text
 
 
@@ -76,3 +82,227 @@ def test_partial_file_keeps_documents_before_the_error():
     result = load_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: ok}\n---\nkey: [\n", "f.yaml")
     assert [r.name for r in result.resources] == ["ok"]
     assert result.errors[0].line == 6
+
+
+# --- one bad document never loses the others (issue 10) ---------------------------------------------------------
+
+MIXED = """\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: first}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: templated}
+stringData:
+  token: {{HF_TOKEN}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: second
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+\tname: tabbed
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: third}
+? [not, hashable]
+: value
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: last
+spec:
+  containers:
+  - name: c
+    securityContext: {privileged: true}
+"""
+
+
+def test_every_good_document_survives_the_bad_ones_with_exact_positions():
+    result = load_text(MIXED, "mixed.yaml")
+    assert [r.name for r in result.resources] == ["first", "second", "last"]
+    assert [(e.line, e.message.split(":")[0]) for e in result.errors] == [
+        (9, "invalid map key"), (19, "invalid YAML"), (24, "invalid map key")]
+    assert "template braces" in result.errors[0].message
+    second, last = result.resources[1], result.resources[2]
+    assert second.positions[()].line == 11 and second.locate(("metadata", "name"))[1].line == 14
+    pos = last.locate(("spec", "containers", 0, "securityContext", "privileged"))[1]
+    assert (pos.line, pos.column, pos.end_line, pos.end_column) == (34, 23, 34, 39)
+    assert [r.doc_index for r in result.resources] == [0, 2, 5]
+
+
+def test_an_error_in_the_first_document_keeps_the_rest():
+    result = load_text("key: [\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: ok}\n", "f.yaml")
+    assert [r.name for r in result.resources] == ["ok"]
+    assert [e.line for e in result.errors] == [2]
+
+
+def test_content_on_the_separator_line_is_refused_like_kubectl():
+    result = load_text("--- {apiVersion: v1, kind: Namespace}\n---\napiVersion: v1\nkind: Namespace\n"
+                       "metadata: {name: ok}\n--- # a comment is fine\napiVersion: v1\nkind: Namespace\n"
+                       "metadata: {name: ok2}\n", "f.yaml")
+    assert [r.name for r in result.resources] == ["ok", "ok2"]
+    (error,) = result.errors
+    assert error.line == 1 and "invalid document separator" in error.message
+
+
+def test_text_after_a_document_end_marker_is_recorded_not_scanned():
+    result = load_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n...\nkind: Pod\n", "f.yaml")
+    assert [r.name for r in result.resources] == ["a"]
+    assert [(s.line, "ignored" in s.reason) for s in result.skipped] == [(4, True)]
+
+
+# --- decoding as Kubernetes does (issue 11 item 9) ----------------------------------------------------------------
+
+def test_values_and_keys_decode_as_kubernetes_decodes_them():
+    text = ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"
+            "data: {a: y, b: off, c: 0777, d: 0o17, e: 1_000, f: 1:20, g: 1.0, h: 2001-12-14, i: ~, j: 0x1F}\n"
+            "on: 1\ny: 2\n1.5: 3\n")
+    (resource,) = load_text(text, "c.yaml").resources
+    assert resource.obj["data"] == {"a": True, "b": False, "c": 511, "d": 15, "e": 1000, "f": "1:20", "g": 1,
+                                    "h": "2001-12-14", "i": None, "j": 31}
+    assert type(resource.obj["data"]["g"]) is int
+    assert {"true": 2, "1.5": 3}.items() <= resource.obj.items()  # `on` and `y` are both true: the later wins
+    assert resource.locate(("true",))[1].line == 6
+
+
+# --- input that used to abort the whole run (issue 11 item 10) -----------------------------------------------------
+
+@pytest.mark.parametrize(("document", "line", "message"), [
+    ("metadata: [a]", 3, "metadata must be a mapping, not a list"),
+    ("metadata: {labels: [a]}", 3, "metadata.labels must be a mapping, not a list"),
+    ("metadata: {name: [x]}", 3, "metadata.name must be a string, not a list"),
+    ("metadata:\n  labels:\n    app: 1", 5, "metadata.labels.app must be a string, not a number (quote it)"),
+    ("metadata:\n  annotations: {ok: yes}", 4, "metadata.annotations.ok must be a string, not a boolean (quote it)"),
+    ("metadata:\n  namespace: 5", 4, "metadata.namespace must be a string, not a number"),
+    ("value: .nan", 3, ".nan is not a JSON number (Kubernetes cannot store it)"),
+    ("value: -.inf", 3, "-.inf is not a JSON number (Kubernetes cannot store it)"),
+    ("value: !!binary abc", 3, "!!binary value contains invalid base64 data"),
+    ("value: !!int ''", 3, "cannot decode !!null `` as a !!int"),
+    ("value: !!int " + "9" * 5000, 3, "cannot decode !!str `" + "9" * 40 + "...` as a !!int"),
+    ("~: x", 3, "unsupported map key null"),
+])
+def test_malformed_documents_are_one_error_at_their_line(document, line, message):
+    text = f"apiVersion: v1\nkind: ConfigMap\n{document}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: ok}}\n"
+    result = load_text(text, "bad.yaml")
+    assert [r.name for r in result.resources] == ["ok"]
+    assert [(e.line, e.message) for e in result.errors] == [(line, message)]
+    assert str(result.errors[0]) == f"bad.yaml:{line}: {message}"
+
+
+@pytest.mark.parametrize(("head", "message"), [
+    ("apiVersion: v1\nkind: [x]", "kind must be a string, not a list"),
+    ("apiVersion: 5\nkind: Pod", "apiVersion must be a string, not a number"),
+])
+def test_identity_fields_must_be_strings(head, message):
+    result = load_text(f"{head}\nmetadata: {{name: p}}\n", "bad.yaml")
+    assert result.resources == []
+    assert [(e.line, e.message) for e in result.errors] == [(1 if "apiVersion: 5" in head else 2, message)]
+
+
+def test_values_go_leaves_as_text_stay_text():
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  big: " + "1" * 5000 + (
+        "\n  huge: 1e+400\n  set: !!set foo\n  local: !foo bar\n")
+    (resource,) = load_text(text, "c.yaml").resources
+    assert resource.obj["data"] == {"big": "1" * 5000, "huge": "1e+400", "set": "foo", "local": "bar"}
+
+
+def test_malformed_list_items_are_errors_at_their_line():
+    text = ("apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Namespace\n  metadata: {name: a}\n"
+            "- apiVersion: v1\n  kind: Namespace\n  metadata: {name: [b]}\n")
+    result = load_text(text, "l.yaml")
+    assert [r.name for r in result.resources] == ["a"]
+    assert [(e.line, e.message) for e in result.errors] == [(9, "metadata.name must be a string, not a list")]
+
+
+# --- resource exhaustion (issue 11 item 11) ------------------------------------------------------------------------
+
+def _chain_document(width: int = 10) -> str:
+    """A document of about 1,200 nodes built from a 10-element list through aliases (go-yaml's ratio allows it)."""
+    real = "real: [" + ",".join(["1"] * 20) + "]\n"
+    return real + "a: &a [" + ",".join(["x"] * width) + "]\nb: &b [" + ",".join(["*a"] * width) + "]\nc: [" + ",".join(
+        ["*b"] * width) + "]\n"
+
+
+def test_file_budget_stops_the_file_and_not_the_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(yaml_source, "MAX_NODES_PER_FILE", 5_000)
+    (tmp_path / "a-bomb.yaml").write_text("---\n".join([_chain_document()] * 50))
+    (tmp_path / "b-ok.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: ok}\n")
+    result = load_paths([str(tmp_path)])
+    assert [r.name for r in result.resources] == ["ok"]
+    (error,) = result.errors
+    assert error.path.endswith("a-bomb.yaml") and "file expands to more than 5,000 nodes" in error.message
+
+
+def test_run_budget_stops_reading_with_one_error_per_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(yaml_source, "MAX_NODES_PER_RUN", 2_000)
+    (tmp_path / "a-ok.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: ok}\n")
+    for name in ("b.yaml", "c.yaml", "d.yaml"):
+        (tmp_path / name).write_text(_chain_document())
+    result = load_paths([str(tmp_path)])
+    assert [r.name for r in result.resources] == ["ok"]
+    assert [(Path(e.path).name, bool(e.line), e.message.split(";")[0]) for e in result.errors] == [
+        ("c.yaml", True, "the input expands to more than 2,000 nodes in this run"),
+        ("d.yaml", False, "not read: the input expands to more than 2,000 nodes in this run")]
+
+
+def test_excessive_aliasing_fails_fast():
+    doc = "a: &a [1,1,1,1,1,1,1,1,1,1]\n" + "".join(
+        f"{name}: &{name} [" + ",".join([f"*{prev}"] * 10) + "]\n" for prev, name in zip("abcd", "bcde", strict=True))
+    started = time.monotonic()
+    result = load_text("---\n".join([doc] * 200), "bomb.yaml")
+    assert time.monotonic() - started < 20
+    assert len(result.errors) == 200 and all("excessive aliasing" in e.message for e in result.errors)
+
+
+def test_pipes_and_devices_are_skipped_unread(tmp_path):
+    os.mkfifo(tmp_path / "fifo.yaml")
+    (tmp_path / "zero.yaml").symlink_to("/dev/zero")
+    (tmp_path / "ok.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: ok}\n")
+    walked = load_paths([str(tmp_path)])
+    named = load_paths([str(tmp_path / "fifo.yaml"), str(tmp_path / "zero.yaml"), str(tmp_path / "ok.yaml")])
+    for result in (walked, named):
+        assert [r.name for r in result.resources] == ["ok"]
+        assert result.errors == []
+    assert sorted((Path(s.path).name, s.reason) for s in walked.skipped) == [
+        ("fifo.yaml", "a named pipe, not read"), ("zero.yaml", "symbolic link pointing outside the scanned directory, not read")]
+    assert sorted((Path(s.path).name, s.reason) for s in named.skipped) == [
+        ("fifo.yaml", "a named pipe, not read"), ("zero.yaml", "a character device, not read")]
+
+
+def test_files_over_the_limit_are_not_read(tmp_path, monkeypatch):
+    monkeypatch.setattr(yaml_source, "MAX_FILE_BYTES", 1000)
+    monkeypatch.setattr(files, "MAX_FILE_BYTES", 1000)
+    big = tmp_path / "big.yaml"
+    with big.open("wb") as handle:
+        handle.truncate(10 * 1024 * 1024 * 1024)  # sparse: 10 GiB that would never fit in memory
+    started = time.monotonic()
+    result = load_paths([str(big)])
+    assert time.monotonic() - started < 5
+    assert [(Path(e.path).name, e.message) for e in result.errors] == [("big.yaml", "file larger than 0 MiB")]
+
+
+def test_symlinked_directories_are_not_followed(tmp_path):
+    tree = tmp_path / "repo"
+    (tree / ".git").mkdir(parents=True)
+    (tree / "app").mkdir()
+    (tree / "app" / "ns.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: app}\n")
+    (tree / "app" / "loop").symlink_to(tree / "app")
+    (tree / "app" / "root").symlink_to("/")
+    outside = tmp_path / "secret.yaml"
+    outside.write_text("apiVersion: v1\nkind: Secret\nmetadata: {name: outside}\n")
+    (tree / "app" / "leak.yaml").symlink_to(outside)
+    (tree / "app" / "inside.yaml").symlink_to(tree / "app" / "ns.yaml")
+    result = load_paths([str(tree / "app")])
+    assert [(r.name, Path(r.path).name) for r in result.resources] == [("app", "inside.yaml"), ("app", "ns.yaml")]
+    assert sorted((Path(s.path).name, s.reason) for s in result.skipped) == [
+        ("leak.yaml", "symbolic link pointing outside the repository, not read"),
+        ("loop", "symbolic link to a directory, not followed"),
+        ("root", "symbolic link to a directory, not followed"),
+    ]
