@@ -9,14 +9,15 @@ from pathlib import Path
 
 from scanner.config import Config, PodSecurityConfig
 from scanner.engine.backend import make_backend
-from scanner.engine.catalogue import PSS_LEVELS, Rule, default_policy_dir, load_catalogue
+from scanner.engine.catalogue import PSS_LEVELS, Rule, default_policy_dir, library_digest, load_catalogue
 from scanner.engine.evaluate import evaluate
 from scanner.engine.expand import implied_pods, parse_spec
+from scanner.engine.match import kinds_match
 from scanner.engine.review import apply_default_namespace
 from scanner.engine.templates import TemplateSet, from_policy, load_template_dirs
 from scanner.errors import UsageError
-from scanner.load.files import LoadResult, load_paths
-from scanner.model import Finding, Resource, ScanResult
+from scanner.load.files import LoadResult, display_path, load_paths
+from scanner.model import Finding, Resource, ScanResult, Skipped
 from scanner.suppress import apply_inline
 
 
@@ -94,10 +95,11 @@ def scan_resources(resources: list[Resource], options: ScanOptions, *, loaded: L
     templates = templates if templates is not None else load_templates(options)
     apply_default_namespace(resources, options.default_namespace)
     expansions = [parse_spec(text) for text in options.pod_template_paths]
+    implied = implied_pods(resources, expansions)
     backend = make_backend(options.engine, options.opa_url)
     try:
         evaluation = evaluate(
-            [*resources, *implied_pods(resources, expansions)], templates, backend, timeout=options.timeout,
+            [*resources, *implied], templates, backend, timeout=options.timeout,
             workers=options.workers, on_progress=options.on_progress,
             on_total=options.on_total, inventory_from=inventory_from,
         )
@@ -106,6 +108,14 @@ def scan_resources(resources: list[Resource], options: ScanOptions, *, loaded: L
     analysis_findings, analysis_rules = _analyse(resources, options, inventory_from)
     loaded = loaded or LoadResult()
     findings, suppression_errors = apply_inline([*evaluation.findings, *analysis_findings], resources)
+    settings = {
+        "policies": policy_settings(options),
+        "config": options.config.as_dict() | {"podSecurity": {
+            "defaultLevel": options.pod_security.default_level,
+            "exemptions": {"namespaces": list(options.pod_security.exempt_namespaces)}}},
+        "suppressions": {"inline": sum(1 for f in findings if f.suppression and f.suppression.kind == "inSource"),
+                         "baseline": 0},
+    }
     return ScanResult(
         findings=findings,
         scanned=list(loaded.scanned),
@@ -113,10 +123,64 @@ def scan_resources(resources: list[Resource], options: ScanOptions, *, loaded: L
         skipped=list(loaded.skipped),
         input_errors=[*loaded.errors, *suppression_errors],
         policy_errors=evaluation.errors,
-        not_evaluated=evaluation.not_evaluated,
+        not_evaluated=[*evaluation.not_evaluated, *unjudged_pod_templates(resources, implied, templates)],
         rules=sorted([*(t.rule for t in templates.templates.values() if t.rule), *analysis_rules], key=lambda r: r.id),
         category=options.category,
+        settings=settings,
     )
+
+
+def policy_settings(options: ScanOptions) -> dict[str, object]:
+    """Which policies ran: the library (path, or "bundled", and its sha256) and any --templates."""
+    out: dict[str, object] = {"source": "none (--no-default-policies)", "sha256": ""}
+    if options.default_policies:
+        library = options.policy_dir or default_policy_dir()
+        bundled = options.policy_dir is None
+        out = {"source": "bundled" if bundled else display_path(library), "sha256": library_digest(library)}
+    if options.template_dirs:
+        out["templates"] = [display_path(t) for t in options.template_dirs]
+    return out
+
+
+_POD_TEMPLATE_PATHS: tuple[tuple[str, ...], ...] = (
+    ("spec", "template", "spec", "containers"), ("spec", "jobTemplate", "spec", "template", "spec", "containers"),
+    ("template", "spec", "containers"), ("spec", "containers"),
+)
+
+
+def unjudged_pod_templates(resources: list[Resource], implied: list[Resource], templates: TemplateSet
+                           ) -> list[Skipped]:
+    """Objects that carry a pod template (containers at a usual place) but that no Pod Security constraint matches
+    by kind and no --pod-template-path expands: listed as not evaluated, never silently passed."""
+    pss = [c for c in templates.constraints if (t := templates.templates.get(c.kind)) and t.rule
+           and t.rule.pss_level]
+    if not pss:
+        return []
+    expanded = {id(r.parent) for r in implied}
+    out = []
+    for res in resources:
+        if id(res) in expanded or res.parent is not None:
+            continue
+        group = res.api_version.rpartition("/")[0]
+        if any(kinds_match(c.match.get("kinds") or [], group, res.kind) for c in pss):
+            continue
+        where = next((p for p in _POD_TEMPLATE_PATHS if isinstance(_get(res.obj, p), list)), None)
+        if where is None:
+            continue
+        first = res.positions.get(())
+        out.append(Skipped(path=res.path, line=first.line if first else None,
+                           reason=f"{res.identity.display()} ({res.api_version}) carries a pod template at "
+                                  f"{'.'.join(where[:-1])} but is not a workload kind the Pod Security policies "
+                                  "know: not evaluated (add --pod-template-path or podTemplatePaths in .kguard.yaml)"))
+    return out
+
+
+def _get(obj: object, path: tuple[str, ...]) -> object:
+    for step in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(step)
+    return obj
 
 
 def _analyse(resources: list[Resource], options: ScanOptions, inventory_from: list[Resource] | None

@@ -95,25 +95,40 @@ def _annotation(resource: Resource) -> str | None:
     return None if value is None else str(value)
 
 
+def occurrence_of(resource: Resource) -> str:
+    """Which copy of an object a resource is (`Finding.occurrence`)."""
+    return f"{resource.path}#{resource.doc_index}"
+
+
 def apply_inline(findings: list[Finding], resources: Iterable[Resource],
                  today: dt.date | None = None) -> tuple[list[Finding], list[InputError]]:
     """Mark findings covered by their object's annotation; a malformed annotation is an InputError (file:line)."""
     today = today or dt.date.today()
-    by_identity: dict[ResourceId, list[IgnoreEntry]] = {}
+    by_occurrence: dict[str, list[IgnoreEntry]] = {}
+    copies: dict[ResourceId, int] = {}
+    by_identity: dict[ResourceId, list[IgnoreEntry]] = {}  # findings that do not say which copy (live audits)
     errors: list[InputError] = []
+    for resource in resources:
+        if resource.parent is None:
+            copies[resource.identity] = copies.get(resource.identity, 0) + 1
     for resource in resources:
         value = _annotation(resource)
         if value is None:
             continue
         try:
-            by_identity[resource.identity] = parse_ignore(value)
+            entries = parse_ignore(value)
+            by_occurrence[occurrence_of(resource)] = entries
+            if copies.get(resource.identity) == 1:
+                by_identity[resource.identity] = entries
         except SuppressionSyntaxError as exc:
             path, pos = resource.locate(("metadata", "annotations", ANNOTATION))
             errors.append(InputError(path=path, line=pos.line, message=f"{ANNOTATION} on "
                                      f"{resource.identity.display()}: {exc}"))
     out = []
     for finding in findings:
-        entries = [e for e in by_identity.get(finding.resource, ()) if e.covers(finding.rule_id)]
+        # an annotation suppresses only on the copy of the object that carries it
+        own = by_occurrence.get(finding.occurrence) if finding.occurrence else by_identity.get(finding.resource)
+        entries = [e for e in own or () if e.covers(finding.rule_id)]
         active = [e for e in entries if not e.expired(today)]
         if finding.suppression is None and active:
             entry = active[0]
@@ -153,7 +168,7 @@ def finding_id(finding: Finding) -> str:
         return finding.fingerprint
     constraint = finding.constraint.partition("/")[2]
     rule = finding.rule_id if not constraint or constraint == finding.rule_id else f"{finding.rule_id}/{constraint}"
-    return fingerprint(rule, resource, finding.field_path, finding.message)
+    return fingerprint(rule, resource, finding.field_path, finding.message, finding.occurrence)
 
 
 def baseline_entries(results: Iterable[ScanResult]) -> list[dict[str, str]]:
@@ -194,8 +209,10 @@ def load_baseline(path: Path) -> set[tuple[str, str]]:
         raise UsageError(f"{path}: cannot read baseline: {exc.strerror or exc}") from None
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path}:{exc.lineno}: baseline is not valid JSON: {exc.msg}") from None
+    except (UnicodeDecodeError, ValueError) as exc:  # bad encoding, integers over Python's digit limit
+        raise UsageError(f"{path}: baseline is not valid JSON: {exc}") from None
     findings = document.get("findings") if isinstance(document, dict) else None
-    if document.get("version") != BASELINE_VERSION or not isinstance(findings, list):
+    if not isinstance(document, dict) or document.get("version") != BASELINE_VERSION or not isinstance(findings, list):
         raise UsageError(f"{path}: not a kguard baseline (version {BASELINE_VERSION} with a `findings` list)")
     known = set()
     for entry in findings:
@@ -216,6 +233,8 @@ def apply_baseline(results: Iterable[ScanResult], known: set[tuple[str, str]], s
                 finding = dataclasses.replace(finding, suppression=Suppression(
                     kind="external", justification=f"known finding recorded in baseline {source}"))
                 count += 1
+                counted = result.settings.setdefault("suppressions", {})
+                counted["baseline"] = counted.get("baseline", 0) + 1
             marked.append(finding)
         result.findings = marked
     return count

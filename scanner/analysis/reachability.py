@@ -570,7 +570,9 @@ def _findings(connection: Connection, env_of: dict[str, str | None],
             resource=ident, location=location, field_path=destination.template_path if ingress is None else (),
             remediation=rule.remediation, related=tuple(related),
             # one finding per (destination, source environment), whatever the example or the blamed line
-            fingerprint=fingerprint(f"{rule.id}/{source_env}", ident, destination.template_path or ("spec",)),
+            fingerprint=fingerprint(f"{rule.id}/{source_env}", ident, destination.template_path or ("spec",), "",
+                                    destination.resource.path),
+            occurrence=f"{destination.resource.path}#{destination.resource.doc_index}",
         ))
     return out
 

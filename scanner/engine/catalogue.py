@@ -6,6 +6,7 @@ A `Policy` is the source of truth for one rule; it converts to a Gatekeeper Cons
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -321,17 +322,21 @@ def _relative(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
-def default_policy_dir(cwd: Path | None = None) -> Path:
-    """The repository's `policies/` when run inside it (found upwards from cwd), else the bundled copy."""
-    here = (cwd or Path.cwd()).resolve()
-    for parent in (here, *here.parents):
-        candidate = parent / "policies"
-        if (candidate / "lib").is_dir() and any(candidate.glob("*/*/metadata.yaml")):
-            return candidate
-        if (parent / ".git").exists():
-            break
+def default_policy_dir() -> Path:
+    """The policy library kguard ships with: the bundled copy in an installed wheel, else (editable install) the
+    repository next to the package. Never a `policies/` found in the scanned tree: in CI the pull request writes
+    that tree, so only --policy-dir (given by whoever runs kguard) selects another library."""
     bundled = Path(__file__).resolve().parent.parent / "_bundled" / "policies"
     if bundled.is_dir():
         return bundled
-    # editable install: the repository next to the package
     return Path(__file__).resolve().parents[2] / "policies"
+
+
+def library_digest(policy_dir: Path) -> str:
+    """sha256 over every file of a policy library (relative path and content, sorted): names the exact policies a
+    report was produced with."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in policy_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(path.relative_to(policy_dir).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()

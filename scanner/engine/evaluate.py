@@ -259,5 +259,5 @@ def _finding(template: Template, constraint: Constraint, res: Resource, violatio
         # a second constraint of the same template is a distinct finding
         fingerprint=fingerprint(rule.id if constraint.name == rule.id else f"{rule.id}/{constraint.name}",
                                 ident, path, message, f"{source}#{ordinal}"),
-        occurrence=f"{source}#{res.doc_index}",
+        occurrence=f"{res.path}#{res.doc_index}",
     )

@@ -56,7 +56,7 @@ SECRET_READER = role("secret-reader", """
   verbs: [get, list]
 """)
 X_DEPLOYS = binding("deployer", "Role", "deployer", ["{kind: ServiceAccount, name: x}"], ns="a")
-CI_READS_SECRETS = binding("y", "ClusterRole", "secret-reader",
+CI_READS_SECRETS = binding("yy", "ClusterRole", "secret-reader",
                            ["{kind: ServiceAccount, name: ci, namespace: a}"])
 
 
@@ -65,7 +65,7 @@ def test_pod_create_reaches_powerful_service_account():
     assert [f.rule_id for f in findings] == [POD_CREATE]
     finding = findings[0]
     assert finding.message == ("ServiceAccount a/x can create pods in a and so act as ServiceAccount a/ci, which "
-                               "has read access to Secrets cluster-wide via ClusterRoleBinding y")
+                               "has read access to Secrets cluster-wide via ClusterRoleBinding yy")
     assert finding.severity == Severity.HIGH
     assert finding.resource.kind == "RoleBinding" and finding.resource.name == "deployer"
     assert finding.field_path == ("subjects", 0)
@@ -85,7 +85,7 @@ def test_location_is_the_binding_subject_line_and_related_point_at_rule_and_targ
     assert role_rel.resource.kind == "Role" and role_rel.location.line == rule_line
     assert role_rel.message == "rule 0 grants create on pods"
     assert target_rel.message == "gives ServiceAccount a/ci read access to Secrets cluster-wide"
-    assert target_rel.resource.name == "y" and target_rel.location.line == target_line
+    assert target_rel.resource.name == "yy" and target_rel.location.line == target_line
 
 
 def test_no_escalation_when_target_is_not_stronger():
@@ -95,7 +95,7 @@ def test_no_escalation_when_target_is_not_stronger():
       verbs: [get, list]
     """)
     findings, _ = run(sa("x", "a"), sa("ci", "a"), POD_CREATOR, X_DEPLOYS, weak,
-                      binding("y", "ClusterRole", "pod-reader", ["{kind: ServiceAccount, name: ci, namespace: a}"]))
+                      binding("yy", "ClusterRole", "pod-reader", ["{kind: ServiceAccount, name: ci, namespace: a}"]))
     assert findings == []
 
 
@@ -174,7 +174,7 @@ def test_group_subjects_grant_to_service_accounts_and_are_reported_themselves():
                       SECRET_READER, CI_READS_SECRETS)
     messages = sorted(f.message for f in findings)
     assert messages == ["Group system:serviceaccounts:a can create pods in a and so act as ServiceAccount a/ci, "
-                        "which has read access to Secrets cluster-wide via ClusterRoleBinding y"]
+                        "which has read access to Secrets cluster-wide via ClusterRoleBinding yy"]
 
 
 def test_group_membership_counts_for_the_target_holdings():
@@ -201,7 +201,7 @@ def test_token_creation_for_a_stronger_service_account_respects_resource_names()
                       binding("z", "ClusterRole", "secret-reader", ["{kind: ServiceAccount, name: other, namespace: a}"]))
     assert [(f.rule_id, f.message) for f in findings] == [
         (TOKEN, "ServiceAccount a/x can create tokens in a for ServiceAccount a/ci, which has read access to "
-                "Secrets cluster-wide via ClusterRoleBinding y")]
+                "Secrets cluster-wide via ClusterRoleBinding yy")]
 
 
 def test_impersonate_groups_reaches_system_masters():
@@ -324,7 +324,7 @@ def test_one_finding_per_subject_kind_target_and_deterministic():
 
 def test_user_named_after_a_service_account_is_that_service_account():
     findings, _ = run(sa("x", "a"), sa("ci", "a"), POD_CREATOR, X_DEPLOYS, SECRET_READER,
-                      binding("y", "ClusterRole", "secret-reader", ["{kind: User, name: 'system:serviceaccount:a:ci'}"]))
+                      binding("yy", "ClusterRole", "secret-reader", ["{kind: User, name: 'system:serviceaccount:a:ci'}"]))
     assert [f.message.split(",")[0] for f in findings] == [
         "ServiceAccount a/x can create pods in a and so act as ServiceAccount a/ci"]
 
@@ -374,12 +374,12 @@ def test_cluster_wide_pod_creation_by_everyone_reaches_every_namespace():
       verbs: [get]
     """)
     docs = [sa("ci", "a"), sa("ops", "b"), node_proxy, pod_maker,
-            binding("y", "ClusterRole", "node-proxy", ["{kind: ServiceAccount, name: ops, namespace: b}"]),
+            binding("yy", "ClusterRole", "node-proxy", ["{kind: ServiceAccount, name: ops, namespace: b}"]),
             binding("everyone", "ClusterRole", "pod-maker", ["{kind: Group, name: 'system:authenticated'}"])]
     findings, _ = run(*docs)
     assert [f.message for f in findings] == [
         "Group system:authenticated can create jobs in any namespace and so act as ServiceAccount b/ops, which has "
-        "nodes/proxy access cluster-wide via ClusterRoleBinding y"]
+        "nodes/proxy access cluster-wide via ClusterRoleBinding yy"]
     # a cluster-wide pod creator can mount every Secret: Secret readers elsewhere add nothing
     assert run(*docs[:2], pod_maker, docs[-1], SECRET_READER, CI_READS_SECRETS)[0] == []
 
@@ -474,7 +474,7 @@ def test_kustomize_overlay_finding_points_at_the_subject_line_in_the_base_file(t
     subject_line = rbac.splitlines().index("  - {kind: ServiceAccount, name: x}") + 1
     assert finding.location.path.endswith("base/rbac.yaml") and finding.location.line == subject_line
     assert finding.message == ("ServiceAccount shop/x can create pods in shop and so act as ServiceAccount "
-                               "shop/ci, which has read access to Secrets cluster-wide via ClusterRoleBinding y")
+                               "shop/ci, which has read access to Secrets cluster-wide via ClusterRoleBinding yy")
 
 
 def test_malformed_objects_never_raise():

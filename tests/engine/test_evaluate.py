@@ -310,3 +310,88 @@ def test_restricted_only_violation_stays_at_its_own_severity():
     loaded = load_text(text, "p.yaml")
     result = scan_resources(loaded.resources, ScanOptions(select=["pss-capabilities-*"], analyses=False))
     assert {(f.rule_id, f.severity) for f in result.findings} == {("pss-capabilities-restricted", Severity.MEDIUM)}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Nothing lost: every distinct violation is a finding
+
+ROLE_TWO_PERMISSIONS = """\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: deployer, namespace: shop}
+rules:
+- apiGroups: [""]
+  resources: [pods, pods/exec]
+  verbs: [create]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: deployer, namespace: shop}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: deployer}
+subjects:
+- {kind: ServiceAccount, name: ci, namespace: shop}
+"""
+
+
+def test_two_violations_of_one_rule_at_one_field_are_two_findings():
+    loaded = load_text(ROLE_TWO_PERMISSIONS, "rbac.yaml")
+    result = scan_resources(loaded.resources, ScanOptions(select=["rbac-binding-dangerous-permissions"],
+                                                          analyses=False))
+    messages = sorted(f.message for f in result.findings)
+    assert len(messages) == 2, messages
+    assert any("exec" in m for m in messages) and any("create" in m and "pods" in m for m in messages)
+    assert len({f.fingerprint for f in result.findings}) == 2
+
+
+def test_same_object_in_two_files_is_judged_and_reported_twice(tmp_path):
+    from scanner.scan import scan_paths
+
+    for env in ("staging", "production"):
+        (tmp_path / env).mkdir()
+        (tmp_path / env / "pod.yaml").write_text(POD_IN.format(name="web", ns="shop"))
+    result = scan_paths([str(tmp_path)], ScanOptions(select=["pss-privileged"], analyses=False))
+    files = sorted(f.location.path for f in result.findings)
+    assert len(files) == 2 and files[0] != files[1], files
+    assert len({f.fingerprint for f in result.findings}) == 2
+    assert len({f.occurrence for f in result.findings}) == 2
+
+
+def test_suppression_applies_only_to_the_copy_that_carries_it(tmp_path):
+    from scanner.scan import scan_paths
+
+    twin = POD_IN.format(name="web", ns="shop").replace(
+        "metadata: {name: web, namespace: shop}",
+        "metadata: {name: web, namespace: shop, annotations: {kguard.io/ignore: 'pss-*: accepted on the twin'}}")
+    (tmp_path / "a.yaml").write_text(POD_IN.format(name="web", ns="shop"))
+    (tmp_path / "b.yaml").write_text(twin)
+    result = scan_paths([str(tmp_path)], ScanOptions(select=["pss-privileged"], analyses=False))
+    by_file = {f.location.path.rsplit("/", 1)[-1]: f.suppressed for f in result.findings}
+    assert by_file == {"a.yaml": False, "b.yaml": True}
+    assert result.exit_code(Severity.HIGH) == 1
+
+
+def test_extensions_v1beta1_workloads_are_judged():
+    text = POD_IN.format(name="old", ns="shop").replace("apiVersion: v1\nkind: Pod", "apiVersion: extensions/v1beta1\n"
+                                                          "kind: DaemonSet")
+    text = text.replace("spec:\n  containers:", "spec:\n  template:\n    spec:\n      containers:").replace(
+        "\n  - name: c\n    image: x\n    securityContext", "\n      - name: c\n        image: x\n        securityContext")
+    loaded = load_text(text, "ds.yaml")
+    result = scan_resources(loaded.resources, ScanOptions(select=["pss-privileged"], analyses=False))
+    assert [f.resource.kind for f in result.findings] == ["DaemonSet"]
+    assert result.findings[0].field_path[:3] == ("spec", "template", "spec")
+
+
+def test_unknown_workload_kinds_are_listed_as_not_evaluated():
+    text = POD_IN.format(name="w", ns="shop").replace("apiVersion: v1\nkind: Pod", "apiVersion: example.com/v1\n"
+                                                        "kind: Widget")
+    text = text.replace("spec:\n  containers:", "spec:\n  template:\n    spec:\n      containers:").replace(
+        "\n  - name: c\n    image: x\n    securityContext", "\n      - name: c\n        image: x\n        securityContext")
+    loaded = load_text(text, "w.yaml")
+    result = scan_resources(loaded.resources, ScanOptions(select=["pss-*"], analyses=False))
+    assert result.findings == []
+    (note,) = [n for n in result.not_evaluated if "Widget" in n.reason]
+    assert note.path == "w.yaml" and note.line == 1 and "--pod-template-path" in note.reason
+    expanded = scan_resources(load_text(text, "w.yaml").resources, ScanOptions(
+        select=["pss-privileged"], analyses=False, pod_template_paths=["Widget=spec.template"]))
+    assert [f.rule_id for f in expanded.findings] == ["pss-privileged"]
+    assert not any("Widget" in n.reason for n in expanded.not_evaluated)

@@ -62,7 +62,9 @@ def _finding(path: Path, lost: list[tuple[Holding, Grant | None]]) -> Finding:
         rule_id=rule.id, severity=severity, category=rule.category, tags=rule.tags, message=message,
         resource=ident, location=_location(grant.binding, field_path), field_path=field_path,
         remediation=rule.remediation, constraint=f"{rule.kind}/{rule.id}", related=tuple(related),
-        fingerprint=fingerprint(rule.id, ident, (*field_path, path.target)),
+        fingerprint=fingerprint(rule.id, ident, (*field_path, path.target), "",
+                                grant.binding.path),
+        occurrence=f"{grant.binding.path}#{grant.binding.doc_index}",
     )
 
 
