@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -75,6 +76,31 @@ def gatekeeper_results(raw: Any) -> Outcome:
         details = item.get("details")
         kept.append({"msg": item["msg"], "details": details if isinstance(details, dict) else {}})
     return kept
+
+
+# Built-ins that reach outside the scan: the network (`http.send`, `net.lookup_ip_addr`) and OPA's runtime
+# (`opa.runtime`: environment variables such as CI secrets, and the configuration). Gatekeeper disables `http.send`
+# by default; regorus has none of them, so a template using one would also judge differently per engine.
+# `time.now_ns` stays allowed, as in Gatekeeper: it reads the clock, nothing else.
+FORBIDDEN_BUILTINS = ("http.send", "net.lookup_ip_addr", "opa.runtime")
+_STRINGS_AND_COMMENTS = re.compile(r'"(?:[^"\\\n]|\\.)*"|`[^`]*`|#[^\n]*')
+_FORBIDDEN_CALL = re.compile(r"(?<![\w.])(" + "|".join(
+    r"\s*\.\s*".join(map(re.escape, name.split("."))) for name in FORBIDDEN_BUILTINS) + r")\s*\(")
+
+
+def forbidden_builtin(template: Template) -> str | None:
+    """Why ``template`` may not run (it calls a built-in of `FORBIDDEN_BUILTINS`), or None.
+
+    Checked on the text with strings and comments left out, before either engine compiles anything, so both
+    engines give the same error.
+    """
+    for text in (template.rego or "", *template.libs):
+        match = _FORBIDDEN_CALL.search(_STRINGS_AND_COMMENTS.sub('""', text))
+        if match:
+            name = re.sub(r"\s+", "", match.group(1))
+            return (f"calls the built-in {name}, which kguard does not allow: templates may not reach the network "
+                    f"or the runtime environment ({', '.join(FORBIDDEN_BUILTINS)} are refused)")
+    return None
 
 
 def make_backend(name: str, opa_url: str | None = None) -> Backend:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import json
 import re
 import shutil
@@ -33,7 +34,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from scanner.engine.backend import EvalFailure, Outcome, gatekeeper_results
+from scanner.engine.backend import FORBIDDEN_BUILTINS, EvalFailure, Outcome, forbidden_builtin, gatekeeper_results
 from scanner.engine.templates import Template
 from scanner.errors import UsageError
 
@@ -144,10 +145,10 @@ class _Server:
         self.port = _free_port()
         _write_tree(self.workdir, modules)
         with self.log.open("ab") as log:  # relative paths, so policy ids (and messages) are `kguard/...`
-            self.process = subprocess.Popen(
+            self.process = subprocess.Popen(  # an empty environment: `opa.runtime().env` has nothing to give
                 [binary, "run", "--server", "--addr", f"127.0.0.1:{self.port}", "--v0-compatible",
                  "--skip-version-check", "--log-level", "error", ROOT],
-                cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env={},
             )
         atexit.register(self.stop)
 
@@ -181,12 +182,38 @@ def _write_tree(base: Path, modules: dict[str, str]) -> None:
         file.write_text(text, encoding="utf-8")
 
 
-def check_modules(binary: str, modules: dict[str, str]) -> dict[str, str]:
-    """`opa check --v0-compatible` on ``modules``: the first error message by policy id (empty when clean)."""
+@functools.lru_cache(maxsize=4)
+def _current_capabilities(binary: str) -> str:
+    proc = subprocess.run([binary, "capabilities", "--current"], capture_output=True, text=True,
+                          timeout=PUSH_TIMEOUT, check=False, env={})
+    try:
+        json.loads(proc.stdout)
+    except ValueError:
+        raise UsageError(f"cannot start opa: `opa capabilities --current` failed: "
+                         f"{' '.join((proc.stderr or proc.stdout).split())[:300]}") from None
+    return proc.stdout
+
+
+def restricted_capabilities(binary: str, directory: Path) -> Path:
+    """A capabilities file for ``binary`` without `FORBIDDEN_BUILTINS` and with no network host allowed."""
+    capabilities = json.loads(_current_capabilities(binary))
+    capabilities["builtins"] = [b for b in capabilities.get("builtins") or []
+                                if b.get("name") not in FORBIDDEN_BUILTINS]
+    capabilities["allow_net"] = []
+    path = directory / "capabilities.json"
+    path.write_text(json.dumps(capabilities), encoding="utf-8")
+    return path
+
+
+def check_modules(binary: str, modules: dict[str, str], capabilities: Path | None = None) -> dict[str, str]:
+    """`opa check --v0-compatible` on ``modules`` (against ``capabilities`` when given): the first error message
+    by policy id (empty when clean)."""
     with tempfile.TemporaryDirectory(prefix="kguard-opa-check-") as tmp:
         _write_tree(Path(tmp), modules)
-        proc = subprocess.run([binary, "check", "--v0-compatible", "--format", "json", "--max-errors=-1", ROOT],
-                              cwd=tmp, capture_output=True, text=True, timeout=PUSH_TIMEOUT, check=False)
+        limits = ["--capabilities", str(capabilities)] if capabilities else []
+        proc = subprocess.run([binary, "check", "--v0-compatible", *limits, "--format", "json", "--max-errors=-1",
+                               ROOT], cwd=tmp, capture_output=True, text=True, timeout=PUSH_TIMEOUT, check=False,
+                              env={})
     if proc.returncode == 0:
         return {}
     errors = []
@@ -248,12 +275,30 @@ class OpaBackend:
             time.sleep(0.05)
 
     def _start(self, modules: dict[str, str]) -> dict[str, str]:
-        """Start our server with ``modules`` (leaving out modules that do not compile); errors by policy id."""
+        """Start our server with ``modules`` (leaving out modules that do not compile, or that call a built-in
+        kguard refuses); errors by policy id.
+
+        `opa run` takes no capabilities file, so while the server starts, `opa check` compiles the same modules
+        against capabilities without `FORBIDDEN_BUILTINS` (and with no network host); if anything fails there,
+        the server is started again without those modules. The server runs with an empty environment.
+        """
         assert self._binary is not None
         broken: dict[str, str] = {}
+        with tempfile.TemporaryDirectory(prefix="kguard-opa-caps-") as tmp:
+            capabilities = restricted_capabilities(self._binary, Path(tmp))
+            self._server = _Server(self._binary, modules)
+            refused = check_modules(self._binary, modules, capabilities)
+        if refused:
+            self._server.stop()
+            self._server = None
+            if "" in refused or not set(refused) & set(modules):
+                raise UsageError(f"cannot start opa: {refused.get('') or next(iter(refused.values()))}")
+            broken.update({k: v for k, v in refused.items() if k in modules})
+            modules = {k: v for k, v in modules.items() if k not in broken}
         port_retries = 1
         for _ in range(len(modules) + 2):
-            self._server = _Server(self._binary, modules)
+            if self._server is None:
+                self._server = _Server(self._binary, modules)
             self.url = self._server.url
             try:
                 self._connect("127.0.0.1", self._server.port, False)
@@ -312,6 +357,10 @@ class OpaBackend:
         errors: dict[str, str] = {}
         taken = set(self._idents.values())
         for template in templates:
+            problem = forbidden_builtin(template)
+            if problem is not None:
+                errors[template.kind] = problem
+                continue
             ident = self._idents.get(template.kind) or ident_for(template.kind, taken)
             self._idents[template.kind] = ident
             v1 = template.rego_version == "v1"

@@ -20,7 +20,7 @@ from typing import Any
 
 import regorus
 
-from scanner.engine.backend import EvalFailure, Outcome, Unit, gatekeeper_results
+from scanner.engine.backend import EvalFailure, Outcome, Unit, forbidden_builtin, gatekeeper_results
 from scanner.engine.catalogue import package_of
 from scanner.engine.regorus_compat import hoist_negated_operands
 from scanner.engine.templates import Template
@@ -58,6 +58,10 @@ class RegorusBackend:
         errors: dict[str, str] = {}
         inventory_json = json.dumps({"inventory": inventory}) if any(t.uses_inventory for t in templates) else None
         for template in templates:
+            problem = forbidden_builtin(template)
+            if problem is not None:
+                errors[template.kind] = problem
+                continue
             try:
                 libs = {package_of(lib): lib for lib in template.libs}
             except ValueError as exc:
