@@ -55,10 +55,10 @@ def run_gator(*inputs: Path) -> list[dict[str, Any]]:
     return [r for r in results if r.get("target", TARGET) == TARGET]
 
 
-def run_kguard(*args: str) -> dict[str, Any]:
-    """`kguard scan ... --format json` from the repository root (its policies/ and .kguard.yaml)."""
+def run_kguard(*args: str, cwd: Path = REPO) -> dict[str, Any]:
+    """`kguard scan ... --format json` in ``cwd`` (default: the repository root, its policies/ and .kguard.yaml)."""
     proc = subprocess.run([sys.executable, "-m", "scanner", "scan", *args, "--format", "json", "--fail-on", "none",
-                           "--quiet"], capture_output=True, text=True, cwd=REPO, stdin=subprocess.DEVNULL, timeout=600)
+                           "--quiet"], capture_output=True, text=True, cwd=cwd, stdin=subprocess.DEVNULL, timeout=600)
     if proc.returncode != 0:
         pytest.fail(f"kguard scan {' '.join(args)} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}",
                     pytrace=False)
@@ -66,6 +66,15 @@ def run_kguard(*args: str) -> dict[str, Any]:
     errors = report["scan"]["input_errors"] + report["scan"]["policy_errors"]
     assert not errors, f"kguard reported errors: {errors}"
     return report
+
+
+def build_gatekeeper(out: Path, cwd: Path) -> Path:
+    """`kguard gatekeeper build --out OUT` from the repository's policies/, with the `.kguard.yaml` of ``cwd``."""
+    proc = subprocess.run([sys.executable, "-m", "scanner", "gatekeeper", "build", "--out", str(out), "--policy-dir",
+                           str(REPO / "policies")], capture_output=True, text=True, cwd=cwd, stdin=subprocess.DEVNULL,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return out
 
 
 def gator_keys(results: Iterable[dict[str, Any]]) -> Counter[Key]:
@@ -237,6 +246,25 @@ def test_expanded_pods_are_reported_like_gator(tmp_path: Path, name: str, object
     gator = gator_keys(run_gator(corpus_dir, expansion_dir, GATEKEEPER_DIR))
     assert any(key[6].startswith("[Implied by ") for key in gator), "gator expanded nothing"
     kguard = kguard_keys(run_kguard(str(corpus_dir), "--no-analyses", "--pod-template-path", pod_template_path))
+    assert_same("gator", gator, "kguard", kguard)
+
+
+@pytest.mark.parametrize("settings", [
+    {"defaultLevel": "baseline", "exemptions": {"namespaces": ["monitoring", "dev-team-a", "qa-typo"]}},
+    {"defaultLevel": "privileged"},
+], ids=["baseline-with-exemptions", "privileged"])
+def test_pod_security_settings_reach_the_generated_constraints(tmp_path: Path, corpus_dir: Path,
+                                                               gator_results: list[dict[str, Any]],
+                                                               settings: dict[str, Any]) -> None:
+    """`.kguard.yaml` podSecurity settings: gator on what `kguard gatekeeper build` makes of them == kguard scan."""
+    (tmp_path / ".kguard.yaml").write_text(yaml.safe_dump({"podSecurity": settings}))
+    generated = build_gatekeeper(tmp_path / "gatekeeper", cwd=tmp_path)
+    gator = gator_keys(run_gator(corpus_dir, generated))
+    assert gator != gator_keys(gator_results), "the settings changed nothing"
+    exempt = set(settings.get("exemptions", {}).get("namespaces", []))
+    assert not [key for key in gator if key[4] in exempt and key[0].startswith("KguardPss")]
+    kguard = kguard_keys(run_kguard(str(corpus_dir), "--no-analyses", "--policy-dir", str(REPO / "policies"),
+                                    cwd=tmp_path))
     assert_same("gator", gator, "kguard", kguard)
 
 
