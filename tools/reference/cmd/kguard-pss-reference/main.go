@@ -17,6 +17,10 @@
 // details maps each failed check to upstream's "reason (detail)" text. The tool asserts allowed == (no failed
 // check) and exits 1 if that ever differs, which cross-checks this selection against the evaluator itself.
 //
+// With --list-checks it prints instead one line per check of DefaultChecks and exits:
+//
+//	{"id","level","overrides"}  (overrides: the baseline check IDs its newest version replaces at restricted)
+//
 // An object without a pod spec prints {"apiVersion","kind","namespace","name","skipped": reason} once.
 // A document that cannot be read or decoded is reported on standard error as "FILE: document N: message" and
 // the exit code is 1; the other documents are still evaluated.
@@ -227,6 +231,22 @@ func metaOf(obj runtime.Object) (metav1.Object, error) {
 	return accessor.GetObjectMeta(), nil
 }
 
+type checkLine struct {
+	ID        policy.CheckID   `json:"id"`
+	Level     api.Level        `json:"level"`
+	Overrides []policy.CheckID `json:"overrides"`
+}
+
+func listChecks(encoder *json.Encoder) error {
+	for _, check := range policy.DefaultChecks() {
+		overrides := append([]policy.CheckID{}, newest(check).OverrideCheckIDs...)
+		if err := encoder.Encode(checkLine{ID: check.ID, Level: check.Level, Overrides: overrides}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func main() {
 	ref, err := newReference()
 	if err != nil {
@@ -234,8 +254,16 @@ func main() {
 		os.Exit(1)
 	}
 	out := bufio.NewWriter(os.Stdout)
+	defer out.Flush()
 	encoder := json.NewEncoder(out)
 	encoder.SetEscapeHTML(false)
+	if len(os.Args) == 2 && os.Args[1] == "--list-checks" {
+		if err := listChecks(encoder); err != nil {
+			fmt.Fprintln(os.Stderr, "kguard-pss-reference: writing output:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	failed := false
 	if len(os.Args) == 1 {
 		failed = ref.run("<stdin>", os.Stdin, encoder)
