@@ -15,6 +15,7 @@ choice is random.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,9 +106,13 @@ class NodeBudget:
         self.file_left = max(0, self.file_left - nodes)
 
 
+_YAML_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # what libyaml counts as a new line
+
+
 @dataclass(slots=True)
 class _Chunk:
-    """One kubectl document: its text, the 0-based line it starts on, and a problem with its separator line."""
+    """One kubectl document: its text, its lines as YAML counts them, the 0-based line it starts on, and a
+    problem with its separator line."""
 
     text: str
     first_line: int
@@ -118,24 +123,26 @@ class _Chunk:
 def split_documents(text: str) -> Iterator[_Chunk]:
     """The documents of a stream as kubectl's YAML reader cuts them: at every line starting with ``---``.
 
-    The separator line stays in the document it opens (so YAML sees it and line numbers hold). Only spaces or a
-    comment may follow ``---``; anything else is a problem kubectl refuses too.
+    kubectl reads lines up to "\n" only; line numbers count every break YAML counts (also a lone "\r"), so they
+    match the positions libyaml reports inside a document. The separator line stays in the document it opens (YAML
+    sees it and line numbers hold). Only spaces or a comment may follow ``---``; anything else is a problem kubectl
+    refuses too.
     """
-    lines = text.split("\n")  # kubectl reads lines up to "\n" only (never at U+0085 or U+2028)
-    lines = [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
-    start = 0
-    problem = ""
-    for number, line in enumerate(lines):
-        if not line.startswith("---"):
+    raw = text.split("\n")
+    raw = [line + "\n" for line in raw[:-1]] + ([raw[-1]] if raw[-1] else [])
+    starts = [number for number, line in enumerate(raw) if line.startswith("---") and number > 0]
+    first_line = 0
+    for begin, end in zip([0, *starts], [*starts, len(raw)], strict=True):
+        if begin == end and raw:
             continue
-        if number > start:
-            yield _Chunk("".join(lines[start:number]), start, problem, lines[start:number])
-        start = number
-        rest = line[3:].strip()
+        chunk_text = "".join(raw[begin:end])
+        lines = _YAML_BREAK.split(chunk_text)
+        separator = raw[begin] if raw and raw[begin].startswith("---") else ""
+        rest = separator[3:].strip()
         problem = "" if not rest or rest.startswith("#") else (
-            f"invalid document separator {_clip(line.rstrip())!s} (only a comment may follow '---')")
-    if start < len(lines) or not lines:
-        yield _Chunk("".join(lines[start:]), start, problem, lines[start:])
+            f"invalid document separator {_clip(separator.rstrip())} (only a comment may follow '---')")
+        yield _Chunk(chunk_text, first_line, problem, lines)
+        first_line += len(lines) - 1
 
 
 def _clip(text: str, limit: int = 60) -> str:
@@ -340,7 +347,7 @@ def _parse_chunk(chunk: _Chunk, index: int, budget: NodeBudget) -> Iterator[Docu
             end = next((n for n in range(node.end_mark.line, len(chunk.lines))
                         if chunk.lines[n].startswith("...")), node.end_mark.line)
             yield Ignored(end + 1 + chunk.first_line,
-                          "content after the document end marker '...' is ignored (as kubectl does)")
+                          "a second YAML document without a '---' line before it is ignored (as kubectl does)")
     except yaml.YAMLError as exc:
         yield _syntax_error(exc, chunk.first_line)
     except YamlLoadError as exc:
