@@ -3,7 +3,7 @@
 The corpus (tests/fixtures/gatekeeper_corpus.py) is written to files, then
 - `gator test -f <corpus> -f gatekeeper/ -o json` (gator v3.23.1: every input object is reviewed and also synced into
   `data.inventory`; Namespaces in the input are attached to the objects they contain),
-- `kguard scan <corpus> --format json --no-analyses` (the default catalogue from policies/),
+- `kguard scan <corpus> --format json --no-analyses --policy-dir policies` (what gatekeeper/ is generated from),
 and the multisets of (constraint, enforcement action, object apiVersion/kind/namespace/name, message) are compared.
 See docs/differential-testing.md for what is compared and which differences are by design.
 """
@@ -56,9 +56,10 @@ def run_gator(*inputs: Path) -> list[dict[str, Any]]:
 
 
 def run_kguard(*args: str, cwd: Path = REPO) -> dict[str, Any]:
-    """`kguard scan ... --format json` in ``cwd`` (default: the repository root, its policies/ and .kguard.yaml)."""
-    proc = subprocess.run([sys.executable, "-m", "scanner", "scan", *args, "--format", "json", "--fail-on", "none",
-                           "--quiet"], capture_output=True, text=True, cwd=cwd, stdin=subprocess.DEVNULL, timeout=600)
+    """`kguard scan ... --format json` with the repository's policies/ (what gatekeeper/ is generated from), in
+    ``cwd`` (default: the repository root, whose .kguard.yaml applies)."""
+    proc = subprocess.run([sys.executable, "-m", "scanner", "scan", *args, "--policy-dir", str(REPO / "policies"),
+                           "--format", "json", "--fail-on", "none", "--quiet"], capture_output=True, text=True, cwd=cwd, stdin=subprocess.DEVNULL, timeout=600)
     if proc.returncode != 0:
         pytest.fail(f"kguard scan {' '.join(args)} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}",
                     pytrace=False)
@@ -263,8 +264,7 @@ def test_pod_security_settings_reach_the_generated_constraints(tmp_path: Path, c
     assert gator != gator_keys(gator_results), "the settings changed nothing"
     exempt = set(settings.get("exemptions", {}).get("namespaces", []))
     assert not [key for key in gator if key[4] in exempt and key[0].startswith("KguardPss")]
-    kguard = kguard_keys(run_kguard(str(corpus_dir), "--no-analyses", "--policy-dir", str(REPO / "policies"),
-                                    cwd=tmp_path))
+    kguard = kguard_keys(run_kguard(str(corpus_dir), "--no-analyses", cwd=tmp_path))
     assert_same("gator", gator, "kguard", kguard)
 
 
