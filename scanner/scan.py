@@ -189,9 +189,11 @@ def _analyse(resources: list[Resource], options: ScanOptions, inventory_from: li
     if not (options.analyses and options.default_policies):
         return [], []
     from scanner.analysis import run_analyses
+    from scanner.analysis.context import AnalysisContext
 
+    context = AnalysisContext(default_pss_level=options.pod_security.default_level)
     findings, rules = run_analyses(inventory_from if inventory_from is not None else resources,
-                                   lambda rule: _selected(rule, options.select, options.ignore))
+                                   lambda rule: _selected(rule, options.select, options.ignore), context)
     if inventory_from is not None:
         reviewed = {r.identity for r in resources}
         findings = [f for f in findings if f.resource in reviewed]

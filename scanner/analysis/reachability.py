@@ -577,7 +577,7 @@ def _findings(connection: Connection, env_of: dict[str, str | None],
     return out
 
 
-def analyse(resources: Sequence[Resource]) -> tuple[list[Finding], list[Rule]]:
+def analyse(resources: Sequence[Resource], context: object = None) -> tuple[list[Finding], list[Rule]]:
     """Cross-environment reachability findings over ``resources`` and the rules this analysis reports."""
     graph = build_graph(resources)
     env_of = {ns: environment(ns, labels) for ns, labels in graph.namespace_labels.items()}

@@ -68,7 +68,7 @@ def _finding(path: Path, lost: list[tuple[Holding, Grant | None]]) -> Finding:
     )
 
 
-def analyse(resources: Iterable[Resource]) -> tuple[list[Finding], list[Rule]]:
+def analyse(resources: Iterable[Resource], context: object = None) -> tuple[list[Finding], list[Rule]]:
     """Escalation paths in ``resources`` as findings (sorted), with the rules they belong to."""
     graph = build_graph(resources)
     findings: list[Finding] = []

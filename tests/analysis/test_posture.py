@@ -1,0 +1,53 @@
+"""Input posture: namespaces labelled below the default Pod Security level, duplicate objects."""
+
+from __future__ import annotations
+
+from scanner.analysis.context import AnalysisContext
+from scanner.analysis.posture import analyse
+from scanner.load.files import load_text
+from scanner.model import Severity
+from scanner.scan import ScanOptions, scan_resources
+
+
+def namespace(name: str, level: str | None = None, annotations: str = "") -> str:
+    labels = f"\n  labels:\n    pod-security.kubernetes.io/enforce: {level}" if level else ""
+    return f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}{labels}{annotations}\n"
+
+
+def findings(*docs: str, default: str = "restricted"):
+    loaded = load_text("---\n".join(docs), "ns.yaml")
+    assert not loaded.errors
+    return analyse(loaded.resources, AnalysisContext(default_pss_level=default))[0]
+
+
+def test_a_namespace_below_the_default_level_is_a_high_finding_at_its_label():
+    (finding,) = findings(namespace("a"), namespace("b", "restricted"), namespace("c", "privileged"),
+                          namespace("d", "bogus"))
+    assert finding.rule_id == "pss-namespace-level-lowered" and finding.severity is Severity.HIGH
+    assert finding.resource.name == "c" and finding.location.line == 18  # the label line of the third document
+    assert finding.field_path == ("metadata", "labels", "pod-security.kubernetes.io/enforce")
+
+
+def test_lowering_is_relative_to_the_default_level():
+    assert [f.resource.name for f in findings(namespace("b", "baseline"), namespace("p", "privileged"),
+                                              default="baseline")] == ["p"]
+    assert findings(namespace("p", "privileged"), default="privileged") == []
+
+
+def test_the_exception_needs_a_suppression_with_a_reason():
+    reviewed = namespace("tools", "privileged",
+                         "\n  annotations:\n    kguard.io/ignore: 'pss-namespace-level-lowered: node agents need host access'")
+    loaded = load_text(reviewed, "ns.yaml")
+    result = scan_resources(loaded.resources, ScanOptions(select=["pss-namespace-level-lowered"]))
+    (finding,) = result.findings
+    assert finding.suppressed and finding.suppression.justification == "node agents need host access"
+    assert result.exit_code(Severity.HIGH) == 0
+
+
+def test_duplicates_are_reported_with_the_first_copy_related():
+    dup = findings(namespace("a"), namespace("a", "privileged"), default="privileged")
+    (finding,) = dup
+    assert finding.rule_id == "input-duplicate-object" and finding.location.line == 6
+    (related,) = finding.related
+    assert related.location is not None and related.location.line == 1
+    assert "ns.yaml:1" in finding.message
