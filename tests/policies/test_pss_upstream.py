@@ -24,8 +24,7 @@ pytestmark = pytest.mark.integration
 Identity = tuple[str, str, str, str]  # apiVersion, kind, namespace, name
 Verdict = tuple[Identity, str, str]  # object, level, check id
 
-LEVEL_OF_NAMESPACE = {**{ns: level for level, ns in pss_corpus.NAMESPACES.items()},
-                      pss_corpus.PRIVILEGED_NAMESPACE: "privileged"}
+LEVEL_OF_NAMESPACE = pss_corpus.level_of_namespace()
 
 # Verdicts the two sides may legitimately disagree on. Keep it empty: the corpus avoids inputs that only an API
 # server's defaulting would make meaningful (a volume without a source, which upstream calls "unknown" and the
