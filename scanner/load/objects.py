@@ -9,12 +9,19 @@ it out of the resources, rather than repairing it.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from scanner.model import FieldPath
 
 _TEXT_FIELDS = ("name", "generateName", "namespace")
 _STRING_MAPS = ("labels", "annotations")
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_./-]{1,63}")
+
+
+def _shown(key: str) -> str:
+    """A key from the file, safe to put in a one-line message."""
+    return key if _PLAIN_KEY.fullmatch(key) else repr(key[:40] + ("..." if len(key) > 40 else ""))
 
 
 def _type_name(value: Any) -> str:
@@ -46,5 +53,5 @@ def object_problem(obj: dict[str, Any]) -> tuple[FieldPath, str] | None:
         for name, value in mapping.items():
             if value is not None and not isinstance(value, str):
                 return ("metadata", key, name), (
-                    f"metadata.{key}.{name} must be a string, not {_type_name(value)} (quote it)")
+                    f"metadata.{key}.{_shown(name)} must be a string, not {_type_name(value)} (quote it)")
     return None
