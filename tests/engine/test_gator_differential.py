@@ -11,6 +11,7 @@ See docs/differential-testing.md for what is compared and which differences are 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -55,11 +56,12 @@ def run_gator(*inputs: Path) -> list[dict[str, Any]]:
     return [r for r in results if r.get("target", TARGET) == TARGET]
 
 
-def run_kguard(*args: str, cwd: Path = REPO) -> dict[str, Any]:
+def run_kguard(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> dict[str, Any]:
     """`kguard scan ... --format json` with the repository's policies/ (what gatekeeper/ is generated from), in
     ``cwd`` (default: the repository root, whose .kguard.yaml applies)."""
     proc = subprocess.run([sys.executable, "-m", "scanner", "scan", *args, "--policy-dir", str(REPO / "policies"),
-                           "--format", "json", "--fail-on", "none", "--quiet"], capture_output=True, text=True, cwd=cwd, stdin=subprocess.DEVNULL, timeout=600)
+                           "--format", "json", "--fail-on", "none", "--quiet"], capture_output=True, text=True, cwd=cwd, stdin=subprocess.DEVNULL, timeout=600,
+                          env=env)
     if proc.returncode != 0:
         pytest.fail(f"kguard scan {' '.join(args)} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}",
                     pytrace=False)
@@ -225,6 +227,15 @@ def test_corpus_is_meaningful(gator_results: list[dict[str, Any]], kguard_report
 def test_kguard_reports_exactly_what_gator_reports(gator_results: list[dict[str, Any]],
                                                    kguard_report: dict[str, Any]) -> None:
     assert_same("gator", gator_keys(gator_results), "kguard", kguard_keys(kguard_report))
+
+
+def test_the_opa_engine_reports_exactly_what_gator_reports(corpus_dir: Path,
+                                                          gator_results: list[dict[str, Any]]) -> None:
+    """The same comparison with `--engine opa` (a real OPA server started by kguard) instead of regorus."""
+    opa = require_tool("opa")
+    env = {**os.environ, "PATH": f"{opa.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    report = run_kguard(str(corpus_dir), "--no-analyses", "--engine", "opa", env=env)
+    assert_same("gator", gator_keys(gator_results), "kguard-opa", kguard_keys(report))
 
 
 def test_generated_templates_give_the_default_scan(corpus_dir: Path, kguard_report: dict[str, Any]) -> None:
