@@ -158,3 +158,44 @@ def test_the_table_is_big_enough():
 def test_every_case_decodes_as_kubernetes_decodes_it():
     tool = require_tool("kguard-yaml-reference")
     assert differences(str(tool)) == []
+
+
+STREAMS = ["a: 1\n---\n---\nb: 2\n", "# only comment\n---\na: 1\n", "a: 1\n...\nb: 2\n", "---\na: 1\r---\nb: 2\n",
+           "a: 1\n--- # c\nb: 2\n", "%YAML 1.1\n---\na: 1\n", "a: [\n---\nb: 1\n", "---\n", "", "\n\n",
+           "~\n---\nnull\n---\na: 1\n", "a: 1\r\n---\r\nb: 2\r\n", "\ufeffa: 1\n---\nb: 2\n", "a: 1\n---\n\ufeffb: 2\n",
+           "a: |\n  x\n---\nb: 2", "a: 'x\n---\ny'\n", "- 1\n- 2\n---\n3\n", "a: 1\n...\n---\nb: 2\n",
+           "a: 1\n... # end\n", "---\t\na: 1\n", "a: 1\n---\n# just a comment\n---\nb: 2\n"]
+# kubectl stops reading the whole stream at a bad separator; kguard reports it at its line and reads on (exit 2 all
+# the same, and nothing kubectl would apply goes unscanned).
+BAD_SEPARATORS = ["a: 1\n--- x\nb: 2\n---\nc: 3\n", "a: 1\n----\nb: 2\n", "--- |\n  text\n"]
+
+
+def _kguard_stream(stream: str) -> list[dict]:
+    return [{"json": item.value} if isinstance(item, Document) else {"error": item.message}
+            for item in parse_stream(stream) if isinstance(item, Document | YamlLoadError)]
+
+
+def _reference_stream(tool: str, stream: str) -> list[dict]:
+    completed = subprocess.run([tool], input=stream.encode(), capture_output=True, timeout=60, check=False)
+    assert completed.returncode == 0, completed.stderr.decode()
+    results = [json.loads(line) for line in completed.stdout.decode().split("\n") if line]
+    return [result for result in results if result != {"json": None}]  # kubectl skips empty documents too
+
+
+def _shape(results: list[dict]) -> list[str]:
+    return ["error" if "error" in result else _strict(result["json"]) for result in results]
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+def test_streams_are_split_as_kubectl_splits_them(stream):
+    tool = str(require_tool("kguard-yaml-reference"))
+    assert _shape(_kguard_stream(stream)) == _shape(_reference_stream(tool, stream))
+
+
+@pytest.mark.parametrize("stream", BAD_SEPARATORS)
+def test_a_bad_separator_is_an_error_where_kubectl_stops(stream):
+    tool = str(require_tool("kguard-yaml-reference"))
+    assert _shape(_reference_stream(tool, stream))[-1] == "error"
+    separator_line = next(n for n, line in enumerate(stream.split("\n"), 1) if line.startswith("---"))
+    errors = [item for item in parse_stream(stream) if isinstance(item, YamlLoadError)]
+    assert [(e.line, e.message.startswith("invalid document separator")) for e in errors] == [(separator_line, True)]
