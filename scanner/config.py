@@ -9,6 +9,11 @@ podSecurity:
   defaultLevel: restricted         # level of namespaces without a pod-security.kubernetes.io/enforce label
   exemptions:
     namespaces: [kube-system]      # like upstream's AdmissionConfiguration exemptions (listed as not evaluated)
+suppressions:                      # what inline kguard.io/ignore annotations may do (these are the defaults)
+  wildcardMaxSeverity: medium      # a rule pattern with * ? [ ] covers findings up to this severity
+  inlineMaxSeverity: high          # critical findings need a baseline
+  maxExpiryDays: 366               # expires= at most this far ahead
+  minReasonLength: 10
 ```
 
 Unknown keys and wrong types are errors (exit 2) that name the file and the line.
@@ -24,10 +29,12 @@ import yaml
 
 from scanner.errors import UsageError
 from scanner.load.files import display_path, repo_root
+from scanner.model import Severity
 
 CONFIG_FILE = ".kguard.yaml"
 LIST_KEYS = ("overlays", "exclude", "podTemplatePaths")
-SECTION_KEYS = {"podSecurity": ("defaultLevel", "exemptions")}
+SECTION_KEYS = {"podSecurity": ("defaultLevel", "exemptions"),
+                "suppressions": ("wildcardMaxSeverity", "inlineMaxSeverity", "maxExpiryDays", "minReasonLength")}
 PSS_LEVELS = ("privileged", "baseline", "restricted")
 EXEMPTION_KEYS = ("namespaces",)
 
@@ -41,6 +48,26 @@ class PodSecurityConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SuppressionPolicy:
+    """What an inline `kguard.io/ignore` annotation (written by whoever writes the manifest) may do.
+
+    The defaults are safe for pull requests: a rule pattern with wildcards covers only findings up to medium,
+    critical findings are never suppressed inline (only by a baseline), an expiry is at most a year ahead and a
+    reason says something.
+    """
+
+    wildcard_max_severity: Severity = Severity.MEDIUM
+    inline_max_severity: Severity = Severity.HIGH
+    max_expiry_days: int = 366
+    min_reason_length: int = 10
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"wildcardMaxSeverity": self.wildcard_max_severity.label,
+                "inlineMaxSeverity": self.inline_max_severity.label,
+                "maxExpiryDays": self.max_expiry_days, "minReasonLength": self.min_reason_length}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     """The settings of one `.kguard.yaml` (all defaults when there is none); ``source`` is where they came from."""
 
@@ -48,6 +75,7 @@ class Config:
     exclude: tuple[str, ...] = ()
     pod_template_paths: tuple[str, ...] = ()
     pod_security: PodSecurityConfig = field(default_factory=PodSecurityConfig)
+    suppressions: SuppressionPolicy = field(default_factory=SuppressionPolicy)
     source: str | None = None  # display path of the file, None for built-in defaults
 
     def as_dict(self) -> dict[str, Any]:
@@ -59,6 +87,7 @@ class Config:
             "podTemplatePaths": list(self.pod_template_paths),
             "podSecurity": {"defaultLevel": self.pod_security.default_level,
                             "exemptions": {"namespaces": list(self.pod_security.exempt_namespaces)}},
+            "suppressions": self.suppressions.as_dict(),
         }
 
 
@@ -87,6 +116,24 @@ def _pod_security(value: Any, shown: str) -> PodSecurityConfig:
     return PodSecurityConfig(default_level=level, exempt_namespaces=tuple(sorted(set(namespaces))))
 
 
+def _suppression_policy(value: Any, shown: str) -> SuppressionPolicy:
+    spec = _mapping(value, f"{shown}: `suppressions`", SECTION_KEYS["suppressions"])
+    defaults = SuppressionPolicy()
+    out: dict[str, Any] = {}
+    for key, attr in (("wildcardMaxSeverity", "wildcard_max_severity"), ("inlineMaxSeverity", "inline_max_severity")):
+        if key in spec:
+            try:
+                out[attr] = Severity.parse(str(spec[key]))
+            except ValueError as exc:
+                raise UsageError(f"{shown}: `suppressions.{key}`: {exc}") from None
+    for key, attr in (("maxExpiryDays", "max_expiry_days"), ("minReasonLength", "min_reason_length")):
+        if key in spec:
+            if not isinstance(spec[key], int) or isinstance(spec[key], bool) or not 0 <= spec[key] <= 36500:
+                raise UsageError(f"{shown}: `suppressions.{key}` must be a whole number from 0 to 36500")
+            out[attr] = spec[key]
+    return SuppressionPolicy(**{**{f: getattr(defaults, f) for f in SuppressionPolicy.__slots__}, **out})
+
+
 def parse_config(spec: Any, shown: str) -> Config:
     """A parsed `.kguard.yaml` document to `Config`; ``shown`` names the file in errors."""
     if spec is None:
@@ -96,8 +143,11 @@ def parse_config(spec: Any, shown: str) -> Config:
     lists = {key: _strings(spec[key], f"{shown}: `{key}`") for key in LIST_KEYS if spec.get(key) is not None}
     pod_security = _pod_security(spec["podSecurity"], shown) if spec.get("podSecurity") is not None \
         else PodSecurityConfig()
+    suppressions = _suppression_policy(spec["suppressions"], shown) if spec.get("suppressions") is not None \
+        else SuppressionPolicy()
     return Config(overlays=lists.get("overlays"), exclude=lists.get("exclude", ()),
-                  pod_template_paths=lists.get("podTemplatePaths", ()), pod_security=pod_security, source=shown)
+                  pod_template_paths=lists.get("podTemplatePaths", ()), pod_security=pod_security,
+                  suppressions=suppressions, source=shown)
 
 
 def read_config(root: Path) -> Config:

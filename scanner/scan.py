@@ -107,7 +107,8 @@ def scan_resources(resources: list[Resource], options: ScanOptions, *, loaded: L
         backend.close()
     analysis_findings, analysis_rules = _analyse(resources, options, inventory_from)
     loaded = loaded or LoadResult()
-    findings, suppression_errors = apply_inline([*evaluation.findings, *analysis_findings], resources)
+    findings, suppression_errors = apply_inline([*evaluation.findings, *analysis_findings], resources,
+                                                policy=options.config.suppressions)
     settings = {
         "policies": policy_settings(options),
         "config": options.config.as_dict() | {"podSecurity": {

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scanner.config import SuppressionPolicy
 from scanner.errors import UsageError
 from scanner.model import Finding, InputError, Resource, ResourceId, ScanResult, Suppression, fingerprint
 
@@ -100,10 +101,41 @@ def occurrence_of(resource: Resource) -> str:
     return f"{resource.path}#{resource.doc_index}"
 
 
-def apply_inline(findings: list[Finding], resources: Iterable[Resource],
-                 today: dt.date | None = None) -> tuple[list[Finding], list[InputError]]:
-    """Mark findings covered by their object's annotation; a malformed annotation is an InputError (file:line)."""
+def policy_problem(entry: IgnoreEntry, policy: SuppressionPolicy, today: dt.date) -> str | None:
+    """Why an entry breaks the suppression policy (reason, expiry), or None."""
+    if sum(ch.isalnum() for ch in entry.reason) < min(3, policy.min_reason_length) \
+            or len(entry.reason) < policy.min_reason_length:
+        return (f"the reason {entry.reason!r} is too short: say why in at least {policy.min_reason_length} "
+                "characters (.kguard.yaml suppressions.minReasonLength)")
+    if entry.expires is not None and (entry.expires - today).days > policy.max_expiry_days:
+        return (f"expires={entry.expires.isoformat()} is more than {policy.max_expiry_days} days ahead "
+                "(.kguard.yaml suppressions.maxExpiryDays)")
+    return None
+
+
+def refusal(entry: IgnoreEntry, finding: Finding, policy: SuppressionPolicy) -> str | None:
+    """Why an entry that covers ``finding`` may not suppress it (severity caps), or None."""
+    if finding.severity > policy.inline_max_severity:
+        return (f"{ANNOTATION} may not suppress a {finding.severity.label} finding (.kguard.yaml "
+                f"suppressions.inlineMaxSeverity: {policy.inline_max_severity.label}; use a baseline)")
+    named = finding.rule_id in entry.rules
+    if not named and finding.severity > policy.wildcard_max_severity:
+        return (f"a wildcard in {ANNOTATION} may not suppress a {finding.severity.label} finding: name the rule "
+                f"{finding.rule_id} (.kguard.yaml suppressions.wildcardMaxSeverity: "
+                f"{policy.wildcard_max_severity.label})")
+    return None
+
+
+def apply_inline(findings: list[Finding], resources: Iterable[Resource], today: dt.date | None = None,
+                 policy: SuppressionPolicy | None = None) -> tuple[list[Finding], list[InputError]]:
+    """Mark findings covered by their object's annotation, within the suppression ``policy``.
+
+    A malformed annotation, or an entry whose reason or expiry breaks the policy, is an InputError (file:line)
+    and suppresses nothing; an entry that covers a finding above the policy's severity caps leaves it counted
+    and says why in its message.
+    """
     today = today or dt.date.today()
+    policy = policy or SuppressionPolicy()
     by_occurrence: dict[str, list[IgnoreEntry]] = {}
     copies: dict[ResourceId, int] = {}
     by_identity: dict[ResourceId, list[IgnoreEntry]] = {}  # findings that do not say which copy (live audits)
@@ -117,6 +149,10 @@ def apply_inline(findings: list[Finding], resources: Iterable[Resource],
             continue
         try:
             entries = parse_ignore(value)
+            for entry in entries:
+                problem = policy_problem(entry, policy, today)
+                if problem:
+                    raise SuppressionSyntaxError(f"suppression of {', '.join(entry.rules)}: {problem}")
             by_occurrence[occurrence_of(resource)] = entries
             if copies.get(resource.identity) == 1:
                 by_identity[resource.identity] = entries
@@ -128,7 +164,11 @@ def apply_inline(findings: list[Finding], resources: Iterable[Resource],
     for finding in findings:
         # an annotation suppresses only on the copy of the object that carries it
         own = by_occurrence.get(finding.occurrence) if finding.occurrence else by_identity.get(finding.resource)
-        entries = [e for e in own or () if e.covers(finding.rule_id)]
+        covering = [e for e in own or () if e.covers(finding.rule_id)]
+        refused = [why for e in covering if (why := refusal(e, finding, policy))]
+        entries = [e for e in covering if not refusal(e, finding, policy)]
+        if refused and not entries:
+            finding = dataclasses.replace(finding, message=f"{finding.message} [not suppressed: {refused[0]}]")
         active = [e for e in entries if not e.expired(today)]
         if finding.suppression is None and active:
             entry = active[0]

@@ -94,7 +94,7 @@ def test_rules_json_lists_the_catalogue():
     result = runner.invoke(app, ["rules", "--format", "json"])
     assert result.exit_code == 0
     rules = json.loads(result.stdout)
-    assert {r["category"] for r in rules} == {"pod-security", "rbac", "segmentation"}
+    assert {r["category"] for r in rules} == {"pod-security", "rbac", "segmentation", "input"}
     assert all(r["id"] and r["title"] and r["severity"] for r in rules)
 
 

@@ -86,28 +86,29 @@ def test_parse_rejects(value: str, problem: str) -> None:
 
 def test_inline_suppression_marks_but_keeps_findings(tmp_path: Path) -> None:
     plain = scan_paths([str(_manifest(tmp_path, None, name="plain"))], OPTIONS)
-    path = _manifest(tmp_path, "test-privileged: vendor image needs it; owner=@platform; expires=2999-12-31")
+    expires = (dt.date.today() + dt.timedelta(days=90)).isoformat()
+    path = _manifest(tmp_path, f"test-privileged: vendor image needs it; owner=@platform; expires={expires}")
     result = scan_paths([str(path)], OPTIONS)
     assert len(result.findings) == len(plain.findings) == 4
     privileged = _by_rule(result)["test-privileged"]
     assert privileged.suppression is not None
     assert (privileged.suppression.kind, privileged.suppression.justification) == ("inSource",
                                                                                    "vendor image needs it")
-    assert privileged.suppression.owner == "@platform" and privileged.suppression.expires == "2999-12-31"
+    assert privileged.suppression.owner == "@platform" and privileged.suppression.expires == expires
     assert {f.rule_id for f in result.findings if not f.suppressed} == {
         "test-host-network", "test-latest-tag", "test-max-replicas"}
     assert plain.exit_code(HIGH) == 1
 
 
 def test_suppressing_every_high_finding_clears_the_exit_code(tmp_path: Path) -> None:
-    path = _manifest(tmp_path, "test-privileged, test-host-network: debug pod")
+    path = _manifest(tmp_path, "test-privileged, test-host-network: debug pod for the incident")
     result = scan_paths([str(path)], OPTIONS)
     assert result.exit_code(HIGH) == 0
     assert sum(f.suppressed for f in result.findings) == 2
 
 
 def test_expired_suppression_stops_suppressing_and_says_so(tmp_path: Path) -> None:
-    path = _manifest(tmp_path, "test-privileged: temporary; expires=2020-01-01; owner=@alice")
+    path = _manifest(tmp_path, "test-privileged: temporary workaround; expires=2020-01-01; owner=@alice")
     result = scan_paths([str(path)], OPTIONS)
     privileged = _by_rule(result)["test-privileged"]
     assert privileged.suppression is None
@@ -119,7 +120,7 @@ def test_expiry_day_itself_still_suppresses(tmp_path: Path) -> None:
     from scanner.engine.review import apply_default_namespace
     from scanner.load.files import load_paths
 
-    path = _manifest(tmp_path, "test-privileged: temporary; expires=2030-06-01")
+    path = _manifest(tmp_path, "test-privileged: temporary workaround; expires=2030-06-01")
     resources = load_paths([str(path)]).resources
     apply_default_namespace(resources, "default")  # as scan_resources does before evaluating
     raw = [dataclasses.replace(f, suppression=None) for f in scan_paths([str(path)], OPTIONS).findings]
@@ -141,7 +142,7 @@ def test_suppression_without_reason_is_an_input_error_with_line(tmp_path: Path) 
 
 
 def test_baseline_roundtrip(tmp_path: Path) -> None:
-    first = scan_paths([str(_manifest(tmp_path, "test-privileged: vendor"))], OPTIONS)
+    first = scan_paths([str(_manifest(tmp_path, "test-privileged: vendor image needs it"))], OPTIONS)
     baseline = tmp_path / "baseline.json"
     assert suppress.write_baseline([first], baseline) == 3  # the inline-suppressed one is not recorded
     document = json.loads(baseline.read_text())
@@ -189,7 +190,7 @@ def test_suppressions_on_kustomize_objects(tmp_path: Path) -> None:
     (tmp_path / "base" / "kustomization.yaml").write_text("resources: [web.yaml]\n")
     for name, extra in {
         "ok": "patches:\n  - patch: |-\n      apiVersion: apps/v1\n      kind: Deployment\n      metadata:\n"
-              "        name: web\n        annotations:\n          kguard.io/ignore: 'test-privileged: debug build'\n",
+              "        name: web\n        annotations:\n          kguard.io/ignore: 'test-privileged: debug build of the web app'\n",
         "bad": "commonAnnotations:\n  kguard.io/ignore: test-privileged\n",
     }.items():
         (tmp_path / name).mkdir()
@@ -218,3 +219,68 @@ def test_baseline_survives_generated_configmap_hash_changes(tmp_path: Path) -> N
     second = scan_overlays([str(kfile.parent)], OPTIONS)
     assert second[0].findings[0].resource.name != finding.resource.name
     assert suppress.apply_baseline(second, suppress.load_baseline(tmp_path / "b.json"), "b.json") == 1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The suppression policy (.kguard.yaml `suppressions:`): what an annotation written in a pull request may do
+
+
+def _severity_scan(tmp_path: Path, annotation: str, policy: object = None):
+    from scanner.config import Config, SuppressionPolicy
+
+    config = Config(suppressions=policy or SuppressionPolicy())
+    options = dataclasses.replace(OPTIONS, config=config)
+    return scan_paths([str(_manifest(tmp_path, annotation))], options)
+
+
+@pytest.mark.parametrize("pattern", ["*", "?*", "[a-z]*", "test-*"])
+def test_wildcards_do_not_cover_high_findings_by_default(tmp_path: Path, pattern: str) -> None:
+    result = _severity_scan(tmp_path, f"{pattern}: accepted for the whole object")
+    privileged = _by_rule(result)["test-privileged"]
+    assert privileged.suppression is None and "name the rule test-privileged" in privileged.message
+    assert _by_rule(result)["test-max-replicas"].suppressed  # low: a wildcard may cover it
+    assert result.exit_code(HIGH) == 1
+
+
+def test_a_policy_may_allow_wildcards_up_to_high(tmp_path: Path) -> None:
+    from scanner.config import SuppressionPolicy
+
+    result = _severity_scan(tmp_path, "test-*: accepted for the whole object",
+                            SuppressionPolicy(wildcard_max_severity=Severity.HIGH))
+    assert _by_rule(result)["test-privileged"].suppressed
+
+
+def test_critical_findings_are_not_suppressed_inline(tmp_path: Path) -> None:
+    from scanner.config import SuppressionPolicy
+
+    result = _severity_scan(tmp_path, "test-privileged: we accept the risk here",
+                            SuppressionPolicy(inline_max_severity=Severity.MEDIUM))
+    privileged = _by_rule(result)["test-privileged"]
+    assert privileged.suppression is None and "inlineMaxSeverity" in privileged.message
+
+
+@pytest.mark.parametrize(("annotation", "problem"), [
+    ("test-privileged: .", "too short"),
+    ("test-privileged: ok ok ok", "too short"),
+    ("test-privileged: ............", "too short"),
+    ("test-privileged: accepted for the release; expires=9999-12-31", "days ahead"),
+])
+def test_cheap_reasons_and_far_expiries_are_input_errors(tmp_path: Path, annotation: str, problem: str) -> None:
+    result = _severity_scan(tmp_path, annotation)
+    (error,) = result.input_errors
+    assert problem in error.message and error.line is not None
+    assert not any(f.suppressed for f in result.findings)
+    assert result.exit_code(HIGH) == 2
+
+
+def test_suppression_policy_in_the_configuration(tmp_path: Path) -> None:
+    from scanner.config import parse_config
+    from scanner.errors import UsageError
+
+    config = parse_config({"suppressions": {"wildcardMaxSeverity": "low", "maxExpiryDays": 30}}, ".kguard.yaml")
+    assert config.suppressions.wildcard_max_severity is Severity.LOW and config.suppressions.max_expiry_days == 30
+    assert config.as_dict()["suppressions"]["inlineMaxSeverity"] == "high"
+    with pytest.raises(UsageError, match=r"suppressions\.maxExpiryDays"):
+        parse_config({"suppressions": {"maxExpiryDays": "forever"}}, ".kguard.yaml")
+    with pytest.raises(UsageError, match="unknown setting"):
+        parse_config({"suppressions": {"allowAll": True}}, ".kguard.yaml")

@@ -361,10 +361,13 @@ def test_suppression_applies_only_to_the_copy_that_carries_it(tmp_path):
 
     twin = POD_IN.format(name="web", ns="shop").replace(
         "metadata: {name: web, namespace: shop}",
-        "metadata: {name: web, namespace: shop, annotations: {kguard.io/ignore: 'pss-*: accepted on the twin'}}")
+        "metadata: {name: web, namespace: shop, annotations: {kguard.io/ignore: 'pss-privileged: accepted on the twin'}}")
     (tmp_path / "a.yaml").write_text(POD_IN.format(name="web", ns="shop"))
     (tmp_path / "b.yaml").write_text(twin)
-    result = scan_paths([str(tmp_path)], ScanOptions(select=["pss-privileged"], analyses=False))
+    from scanner.config import Config, SuppressionPolicy
+
+    config = Config(suppressions=SuppressionPolicy(inline_max_severity=Severity.CRITICAL))  # pss-privileged is
+    result = scan_paths([str(tmp_path)], ScanOptions(select=["pss-privileged"], analyses=False, config=config))
     by_file = {f.location.path.rsplit("/", 1)[-1]: f.suppressed for f in result.findings}
     assert by_file == {"a.yaml": False, "b.yaml": True}
     assert result.exit_code(Severity.HIGH) == 1
