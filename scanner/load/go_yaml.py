@@ -92,9 +92,19 @@ def _in_int64(value: int | None) -> bool:
     return value is not None and _INT64_MIN <= value <= _INT64_MAX
 
 
-@functools.lru_cache(maxsize=8192)
 def resolve_plain(text: str, *, timestamps: bool = True) -> tuple[str, Any]:
-    """(kind, value) of an untagged plain scalar, by go-yaml v2's rules."""
+    """(kind, value) of an untagged plain scalar, by go-yaml v2's rules (short ones are remembered)."""
+    if len(text) <= 64:
+        return _resolve_short(text, timestamps)
+    return _resolve(text, timestamps)
+
+
+@functools.lru_cache(maxsize=8192)
+def _resolve_short(text: str, timestamps: bool) -> tuple[str, Any]:
+    return _resolve(text, timestamps)
+
+
+def _resolve(text: str, timestamps: bool) -> tuple[str, Any]:
     hint = _HINTS.get(text[:1]) if text else "word"
     if hint is None:
         return STR, text
