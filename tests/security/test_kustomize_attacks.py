@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -292,3 +293,54 @@ def test_render_retry_shares_one_time_limit(tmp_path: Path, monkeypatch: pytest.
     elapsed = time.monotonic() - started
     assert "took longer than 1s" in error.message
     assert elapsed < 1.8, elapsed
+
+
+# --- the CI gate takes .kguard.yaml from the base branch ----------------------------------------------------------
+
+
+def _git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True, env={
+        **os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid", "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.invalid", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"})
+    return done.stdout.strip()
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_ci_gate_scans_with_the_base_branch_config(tmp_path: Path) -> None:
+    """A pull request that excludes prod in .kguard.yaml (and adds one deeper down) is scanned with the base
+    branch's configuration, and the run warns about it."""
+    import yaml
+
+    workflow = yaml.safe_load((Path(__file__).resolve().parents[2] / ".github" / "workflows" / "kguard.yml").read_text())
+    steps = {s.get("name"): s for s in workflow["jobs"]["overlays"]["steps"]}
+    restore = steps["Use the base branch's .kguard.yaml"]["run"]
+    discover_step = steps["Discover overlays (.kguard.yaml or unreferenced kustomizations)"]["run"]
+    origin = tmp_path / "origin"
+    shutil.copytree(ATTACKS / "common", origin / "manifests")
+    (origin / "manifests" / ".kguard.yaml").write_text("exclude: []\n")
+    _git(origin, "init", "-q", "-b", "main")
+    _git(origin, "add", ".")
+    _git(origin, "commit", "-qm", "base")
+    base_sha = _git(origin, "rev-parse", "HEAD")
+    checkout = tmp_path / "checkout"
+    _git(tmp_path, "clone", "-q", str(origin), str(checkout))
+    (checkout / "manifests" / ".kguard.yaml").write_text("exclude: [overlays/prod]\n")
+    (checkout / "manifests" / "overlays" / ".kguard.yaml").write_text("overlays: []\n")
+    _git(checkout, "add", ".")
+    _git(checkout, "commit", "-qm", "pull request")
+    summary, output = tmp_path / "summary.md", tmp_path / "output"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "BASE_SHA": base_sha, "WARN": "true", "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(output),
+           "OVERLAY_ROOT": "manifests", "GIT_CONFIG_GLOBAL": os.devnull}
+    for script in (restore, discover_step):
+        done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=checkout,
+                              env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        if script is restore:
+            assert done.stdout.count("::warning title=kguard configuration::") == 2
+    assert (checkout / "manifests" / ".kguard.yaml").read_text() == "exclude: []\n"
+    assert not (checkout / "manifests" / "overlays" / ".kguard.yaml").exists()
+    assert json.loads(output.read_text().split("overlays=", 1)[1]) == ["manifests/overlays/prod"]
+    text = summary.read_text()
+    assert "`manifests/.kguard.yaml` is changed by this pull request" in text
+    assert "| `manifests/base/kustomization.yaml` | base of manifests/overlays/prod |" in text
