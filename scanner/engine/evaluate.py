@@ -128,7 +128,7 @@ def evaluate(
                                              "(K8sNativeValidation) code; kguard evaluates Rego"))
         else:
             runnable.append(template)
-    compile_errors = backend.load(runnable, inventory(real))
+    compile_errors = runner.load(backend, runnable, inventory(real), timeout=timeout)
     for kind, message in sorted(compile_errors.items()):
         out.errors.append(PolicyError(policy=kind, message=message))
 

@@ -10,7 +10,6 @@ templates the same way).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import ipaddress
 import json
@@ -20,10 +19,13 @@ from typing import Any
 
 import regorus
 
+from scanner.engine import isolated
 from scanner.engine.backend import EvalFailure, Outcome, Unit, forbidden_builtin, gatekeeper_results
 from scanner.engine.catalogue import package_of
 from scanner.engine.regorus_compat import hoist_negated_operands
 from scanner.engine.templates import Template
+
+DEFAULT_TIME_LIMIT = 10.0
 
 
 @dataclass(slots=True)
@@ -47,46 +49,76 @@ class RegorusBackend:
     name = "regorus"
     forkable = True
 
-    def __init__(self) -> None:
+    def __init__(self, *, time_limit: float = DEFAULT_TIME_LIMIT) -> None:
+        self.time_limit = time_limit  # seconds to compile one template
         self._rules: dict[str, str] = {}  # kind -> `data.<package>.violation`
         self._home: dict[str, _Shared] = {}  # kind -> the engine it lives in
         self._shared: list[_Shared] = []
 
+    def set_time_limit(self, seconds: float) -> None:
+        self.time_limit = seconds
+
     def load(self, templates: list[Template], inventory: dict[str, Any]) -> dict[str, str]:
-        """Compile ``templates`` with this ``inventory``; a second call starts afresh (nothing carries over)."""
+        """Compile ``templates`` with this ``inventory``; a second call starts afresh (nothing carries over).
+
+        Each template is compiled first in a forked child under the time limit (`isolated.run_each`): one that
+        makes the parser hang or crash is reported by name, and only the templates that compiled there are
+        compiled here, each as soon as the child reports it (the two overlap). The child also returns the rewritten
+        module texts, so the rewrite's own parse happens only there.
+        """
         self.close()
         errors: dict[str, str] = {}
-        inventory_json = json.dumps({"inventory": inventory}) if any(t.uses_inventory for t in templates) else None
+        allowed: list[Template] = []
         for template in templates:
             problem = forbidden_builtin(template)
             if problem is not None:
                 errors[template.kind] = problem
+            else:
+                allowed.append(template)
+        inventory_json = json.dumps({"inventory": inventory}) if any(t.uses_inventory for t in allowed) else None
+        checked = isolated.run_each(allowed, RegorusBackend()._trial, timeout=self.time_limit)
+        for template, outcome in zip(allowed, checked, strict=True):  # the child runs ahead while this compiles
+            if isinstance(outcome, isolated.Failed):
+                errors[template.kind] = f"does not compile: {outcome.message}"
                 continue
-            try:
-                libs = {package_of(lib): lib for lib in template.libs}
-            except ValueError as exc:
-                errors[template.kind] = f"does not compile: a lib {exc}"
-                continue
-            shared = next((s for s in self._shared if s.accepts(template, libs)), None)
-            if shared is None:
-                shared = _Shared(engine=_engine(template.rego_version), rego_version=template.rego_version)
-                if inventory_json is not None:
-                    shared.engine.add_data_json(inventory_json)
-                self._shared.append(shared)
-            try:  # regorus parses each module as it is added: an error belongs to this template alone
-                v1 = template.rego_version == "v1"
-                for pkg, text in sorted(libs.items()):
-                    if pkg not in shared.libs:
-                        shared.engine.add_policy(f"{template.kind}/lib/{pkg}.rego", _as_opa(text, v1))
-                        shared.libs[pkg] = text
-                shared.engine.add_policy(f"{template.kind}/template.rego", _as_opa(template.rego or "", v1))
-            except (RuntimeError, ValueError) as exc:
-                errors[template.kind] = f"does not compile: {_first_line(exc)}"
-                continue
-            shared.packages.add(template.package)
-            self._home[template.kind] = shared
-            self._rules[template.kind] = f"data.{template.package}.violation"
+            problem, rewritten = outcome
+            _REWRITTEN.update(rewritten)
+            problem = problem or self._add(template, inventory_json)
+            if problem is not None:
+                errors[template.kind] = problem
         return errors
+
+    def _trial(self, template: Template) -> tuple[str | None, dict[tuple[str, bool], str]]:
+        """Compile ``template`` (in the child): its error or None, and the module rewrites made meanwhile."""
+        before = set(_REWRITTEN)
+        problem = self._add(template, None)
+        return problem, {key: text for key, text in _REWRITTEN.items() if key not in before}
+
+    def _add(self, template: Template, inventory_json: str | None) -> str | None:
+        """Add ``template`` to an engine that can hold it; why it does not compile, or None."""
+        try:
+            libs = {package_of(lib): lib for lib in template.libs}
+        except ValueError as exc:
+            return f"does not compile: a lib {exc}"
+        shared = next((s for s in self._shared if s.accepts(template, libs)), None)
+        if shared is None:
+            shared = _Shared(engine=_engine(template.rego_version), rego_version=template.rego_version)
+            if inventory_json is not None:
+                shared.engine.add_data_json(inventory_json)
+            self._shared.append(shared)
+        try:  # regorus parses each module as it is added: an error belongs to this template alone
+            v1 = template.rego_version == "v1"
+            for pkg, text in sorted(libs.items()):
+                if pkg not in shared.libs:
+                    shared.engine.add_policy(f"{template.kind}/lib/{pkg}.rego", _as_opa(text, v1))
+                    shared.libs[pkg] = text
+            shared.engine.add_policy(f"{template.kind}/template.rego", _as_opa(template.rego or "", v1))
+        except (RuntimeError, ValueError) as exc:
+            return f"does not compile: {_first_line(exc)}"
+        shared.packages.add(template.package)
+        self._home[template.kind] = shared
+        self._rules[template.kind] = f"data.{template.package}.violation"
+        return None
 
     def evaluate(self, kind: str, inputs: list[str]) -> list[Outcome]:
         return [self._one(kind, text) for text in inputs]
@@ -139,10 +171,17 @@ class RegorusBackend:
         self._rules.clear()
 
 
-@functools.lru_cache(maxsize=512)
+_REWRITTEN: dict[tuple[str, bool], str] = {}  # (module text, v1) -> text for regorus
+
+
 def _as_opa(text: str, v1: bool) -> str:
-    """The module rewritten so that regorus evaluates negations as OPA does (see `regorus_compat`)."""
-    return hoist_negated_operands(text, v1)
+    """The module rewritten so that regorus evaluates negations as OPA does (see `regorus_compat`); once per
+    text and Rego version."""
+    key = (text, v1)
+    rewritten = _REWRITTEN.get(key)
+    if rewritten is None:
+        rewritten = _REWRITTEN[key] = hoist_negated_operands(text, v1)
+    return rewritten
 
 
 def _cidr_overlap(cidr: str, ip: str) -> bool:

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import IO, Any
 
 from scanner.engine.backend import Backend, Outcome, Unit, evaluate_units
+from scanner.engine.isolated import crash_message, read_stderr, redirect_stderr
+from scanner.engine.templates import Template
 
 BATCH_SIZE = 128
 MIN_EVALUATIONS_PER_EXTRA_WORKER = 4000
@@ -65,8 +68,9 @@ def _run_job(backend: Backend, units: list[Unit], job: Job) -> list[tuple[int, d
             if any(result.values())]
 
 
-def _worker_main(conn: Connection) -> None:
+def _worker_main(conn: Connection, stderr_fd: int) -> None:
     assert _STATE is not None
+    redirect_stderr(stderr_fd)  # what a dying engine prints goes into the policy error, not to the terminal
     backend, units = _STATE
     while True:
         job = conn.recv()
@@ -124,6 +128,15 @@ class _Scheduler:
             self.jobs.appendleft(Job(job.start, job.end, only=kind))
 
 
+def load(backend: Backend, templates: list[Template], inventory: dict[str, Any], *, timeout: float) -> dict[str, str]:
+    """Compile ``templates`` with ``timeout`` seconds per template (the backend enforces it: regorus compiles each
+    in a forked child first, OPA's requests time out); compile errors by template kind."""
+    set_time_limit = getattr(backend, "set_time_limit", None)
+    if set_time_limit is not None:
+        set_time_limit(timeout)
+    return backend.load(templates, inventory)
+
+
 def run(
     backend: Backend,
     units: list[Unit],
@@ -160,16 +173,18 @@ def _run_in_process(backend: Backend, scheduler: _Scheduler) -> RunResult:
 class _Worker:
     process: Any
     conn: Connection
+    stderr: IO[bytes]
     job: Job | None = None
     deadline: float = 0.0
 
 
 def _spawn(ctx: Any) -> _Worker:
     parent, child = ctx.Pipe()
-    process = ctx.Process(target=_worker_main, args=(child,), daemon=True)
+    stderr = tempfile.TemporaryFile(prefix="kguard-engine-stderr-")  # noqa: SIM115 (closed in _stop)
+    process = ctx.Process(target=_worker_main, args=(child, stderr.fileno()), daemon=True)
     process.start()
     child.close()
-    return _Worker(process=process, conn=parent)
+    return _Worker(process=process, conn=parent, stderr=stderr)
 
 
 def _run_forked(backend: Backend, scheduler: _Scheduler, timeout: float, count: int) -> RunResult:
@@ -196,9 +211,10 @@ def _run_forked(backend: Backend, scheduler: _Scheduler, timeout: float, count: 
                     try:
                         status, payload = worker.conn.recv()
                     except (EOFError, OSError):
-                        code = worker.process.exitcode
+                        worker.process.join(5)
+                        message = crash_message(worker.process.exitcode, read_stderr(worker.stderr))
                         pool[index] = _replace(ctx, worker)
-                        scheduler.failed(job, f"the engine crashed (worker exit code {code})")
+                        scheduler.failed(job, message)
                         continue
                     worker.job = None
                     if status == "ok":
@@ -233,3 +249,4 @@ def _stop(worker: _Worker) -> None:
         worker.process.kill()
     worker.process.join(1)
     worker.conn.close()
+    worker.stderr.close()

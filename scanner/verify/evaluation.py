@@ -43,7 +43,7 @@ def evaluate_plan(plan: Plan, new_backend: Callable[[], Backend], timeout: float
     """
     backend = new_backend()
     try:
-        compile_errors = backend.load(list(plan.templates.values()), build_inventory([]))
+        compile_errors = runner.load(backend, list(plan.templates.values()), build_inventory([]), timeout=timeout)
         for key, message in compile_errors.items():
             for test in plan.compile_targets.get(key, []):
                 test.status, test.error = FAIL, f"adding template: {message}"
@@ -62,7 +62,8 @@ def evaluate_plan(plan: Plan, new_backend: Callable[[], Backend], timeout: float
                     backend.close()
                     backend = new_backend()
                 templates = [plan.templates[k] for k in sorted({p.key for p in members})]
-                load_errors = backend.load(templates, build_inventory(plan.inventories[inventory_key]))
+                load_errors = runner.load(backend, templates, build_inventory(plan.inventories[inventory_key]),
+                                          timeout=timeout)
             run = runner.run(backend, [((p.key,), p.input) for p in members], timeout=timeout, workers=1)
             share = (time.perf_counter() - started) / len(members)
             for index, pending in enumerate(members):
