@@ -37,6 +37,7 @@ MAX_NODES_PER_FILE = 1_000_000
 MAX_NODES_PER_RUN = 5_000_000
 MAX_DEPTH = 200
 
+INTERNAL_PREFIX = "cannot parse this document"
 _PLAIN = "!kguard/plain"  # an untagged plain scalar: resolved by go-yaml v2's rules
 _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -162,6 +163,7 @@ class _Builder:
         self.positions: dict[FieldPath, Position] = {}
         self.offset = offset
         self.lines = lines
+        self.may_have_tags = any("!" in line for line in lines)
         self.limit = limit
         self.limit_message = limit_message
         self.visited = 0
@@ -269,7 +271,7 @@ class _Builder:
             if node.tag == _STR_TAG:
                 return go_yaml.STR, node.value
             if node.tag == _PLAIN:
-                if node.style or self._has_tag(node):  # the non-specific tag "!": text
+                if node.style or (self.may_have_tags and self._has_tag(node)):  # the non-specific tag "!": text
                     return go_yaml.STR, node.value
                 return go_yaml.resolve_plain(node.value)
             return go_yaml.resolve_tagged(node.tag, node.value)
@@ -354,6 +356,9 @@ def _parse_chunk(chunk: _Chunk, index: int, budget: NodeBudget) -> Iterator[Docu
         yield exc
     except RecursionError:
         yield YamlLoadError(f"nesting deeper than {MAX_DEPTH} levels", chunk.first_line + 1)
+    except Exception as exc:  # a parser defect must cost this document only, never the run (tests assert none)
+        yield YamlLoadError(f"{INTERNAL_PREFIX} ({type(exc).__name__}: {_one_line(str(exc))[:200]})",
+                            chunk.first_line + 1)
     finally:
         loader.dispose()
 
