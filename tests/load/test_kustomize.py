@@ -442,3 +442,51 @@ def test_more_transformers(tmp_path: Path) -> None:
     assert "env" not in deploy.obj["spec"]["selector"]["matchLabels"]
     assert where("spec", "template", "spec", "containers", 0, "image") == (_shown(kfile), _line(kfile, "newName:"))
     assert where("spec", "template", "spec", "initContainers", 0, "image") == (_shown(kfile), _line(kfile, "digest:"))
+
+
+def test_discover_lists_every_kustomization_that_is_not_an_overlay(tmp_path: Path) -> None:
+    _write(tmp_path / "base" / "kustomization.yaml", "resources: [deploy.yaml]\n")
+    _write(tmp_path / "comp" / "kustomization.yaml", "kind: Component\n")
+    _write(tmp_path / "unused" / "kustomization.yaml", "kind: Component\nresources: [../overlays/a]\n")
+    _write(tmp_path / "overlays" / "a" / "kustomization.yaml", "resources: [../../base, ../a]\ncomponents: [../../comp]\n")
+    _write(tmp_path / "cycle" / "x" / "kustomization.yaml", "resources: [../y]\n")
+    _write(tmp_path / "cycle" / "y" / "kustomization.yaml", "resources: [../x]\n")
+    _write(tmp_path / "bad" / "kustomization.yaml", "resources: ../base\n")
+    found = kustomize.discover(tmp_path)
+    # a self-reference and an unused Component do not hide `a`; a cycle that nothing builds is scanned in full
+    assert found.overlays == [tmp_path / "cycle" / "x", tmp_path / "cycle" / "y", tmp_path / "overlays" / "a"]
+    reasons = {Path(s.path).parent.name: s.reason for s in found.skipped}
+    assert reasons == {"base": f"base of {_shown(tmp_path / 'overlays' / 'a')}",
+                       "comp": f"component of {_shown(tmp_path / 'overlays' / 'a')}",
+                       "unused": "component (no scanned overlay uses it)",
+                       "bad": "broken: line 1: `resources` must be a list"}
+    (error,) = found.errors
+    assert (error.path, error.line) == (_shown(tmp_path / "bad" / "kustomization.yaml"), 1)
+
+
+def test_discover_names_the_config_that_leaves_a_kustomization_out(tmp_path: Path) -> None:
+    for name in ("dev", "prod"):
+        _write(tmp_path / "envs" / name / "kustomization.yaml", "resources: []\n")
+    _write(tmp_path / ".kguard.yaml", "overlays: [envs/dev]\n")
+    (skipped,) = kustomize.discover(tmp_path).skipped
+    config = _shown(tmp_path / ".kguard.yaml")
+    assert (skipped.path, skipped.reason) == (_shown(tmp_path / "envs" / "prod" / "kustomization.yaml"),
+                                              f"not listed in {config} overlays:")
+    _write(tmp_path / ".kguard.yaml", "exclude: ['envs/p*']\n")
+    (skipped,) = kustomize.discover(tmp_path).skipped
+    assert skipped.reason == f"excluded by {config} exclude: envs/p*"
+
+
+@pytest.mark.parametrize(("entry", "remote"), [
+    ("https://example.com/x.yaml", True), ("http://127.0.0.1:8080/x.yaml", True), ("git::https://h/r.git", True),
+    ("git@github.com:org/repo.git", True), ("ssh://git@h/r.git", True), ("github.com/org/repo//dir?ref=v1", True),
+    ("gh:org/repo", True), ("example.com/org/repo?ref=main", True), ("file:///etc", True),
+    ("../base", False), ("deploy.yaml", False), ("./overlays/dev", False), ("v1.2/config.yaml", True),
+])
+def test_remote_entries(tmp_path: Path, entry: str, remote: bool) -> None:
+    from scanner.load.kustomize.inputs import is_remote
+
+    assert is_remote(entry, tmp_path) is remote
+    if entry == "v1.2/config.yaml":  # a dotted first segment is local when it exists
+        _write(tmp_path / entry, "{}\n")
+        assert not is_remote(entry, tmp_path)

@@ -18,7 +18,13 @@ from pathlib import Path
 from scanner.config import CONFIG_FILE, Config, read_config
 from scanner.errors import UsageError
 from scanner.load.files import display_path
-from scanner.load.kustomize.inputs import KustomizationError, kustomization_inputs, read_kustomization, references
+from scanner.load.kustomize.inputs import (
+    KustomizationError,
+    kustomization_inputs,
+    read_kustomization,
+    reference_entries,
+    references,
+)
 from scanner.load.kustomize.render import KUSTOMIZATION_FILES, kustomization_file
 from scanner.model import InputError, Skipped
 
@@ -151,6 +157,7 @@ def _graph(found: list[Path]) -> dict[Path, _Node]:
         node = _Node(directory, kfile, [])
         try:
             node.component = read_kustomization(kfile).value.get("kind") == "Component"
+            reference_entries(kfile)  # entries of the wrong type make it broken too
         except KustomizationError as exc:
             node.broken = exc
         node.refs = sorted({d for d in references(kfile)[0] if d != directory and kustomization_file(d)})
