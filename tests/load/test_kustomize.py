@@ -89,7 +89,9 @@ def test_value_from_base_points_at_the_base_file(dev: list[Resource]) -> None:
     workloads = APP / "base" / "workloads.yaml"
     assert _where(worker, (*CONTAINERS, 0, "securityContext", "privileged")) == (
         _shown(workloads), _line(workloads, "privileged: true"))
-    assert worker.path == _shown(workloads)
+    assert _where(worker, ()) == (_shown(workloads), _line(workloads, "apiVersion: apps/v1", 2))
+    # which copy of the object: the overlay's, whether blame is deferred or not
+    assert worker.path == _shown(APP / "overlays" / "dev" / "kustomization.yaml")
 
 
 @pytest.mark.integration

@@ -23,7 +23,7 @@ from scanner.load.kustomize.origin import (
     strip_build_metadata,
 )
 from scanner.load.kustomize.render import RenderError, kustomization_file, render_with_base
-from scanner.load.kustomize.sources import START, Blame
+from scanner.load.kustomize.sources import Blame
 from scanner.model import FieldPath, InputError, ScanResult, Skipped
 
 if TYPE_CHECKING:
@@ -65,14 +65,9 @@ def load_overlay(directory: str | Path, *, deferred_blame: bool = False) -> Load
         annotations = strip_build_metadata(resource.obj)
         layers = layers_of(annotation_value(annotations.get(TRANSFORMATIONS_ANNOTATION)), base, cache)
         origin = find_origin(resource.obj, annotation_value(annotations.get(ORIGIN_ANNOTATION)), base, layers, cache)
-        resource.blame = ObjectBlame(resource.obj, origin, layers)
-        if origin.doc is not None:
-            resource.path, resource.positions, resource.doc_index = origin.doc.path, origin.doc.positions, 0
-        elif origin.generator is not None:
-            resource.path = origin.generator.doc.path
-            resource.positions = {(): origin.generator.doc.position(origin.generator_key) or START}
-        else:
-            resource.positions = {}
+        resource.blame = ObjectBlame(resource.obj, origin, layers)  # falls back to the declaring document
+        # the copy of the object is the overlay's (as with deferred blame, so fingerprints and suppressions agree)
+        resource.path, resource.positions = out.scanned[0], {}
         out.resources.append(resource)
     return out
 
