@@ -492,3 +492,14 @@ def test_remote_entries(tmp_path: Path, entry: str, remote: bool) -> None:
     if entry == "v1.2/config.yaml":  # a dotted first segment is local when it exists
         _write(tmp_path / entry, "{}\n")
         assert not is_remote(entry, tmp_path)
+
+
+@pytest.mark.integration
+def test_precommit_renders_a_staged_broken_kustomization(tmp_path: Path) -> None:
+    _write(tmp_path / "ok" / "kustomization.yaml", "resources: []\n")
+    _write(tmp_path / "bad" / "kustomization.yaml", "resources: [\n")
+    (tmp_path / ".git").mkdir()
+    staged = [str(tmp_path / "bad" / "kustomization.yaml")]
+    assert kustomize.precommit_overlays(staged, tmp_path) == [str(tmp_path / "bad")]
+    (error,) = kustomize.load_overlay(tmp_path / "bad").errors
+    assert error.path == _shown(tmp_path / "bad" / "kustomization.yaml") and error.line

@@ -39,11 +39,13 @@ class Discovery:
     overlays: list[Path] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     errors: list[InputError] = field(default_factory=list)
+    broken: list[Path] = field(default_factory=list)  # directories of the kustomizations in ``errors``
 
     def extend(self, other: Discovery) -> None:
         self.overlays = list(dict.fromkeys([*self.overlays, *other.overlays]))
         self.skipped += [s for s in other.skipped if s not in self.skipped]
         self.errors += [e for e in other.errors if e not in self.errors]
+        self.broken = list(dict.fromkeys([*self.broken, *other.broken]))
 
 
 @dataclass(slots=True)
@@ -88,6 +90,7 @@ def discover(root: str | Path) -> Discovery:
             if node.broken is not None and reason.startswith("broken"):
                 out.errors.append(InputError(path=shown, line=node.broken.line,
                                              message=f"invalid kustomization: {node.broken.message}"))
+                out.broken.append(directory)
         out.skipped.append(Skipped(path=shown, reason=reason))
     return out
 
@@ -98,9 +101,12 @@ def discover_overlays(root: str | Path) -> list[Path]:
 
 
 def affected_overlays(files: Iterable[str | Path], root: str | Path = ".") -> list[Path]:
-    """The overlays under ``root`` whose render reads one of ``files``."""
+    """The overlays under ``root`` whose render reads one of ``files``, and broken kustomizations among ``files``
+    (rendering them reports the error)."""
     changed = {Path(f).resolve() for f in files}
-    return [o for o in discover_overlays(root) if changed & kustomization_inputs(o)]
+    found = discover(root)
+    broken = [d for d in found.broken if kustomization_file(d) in changed]
+    return [o for o in found.overlays if changed & kustomization_inputs(o)] + broken
 
 
 def discover_roots(roots: Sequence[str]) -> Discovery:
