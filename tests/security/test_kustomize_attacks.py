@@ -270,6 +270,33 @@ def test_git_metadata_never_reaches_a_report(attack_repo: Callable[..., Path]) -
             assert secret not in text, (name, secret)
 
 
+def test_outside_the_repository_and_chart_home_under_git_are_refused(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Symlinks and directory references out of the work tree, and a Helm chart home inside .git/, never render."""
+    repo = tmp_path / "repo"
+    shutil.copytree(ATTACKS / "common", repo)
+    (repo / ".git").mkdir()
+    outside = tmp_path / "runner-home"
+    (outside / "base").mkdir(parents=True)
+    (outside / "base" / "kustomization.yaml").write_text("resources: []\n")
+    (outside / "token.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: runner-token\n")
+    cases = {
+        "link": ("resources:\n  - token.yaml\n", "token.yaml in overlays/link/kustomization.yaml:2 is outside"),
+        "dir": (f"resources:\n  - {os.path.relpath(outside / 'base', repo / 'overlays' / 'dir')}\n",
+                "is outside the repository"),
+        "charts": ("helmGlobals:\n  chartHome: ../../.git/charts\n",
+                   "../../.git/charts in overlays/charts/kustomization.yaml:2 is under a .git/ directory"),
+    }
+    for name, (text, _) in cases.items():
+        (repo / "overlays" / name).mkdir()
+        (repo / "overlays" / name / "kustomization.yaml").write_text(text)
+    os.symlink(outside / "token.yaml", repo / "overlays" / "link" / "token.yaml")
+    monkeypatch.chdir(repo)
+    for name, (_, expected) in cases.items():
+        (error,) = kustomize.load_overlay(repo / "overlays" / name).errors
+        assert error.message.startswith("not scanned: ") and expected in error.message, error.message
+
+
 def test_runner_paths_are_shown_relative_to_the_repository(attack_repo: Callable[..., Path], tmp_path: Path) -> None:
     attack_repo("absolute-paths")
     outcome = scan_all(*POLICY_ARGS)

@@ -24,6 +24,7 @@ _LIST_KEYS = (*_LISTED, *_PATH_ENTRIES, *_GENERATORS, "helmCharts")
 _REMOTE_PREFIX = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|[A-Za-z][A-Za-z0-9+.-]*::|gh:|[^/@\s]+@[^/:\s]+:)")
 _REMOTE_HOSTS = ("github.com/", "gitlab.com/", "bitbucket.org/", "dev.azure.com/", "ssh.dev.azure.com/")
 _REMOTE_QUERY = re.compile(r"\?(?:ref|version|timeout|submodules)=")
+_GIT_PATH = re.compile(r"[^/.]\.git(?:/|$)|_git/|[^/.]//")  # repo.git, Azure's _git/, go-getter's dir//subdir
 
 
 class KustomizationError(Exception):
@@ -96,6 +97,9 @@ def reference_entries(kfile: Path) -> list[Reference]:
     for i, chart in enumerate(spec.get("helmCharts") or []):
         if isinstance(chart, dict):
             add(f"helmCharts[{i}].valuesFile", chart.get("valuesFile"), ("helmCharts", i, "valuesFile"))
+    if isinstance(spec.get("helmGlobals"), dict):
+        for key in ("chartHome", "configHome"):
+            add(f"helmGlobals.{key}", spec["helmGlobals"].get(key), ("helmGlobals", key))
     if isinstance(spec.get("openapi"), dict):
         add("openapi.path", spec["openapi"].get("path"), ("openapi", "path"))
     return out
@@ -126,7 +130,7 @@ def is_remote(value: str, base: Path) -> bool:
         return True
     first = value.split("/", 1)[0]
     host_like = "/" in value and "." in first.strip(".")
-    git_like = value.endswith(".git") or ".git/" in value or "_git/" in value or "//" in value
+    git_like = bool(_GIT_PATH.search(value))
     return (host_like or git_like) and not (base / value).exists()
 
 
