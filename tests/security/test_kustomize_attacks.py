@@ -333,14 +333,19 @@ def _git(cwd: Path, *args: str) -> str:
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
-def test_ci_gate_scans_with_the_base_branch_config(tmp_path: Path) -> None:
+@pytest.mark.parametrize("source", ["workflow", "action"])
+def test_ci_gate_scans_with_the_base_branch_config(tmp_path: Path, source: str) -> None:
     """A pull request that excludes prod in .kguard.yaml (and adds one deeper down) is scanned with the base
-    branch's configuration, and the run warns about it."""
+    branch's configuration, and the run warns about it (the CI gate's step and the composite action's)."""
     import yaml
 
-    workflow = yaml.safe_load((Path(__file__).resolve().parents[2] / ".github" / "workflows" / "kguard.yml").read_text())
+    repo_root = Path(__file__).resolve().parents[2]
+    workflow = yaml.safe_load((repo_root / ".github" / "workflows" / "kguard.yml").read_text())
     steps = {s.get("name"): s for s in workflow["jobs"]["overlays"]["steps"]}
     restore = steps["Use the base branch's .kguard.yaml"]["run"]
+    if source == "action":
+        action = yaml.safe_load((repo_root / "action.yml").read_text())
+        restore = next(s for s in action["runs"]["steps"] if s.get("name") == "Use the base branch's .kguard.yaml")["run"]
     discover_step = steps["Discover overlays (.kguard.yaml or unreferenced kustomizations)"]["run"]
     origin = tmp_path / "origin"
     shutil.copytree(ATTACKS / "common", origin / "manifests")
