@@ -25,8 +25,8 @@ class RefusedInput(Exception):
 def check_local(overlay: Path) -> None:
     """Raise `RefusedInput` for the first remote, `.git/` or out-of-repository entry reachable from ``overlay``.
 
-    Kustomizations are followed in `resources`/`bases`/`components` order; unreadable ones are left to kustomize,
-    which reports them.
+    Every entry that names something to read is checked, and the directories among them are followed
+    breadth-first in file order; unreadable kustomizations are left to kustomize, which reports them.
     """
     start = overlay.resolve()
     boundary = repo_root(str(start))
@@ -45,10 +45,10 @@ def check_local(overlay: Path) -> None:
             charts = helm_repositories(kfile)
         except KustomizationError:
             continue
-        for entry in charts:
-            raise RefusedInput(f"not scanned: remote Helm chart repository {entry.value} ({entry.field}) in "
-                               f"{_where(kfile, entry)} (kguard renders without network; vendor the chart under "
-                               "the chart home)")
+        if charts:
+            raise RefusedInput(f"not scanned: remote Helm chart repository {charts[0].value} ({charts[0].field}) in "
+                               f"{_where(kfile, charts[0])} (kguard renders without network; vendor the chart "
+                               "under the chart home)")
         for entry in entries:
             target = _check(kfile, entry, boundary)
             if target.is_dir():

@@ -65,7 +65,7 @@ def read_kustomization(kfile: Path) -> SourceDoc:
 
 
 def reference_entries(kfile: Path) -> list[Reference]:
-    """Every entry of ``kfile`` that names a file, directory or URL to read, in file order."""
+    """Every entry of ``kfile`` that names a file, directory or URL to read (by field, each in file order)."""
     doc = read_kustomization(kfile)
     spec = doc.value
     for key in _LIST_KEYS:
