@@ -136,7 +136,7 @@ def _emit(results: list[ScanResult], fmt: Format, output: Path | None, quiet: bo
     if output is None:
         sys.stdout.write(text)
         return
-    from scanner.report.files import write_file
+    from scanner.safe_files import write_file
 
     write_file(output, text)  # temporary file + rename; never through a symlink (UsageError says why)
 

@@ -114,11 +114,12 @@ def write(policy_dir: Path, out_dir: Path, pod_security: PodSecurityConfig | Non
     changed = check(policy_dir, out_dir, files)
     for rel in sorted(_existing(out_dir) - files.keys()):
         (out_dir / rel).unlink()
+    from scanner.safe_files import write_file  # never through a link planted in the checkout
+
     for rel, text in files.items():
         path = out_dir / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.is_file() or path.read_text() != text:
-            path.write_text(text)
+        if path.is_symlink() or not path.is_file() or path.read_text() != text:
+            write_file(path, text)
     return changed
 
 

@@ -233,11 +233,9 @@ def write_baseline(results: Iterable[ScanResult], path: Path) -> int:
     """Write the baseline file (deterministic JSON); returns the number of entries."""
     entries = baseline_entries(results)
     document = {"version": BASELINE_VERSION, "tool": "kguard", "findings": entries}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot write baseline: {exc.strerror or exc}") from None
+    from scanner.safe_files import write_file  # never through a link planted in the checkout
+
+    write_file(path, json.dumps(document, indent=2, sort_keys=True) + "\n")
     return len(entries)
 
 

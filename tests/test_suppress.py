@@ -284,3 +284,16 @@ def test_suppression_policy_in_the_configuration(tmp_path: Path) -> None:
         parse_config({"suppressions": {"maxExpiryDays": "forever"}}, ".kguard.yaml")
     with pytest.raises(UsageError, match="unknown setting"):
         parse_config({"suppressions": {"allowAll": True}}, ".kguard.yaml")
+
+
+def test_baseline_is_never_written_through_a_planted_link(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "baseline.json").symlink_to(victim)
+    monkeypatch.chdir(repo)
+    result = scan_paths([str(_manifest(repo, None))], OPTIONS)
+    with pytest.raises(UsageError, match="baseline.json"):
+        suppress.write_baseline([result], Path("baseline.json"))
+    assert victim.read_text() == "keep me\n"

@@ -53,9 +53,9 @@ def write_report_dir(results: ScanResult | Sequence[ScanResult], directory: Path
     """Write kguard.sarif, kguard.json, kguard.txt and kguard.html into ``directory`` (created if needed).
 
     Every file is rendered before any is written, and written through a temporary file renamed into place, all
-    or none (`scanner.report.files`): a symlinked report file or directory is refused, never followed.
+    or none (`scanner.safe_files`): a symlinked report file or directory is refused, never followed.
     """
-    from scanner.report.files import write_files
+    from scanner.safe_files import write_files
 
     texts = {name: renderer(results) for name, renderer in REPORT_FILES.items()}
     return write_files(directory, texts)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from scanner.errors import UsageError
-from scanner.report.files import write_file, write_files
+from scanner.safe_files import write_file, write_files
 
 
 @pytest.fixture
