@@ -272,7 +272,7 @@ def test_git_metadata_never_reaches_a_report(attack_repo: Callable[..., Path]) -
 
 def test_outside_the_repository_and_chart_home_under_git_are_refused(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """Symlinks and directory references out of the work tree, and a Helm chart home inside .git/, never render."""
+    """Symlinks and directories out of the work tree, a Helm chart home inside .git/, a symlink loop: refused."""
     repo = tmp_path / "repo"
     shutil.copytree(ATTACKS / "common", repo)
     (repo / ".git").mkdir()
@@ -286,11 +286,14 @@ def test_outside_the_repository_and_chart_home_under_git_are_refused(tmp_path: P
                 "is outside the repository"),
         "charts": ("helmGlobals:\n  chartHome: ../../.git/charts\n",
                    "../../.git/charts in overlays/charts/kustomization.yaml:2 is under a .git/ directory"),
+        "loop": ("resources:\n  - a\n", "a in overlays/loop/kustomization.yaml:2 cannot be resolved (symlink loop)"),
     }
     for name, (text, _) in cases.items():
         (repo / "overlays" / name).mkdir()
         (repo / "overlays" / name / "kustomization.yaml").write_text(text)
     os.symlink(outside / "token.yaml", repo / "overlays" / "link" / "token.yaml")
+    os.symlink("b", repo / "overlays" / "loop" / "a")
+    os.symlink("a", repo / "overlays" / "loop" / "b")
     monkeypatch.chdir(repo)
     for name, (_, expected) in cases.items():
         (error,) = kustomize.load_overlay(repo / "overlays" / name).errors

@@ -14,6 +14,7 @@ from scanner.load.kustomize.inputs import (
     helm_repositories,
     is_remote,
     reference_entries,
+    resolved,
 )
 from scanner.load.kustomize.render import kustomization_file
 
@@ -60,7 +61,9 @@ def _check(kfile: Path, entry: Reference, boundary: Path | None) -> Path:
         raise RefusedInput(f"not scanned: remote resource {entry.value} ({entry.field}) in {_where(kfile, entry)} "
                            "(kguard renders without network and cannot vouch for what it would fetch)")
     written = Path(os.path.normpath(kfile.parent / entry.value))
-    target = written.resolve()
+    target = resolved(written)
+    if target is None:
+        raise RefusedInput(f"not scanned: {entry.value} in {_where(kfile, entry)} cannot be resolved (symlink loop)")
     if ".git" in written.parts or ".git" in target.parts:
         raise RefusedInput(f"not scanned: {entry.value} in {_where(kfile, entry)} is under a .git/ directory "
                            "(repository metadata and credentials are never rendered)")

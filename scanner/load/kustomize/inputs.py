@@ -134,6 +134,14 @@ def is_remote(value: str, base: Path) -> bool:
     return (host_like or git_like) and not (base / value).exists()
 
 
+def resolved(path: Path) -> Path | None:
+    """``path`` with symlinks resolved; None for a symlink loop or an unreadable path."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return None
+
+
 def references(kfile: Path) -> tuple[list[Path], list[Path]]:
     """(directories, files) a kustomization reads directly; remote entries and unreadable files give nothing."""
     try:
@@ -144,8 +152,9 @@ def references(kfile: Path) -> tuple[list[Path], list[Path]]:
     for entry in entries:
         if is_remote(entry.value, kfile.parent):
             continue
-        target = (kfile.parent / entry.value).resolve()
-        (dirs if target.is_dir() else files).append(target)
+        target = resolved(kfile.parent / entry.value)
+        if target is not None:
+            (dirs if target.is_dir() else files).append(target)
     return dirs, files
 
 
