@@ -35,51 +35,78 @@ class Failed:
     message: str
 
 
-def run_each(items: Sequence[Any], work: Callable[[Any], Any], *, timeout: float) -> Iterator[Any]:
+@dataclass(slots=True)
+class Child:
+    """A forked child that finished every item and now waits on ``conn`` (see ``linger`` in `run_each`)."""
+
+    process: Any
+    conn: Connection
+    stderr: IO[bytes]
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+        self.stderr.close()
+
+
+def run_each(items: Sequence[Any], work: Callable[[Any], Any], *, timeout: float,
+             linger: Callable[[Connection], None] | None = None, keep: list[Child] | None = None) -> Iterator[Any]:
     """``work(item)`` for every item, in order, in forked children: yields each result as soon as it is known (so
     the caller works alongside), or `Failed` for an item that ran longer than ``timeout`` seconds, crashed the
-    child or raised. Without `fork`, in this process (no isolation)."""
+    child or raised. Without `fork`, in this process (no isolation).
+
+    ``linger``: called in a child with its (two-way) connection after its last item, instead of exiting; when one
+    child did every item, it is appended to ``keep`` alive (the caller owns it and must `stop` it), so the state it
+    built can be used again.
+    """
     if not items:
         return
     if "fork" not in multiprocessing.get_all_start_methods():
         yield from (_attempt(work, item) for item in items)
         return
     ctx = multiprocessing.get_context("fork")
-    gc.freeze()  # a child that collects garbage would copy every page it touches
-    try:
-        yield from _in_children(ctx, items, work, timeout)
-    finally:
-        gc.unfreeze()
+    # What exists now is left out of garbage collection for good: a child that collected it would copy every page
+    # it touches, and un-freezing would make this process collect it all soon after (about 0.1 s).
+    gc.freeze()
+    yield from _in_children(ctx, items, work, timeout, linger, keep)
 
 
-def _in_children(ctx: Any, items: Sequence[Any], work: Callable[[Any], Any], timeout: float) -> Iterator[Any]:
+def _in_children(ctx: Any, items: Sequence[Any], work: Callable[[Any], Any], timeout: float,
+                 linger: Callable[[Connection], None] | None, keep: list[Child] | None) -> Iterator[Any]:
     done = 0
     while done < len(items):
-        with tempfile.TemporaryFile(prefix="kguard-engine-stderr-") as stderr:
-            parent, child = ctx.Pipe(duplex=False)
-            process = ctx.Process(target=_child, args=(child, items, done, work, stderr.fileno()), daemon=True)
-            process.start()
-            child.close()
-            try:
-                while done < len(items):
-                    restart = True  # after a time-out or a crash, a new child takes the next item
-                    if not parent.poll(timeout):
-                        result: Any = Failed(f"timed out after {timeout:g}s")
-                    else:
-                        try:
-                            result, restart = parent.recv(), False
-                        except (EOFError, OSError):
-                            process.join(5)
-                            result = Failed(crash_message(process.exitcode, read_stderr(stderr)))
-                    done += 1
-                    yield result
-                    if restart:
-                        break
-            finally:
-                if process.is_alive():
-                    process.kill()
-                process.join(5)
-                parent.close()
+        first = done == 0
+        parent, child_end = ctx.Pipe()
+        stderr = tempfile.TemporaryFile(prefix="kguard-engine-stderr-")  # noqa: SIM115 (owned by `child`)
+        process = ctx.Process(target=_child, args=(child_end, items, done, work, stderr.fileno(), linger),
+                              daemon=True)
+        process.start()
+        child_end.close()
+        child = Child(process=process, conn=parent, stderr=stderr)
+        kept = False
+        try:
+            while done < len(items):
+                restart = True  # after a time-out or a crash, a new child takes the next item
+                if not parent.poll(timeout):
+                    result: Any = Failed(f"timed out after {timeout:g}s")
+                else:
+                    try:
+                        result, restart = parent.recv(), False
+                    except (EOFError, OSError):
+                        process.join(5)
+                        result = Failed(crash_message(process.exitcode, read_stderr(stderr)))
+                done += 1
+                if done == len(items) and not restart and first and linger is not None and keep is not None:
+                    keep.append(child)  # before the last yield: the caller may stop iterating there
+                    kept = True
+                yield result
+                if restart:
+                    break
+        finally:
+            if not kept:  # a kept child belongs to the caller
+                child.stop()
 
 
 def _attempt(work: Callable[[Any], Any], item: Any) -> Any:
@@ -89,10 +116,13 @@ def _attempt(work: Callable[[Any], Any], item: Any) -> Any:
         return Failed(one_line(f"{type(exc).__name__}: {exc}"))
 
 
-def _child(conn: Connection, items: Sequence[Any], start: int, work: Callable[[Any], Any], stderr_fd: int) -> None:
+def _child(conn: Connection, items: Sequence[Any], start: int, work: Callable[[Any], Any], stderr_fd: int,
+           linger: Callable[[Connection], None] | None) -> None:
     redirect_stderr(stderr_fd)
     for item in items[start:]:
         conn.send(_attempt(work, item))
+    if linger is not None and start == 0:
+        linger(conn)
     conn.close()
 
 

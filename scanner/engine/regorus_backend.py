@@ -54,6 +54,10 @@ class RegorusBackend:
         self._rules: dict[str, str] = {}  # kind -> `data.<package>.violation`
         self._home: dict[str, _Shared] = {}  # kind -> the engine it lives in
         self._shared: list[_Shared] = []
+        self._pending: list[Template] = []  # compiled in the trial child; compiled here on first use
+        self._inventory_json: str | None = None
+        self._late: dict[str, str] = {}  # kind -> why it failed on first use (never expected: the child compiled it)
+        self._host: isolated.Child | None = None  # the trial child, holding every template compiled
 
     def set_time_limit(self, seconds: float) -> None:
         self.time_limit = seconds
@@ -61,10 +65,10 @@ class RegorusBackend:
     def load(self, templates: list[Template], inventory: dict[str, Any]) -> dict[str, str]:
         """Compile ``templates`` with this ``inventory``; a second call starts afresh (nothing carries over).
 
-        Each template is compiled first in a forked child under the time limit (`isolated.run_each`): one that
-        makes the parser hang or crash is reported by name, and only the templates that compiled there are
-        compiled here, each as soon as the child reports it (the two overlap). The child also returns the rewritten
-        module texts, so the rewrite's own parse happens only there.
+        Templates are compiled in a forked child, one at a time under the time limit (`isolated.run_each`): one
+        that makes the parser hang or crash is reported by name and the next child carries on. When one child
+        compiled them all, it stays (`take_worker`) and evaluates as the runner's first worker, so nothing is
+        compiled twice; any other process compiles the templates that compiled there when it first evaluates.
         """
         self.close()
         errors: dict[str, str] = {}
@@ -75,24 +79,62 @@ class RegorusBackend:
                 errors[template.kind] = problem
             else:
                 allowed.append(template)
-        inventory_json = json.dumps({"inventory": inventory}) if any(t.uses_inventory for t in allowed) else None
-        checked = isolated.run_each(allowed, RegorusBackend()._trial, timeout=self.time_limit)
-        for template, outcome in zip(allowed, checked, strict=True):  # the child runs ahead while this compiles
+        self._inventory_json = (json.dumps({"inventory": inventory}) if any(t.uses_inventory for t in allowed)
+                                else None)
+        trial, kept = RegorusBackend(), []
+        checked = isolated.run_each(allowed, trial._trial, timeout=self.time_limit, linger=trial._linger, keep=kept)
+        for template, outcome in zip(allowed, checked, strict=True):
             if isinstance(outcome, isolated.Failed):
                 errors[template.kind] = f"does not compile: {outcome.message}"
                 continue
             problem, rewritten = outcome
-            _REWRITTEN.update(rewritten)
-            problem = problem or self._add(template, inventory_json)
+            _REWRITTEN.update(rewritten)  # the rewrites, so that no other process parses for them again
             if problem is not None:
                 errors[template.kind] = problem
+            else:
+                self._pending.append(template)
+        self._host = kept[0] if kept else None
         return errors
+
+    def take_worker(self, units: list[Unit]) -> isolated.Child | None:
+        """The trial child, given ``units`` and ready to serve as a runner worker; None when there is none."""
+        host, self._host = self._host, None
+        if host is None:
+            return None
+        try:
+            host.conn.send((self._inventory_json, units))
+        except (OSError, ValueError):
+            host.stop()
+            return None
+        return host
 
     def _trial(self, template: Template) -> tuple[str | None, dict[tuple[str, bool], str]]:
         """Compile ``template`` (in the child): its error or None, and the module rewrites made meanwhile."""
         before = set(_REWRITTEN)
         problem = self._add(template, None)
         return problem, {key: text for key, text in _REWRITTEN.items() if key not in before}
+
+    def _linger(self, conn: Any) -> None:
+        """In the trial child after the last template: wait for the inputs, then work for the runner."""
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        inventory_json, units = message
+        if inventory_json is not None:
+            for shared in self._shared:
+                shared.engine.add_data_json(inventory_json)
+        from scanner.engine import runner
+
+        runner.serve(conn, self, units)
+
+    def _compile_pending(self) -> None:
+        """Compile here what compiled in the trial child (known to be safe to parse)."""
+        pending, self._pending = self._pending, []
+        for template in pending:
+            problem = self._add(template, self._inventory_json)
+            if problem is not None:
+                self._late[template.kind] = problem
 
     def _add(self, template: Template, inventory_json: str | None) -> str | None:
         """Add ``template`` to an engine that can hold it; why it does not compile, or None."""
@@ -121,21 +163,31 @@ class RegorusBackend:
         return None
 
     def evaluate(self, kind: str, inputs: list[str]) -> list[Outcome]:
+        self._compile_pending()
         return [self._one(kind, text) for text in inputs]
 
     def evaluate_units(self, units: list[Unit]) -> list[dict[str, Outcome]]:
+        self._compile_pending()
         results: list[dict[str, Outcome]] = []
         for kinds, text in units:
             result: dict[str, Outcome] = {}
             by_engine: dict[int, list[str]] = {}
             for kind in kinds:
+                if kind not in self._home:
+                    result[kind] = self._unknown(kind)
+                    continue
                 by_engine.setdefault(id(self._home[kind]), []).append(kind)
             for group in by_engine.values():
                 result.update(self._group(tuple(sorted(group)), text))
             results.append(result)
         return results
 
+    def _unknown(self, kind: str) -> EvalFailure:
+        return EvalFailure(self._late.get(kind, f"template {kind} is not loaded"))
+
     def _one(self, kind: str, text: str) -> Outcome:
+        if kind not in self._home:
+            return self._unknown(kind)
         engine = self._home[kind].engine
         try:
             engine.set_input_json(text)
@@ -166,6 +218,12 @@ class RegorusBackend:
         return rule
 
     def close(self) -> None:
+        if self._host is not None:
+            self._host.stop()
+            self._host = None
+        self._pending.clear()
+        self._late.clear()
+        self._inventory_json = None
         self._shared.clear()
         self._home.clear()
         self._rules.clear()

@@ -68,9 +68,20 @@ def _run_job(backend: Backend, units: list[Unit], job: Job) -> list[tuple[int, d
             if any(result.values())]
 
 
+def serve(conn: Connection, backend: Backend, units: list[Unit]) -> None:
+    """Work as a runner worker in this already forked process (a backend's own child, see `Backend` notes)."""
+    global _STATE
+    _STATE = (backend, units)
+    _worker_loop(conn)
+
+
 def _worker_main(conn: Connection, stderr_fd: int) -> None:
-    assert _STATE is not None
     redirect_stderr(stderr_fd)  # what a dying engine prints goes into the policy error, not to the terminal
+    _worker_loop(conn)
+
+
+def _worker_loop(conn: Connection) -> None:
+    assert _STATE is not None
     backend, units = _STATE
     while True:
         job = conn.recv()
@@ -191,7 +202,11 @@ def _run_forked(backend: Backend, scheduler: _Scheduler, timeout: float, count: 
     global _STATE
     ctx = multiprocessing.get_context("fork")
     _STATE = (backend, scheduler.units)
-    pool = [_spawn(ctx) for _ in range(min(count, len(scheduler.jobs)))]
+    size = min(count, len(scheduler.jobs))
+    take_worker = getattr(backend, "take_worker", None)  # a child of the backend's that has compiled everything
+    own = take_worker(scheduler.units) if take_worker is not None else None
+    pool = [_Worker(process=own.process, conn=own.conn, stderr=own.stderr)] if own is not None else []
+    pool.extend(_spawn(ctx) for _ in range(size - len(pool)))
     try:
         while True:
             for worker in pool:
