@@ -1,5 +1,7 @@
 """The CI gate on our own deployment: `kguard scan` finds nothing, at any severity, in every overlay, in the
-platform kustomizations, and in the Helm charts' output read from stdin (`helm template ... | kguard scan -`)."""
+platform kustomizations, and in the Helm charts' output read from stdin (`helm template ... | kguard scan -`).
+
+The one reviewed exception is development's baseline namespace, suppressed on the Namespace with its reason."""
 
 from __future__ import annotations
 
@@ -24,9 +26,14 @@ def kguard(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[
                           cwd=REPO, input=stdin, capture_output=True, text=True, check=False, timeout=300)
 
 
+REVIEWED = {"pss-namespace-level-lowered"}  # development enforces baseline, on purpose
+
+
 def findings(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """Every unsuppressed finding, and every suppressed one other than the reviewed exception."""
     report = json.loads(result.stdout)
-    return [f"{f['rule_id']} {f['resource']} {f['message']}" for f in report["findings"]]
+    return [f"{f['rule_id']} {f['resource']} {f['message']}" for f in report["findings"]
+            if not f["suppressed"] or f["rule_id"] not in REVIEWED or "development" not in f["resource"]["name"]]
 
 
 @pytest.mark.parametrize("target", SCANNED)
