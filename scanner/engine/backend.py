@@ -27,6 +27,11 @@ class Backend(Protocol):
 
     ``forkable`` backends are evaluated in forked worker processes (so that a hang can be killed);
     the others are called in-process and must enforce their own time limits.
+
+    Optional hooks the runner uses when present: ``set_time_limit(seconds)`` (called before ``load``; the limit per
+    template compile and, in-process, per request), ``evaluate_units(units)`` (several templates in one query) and
+    ``take_worker(units)`` (a child process of the backend's own, already holding the compiled templates, that the
+    runner uses as its first worker after sending it ``units``; see `runner.serve`).
     """
 
     name: str

@@ -69,7 +69,7 @@ def _run_job(backend: Backend, units: list[Unit], job: Job) -> list[tuple[int, d
 
 
 def serve(conn: Connection, backend: Backend, units: list[Unit]) -> None:
-    """Work as a runner worker in this already forked process (a backend's own child, see `Backend` notes)."""
+    """Work as a runner worker in this already forked process: a backend's own child (`take_worker` in `Backend`)."""
     global _STATE
     _STATE = (backend, units)
     _worker_loop(conn)
