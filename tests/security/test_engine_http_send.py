@@ -59,14 +59,18 @@ def exfiltrating_template(port: int) -> str:
     """) + "---\n" + constraint("K8sExfil", "exfil")
 
 
-@pytest.mark.parametrize("engine", ["regorus", pytest.param("opa", marks=pytest.mark.integration)])
+@pytest.mark.parametrize("engine", ["regorus", pytest.param("opa", marks=pytest.mark.integration),
+                                    pytest.param("opa-url", marks=pytest.mark.integration)])
 def test_http_send_is_refused_before_evaluation(engine, listener, tmp_path, request):
+    extra: tuple[str, ...] = ()
     if engine == "opa":
         request.getfixturevalue("opa_on_path")
+    if engine == "opa-url":  # a server kguard did not start: only the check before uploading protects it
+        engine, extra = "opa", ("--opa-url", request.getfixturevalue("opa_url"))
     port, received = listener
     directory = write_case(tmp_path, exfiltrating_template(port))
 
-    result = scan(directory, engine)
+    result = scan(directory, engine, None, *extra)
 
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("kguard: error:")]
