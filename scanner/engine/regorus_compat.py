@@ -58,10 +58,10 @@ def hoist_negated_operands(text: str, rego_v1: bool) -> str:
         return text  # no negation with operands to move (the common case; parsing costs about 2 ms a module)
     counter = _first_free_index(source)
     for _ in range(MAX_ROUNDS):
-        ast = _parse(source, rego_v1)
-        if ast is None:
+        parsed = _parse(source, rego_v1)
+        if parsed is None:
             break
-        edits, deferred = _edits(source, ast, counter)
+        edits, deferred = _edits(source, *parsed, counter)
         for start, end, replacement, used in sorted(edits, reverse=True):
             source = source[:start] + replacement + source[end:]
             counter += used
@@ -86,16 +86,25 @@ def _needs_parse(source: bytes) -> bool:
     return False
 
 
-def _parse(source: bytes, rego_v1: bool) -> dict[str, Any] | None:
+def _parse(source: bytes, rego_v1: bool) -> tuple[dict[str, Any], list[tuple[dict[str, Any], dict[str, Any]]]] | None:
+    """The module's AST and its negated statements with their queries (gathered while the JSON is decoded)."""
     engine = regorus.Engine()
     engine.set_policy_length_config(max_col=1_000_000, max_file_bytes=64 * 1024 * 1024, max_lines=1_000_000)
     engine.set_rego_v0(not rego_v1)
+    found: list[tuple[dict[str, Any], dict[str, Any]]] = []
+
+    def gather(node: dict[str, Any]) -> dict[str, Any]:
+        stmts = node.get("stmts")
+        if isinstance(stmts, list):
+            found.extend((node, s) for s in stmts if isinstance(s, dict) and "NotExpr" in (s.get("literal") or {}))
+        return node
+
     try:
         engine.add_policy("module.rego", source.decode("utf-8"))
-        modules = json.loads(engine.get_ast_as_json())
+        modules = json.loads(engine.get_ast_as_json(), object_hook=gather)
     except (RuntimeError, ValueError):
         return None
-    return modules[0]["ast"] if modules else None
+    return (modules[0]["ast"], found) if modules else None
 
 
 def _first_free_index(source: bytes) -> int:
@@ -127,12 +136,11 @@ def _names(ast: dict[str, Any], source: bytes) -> set[str]:
     return names
 
 
-def _edits(source: bytes, ast: dict[str, Any], counter: int) -> tuple[list[tuple[int, int, bytes, int]], bool]:
+def _edits(source: bytes, ast: dict[str, Any], found: list[tuple[dict[str, Any], dict[str, Any]]],
+           counter: int) -> tuple[list[tuple[int, int, bytes, int]], bool]:
     """(start, end, replacement, variables used) for the outermost negated statements that need hoisting, and
     whether a statement inside one of those was left for another round."""
     names = _names(ast, source)
-    found: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (query, statement)
-    _statements(ast, found)
     edits: list[tuple[int, int, bytes, int]] = []
     taken: list[Span] = []
     deferred = False
@@ -163,19 +171,6 @@ def _edits(source: bytes, ast: dict[str, Any], counter: int) -> tuple[list[tuple
         edits.append((start, end, replacement, len(hoisted)))
         counter += len(hoisted)
     return edits, deferred
-
-
-def _statements(node: Any, found: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
-    """Every negated statement with its query, anywhere in ``node``."""
-    if isinstance(node, dict):
-        stmts = node.get("stmts")
-        if isinstance(stmts, list):
-            found.extend((node, s) for s in stmts if isinstance(s, dict) and "NotExpr" in (s.get("literal") or {}))
-        for value in node.values():
-            _statements(value, found)
-    elif isinstance(node, list):
-        for item in node:
-            _statements(item, found)
 
 
 def _extent(node: Any) -> Span:
