@@ -41,7 +41,6 @@ _TOP_NAMES = re.compile(rb"^(?:default[ \t]+)?([A-Za-z_]\w*)|^[ \t]*import[ \t]+
                         re.MULTILINE)
 _SCALARS = {"Number", "String", "RawString", "Bool", "Null"}
 _REFS = {"RefDot", "RefBrack"}
-_COMPREHENSIONS = {"ArrayCompr", "SetCompr", "ObjectCompr"}
 _OPERATORS = {"Call", "UnaryExpr", "ArithExpr", "BinExpr", "BoolExpr", "Membership", "AssignExpr"}
 MAX_ROUNDS = 64  # nesting depth of negations inside negated comprehensions; real templates need one or two
 
