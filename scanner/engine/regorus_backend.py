@@ -6,6 +6,11 @@ out. All the kinds that judge one input are evaluated in a single query: library
 `lib.workload.containers` are computed once per object instead of once per template. If that combined query fails,
 each kind is evaluated on its own, so a runtime error stays with the template that raised it (Gatekeeper isolates
 templates the same way).
+
+Nothing is compiled in the calling process: a forked child compiles template by template under the time limit
+(a source that hangs or crashes the parser costs only its template) and then serves as the first evaluation worker.
+Modules are rewritten first so that `not` evaluates its operands the way OPA does (`regorus_compat`), and templates
+calling built-ins that reach outside the scan are refused (`backend.forbidden_builtin`).
 """
 
 from __future__ import annotations
