@@ -12,6 +12,10 @@ Loading: OPA recompiles every module on each policy upload (about 1 s per upload
 server kguard starts is started WITH the modules (one compile); a broken template is found with `opa check`,
 reported, and left out. A server given by URL gets the modules through the Policy API, each uploaded once.
 
+Reaching outside: templates calling `backend.FORBIDDEN_BUILTINS` are refused before anything is uploaded; the
+server kguard starts also runs with an empty environment, and its modules are compiled by `opa check` against
+capabilities without those built-ins (`opa run` takes no capabilities file). A server given by URL is its owner's.
+
 Rego versions: OPA parses every module with one server-wide version. The server kguard starts runs with
 `--v0-compatible`, so v0 templates load unchanged, and v1 templates get `import rego.v1` (appended to the package
 line, so line numbers stay the same), which makes that module Rego v1. On a server given by URL that runs in the
