@@ -23,7 +23,7 @@ from tests.manifests.manifest_checks import (
 )
 
 AUDIT_RESOURCES = {
-    "": {"namespaces", "pods", "replicationcontrollers", "services", "serviceaccounts"},
+    "": {"namespaces", "pods", "podtemplates", "replicationcontrollers", "services", "serviceaccounts"},
     "apps": {"deployments", "statefulsets", "daemonsets", "replicasets"},
     "batch": {"jobs", "cronjobs"},
     "networking.k8s.io": {"networkpolicies"},
