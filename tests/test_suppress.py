@@ -294,6 +294,6 @@ def test_baseline_is_never_written_through_a_planted_link(tmp_path: Path, monkey
     (repo / "baseline.json").symlink_to(victim)
     monkeypatch.chdir(repo)
     result = scan_paths([str(_manifest(repo, None))], OPTIONS)
-    with pytest.raises(UsageError, match="baseline.json"):
+    with pytest.raises(UsageError, match=r"baseline\.json"):
         suppress.write_baseline([result], Path("baseline.json"))
     assert victim.read_text() == "keep me\n"
