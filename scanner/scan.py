@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scanner.config import Config, PodSecurityConfig
-from scanner.engine.backend import make_backend
 from scanner.engine.catalogue import PSS_LEVELS, Rule, default_policy_dir, library_digest, load_catalogue
+from scanner.engine.engines import make_backend
 from scanner.engine.evaluate import evaluate
 from scanner.engine.expand import implied_pods, parse_spec
 from scanner.engine.match import kinds_match

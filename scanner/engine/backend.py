@@ -107,15 +107,3 @@ def forbidden_builtin(template: Template) -> str | None:
                     f"or the runtime environment ({', '.join(FORBIDDEN_BUILTINS)} are refused)")
     return None
 
-
-def make_backend(name: str, opa_url: str | None = None) -> Backend:
-    """The backend called ``name``: `regorus` (embedded, default) or `opa` (a server; started when no URL)."""
-    if name == "regorus":
-        from scanner.engine.regorus_backend import RegorusBackend
-
-        return RegorusBackend()
-    if name == "opa":
-        from scanner.engine.opa_backend import OpaBackend
-
-        return OpaBackend(url=opa_url)
-    raise ValueError(f"unknown engine {name!r} (choose regorus or opa)")

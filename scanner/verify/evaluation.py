@@ -7,7 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from scanner.engine import runner
-from scanner.engine.backend import Backend, EvalFailure, make_backend
+from scanner.engine.backend import Backend, EvalFailure
+from scanner.engine.engines import make_backend
 from scanner.engine.review import inventory as build_inventory
 from scanner.errors import UsageError
 from scanner.verify.cases import apply_assertions
