@@ -19,12 +19,13 @@ from scanner.engine.match import is_cluster_scoped
 from scanner.model import FieldPath, Finding, Location, Resource, ResourceId, Severity, fingerprint
 
 CATEGORY = "drift"
-_HELP = "docs/audit.md#drift"
+_HELP = "docs/audit.md#drift-against-"  # + git / gatekeeper: the headings' anchors (reports make it absolute)
 
 
 def _rule(rule_id: str, kind: str, title: str, description: str, severity: Severity, remediation: str) -> Rule:
+    against = "gatekeeper" if rule_id.startswith("drift-gatekeeper-") else "git"
     return Rule(id=rule_id, kind=kind, title=title, description=description, severity=severity,
-                category=CATEGORY, tags=(CATEGORY, "gitops"), remediation=remediation, help_url=_HELP,
+                category=CATEGORY, tags=(CATEGORY, "gitops"), remediation=remediation, help_url=_HELP + against,
                 source="scanner/drift.py")
 
 

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urljoin, urlsplit
 
 from scanner.engine.catalogue import Rule
 from scanner.model import FieldPath, Finding, ScanResult, Severity, fingerprint
@@ -19,6 +19,9 @@ __all__ = ["safe_text"]  # re-exported: every format escapes shown text through 
 CATEGORY_ORDER = ("segmentation", "rbac", "pod-security")
 CATEGORY_TITLES = {"segmentation": "Network segmentation", "rbac": "RBAC", "pod-security": "Pod security"}
 SEVERITIES = tuple(sorted(Severity, reverse=True))  # critical first
+PROJECT_URL = "https://github.com/kguard/kguard"
+# Where a repository-relative help link (`docs/audit.md#drift-against-git`) is read: the project's main branch.
+DOCS_BASE_URL = f"{PROJECT_URL}/blob/main/"
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:/")
 
@@ -92,6 +95,21 @@ def _stand_in_rule(rule_id: str, findings: Iterable[Finding]) -> Rule:
         remediation="",
         help_url="",
     )
+
+
+def help_url(url: str) -> str:
+    """A rule's help link as an absolute http(s) URL, or "" when it has none.
+
+    A repository-relative link (``docs/audit.md#drift-against-git``) resolves against `DOCS_BASE_URL`; a link
+    with any other scheme (``javascript:``, ``file:``) is dropped: reports only link to web pages.
+    """
+    url = url.strip()
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if not parts.scheme and not parts.netloc:
+        return urljoin(DOCS_BASE_URL, url.lstrip("/"))
+    return url if parts.scheme in ("http", "https") and parts.netloc else ""
 
 
 def remediation_for(finding: Finding, rules: dict[str, Rule]) -> str:

@@ -21,10 +21,12 @@ import scanner
 from scanner.engine.catalogue import SECURITY_SEVERITY, Rule
 from scanner.model import Finding, Location, RelatedLocation, ResourceId, ScanResult, Severity
 from scanner.report._common import (
+    PROJECT_URL,
     as_results,
     coverage_text,
     finding_fingerprint,
     format_field_path,
+    help_url,
     path_to_uri,
     relative_posix_path,
     remediation_for,
@@ -38,7 +40,7 @@ from scanner.report.safe import escape_json
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
 TOOL_NAME = "kguard"
-INFORMATION_URI = "https://github.com/kguard/kguard"
+INFORMATION_URI = PROJECT_URL
 SRCROOT = "%SRCROOT%"
 FINGERPRINT_KEY = "kguard/v1"
 MAX_DESCRIPTION = 1024
@@ -148,7 +150,7 @@ def _rule(rule: Rule) -> om.ReportingDescriptor:
         full_description=om.MultiformatMessageString(text=_clip(safe_text(rule.description or rule.title,
                                                                           prose=True))),
         help=om.MultiformatMessageString(text=_help_text(rule), markdown=_help_markdown(rule)),
-        help_uri=rule.help_url or None,
+        help_uri=help_url(rule.help_url) or None,  # SARIF wants absolute URIs (SARIF1002)
         default_configuration=om.ReportingConfiguration(level=level_of(rule.severity)),
         properties=property_bag(props, tags=tags),
     )
@@ -175,8 +177,8 @@ def _help_parts(rule: Rule) -> list[str]:
         parts.append(f"Remediation: {sentence(rule.remediation)}")
     if rule.pss_level:
         parts.append(_pss_line(rule))
-    if rule.help_url:
-        parts.append(f"More information: {rule.help_url}")
+    if help_url(rule.help_url):
+        parts.append(f"More information: {help_url(rule.help_url)}")
     return parts
 
 
@@ -187,8 +189,8 @@ def _help_markdown(rule: Rule) -> str:
     if rule.pss_level:
         checks = ", ".join(f"`{c}`" for c in rule.pss_check) or "-"
         parts.append(f"Pod Security Standards: level `{rule.pss_level}`, check {checks}.")
-    if rule.help_url:
-        parts.append(f"[More information]({rule.help_url})")
+    if help_url(rule.help_url):
+        parts.append(f"[More information]({help_url(rule.help_url)})")
     return "\n\n".join(safe_text(part, prose=True) for part in parts)
 
 

@@ -162,3 +162,38 @@ def test_scan_of_the_repository_manifests(tmp_path: Path, monkeypatch: pytest.Mo
         assert source_file.is_file(), source_file
         lines = source_file.read_text(encoding="utf-8").splitlines()
         assert 1 <= phys["region"]["startLine"] <= phys["region"]["endLine"] <= len(lines) + 1, res["ruleId"]
+
+
+def test_audit_with_drift_rules_validates(tmp_path: Path) -> None:
+    """An audit result with every drift rule (helpUri made absolute), the analyses' rules and a coverage gap:
+    valid SARIF, every helpUri absolute (the multitool's SARIF1002 is an error)."""
+    from scanner.analysis import analysis_rules
+    from scanner.drift import RULES as DRIFT_RULES
+    from scanner.drift import drift_finding
+    from scanner.model import Resource
+
+    tool = require_multitool()
+    live = Resource(obj={"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "hand-made", "namespace": "shop"}},
+                    path="cluster/live/shop/ConfigMap/hand-made.yaml", origin="cluster")
+    findings = [drift_finding(rule_id, live, f"{rule_id} on ConfigMap shop/hand-made") for rule_id in DRIFT_RULES]
+    result = ScanResult(findings=findings, rules=[*build_result().rules, *analysis_rules(), *DRIFT_RULES.values()],
+                        category="kguard/live", resources=1,
+                        coverage=[{"resource": "secrets", "namespace": "kube-system", "reason": "forbidden"}])
+    target = tmp_path / "audit.sarif"
+    target.write_text(sarif.render(result), encoding="utf-8")
+    log = json.loads(target.read_text())
+    uris = [rule["helpUri"] for rule in log["runs"][0]["tool"]["driver"]["rules"] if "helpUri" in rule]
+    assert any("docs/audit.md#drift-against-git" in uri for uri in uris)
+    assert all(uri.startswith("https://") for uri in uris), uris
+    problems = validate(tool, target)
+    assert not _unexpected(problems)
+
+
+def test_multitool_rejects_a_relative_help_uri(tmp_path: Path) -> None:
+    """What the audit wrote before: a relative helpUri is an error (so the test above can fail)."""
+    tool = require_multitool()
+    log = json.loads(sarif.render(build_result()))
+    log["runs"][0]["tool"]["driver"]["rules"][0]["helpUri"] = "docs/audit.md#drift"
+    target = tmp_path / "relative.sarif"
+    target.write_text(json.dumps(log), encoding="utf-8")
+    assert [p for p in validate(tool, target, ("Error",)) if p.get("ruleId") == "SARIF1002"]
