@@ -14,6 +14,15 @@ suppressions:                      # what inline kguard.io/ignore annotations ma
   inlineMaxSeverity: high          # critical findings need a baseline
   maxExpiryDays: 366               # expires= at most this far ahead
   minReasonLength: 10
+helm:                              # Helm charts found by a repository scan (`kguard scan .`)
+  enabled: true                    # render them with the `helm` on PATH (default false: listed as not scanned)
+  kubeVersion: "1.31.0"            # helm template --kube-version
+  releases:                        # how to render each chart (default: one release, the chart's values.yaml)
+    - chart: deploy/chart          # chart directory, relative to this file
+      name: shop                   # release name (default: the chart directory's name)
+      namespace: shop-production   # release namespace
+      values: [deploy/chart/values-production.yaml]
+context: [manifests]               # `kguard scan FILE`: what is loaded as inventory only (default: the repository)
 ```
 
 Unknown keys and wrong types are errors (exit 2) that name the file and the line.
@@ -33,10 +42,11 @@ from scanner.model import Severity
 
 CONFIG_FILE = ".kguard.yaml"
 LIST_KEYS = ("overlays", "exclude", "podTemplatePaths")
-SECTION_KEYS = {"podSecurity": ("defaultLevel", "exemptions"),
+SECTION_KEYS = {"podSecurity": ("defaultLevel", "exemptions"), "helm": ("enabled", "kubeVersion", "releases"),
                 "suppressions": ("wildcardMaxSeverity", "inlineMaxSeverity", "maxExpiryDays", "minReasonLength")}
 PSS_LEVELS = ("privileged", "baseline", "restricted")
 EXEMPTION_KEYS = ("namespaces",)
+RELEASE_KEYS = ("chart", "name", "namespace", "values")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,6 +78,32 @@ class SuppressionPolicy:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HelmRelease:
+    """How one chart is rendered: paths relative to the repository root (where `.kguard.yaml` is)."""
+
+    chart: str
+    name: str | None = None
+    namespace: str | None = None
+    values: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"chart": self.chart, "name": self.name, "namespace": self.namespace, "values": list(self.values)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HelmConfig:
+    """Whether Helm charts are rendered (with the `helm` on PATH) and how."""
+
+    enabled: bool = False
+    kube_version: str | None = None
+    releases: tuple[HelmRelease, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"enabled": self.enabled, "kubeVersion": self.kube_version,
+                "releases": [r.as_dict() for r in self.releases]}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     """The settings of one `.kguard.yaml` (all defaults when there is none); ``source`` is where they came from."""
 
@@ -76,6 +112,8 @@ class Config:
     pod_template_paths: tuple[str, ...] = ()
     pod_security: PodSecurityConfig = field(default_factory=PodSecurityConfig)
     suppressions: SuppressionPolicy = field(default_factory=SuppressionPolicy)
+    helm: HelmConfig = field(default_factory=HelmConfig)
+    context: tuple[str, ...] | None = None  # inventory-only inputs of a file scan; None: the repository
     source: str | None = None  # display path of the file, None for built-in defaults
 
     def as_dict(self) -> dict[str, Any]:
@@ -88,6 +126,8 @@ class Config:
             "podSecurity": {"defaultLevel": self.pod_security.default_level,
                             "exemptions": {"namespaces": list(self.pod_security.exempt_namespaces)}},
             "suppressions": self.suppressions.as_dict(),
+            "helm": self.helm.as_dict(),
+            "context": list(self.context) if self.context is not None else None,
         }
 
 
@@ -134,20 +174,45 @@ def _suppression_policy(value: Any, shown: str) -> SuppressionPolicy:
     return SuppressionPolicy(**{**{f: getattr(defaults, f) for f in SuppressionPolicy.__slots__}, **out})
 
 
+def _helm(value: Any, shown: str) -> HelmConfig:
+    spec = _mapping(value, f"{shown}: `helm`", SECTION_KEYS["helm"])
+    if not isinstance(spec.get("enabled", False), bool):
+        raise UsageError(f"{shown}: `helm.enabled` must be true or false")
+    kube_version = spec.get("kubeVersion")
+    if kube_version is not None and not isinstance(kube_version, str):
+        raise UsageError(f"{shown}: `helm.kubeVersion` must be a string such as \"1.31.0\"")
+    if not isinstance(spec.get("releases") or [], list):
+        raise UsageError(f"{shown}: `helm.releases` must be a list")
+    releases = []
+    for i, item in enumerate(spec.get("releases") or []):
+        where = f"{shown}: `helm.releases[{i}]`"
+        entry = _mapping(item, where, RELEASE_KEYS)
+        if not isinstance(entry.get("chart"), str) or not entry["chart"]:
+            raise UsageError(f"{where}.chart must be the chart directory")
+        for key in ("name", "namespace"):
+            if entry.get(key) is not None and not isinstance(entry[key], str):
+                raise UsageError(f"{where}.{key} must be a string")
+        releases.append(HelmRelease(chart=entry["chart"], name=entry.get("name"), namespace=entry.get("namespace"),
+                                    values=_strings(entry.get("values") or [], f"{where}.values")))
+    return HelmConfig(enabled=spec.get("enabled", False), kube_version=kube_version, releases=tuple(releases))
+
+
 def parse_config(spec: Any, shown: str) -> Config:
     """A parsed `.kguard.yaml` document to `Config`; ``shown`` names the file in errors."""
     if spec is None:
         return Config(source=shown)
-    known = (*LIST_KEYS, *SECTION_KEYS)
+    known = (*LIST_KEYS, *SECTION_KEYS, "context")
     spec = _mapping(spec, shown, known)
     lists = {key: _strings(spec[key], f"{shown}: `{key}`") for key in LIST_KEYS if spec.get(key) is not None}
     pod_security = _pod_security(spec["podSecurity"], shown) if spec.get("podSecurity") is not None \
         else PodSecurityConfig()
     suppressions = _suppression_policy(spec["suppressions"], shown) if spec.get("suppressions") is not None \
         else SuppressionPolicy()
+    helm = _helm(spec["helm"], shown) if spec.get("helm") is not None else HelmConfig()
+    context = _strings(spec["context"], f"{shown}: `context`") if spec.get("context") is not None else None
     return Config(overlays=lists.get("overlays"), exclude=lists.get("exclude", ()),
                   pod_template_paths=lists.get("podTemplatePaths", ()), pod_security=pod_security,
-                  suppressions=suppressions, source=shown)
+                  suppressions=suppressions, helm=helm, context=context, source=shown)
 
 
 def read_config(root: Path) -> Config:
