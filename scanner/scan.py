@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from scanner.errors import UsageError
 from scanner.load.files import LoadResult, display_path, load_paths
 from scanner.model import Finding, Resource, ScanResult, Skipped
 from scanner.suppress import apply_inline
+from scanner.workloads import CONTAINER_PATHS
 
 
 @dataclass(slots=True, kw_only=True)
@@ -38,6 +40,7 @@ class ScanOptions:
     category: str = "kguard"
     pod_template_paths: Sequence[str] = ()  # KIND=PATH: custom workload kinds, evaluated as implied Pods
     analyses: bool = True  # whole-graph analyses (scanner/analysis/); like the catalogue, off with no default policies
+    graphs: bool = False  # also export the reachability and RBAC graphs (ScanResult.graphs) for the HTML report
     on_progress: Callable[[int], None] | None = field(default=None, repr=False)
     on_total: Callable[[int], None] | None = field(default=None, repr=False)
 
@@ -61,6 +64,9 @@ def _selected(rule: Rule, select: Sequence[str], ignore: Sequence[str]) -> bool:
         return any(fnmatch.fnmatchcase(rule.id, p) or p == rule.kind or p == rule.category for p in patterns)
 
     return (not select or hit(select)) and not hit(ignore)
+
+
+rule_selected = _selected  # whether --select/--ignore keep a rule (the audit decides on analyses with it)
 
 
 def load_templates(options: ScanOptions) -> TemplateSet:
@@ -87,12 +93,20 @@ def load_templates(options: ScanOptions) -> TemplateSet:
 
 
 def scan_resources(resources: list[Resource], options: ScanOptions, *, loaded: LoadResult | None = None,
-                   templates: TemplateSet | None = None, inventory_from: list[Resource] | None = None) -> ScanResult:
+                   templates: TemplateSet | None = None, inventory_from: list[Resource] | None = None,
+                   partial: bool = False) -> ScanResult:
     """Evaluate ``resources`` (already loaded) and gather everything a report needs.
 
-    ``inventory_from``: build `data.inventory` from these objects instead of ``resources`` (live audits).
+    ``inventory_from``: build `data.inventory` from these objects instead of ``resources`` (live audits, the
+    repository as context of a file scan). ``partial``: ``resources`` are known to be only part of what is
+    deployed and no context was given, so the rules that judge an object by others (templates reading
+    `data.inventory`, the whole-graph analyses) are not evaluated and the report says so instead of claiming a gap.
     """
     templates = templates if templates is not None else load_templates(options)
+    unjudged: list[Skipped] = []
+    if partial:
+        templates, unjudged = _without_referential_rules(templates, options, loaded)
+        options = dataclasses.replace(options, analyses=False)
     apply_default_namespace(resources, options.default_namespace)
     expansions = [parse_spec(text) for text in options.pod_template_paths]
     implied = implied_pods(resources, expansions)
@@ -124,11 +138,43 @@ def scan_resources(resources: list[Resource], options: ScanOptions, *, loaded: L
         skipped=list(loaded.skipped),
         input_errors=[*loaded.errors, *suppression_errors],
         policy_errors=evaluation.errors,
-        not_evaluated=[*evaluation.not_evaluated, *unjudged_pod_templates(resources, implied, templates)],
+        not_evaluated=[*evaluation.not_evaluated, *unjudged_pod_templates(resources, implied, templates),
+                       *unjudged],
         rules=sorted([*(t.rule for t in templates.templates.values() if t.rule), *analysis_rules], key=lambda r: r.id),
         category=options.category,
         settings=settings,
+        graphs=_graphs(resources, options, inventory_from),
     )
+
+
+def _graphs(resources: list[Resource], options: ScanOptions, inventory_from: list[Resource] | None
+            ) -> dict[str, object]:
+    """The analyses' graphs over every object read, when asked for (`ScanOptions.graphs`)."""
+    if not options.graphs:
+        return {}
+    from scanner.analysis.graphs import graph_data
+
+    return graph_data(inventory_from if inventory_from is not None else resources)
+
+
+def _without_referential_rules(templates: TemplateSet, options: ScanOptions, loaded: LoadResult | None
+                               ) -> tuple[TemplateSet, list[Skipped]]:
+    """``templates`` without those reading `data.inventory`, and one not-evaluated entry per scanned input naming
+    them and the analyses' rules."""
+    referential = {kind for kind, t in templates.templates.items() if t.uses_inventory}
+    rule_ids = sorted({t.rule.id if t.rule else kind for kind, t in templates.templates.items() if kind in referential})
+    if options.analyses and options.default_policies:
+        from scanner.analysis import analysis_rules
+
+        rule_ids += sorted({r.id for r in analysis_rules() if _selected(r, options.select, options.ignore)})
+    kept = TemplateSet(templates={k: v for k, v in templates.templates.items() if k not in referential},
+                       constraints=[c for c in templates.constraints if c.kind not in referential])
+    if not rule_ids:
+        return kept, []
+    reason = (f"no context: the rules that judge an object by other objects ({', '.join(rule_ids)}) are not "
+              "evaluated (scan inside the repository, or pass --context PATH with the rest of the deployment)")
+    inputs = (loaded.scanned if loaded else []) or ["<input>"]
+    return kept, [Skipped(path=path, reason=reason) for path in inputs]
 
 
 def policy_settings(options: ScanOptions) -> dict[str, object]:
@@ -143,10 +189,7 @@ def policy_settings(options: ScanOptions) -> dict[str, object]:
     return out
 
 
-_POD_TEMPLATE_PATHS: tuple[tuple[str, ...], ...] = (
-    ("spec", "template", "spec", "containers"), ("spec", "jobTemplate", "spec", "template", "spec", "containers"),
-    ("template", "spec", "containers"), ("spec", "containers"),
-)
+_POD_TEMPLATE_PATHS = CONTAINER_PATHS  # where the known workload kinds keep containers (scanner/workloads.py)
 
 
 def unjudged_pod_templates(resources: list[Resource], implied: list[Resource], templates: TemplateSet

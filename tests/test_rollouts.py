@@ -36,7 +36,8 @@ def test_blue_green_rollout_with_host_path_is_caught_at_its_line():
 def test_the_repository_rollouts_scan_clean(env):
     import yaml
 
-    from scanner.load.kustomize import render, scan_overlays
+    from scanner.load.kustomize import render
+    from scanner.plan import scan_overlays
 
     rendered = [d for d in yaml.safe_load_all(render(f"manifests/overlays/{env}", build_metadata=False)) if d]
     assert {d["metadata"]["name"] for d in rendered if d["kind"] == "Rollout"} >= {"frontend", "api-gateway",

@@ -183,7 +183,7 @@ def test_bad_baseline_is_a_usage_error(tmp_path: Path, content: str, problem: st
 
 @pytest.mark.integration
 def test_suppressions_on_kustomize_objects(tmp_path: Path) -> None:
-    from scanner.load.kustomize import scan_overlays
+    from scanner.plan import scan_overlays
 
     (tmp_path / "base").mkdir()
     (tmp_path / "base" / "web.yaml").write_text(DEPLOYMENT.format(name="web", annotations=""))
@@ -204,7 +204,7 @@ def test_suppressions_on_kustomize_objects(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_baseline_survives_generated_configmap_hash_changes(tmp_path: Path) -> None:
-    from scanner.load.kustomize import scan_overlays
+    from scanner.plan import scan_overlays
 
     kfile = tmp_path / "overlay" / "kustomization.yaml"
     kfile.parent.mkdir()

@@ -11,7 +11,7 @@ import functools
 import os
 import stat
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -184,12 +184,25 @@ def _inside(target: Path, root: Path) -> bool:
 
 
 def _walk(directory: Path, result: LoadResult) -> list[Path]:
-    """Manifest files below ``directory``, sorted; Helm charts are recorded as skipped (they need rendering).
+    """Manifest files below ``directory``, sorted; Helm charts are recorded as skipped (they need rendering)."""
+    files, charts = walk_tree(directory, result)
+    result.skipped += [Skipped(path=display_path(chart),
+                               reason="Helm chart: render it first (`helm template ... | kguard scan -`)")
+                       for chart in charts]
+    return files
 
-    Symbolic links to directories are never followed (no loops, no escaping the tree) and symbolic links to files
-    outside the repository (or outside ``directory`` when it is in none) are not read; both are recorded.
+
+def walk_tree(directory: Path, result: LoadResult,
+              skip_dir: Callable[[Path], str | None] | None = None) -> tuple[list[Path], list[Path]]:
+    """(manifest files, Helm chart directories) below ``directory``, sorted; a chart is not walked into.
+
+    Hidden directories are not walked; ``skip_dir(path)`` returns why another directory is not walked (recorded
+    as skipped), or None. Symbolic links to directories are never followed (no loops, no escaping the tree) and
+    symbolic links to files outside the repository (or outside ``directory`` when it is in none) are not read;
+    both are recorded.
     """
     files: list[Path] = []
+    charts: list[Path] = []
     repository = repo_root(str(directory.resolve()))
     boundary = repository or directory.resolve()
     outside = f"symbolic link pointing outside the {'repository' if repository else 'scanned directory'}, not read"
@@ -205,14 +218,13 @@ def _walk(directory: Path, result: LoadResult) -> list[Path]:
             if (root_path / name).is_symlink():
                 result.skipped.append(Skipped(path=display_path(root_path / name),
                                               reason="symbolic link to a directory, not followed"))
+            elif skip_dir is not None and (why := skip_dir(root_path / name)) is not None:
+                result.skipped.append(Skipped(path=display_path(root_path / name), reason=why))
             else:
                 kept.append(name)
         dirs[:] = kept
         if "Chart.yaml" in names:
-            result.skipped.append(Skipped(
-                path=display_path(root_path),
-                reason="Helm chart: render it first (`helm template ... | kguard scan -`)",
-            ))
+            charts.append(root_path)
             dirs[:] = []
             continue
         for name in sorted(names):
@@ -223,7 +235,7 @@ def _walk(directory: Path, result: LoadResult) -> list[Path]:
                 result.skipped.append(Skipped(path=display_path(file), reason=outside))
                 continue
             files.append(file)
-    return files
+    return files, charts
 
 
 def load_paths(paths: Iterable[str]) -> LoadResult:

@@ -11,6 +11,7 @@ import pytest
 from scanner.load import kustomize
 from scanner.load.files import display_path
 from scanner.model import Resource
+from scanner.plan import scan_overlays
 from scanner.scan import ScanOptions
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "kustomize"
@@ -184,7 +185,7 @@ def test_missing_field_points_at_deepest_existing_prefix(prod: list[Resource]) -
 @pytest.mark.integration
 def test_scan_overlays_blames_findings_and_categories() -> None:
     options = ScanOptions(template_dirs=[str(TEMPLATES)], default_policies=False, workers=1)
-    results = kustomize.scan_overlays([str(APP / "overlays" / "dev"), str(APP / "overlays" / "prod")], options)
+    results = scan_overlays([str(APP / "overlays" / "dev"), str(APP / "overlays" / "prod")], options)
     assert [r.category for r in results] == [f"kguard/{_shown(APP / 'overlays' / 'dev')}",
                                             f"kguard/{_shown(APP / 'overlays' / 'prod')}"]
     prod = results[1]
@@ -209,7 +210,7 @@ def test_scan_overlays_blames_findings_and_categories() -> None:
 def test_render_failure_is_an_input_error_of_that_overlay_only(overlay: str, expected: str) -> None:
     options = ScanOptions(template_dirs=[str(TEMPLATES)], default_policies=False, workers=1)
     broken = FIXTURES / "broken" / overlay
-    results = kustomize.scan_overlays([str(broken), str(APP / "overlays" / "dev")], options)
+    results = scan_overlays([str(broken), str(APP / "overlays" / "dev")], options)
     assert len(results) == 2
     (error,) = results[0].input_errors
     assert error.path == _shown(broken)
@@ -290,8 +291,8 @@ def test_discover_overlays_exclude(tmp_path: Path) -> None:
 def test_deferred_blame_gives_the_same_locations() -> None:
     options = ScanOptions(template_dirs=[str(TEMPLATES)], default_policies=False, workers=1)
     overlays = [str(APP / "overlays" / "dev"), str(APP / "overlays" / "prod")]
-    eager = kustomize.scan_overlays(overlays, options)
-    deferred = kustomize.scan_overlays(overlays, options, deferred_blame=True)
+    eager = scan_overlays(overlays, options)
+    deferred = scan_overlays(overlays, options, deferred_blame=True)
     for a, b in zip(eager, deferred, strict=True):
         assert a.findings and [(f.fingerprint, f.location) for f in a.findings] == [
             (f.fingerprint, f.location) for f in b.findings]

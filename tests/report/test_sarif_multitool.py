@@ -130,7 +130,7 @@ def test_scan_of_the_repository_manifests(tmp_path: Path, monkeypatch: pytest.Mo
     """End to end on a copy of the repo's manifests (plain files; every Kustomize overlay as its own run, plus one
     overlay that patches a privileged container in): valid SARIF, and every result points at a real file and a
     line inside it."""
-    from scanner.load.kustomize import scan_overlays
+    from scanner.plan import scan_overlays
     from scanner.scan import ScanOptions, scan_paths
 
     tool = require_multitool()

@@ -8,7 +8,7 @@ through the layers, outermost first: patches (strategic-merge and JSON6902, file
 kustomization.yaml line of the transformer that sets it (images, replicas, namePrefix, namespace, labels, ...),
 else the origin file's own source map. See docs/kustomize-blame.md.
 
-Modules: `render` (kubectl, the wrapper, one-line errors), `overlay` (Resources with blame, per-overlay scans),
+Modules: `render` (kubectl, the wrapper, one-line errors), `overlay` (Resources with blame),
 `origin` (build annotations), `layers` (kustomization files and their patches), `blame` (a field path through
 the layers), `targets` (which patches apply), `transformers` and `generators` (claims by kustomization.yaml
 lines), `sources` (YAML documents with positions), `discover` and `inputs` (which overlays, which files they read).
@@ -28,7 +28,7 @@ from scanner.load.kustomize.discover import (
 )
 from scanner.load.kustomize.inputs import kustomization_inputs
 from scanner.load.kustomize.origin import ORIGIN_ANNOTATION, TRANSFORMATIONS_ANNOTATION
-from scanner.load.kustomize.overlay import REDACTED, load_overlay, load_overlays, redact_values, scan_overlays
+from scanner.load.kustomize.overlay import REDACTED, load_overlay, load_overlays, redact_values
 from scanner.load.kustomize.render import (
     KUSTOMIZATION_FILES,
     RenderError,
@@ -62,6 +62,5 @@ __all__ = [
     "precommit_overlays",
     "redact_values",
     "render",
-    "scan_overlays",
     "selector_matches",
 ]

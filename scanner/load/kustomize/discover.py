@@ -40,12 +40,23 @@ class Discovery:
     skipped: list[Skipped] = field(default_factory=list)
     errors: list[InputError] = field(default_factory=list)
     broken: list[Path] = field(default_factory=list)  # directories of the kustomizations in ``errors``
+    rendered: set[Path] = field(default_factory=set)  # the overlays and every kustomization they build on
+    readers: dict[Path, list[Path]] = field(default_factory=dict)  # file -> kustomization directories reading it
 
     def extend(self, other: Discovery) -> None:
         self.overlays = list(dict.fromkeys([*self.overlays, *other.overlays]))
         self.skipped += [s for s in other.skipped if s not in self.skipped]
         self.errors += [e for e in other.errors if e not in self.errors]
         self.broken = list(dict.fromkeys([*self.broken, *other.broken]))
+        self.rendered |= other.rendered
+        for file, readers in other.readers.items():
+            self.readers[file] = list(dict.fromkeys([*self.readers.get(file, []), *readers]))
+
+    def not_rendered_reason(self, directory: Path) -> str:
+        """Why the kustomization in ``directory`` is not rendered (its `Skipped` reason)."""
+        kfile = kustomization_file(directory)
+        shown = display_path(kfile) if kfile else display_path(directory)
+        return next((s.reason for s in self.skipped if s.path == shown), "not an overlay")
 
 
 @dataclass(slots=True)
@@ -76,7 +87,7 @@ def discover(root: str | Path) -> Discovery:
     else:
         overlays = _roots(graph, [d for d in found if d not in not_root])
     reached_from = _reached_from(graph, overlays)
-    out = Discovery(overlays=overlays)
+    out = Discovery(overlays=overlays, rendered={*overlays, *reached_from}, readers=_readers(graph))
     for directory in found:
         if directory in overlays:
             continue
@@ -92,6 +103,15 @@ def discover(root: str | Path) -> Discovery:
                                              message=f"invalid kustomization: {node.broken.message}"))
                 out.broken.append(directory)
         out.skipped.append(Skipped(path=shown, reason=reason))
+    return out
+
+
+def _readers(graph: dict[Path, _Node]) -> dict[Path, list[Path]]:
+    """Every file a kustomization reads (itself, resources, patches, generator sources) -> its readers."""
+    out: dict[Path, list[Path]] = {}
+    for directory in sorted(graph):
+        for file in [graph[directory].kfile.resolve(), *references(graph[directory].kfile)[1]]:
+            out.setdefault(file, []).append(directory)
     return out
 
 

@@ -1,15 +1,13 @@
-"""Overlays to Resources with source blame (eagerly, or deferred until a location is asked for), and the
-per-overlay scan."""
+"""Overlays to Resources with source blame (eagerly, or deferred until a location is asked for)."""
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from scanner.load.files import LoadResult, display_path, load_text
 from scanner.load.kustomize.blame import ObjectBlame
@@ -24,10 +22,7 @@ from scanner.load.kustomize.origin import (
 )
 from scanner.load.kustomize.render import RenderError, kustomization_file, render_with_base
 from scanner.load.kustomize.sources import Blame
-from scanner.model import FieldPath, InputError, ScanResult, Skipped
-
-if TYPE_CHECKING:
-    from scanner.scan import ScanOptions
+from scanner.model import FieldPath, InputError
 
 MAX_PARALLEL_RENDERS = 4
 REDACTED = "<redacted>"
@@ -115,28 +110,3 @@ def load_overlays(dirs: Sequence[str], *, deferred_blame: bool = False) -> list[
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_RENDERS, len(dirs))) as pool:
         return list(pool.map(load, dirs))
 
-
-def scan_overlays(dirs: Sequence[str], options: ScanOptions, *, deferred_blame: bool = False,
-                  not_scanned: Sequence[Skipped] = (), errors: Sequence[InputError] = ()) -> list[ScanResult]:
-    """One ScanResult per overlay, category `kguard/<overlay path>`; a failed render is an error of that overlay.
-
-    ``deferred_blame`` (the pre-commit hook) renders with build metadata only overlays that have findings.
-    ``not_scanned`` and ``errors`` (from discovery: kustomizations that are not overlays, broken ones) are added to
-    the first overlay's result, so that every report lists them.
-    """
-    from scanner.scan import load_templates, scan_resources
-
-    templates = load_templates(options)
-    results = []
-    for directory, loaded in zip(dirs, load_overlays(dirs, deferred_blame=deferred_blame), strict=True):
-        opts = dataclasses.replace(options, category=f"kguard/{display_path(directory)}")
-        if not loaded.resources:
-            rules = sorted((t.rule for t in templates.templates.values() if t.rule), key=lambda r: r.id)
-            results.append(ScanResult(findings=[], scanned=loaded.scanned, skipped=loaded.skipped,
-                                      input_errors=loaded.errors, rules=rules, category=opts.category))
-            continue
-        results.append(scan_resources(loaded.resources, opts, loaded=loaded, templates=templates))
-    if results:
-        results[0].skipped += not_scanned
-        results[0].input_errors += errors
-    return results
