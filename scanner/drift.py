@@ -17,6 +17,7 @@ from typing import Any
 from scanner.engine.catalogue import Policy, Rule
 from scanner.engine.match import is_cluster_scoped
 from scanner.model import FieldPath, Finding, Location, Resource, ResourceId, Severity, fingerprint
+from scanner.workloads import WORKLOAD_KINDS, group_of, pod_spec_path
 
 CATEGORY = "drift"
 _HELP = "docs/audit.md#drift-against-"  # + git / gatekeeper: the headings' anchors (reports make it absolute)
@@ -60,8 +61,7 @@ Key = tuple[str, str, str, str]  # (group, kind, namespace, name)
 # Objects every cluster creates by itself; never "missing in Git".
 _SYSTEM_NAMES = {("", "ServiceAccount"): {"default"}, ("", "ConfigMap"): {"kube-root-ca.crt"},
                  ("", "Namespace"): {"default", "kube-system", "kube-public", "kube-node-lease"}}
-_SECURITY_KINDS = ("Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob",
-                   "ReplicationController", "Rollout", "NetworkPolicy", "Role", "ClusterRole", "RoleBinding",
+_SECURITY_KINDS = (*(w.kind for w in WORKLOAD_KINDS), "NetworkPolicy", "Role", "ClusterRole", "RoleBinding",
                    "ClusterRoleBinding")
 _RBAC_GROUP = "rbac.authorization.k8s.io"
 
@@ -107,16 +107,6 @@ def _volume(volume: dict[str, Any]) -> dict[str, Any]:
             if (item.get("fieldRef") or {}).get("apiVersion") == "v1":
                 del item["fieldRef"]["apiVersion"]
     return _clean(vol)
-
-
-def pod_spec_prefix(kind: str) -> FieldPath | None:
-    if kind == "Pod":
-        return ("spec",)
-    if kind == "CronJob":
-        return ("spec", "jobTemplate", "spec", "template", "spec")
-    if kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "ReplicationController", "Rollout"):
-        return ("spec", "template", "spec")
-    return None
 
 
 def _get(obj: Any, path: FieldPath) -> Any:
@@ -183,7 +173,7 @@ def _subjects(subjects: list[Any]) -> list[str]:
 def security_fields(obj: dict[str, Any]) -> dict[FieldPath, tuple[str, Any]]:
     """Field path -> (description, normalised value) of the security-relevant fields of ``obj``."""
     kind = str(obj.get("kind", ""))
-    prefix = pod_spec_prefix(kind)
+    prefix = pod_spec_path(group_of(str(obj.get("apiVersion", ""))), kind)
     if prefix is not None:
         spec = _get(obj, prefix)
         return _pod_fields(spec if isinstance(spec, dict) else {}, prefix)

@@ -17,7 +17,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from scanner.cluster.owners import WORKLOAD_CONTROLLERS, controller_ref
 from scanner.engine.catalogue import Rule
 from scanner.engine.match import selector_matches
 from scanner.model import (
@@ -30,19 +29,9 @@ from scanner.model import (
     Severity,
     fingerprint,
 )
+from scanner.workloads import value_at, workload_controller
+from scanner.workloads import workload as workload_kind
 
-# (API group, kind) -> where the kind keeps its pod template ({metadata, spec}); () for a Pod itself.
-POD_TEMPLATE_PATHS: dict[tuple[str, str], FieldPath] = {
-    ("", "Pod"): (),
-    ("", "ReplicationController"): ("spec", "template"),
-    ("apps", "Deployment"): ("spec", "template"),
-    ("apps", "StatefulSet"): ("spec", "template"),
-    ("apps", "DaemonSet"): ("spec", "template"),
-    ("apps", "ReplicaSet"): ("spec", "template"),
-    ("batch", "Job"): ("spec", "template"),
-    ("batch", "CronJob"): ("spec", "jobTemplate", "spec", "template"),
-    ("argoproj.io", "Rollout"): ("spec", "template"),
-}
 ENVIRONMENT_LABELS = ("environment", "app.kubernetes.io/environment")
 _ENV_SUFFIX = re.compile(r"-(dev|development|staging|prod|production)$")
 _ENV_ALIASES = {"dev": "development", "prod": "production", "stage": "staging", "stg": "staging"}
@@ -314,12 +303,6 @@ def _selector(value: Any) -> dict[str, Any]:
     return value
 
 
-def _get(obj: Any, path: FieldPath) -> Any:
-    for step in path:
-        obj = obj.get(step) if isinstance(obj, dict) else None
-    return obj
-
-
 def _container_ports(spec: dict[str, Any]) -> tuple[tuple[str, int, str], ...]:
     ports = set()
     for container in [*_as_list(spec.get("containers")), *_as_list(spec.get("initContainers"))]:
@@ -335,13 +318,11 @@ def workloads(resources: Iterable[Resource]) -> list[Workload]:
     """Objects with a pod template, except objects a workload controller manages (their owner stands for them)."""
     out = []
     for res in resources:
-        template_path = POD_TEMPLATE_PATHS.get((_group_of(res.api_version), res.kind))
-        if template_path is None or res.parent is not None:
+        kind = workload_kind(_group_of(res.api_version), res.kind)
+        if kind is None or not kind.runs_pods or res.parent is not None or workload_controller(res.obj):
             continue
-        ref = controller_ref(res.obj) if isinstance(res.metadata.get("ownerReferences"), list) else None
-        if ref is not None and (_group_of(str(ref.get("apiVersion", ""))), ref.get("kind")) in WORKLOAD_CONTROLLERS:
-            continue
-        template = res.obj if not template_path else _get(res.obj, template_path)
+        template_path = kind.template
+        template = value_at(res.obj, template_path)
         if not isinstance(template, dict) or not isinstance(template.get("spec"), dict):
             continue  # e.g. an Argo Rollout with spec.workloadRef
         labels = _labels(_as_dict(template.get("metadata")).get("labels"))

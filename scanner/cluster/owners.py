@@ -12,16 +12,11 @@ from dataclasses import replace
 from typing import Any
 
 from scanner.model import FieldPath, Finding, Location, Resource, ResourceId, fingerprint
+from scanner.workloads import CONTROLLERS, controller_ref, template_of_kind
 
-WORKLOAD_CONTROLLERS = frozenset({
-    ("apps", "ReplicaSet"), ("apps", "Deployment"), ("apps", "StatefulSet"), ("apps", "DaemonSet"),
-    ("batch", "Job"), ("batch", "CronJob"), ("", "ReplicationController"), ("argoproj.io", "Rollout"),
-})
-# Where each kind keeps its pod (template); findings moved to an owner get their field path rebased.
-POD_PREFIX: dict[str, FieldPath] = {
-    "Pod": (),
-    "CronJob": ("spec", "jobTemplate", "spec", "template"),
-}
+__all__ = ["collapse", "controller_ref", "key_of", "owners", "rebase", "resource_key", "top_owner"]
+
+# Where a kind the table does not know keeps its pod template (findings moved to an owner get their path rebased).
 DEFAULT_POD_PREFIX: FieldPath = ("spec", "template")
 MAX_DEPTH = 5
 
@@ -36,14 +31,6 @@ def resource_key(res: Resource) -> Key:
     """`key_of(res.identity)` without building the identity."""
     meta = res.metadata
     return (res.api_version.rpartition("/")[0], res.kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
-
-
-def controller_ref(obj: dict[str, Any]) -> dict[str, Any] | None:
-    """The ownerReference with ``controller: true`` (there is at most one)."""
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
-        if isinstance(ref, dict) and ref.get("controller") is True:
-            return ref
-    return None
 
 
 def _ref_identity(ref: dict[str, Any], namespace: str | None) -> ResourceId:
@@ -64,7 +51,7 @@ def top_owner(res: Resource, index: dict[Key, Resource]) -> ResourceId | None:
         if ref is None:
             break
         ident = _ref_identity(ref, res.namespace)
-        if (ident.group, ident.kind) not in WORKLOAD_CONTROLLERS:
+        if (ident.group, ident.kind) not in CONTROLLERS:
             break
         owner = ident
         found = index.get(key_of(ident))
@@ -100,10 +87,15 @@ def owners(resources: Iterable[Resource]) -> dict[Key, ResourceId]:
     return result
 
 
+def _template_prefix(kind: str) -> FieldPath:
+    found = template_of_kind(kind)
+    return DEFAULT_POD_PREFIX if found is None else found
+
+
 def rebase(path: FieldPath, child_kind: str, owner_kind: str) -> FieldPath:
     """Move a field path from the child's pod (template) to the owner's pod template."""
-    child = POD_PREFIX.get(child_kind, DEFAULT_POD_PREFIX)
-    owner = POD_PREFIX.get(owner_kind, DEFAULT_POD_PREFIX)
+    child = _template_prefix(child_kind)
+    owner = _template_prefix(owner_kind)
     if child_kind == "Pod":
         return owner + path if path and path[0] in ("spec", "metadata") else path
     if child_kind == "Job" and owner_kind == "CronJob":

@@ -16,6 +16,7 @@ import yaml
 
 from scanner.errors import UsageError
 from scanner.model import Severity
+from scanner.workloads import match_kinds
 
 if TYPE_CHECKING:
     from scanner.config import PodSecurityConfig
@@ -34,15 +35,9 @@ _PACKAGE = re.compile(r"^\s*package\s+([A-Za-z0-9_.]+)", re.MULTILINE)
 
 PSS_LABEL = "pod-security.kubernetes.io/enforce"
 PSS_LEVELS = ("privileged", "baseline", "restricted")
-# Every kind that carries a pod spec upstream Pod Security judges (its PodSpecExtractor), by API group; the
-# `extensions` group still appears in public manifests for Deployments, DaemonSets and ReplicaSets.
-POD_SECURITY_KINDS: tuple[dict[str, list[str]], ...] = (
-    {"apiGroups": [""], "kinds": ["Pod", "PodTemplate", "ReplicationController"]},
-    {"apiGroups": ["apps"], "kinds": ["DaemonSet", "Deployment", "ReplicaSet", "StatefulSet"]},
-    {"apiGroups": ["batch"], "kinds": ["CronJob", "Job"]},
-    {"apiGroups": ["extensions"], "kinds": ["DaemonSet", "Deployment", "ReplicaSet"]},
-    {"apiGroups": ["argoproj.io"], "kinds": ["Rollout"]},
-)
+# Every kind that carries a pod spec upstream Pod Security judges (its PodSpecExtractor), plus Argo Rollouts, by API
+# group (scanner/workloads.py); `extensions` still appears in public manifests for Deployments, DaemonSets, ReplicaSets.
+POD_SECURITY_KINDS: tuple[dict[str, list[str]], ...] = match_kinds()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

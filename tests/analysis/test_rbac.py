@@ -504,3 +504,61 @@ def test_each_impersonation_rule_of_a_subject_is_followed():
     """)
     findings, _ = run(impersonator, binding("imp", "ClusterRole", "impersonator", ["{kind: User, name: bob}"]))
     assert [f.message.split(",")[0] for f in findings] == ["User bob can impersonate Group system:masters"]
+
+
+def _exec_docs(verb: str, runner: str) -> list[str]:
+    exec_role = role("exec", f"""
+    - apiGroups: [""]
+      resources: [pods/exec]
+      verbs: [{verb}]
+    """, ns="a")
+    return [sa("ci", "a"), exec_role, SECRET_READER, CI_READS_SECRETS, runner,
+            binding("exec", "Role", "exec", ["{kind: User, name: dave}"], ns="a")]
+
+
+POD_AS_CI = ("apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: a}\n"
+             "spec: {serviceAccountName: ci, containers: [{name: c, image: i}]}\n")
+
+
+@pytest.mark.parametrize("verb", ["create", "get"])
+def test_pods_exec_by_either_verb_is_an_escalation(verb):
+    """`kubectl exec` opens a websocket with GET (Kubernetes >= 1.30) or POST: both verbs reach the pod's token."""
+    findings, _ = run(*_exec_docs(verb, POD_AS_CI))
+    assert [(f.rule_id, f.message.split(",")[0]) for f in findings] == [
+        (POD_CREATE, "User dave can exec into pods in a running as ServiceAccount a/ci")]
+
+
+def test_pods_exec_needs_an_exec_verb():
+    assert run(*_exec_docs("list", POD_AS_CI))[0] == []
+
+
+WORKLOAD_TEMPLATES = {
+    "apps/v1 Deployment": "spec: {template: {spec: {serviceAccountName: ci, containers: [{name: c, image: i}]}}}",
+    "apps/v1 StatefulSet": "spec: {template: {spec: {serviceAccountName: ci, containers: [{name: c, image: i}]}}}",
+    "apps/v1 DaemonSet": "spec: {template: {spec: {serviceAccountName: ci, containers: [{name: c, image: i}]}}}",
+    "apps/v1 ReplicaSet": "spec: {template: {spec: {serviceAccountName: ci, containers: [{name: c, image: i}]}}}",
+    "v1 ReplicationController": "spec: {template: {spec: {serviceAccountName: ci, containers: [{name: c, image: i}]}}}",
+    "batch/v1 Job": "spec: {template: {spec: {serviceAccountName: ci, containers: [{name: c, image: i}]}}}",
+    "batch/v1 CronJob": ("spec: {jobTemplate: {spec: {template: {spec: {serviceAccountName: ci, "
+                         "containers: [{name: c, image: i}]}}}}}"),
+    "argoproj.io/v1alpha1 Rollout": ("spec: {template: {spec: {serviceAccountName: ci, "
+                                     "containers: [{name: c, image: i}]}}}"),
+    "v1 PodTemplate": "template: {spec: {serviceAccountName: ci, containers: [{name: c, image: i}]}}",
+}
+
+
+@pytest.mark.parametrize("api_kind", sorted(WORKLOAD_TEMPLATES))
+def test_pods_of_every_workload_kind_run_as_their_service_account(api_kind):
+    """A workload's pods (an Argo Rollout's too) run as its template's ServiceAccount, so exec reaches that token."""
+    api_version, kind = api_kind.split()
+    workload = f"apiVersion: {api_version}\nkind: {kind}\nmetadata: {{name: w, namespace: a}}\n"
+    body = WORKLOAD_TEMPLATES[api_kind]
+    findings, _ = run(*_exec_docs("create", workload + body + "\n"))
+    expected = [] if kind == "PodTemplate" else ["User dave can exec into pods in a running as ServiceAccount a/ci"]
+    assert [f.message.split(",")[0] for f in findings] == expected
+
+
+def test_a_kind_of_another_api_group_is_not_a_workload():
+    look_alike = ("apiVersion: example.com/v1\nkind: Deployment\nmetadata: {name: w, namespace: a}\n"
+                  "spec: {template: {spec: {serviceAccountName: ci, containers: [{name: c, image: i}]}}}\n")
+    assert run(*_exec_docs("create", look_alike))[0] == []

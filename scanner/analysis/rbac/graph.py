@@ -12,10 +12,10 @@ from scanner.analysis.rbac.fields import list_or_empty, mapping_at
 from scanner.analysis.rbac.roles import RoleRule, qualified, resolve_cluster_roles, role_rules
 from scanner.analysis.rbac.subjects import MASTERS, Subject, implied_groups, subject_of_entry
 from scanner.model import Resource
+from scanner.workloads import WORKLOAD_KINDS, workload_of
 
-_WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "ReplicationController"}
 _RBAC_KINDS = {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
-_GRAPH_KINDS = {"Namespace", "ServiceAccount", "Pod", "CronJob", *_WORKLOAD_KINDS, *_RBAC_KINDS}
+_GRAPH_KINDS = {"Namespace", "ServiceAccount", *(w.kind for w in WORKLOAD_KINDS), *_RBAC_KINDS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +70,11 @@ class Graph:
 
 
 def _pod_spec(res: Resource) -> dict[str, Any] | None:
-    if res.kind == "Pod":
-        return mapping_at(res.obj, "spec")
-    if res.kind == "CronJob":
-        return mapping_at(res.obj, "spec", "jobTemplate", "spec", "template", "spec")
-    if res.kind in _WORKLOAD_KINDS:
-        return mapping_at(res.obj, "spec", "template", "spec")
-    return None
+    """The pod spec whose pods run (as its ServiceAccount); None for other kinds and stored PodTemplates."""
+    found = workload_of(res.obj)
+    if found is None or not found.runs_pods:
+        return None
+    return mapping_at(res.obj, *found.pod_spec)
 
 
 def build_graph(resources: Iterable[Resource]) -> Graph:
