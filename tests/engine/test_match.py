@@ -81,3 +81,18 @@ def test_cluster_scope_table():
     assert is_cluster_scoped("constraints.gatekeeper.sh/v1beta1", "AnyKind")
     assert not is_cluster_scoped("apps/v1", "Deployment")
     assert not is_cluster_scoped("v1", "ConfigMap")
+
+
+@pytest.mark.parametrize(("pattern", "namespace", "excluded"), [
+    ("kube-*", "kube-system", True), ("kube-*", "kube-public", True), ("kube-*", "kubernetes-dashboard", False),
+    ("*-system", "gatekeeper-system", True), ("*-system", "system-tools", False), ("*ops*", "devops-ci", True),
+    ("kube-system", "kube-system", True), ("kube-system", "kube-system-2", False),
+])
+def test_excluded_namespaces_are_globs(pattern, namespace, excluded):
+    """Gatekeeper's `excludedNamespaces` takes prefix/suffix/contains wildcards, for objects and Namespaces alike."""
+    namespaces = {namespace: obj("Namespace", name=namespace, ns=None)}
+    for reviewed in (obj(ns=namespace), obj("Namespace", name=namespace, ns=None)):
+        result = matches({"excludedNamespaces": [pattern]}, reviewed, namespaces)
+        assert bool(result) is not excluded, (pattern, namespace, reviewed["kind"])
+        listed = {"excludedNamespaces": ["other", pattern], "namespaces": [namespace]}
+        assert bool(matches(listed, reviewed, namespaces)) is not excluded
