@@ -163,6 +163,9 @@ FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here (default: stdout).")]
 FailOnOpt = Annotated[FailOn, typer.Option(help="Exit 1 when an unsuppressed finding is at least this severe.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only failing findings; no summary or progress.")]
+ContextOpt = Annotated[list[Path] | None, typer.Option(
+    help="Load this directory or file as inventory only (other objects the rules look at, never reported on); "
+    "default for named files: .kguard.yaml `context:`, else their repository.")]
 PolicyDirOpt = Annotated[
     Path | None, typer.Option(help="Policy library (default: ./policies in a repo, else the bundled one).")
 ]
@@ -204,16 +207,20 @@ def scan(
     all_overlays: Annotated[bool, typer.Option(
         "--all-overlays", help="Directory PATHs (default .) are roots: scan every Kustomize overlay found there "
         "(.kguard.yaml `overlays:` or every kustomization no other one references).")] = False,
+    repo: Annotated[bool, typer.Option(
+        "--repo", help="Scan the whole repository (as `kguard scan .` at its root): overlays rendered, files no "
+        "kustomization reads, Helm charts, the rest listed as not scanned.")] = False,
+    context: ContextOpt = None,
     baseline: Annotated[Path | None, typer.Option(help="Suppress findings recorded by --write-baseline.")] = None,
     write_baseline: Annotated[Path | None, typer.Option(help="Record the current findings as the baseline.")] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Scan manifests (files, directories, stdin, Kustomize overlays) against the policies."""
     from scanner.config import repository_config
-    from scanner.scan import ScanOptions, scan_paths
+    from scanner.scan import ScanOptions
 
-    if not paths and not kustomize and not all_overlays:
-        fail("nothing to scan: give PATH ... or --kustomize DIR")
+    if not paths and not kustomize and not all_overlays and not repo:
+        fail("nothing to scan: give PATH ... (`kguard scan .` scans the repository), --repo or --kustomize DIR")
     with _errors_to_exit(), _progress(not quiet) as (on_total, on_progress):
         config = repository_config()
         options = ScanOptions(
@@ -224,23 +231,11 @@ def scan(
             timeout=policy_timeout, pod_template_paths=[*config.pod_template_paths, *(pod_template_path or ())],
             on_total=on_total, on_progress=on_progress,
         )
-        results: list[ScanResult] = []
-        overlays = [str(k) for k in kustomize or ()]
-        discovered = None
-        if all_overlays:
-            from scanner.load.kustomize import discover_roots
+        from scanner.plan import plan_paths, scan_plan, settings_root
 
-            roots = [p for p in paths or () if Path(p).is_dir()] or ([] if paths else ["."])
-            paths = [p for p in paths or () if p not in roots]
-            discovered = discover_roots(roots)
-            overlays = list(dict.fromkeys([*overlays, *(str(o) for o in discovered.overlays)]))
-        if paths:
-            results.append(scan_paths(paths, options))
-        if overlays:
-            from scanner.load.kustomize import scan_overlays
-
-            results.extend(scan_overlays(overlays, options, not_scanned=discovered.skipped if discovered else (),
-                                         errors=discovered.errors if discovered else ()))
+        plan = plan_paths([*(paths or ()), *([str(settings_root())] if repo else [])], config.helm,
+                          kustomize=[str(k) for k in kustomize or ()], all_overlays=all_overlays)
+        results = scan_plan(plan, options, context=[str(c) for c in context or ()])
         if baseline is not None or write_baseline is not None:
             from scanner import suppress
 
@@ -263,19 +258,20 @@ def precommit_kustomize(
     baseline: Annotated[Path | None, typer.Option(help="Suppress findings recorded by --write-baseline.")] = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """pre-commit hook: scan only the Kustomize overlays whose render reads one of FILES."""
-    from scanner.load.kustomize import precommit_overlays, scan_overlays
+    """pre-commit hook: scan only the Kustomize overlays whose render reads one of FILES, and the Helm charts
+    FILES belong to."""
+    from scanner.config import repository_config
+    from scanner.plan import plan_precommit, scan_plan
     from scanner.scan import ScanOptions
 
     with _errors_to_exit():
-        overlays = precommit_overlays(files or [])
-        if not overlays:
+        config = repository_config()
+        plan = plan_precommit(files or [], config.helm)
+        if not plan.overlays and not plan.releases and not plan.not_scanned:
             raise typer.Exit(0)
-        from scanner.config import repository_config
-
         options = ScanOptions(policy_dir=policy_dir, template_dirs=templates or (),
-                              default_policies=not no_default_policies, config=repository_config())
-        results = scan_overlays(overlays, options, deferred_blame=True)
+                              default_policies=not no_default_policies, config=config)
+        results = scan_plan(plan, options, deferred_blame=True)
         if baseline is not None:
             from scanner import suppress
 
