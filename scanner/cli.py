@@ -29,6 +29,7 @@ class Format(enum.StrEnum):
     rich = "rich"
     sarif = "sarif"
     json = "json"
+    html = "html"
 
 
 class FailOn(enum.StrEnum):
@@ -225,7 +226,7 @@ def scan(
         config = repository_config()
         options = ScanOptions(
             policy_dir=policy_dir, template_dirs=templates or (), default_policies=not no_default_policies,
-            analyses=not no_analyses, config=config,
+            analyses=not no_analyses, config=config, graphs=fmt is Format.html or report_dir is not None,
             pss_level=pss_level.value if pss_level else None, select=select or (), ignore=ignore or (),
             default_namespace=default_namespace, engine=engine.value, opa_url=opa_url, workers=workers,
             timeout=policy_timeout, pod_template_paths=[*config.pod_template_paths, *(pod_template_path or ())],
@@ -318,7 +319,7 @@ def audit(
         scan_options = ScanOptions(policy_dir=policy_dir, template_dirs=templates or (),
                                    default_policies=not no_default_policies, config=repository_config(),
                                    pss_level=pss_level.value if pss_level else None,
-                                   select=select or (), ignore=ignore or ())
+                                   select=select or (), ignore=ignore or (), graphs=fmt is Format.html)
         read = ReadOptions(namespaces=namespace or (), exclude_namespaces=exclude_namespace or (),
                            page_size=page_size, concurrency=concurrency)
         options = AuditOptions(kubeconfig=kubeconfig, context=context, in_cluster=in_cluster, read=read,

@@ -243,6 +243,8 @@ class ScanResult:
     coverage: list[dict[str, Any]] = field(default_factory=list)  # live audits: what could not be read
     # what the scan ran with, shown by every report: {"policies": {"source", "sha256"}, "config": Config.as_dict()}
     settings: dict[str, Any] = field(default_factory=dict)
+    # the analyses' graphs for the HTML report (`scanner.analysis.graphs.graph_data`), when the scan was asked for them
+    graphs: dict[str, Any] = field(default_factory=dict)
 
     def exit_code(self, fail_on: Severity | None) -> int:
         """0 = clean, 1 = an unsuppressed finding at or above ``fail_on``, 2 = input or policy errors."""

@@ -29,6 +29,7 @@ FORMATS: dict[str, Renderer] = {
     "rich": _lazy("rich_report", "render"),
     "sarif": _lazy("sarif", "render"),
     "json": _lazy("json_report", "render"),
+    "html": _lazy("html", "render"),
 }
 
 # --report-dir: file name -> renderer
@@ -36,7 +37,7 @@ REPORT_FILES: dict[str, Renderer] = {
     "kguard.sarif": _lazy("sarif", "render"),
     "kguard.json": _lazy("json_report", "render"),
     "kguard.txt": _lazy("rich_report", "export_text"),
-    "kguard.html": _lazy("rich_report", "export_html"),
+    "kguard.html": _lazy("html", "render"),
 }
 
 

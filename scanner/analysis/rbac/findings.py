@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from scanner.analysis.rbac.capabilities import CLUSTER, CRITICAL_CAPABILITIES, Holding, describe, gained
 from scanner.analysis.rbac.escalation import Enumerated, Path, may_enable, paths_for
-from scanner.analysis.rbac.graph import Grant, build_graph
+from scanner.analysis.rbac.graph import Grant, Graph, build_graph
 from scanner.analysis.rbac.rules import RULES, RULES_BY_ID
 from scanner.analysis.rbac.subjects import Subject
 from scanner.engine.catalogue import Rule
@@ -26,6 +26,12 @@ def _is_bootstrap(res: Resource) -> bool:
     return isinstance(labels, dict) and labels.get(BOOTSTRAP_LABEL[0]) == BOOTSTRAP_LABEL[1]
 
 
+def path_severity(lost: list[tuple[Holding, Grant | None]]) -> Severity:
+    """Critical when the path gains a critical capability cluster-wide, else high."""
+    return Severity.CRITICAL if any(h[0] in CRITICAL_CAPABILITIES and h[1] == CLUSTER for h, _ in lost) \
+        else Severity.HIGH
+
+
 def _finding(path: Path, lost: list[tuple[Holding, Grant | None]]) -> Finding:
     grant, rule = path.grant, RULES_BY_ID[path.rule_id]
     top, top_grant = lost[0]
@@ -37,8 +43,7 @@ def _finding(path: Path, lost: list[tuple[Holding, Grant | None]]) -> Finding:
         via = ""
     more = f" (and {len(lost) - 1} more)" if len(lost) > 1 else ""
     message = f"{grant.subject.display()} {path.action} {path.target}, which has {describe(top)}{via}{more}"
-    severity = Severity.CRITICAL if any(h[0] in CRITICAL_CAPABILITIES and h[1] == CLUSTER for h, _ in lost) \
-        else Severity.HIGH
+    severity = path_severity(lost)
     related = []
     if grant.rule.role is not None:
         related.append(RelatedLocation(resource=grant.rule.role.identity,
@@ -70,8 +75,13 @@ def _finding(path: Path, lost: list[tuple[Holding, Grant | None]]) -> Finding:
 
 def analyse(resources: Iterable[Resource], context: object = None) -> tuple[list[Finding], list[Rule]]:
     """Escalation paths in ``resources`` as findings (sorted), with the rules they belong to."""
-    graph = build_graph(resources)
-    findings: list[Finding] = []
+    findings = [_finding(path, lost) for path, lost in escalations(build_graph(resources))]
+    findings.sort(key=Finding.sort_key)
+    return findings, list(RULES)
+
+
+def escalations(graph: Graph) -> Iterator[tuple[Path, list[tuple[Holding, Grant | None]]]]:
+    """Each reported escalation path once, with what it gains (most severe first), in grant order."""
     seen: set[tuple[str, Subject, str]] = set()
     done: Enumerated = set()
     ordered = sorted((g for grants in graph.grants.values() for g in grants),
@@ -89,6 +99,4 @@ def analyse(resources: Iterable[Resource], context: object = None) -> tuple[list
             lost = gained(path.reached, subject_holdings)
             if lost:
                 seen.add(key)
-                findings.append(_finding(path, lost))
-    findings.sort(key=Finding.sort_key)
-    return findings, list(RULES)
+                yield path, lost
