@@ -7,19 +7,100 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
+from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from scanner.errors import KguardError, UsageError
 from scanner.model import ScanResult, Severity
 
+# Value names in --help (instead of typer's type placeholders such as <list[str]>); others follow the value's type.
+_METAVARS = {
+    "select": "RULE", "ignore": "RULE", "templates": "PATH", "pod_template_path": "KIND=PATH",
+    "default_namespace": "NAMESPACE", "namespace": "NAMESPACE", "exclude_namespace": "GLOB", "opa_url": "URL",
+    "context": "NAME", "cluster_name": "NAME", "kubeconfig": "FILE", "manifests": "PATH", "run": "REGEX",
+    "kustomize": "DIR",
+}
+
+
+def _metavar(param: TyperOption) -> str | None:
+    """A plain value name for ``param``'s help (`[a|b]` for choices, `DIR`, `PATH`, `N`, `SECONDS`, ...)."""
+    if param.is_flag or param.count:
+        return None
+    name = param.name or ""
+    desc = param.type_descriptor
+    if desc.is_choice:
+        return "[" + "|".join(str(choice) for choice in desc.choices or ()) + "]"
+    if desc.is_path:
+        return "DIR" if name.endswith("dir") or name == "kustomize" else "PATH"
+    if name in _METAVARS:
+        return _METAVARS[name]
+    element = get_args(desc.annotation)[0] if desc.is_list and get_args(desc.annotation) else desc.annotation
+    if element is int:
+        return "N"
+    if element is float:
+        return "SECONDS" if "timeout" in name else "NUMBER"
+    return "TEXT"
+
+
+class _NamedArgument(TyperArgument):
+    """An argument shown in help by its name alone (`PATHS...`), without a type placeholder."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+
+def _clean_help(command: Any) -> None:
+    """Give every option of ``command`` (and its subcommands) a plain value name; arguments show none."""
+    for param in command.params:
+        if isinstance(param, TyperArgument):
+            param.__class__ = _NamedArgument
+        elif isinstance(param, TyperOption):
+            param.metavar = _metavar(param)
+    for sub in getattr(command, "commands", {}).values():
+        _clean_help(sub)
+
+
+class KguardGroup(TyperGroup):
+    """The `kguard` command group: help without type placeholders, and a usage error as one line on stderr
+    (`kguard: error: ...`, exit 2) instead of click's multi-line box."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _clean_help(self)
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.TyperException as exc:  # click's exceptions (vendored by typer)
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                exc.show()  # the help text itself
+                sys.exit(2)
+            from scanner.report.safe import safe_text
+
+            ctx = getattr(exc, "ctx", None)
+            usage = getattr(exc, "exit_code", 1) == 2  # UsageError and its subclasses
+            hint = f" (see '{ctx.command_path} --help')" if usage and ctx is not None else ""
+            typer.echo(f"kguard: error: {safe_text(exc.format_message())}{hint}", err=True)
+            sys.exit(2)
+        except typer.Abort:
+            typer.echo("kguard: aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
     name="kguard",
+    cls=KguardGroup,
     help="Policy-as-code compliance scanner for Kubernetes (Gatekeeper-compatible Rego).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: readable at 80 columns, no boxes
 )
 gatekeeper_app = typer.Typer(help="Gatekeeper mirror of the policy library.", no_args_is_help=True)
 app.add_typer(gatekeeper_app, name="gatekeeper")
@@ -29,7 +110,14 @@ class Format(enum.StrEnum):
     rich = "rich"
     sarif = "sarif"
     json = "json"
+    markdown = "markdown"
     html = "html"
+
+
+class Layout(enum.StrEnum):
+    auto = "auto"
+    full = "full"
+    compact = "compact"
 
 
 class FailOn(enum.StrEnum):
@@ -52,6 +140,22 @@ class PssLevel(enum.StrEnum):
 class Engine(enum.StrEnum):
     regorus = "regorus"
     opa = "opa"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        import scanner
+
+        typer.echo(f"kguard {scanner.__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    """Policy-as-code compliance scanner for Kubernetes (Gatekeeper-compatible Rego)."""
 
 
 def fail(message: str) -> None:
@@ -118,7 +222,8 @@ def _report_problems(results: list[ScanResult], quiet: bool, fmt: Format | None 
                            err=True)
 
 
-def _emit(results: list[ScanResult], fmt: Format, output: Path | None, quiet: bool, fail_on: FailOn) -> None:
+def _emit(results: list[ScanResult], fmt: Format, output: Path | None, quiet: bool, fail_on: FailOn,
+          layout: Layout = Layout.auto, show_suppressed: bool = False) -> None:
     from scanner import report
 
     if fmt is Format.rich and quiet:
@@ -126,14 +231,20 @@ def _emit(results: list[ScanResult], fmt: Format, output: Path | None, quiet: bo
 
         text = compact.render(results, threshold=fail_on.threshold())
     elif fmt is Format.rich and output is None:
+        import os
+
         from rich.console import Console
 
         from scanner.report import rich_report
 
-        rich_report.print_guarded(results, Console())
+        console = Console()
+        chosen = rich_report.choose_layout(console.is_terminal, console.width, os.environ) \
+            if layout is Layout.auto else layout.value
+        view = rich_report.View.terminal(chosen, fail_on.threshold(), show_suppressed)
+        rich_report.print_guarded(results, console, view)
         return
     else:
-        text = report.render(fmt.value, results)
+        text = report.render(fmt.value, results, threshold=fail_on.threshold())
     if output is None:
         sys.stdout.write(text)
         return
@@ -143,15 +254,15 @@ def _emit(results: list[ScanResult], fmt: Format, output: Path | None, quiet: bo
 
 
 def finish(results: list[ScanResult], *, fmt: Format, output: Path | None, fail_on: FailOn, quiet: bool,
-           report_dir: Path | None = None) -> None:
+           report_dir: Path | None = None, layout: Layout = Layout.auto, show_suppressed: bool = False) -> None:
     """Write the report(s) and exit with the contract's code (0 clean, 1 findings, 2 errors)."""
     from scanner import report
 
     _report_problems(results, quiet, fmt)
-    _emit(results, fmt, output, quiet, fail_on)
+    _emit(results, fmt, output, quiet, fail_on, layout, show_suppressed)
     if report_dir is not None:
         try:
-            report.write_report_dir(results, report_dir)
+            report.write_report_dir(results, report_dir, threshold=fail_on.threshold())
         except OSError as exc:
             raise UsageError(f"{report_dir}: cannot write reports: {exc.strerror or exc}") from None
     raise typer.Exit(max(r.exit_code(fail_on.threshold()) for r in results))
@@ -161,6 +272,10 @@ PathsArg = Annotated[
     list[str] | None, typer.Argument(help="Files, directories (walked for .yaml/.yml/.json), or - for stdin.")
 ]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+LayoutOpt = Annotated[Layout, typer.Option(
+    help="Terminal report: full, or compact (fewer details; the default under pre-commit, when stdout is not a "
+    "terminal or is narrower than 100 columns).")]
+ShowSuppressedOpt = Annotated[bool, typer.Option("--show-suppressed", help="List suppressed findings too.")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here (default: stdout).")]
 FailOnOpt = Annotated[FailOn, typer.Option(help="Exit 1 when an unsuppressed finding is at least this severe.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only failing findings; no summary or progress.")]
@@ -215,6 +330,8 @@ def scan(
     baseline: Annotated[Path | None, typer.Option(help="Suppress findings recorded by --write-baseline.")] = None,
     write_baseline: Annotated[Path | None, typer.Option(help="Record the current findings as the baseline.")] = None,
     quiet: QuietOpt = False,
+    layout: LayoutOpt = Layout.auto,
+    show_suppressed: ShowSuppressedOpt = False,
 ) -> None:
     """Scan manifests (files, directories, stdin, Kustomize overlays) against the policies."""
     from scanner.config import repository_config
@@ -241,12 +358,18 @@ def scan(
             from scanner import suppress
 
             if write_baseline is not None:
-                suppress.write_baseline(results, write_baseline)
+                recorded = suppress.write_baseline(results, write_baseline)
+                from scanner.report.safe import safe_text
+
+                shown = safe_text(write_baseline)
+                typer.echo(f"kguard: baseline written: {shown} ({recorded} finding(s) recorded; "
+                           f"--baseline {shown} suppresses them)", err=True)
             known_file = write_baseline if write_baseline is not None else baseline
             assert known_file is not None
             suppress.apply_baseline(results, suppress.load_baseline(known_file), known_file.as_posix())
     with _errors_to_exit():
-        finish(results, fmt=fmt, output=output, fail_on=fail_on, quiet=quiet, report_dir=report_dir)
+        finish(results, fmt=fmt, output=output, fail_on=fail_on, quiet=quiet, report_dir=report_dir, layout=layout,
+               show_suppressed=show_suppressed)
 
 
 @app.command("precommit-kustomize")

@@ -81,8 +81,8 @@ def test_sarif_is_byte_identical_across_runs(files):
 
 def test_report_dir_writes_every_format(files):
     assert kguard("bad.yaml", "--report-dir", "reports").exit_code == 1
-    assert sorted(p.name for p in (files / "reports").iterdir()) == ["kguard.html", "kguard.json", "kguard.sarif",
-                                                                      "kguard.txt"]
+    assert sorted(p.name for p in (files / "reports").iterdir()) == ["kguard.html", "kguard.json", "kguard.md",
+                                                                      "kguard.sarif", "kguard.txt"]
 
 
 def test_unknown_rule_selection_is_a_usage_error(files):

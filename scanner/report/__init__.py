@@ -1,25 +1,31 @@
 """Report stage: one module per output format, each a pure `render(results) -> str` over `ScanResult`s.
 
 `FORMATS` is the registry the CLI's `--format` chooses from; `write_report_dir` writes every format at once.
+Keyword options (e.g. ``threshold``, the fail threshold the verdict is judged by) reach only the renderers whose
+signature names them.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from scanner.model import ScanResult
 
-Renderer = Callable[[ScanResult | Sequence[ScanResult]], str]
+Renderer = Callable[..., str]  # (results, **options) -> text
 
 
 def _lazy(module: str, function: str) -> Renderer:
-    """A renderer that imports its module on first use (sarif-om and Rich cost tens of ms to import)."""
+    """A renderer that imports its module on first use (sarif-om and Rich cost tens of ms to import) and passes
+    on the options its function accepts."""
 
-    def renderer(results: ScanResult | Sequence[ScanResult]) -> str:
+    def renderer(results: ScanResult | Sequence[ScanResult], **options: Any) -> str:
         render_fn: Renderer = getattr(importlib.import_module(f"scanner.report.{module}"), function)
-        return render_fn(results)
+        accepted = inspect.signature(render_fn).parameters
+        return render_fn(results, **{key: value for key, value in options.items() if key in accepted})
 
     renderer.__name__ = renderer.__qualname__ = f"{module}.{function}"
     return renderer
@@ -29,6 +35,7 @@ FORMATS: dict[str, Renderer] = {
     "rich": _lazy("rich_report", "render"),
     "sarif": _lazy("sarif", "render"),
     "json": _lazy("json_report", "render"),
+    "markdown": _lazy("markdown", "render"),
     "html": _lazy("html", "render"),
 }
 
@@ -37,26 +44,27 @@ REPORT_FILES: dict[str, Renderer] = {
     "kguard.sarif": _lazy("sarif", "render"),
     "kguard.json": _lazy("json_report", "render"),
     "kguard.txt": _lazy("rich_report", "export_text"),
+    "kguard.md": _lazy("markdown", "render"),
     "kguard.html": _lazy("html", "render"),
 }
 
 
-def render(format_name: str, results: ScanResult | Sequence[ScanResult]) -> str:
+def render(format_name: str, results: ScanResult | Sequence[ScanResult], **options: Any) -> str:
     """Render in the named format; an unknown name is a ValueError listing the choices (never a fallback)."""
     try:
         renderer = FORMATS[format_name]
     except KeyError:
         raise ValueError(f"unknown report format {format_name!r} (choose from {', '.join(FORMATS)})") from None
-    return renderer(results)
+    return renderer(results, **options)
 
 
-def write_report_dir(results: ScanResult | Sequence[ScanResult], directory: Path) -> list[Path]:
-    """Write kguard.sarif, kguard.json, kguard.txt and kguard.html into ``directory`` (created if needed).
+def write_report_dir(results: ScanResult | Sequence[ScanResult], directory: Path, **options: Any) -> list[Path]:
+    """Write kguard.sarif, kguard.json, kguard.txt, kguard.md and kguard.html into ``directory`` (created if needed).
 
     Every file is rendered before any is written, and written through a temporary file renamed into place, all
     or none (`scanner.safe_files`): a symlinked report file or directory is refused, never followed.
     """
     from scanner.safe_files import write_files
 
-    texts = {name: renderer(results) for name, renderer in REPORT_FILES.items()}
+    texts = {name: renderer(results, **options) for name, renderer in REPORT_FILES.items()}
     return write_files(directory, texts)

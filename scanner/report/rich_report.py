@@ -1,15 +1,25 @@
-"""The human report (Rich): findings grouped by category and severity, suppressed ones dimmed, a summary table.
+"""The human report (Rich): what blocks first, one verdict line last.
 
-`print_report` prints to any Rich console; `render` returns plain text; `export_text` / `export_html` use Rich's
-recording console for `--report-dir`. Every text that comes from the scanned objects or the policies is shown
-through `safe_text` (control characters escaped, never Rich markup), and printed or exported output goes through
-`guard_lines` (no line a CI runner would take for a workflow command).
+Findings are shown most severe first across categories, one block per rule: the objects it fires on (one entry per
+object and line, with every reason), its fix once, and for a rule that fires on many objects the first few and a
+count. Two layouts share that order: ``full`` (field paths, related objects, the severity x category and input
+tables) and ``compact`` (for hooks, pipes and narrow terminals: fewer objects per rule, one-line counts). Large
+results get a per-rule table, several runs (overlays) a grand total, and every report ends with the verdict
+(`blocked: 2 findings >= high (1 critical)` / `passed: ...`). Suppressed findings are counted; they are listed only
+when asked (``show_suppressed``; the text file always lists them).
+
+`print_report` prints to any Rich console; `render` / `export_text` return plain text (the file formats: full, every
+object, suppressed listed); `export_html` is Rich's HTML export. Every text that comes from the scanned objects or
+the policies is shown through `safe_text` (control characters escaped, never Rich markup), and printed or exported
+output goes through `guard_lines` (no line a CI runner would take for a workflow command).
 """
+
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -38,6 +48,15 @@ from scanner.report._common import (
 from scanner.report.safe import guard_lines
 
 DEFAULT_WIDTH = 100
+FULL = "full"
+COMPACT = "compact"
+LAYOUTS = (FULL, COMPACT)
+# Objects shown per rule in the terminal before "... and N more" (the files show every one).
+TERMINAL_OBJECTS = {FULL: 10, COMPACT: 3}
+# The per-rule table appears when a run has more unsuppressed findings than this, or more rules than RULE_TABLE_RULES.
+RULE_TABLE_FINDINGS = 20
+RULE_TABLE_RULES = 5
+PROBLEM_ROWS = {FULL: None, COMPACT: 10}
 SEVERITY_STYLES = {
     Severity.CRITICAL: "bold white on red",
     Severity.HIGH: "bold red",
@@ -48,42 +67,84 @@ SEVERITY_STYLES = {
 _SEVERITIES = tuple(sorted(Severity, reverse=True))
 
 
-def render(results: ScanResult | Sequence[ScanResult], *, console_width: int = DEFAULT_WIDTH) -> str:
-    """The report as plain text (no colour), ``console_width`` columns wide."""
-    return export_text(results, width=console_width)
+@dataclass(frozen=True, slots=True)
+class View:
+    """How to show a report: layout, fail threshold (for the verdict), suppressed listing, objects per rule."""
+
+    layout: str = FULL
+    threshold: Severity | None = Severity.HIGH
+    show_suppressed: bool = False
+    objects_per_rule: int | None = None  # None: every object
+
+    def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"unknown layout {self.layout!r} (choose from {', '.join(LAYOUTS)})")
+
+    @classmethod
+    def terminal(cls, layout: str = FULL, threshold: Severity | None = Severity.HIGH,
+                 show_suppressed: bool = False) -> View:
+        """What the CLI prints: at most a few objects per rule."""
+        return cls(layout=layout, threshold=threshold, show_suppressed=show_suppressed,
+                   objects_per_rule=TERMINAL_OBJECTS.get(layout))
 
 
-def print_report(results: ScanResult | Sequence[ScanResult], console: Console) -> None:
-    """Print the report of one or several runs to ``console``."""
+FILE_VIEW = View(layout=FULL, show_suppressed=True)
+FULL_MIN_WIDTH = 100
+
+
+def choose_layout(is_terminal: bool, width: int, environ: Mapping[str, str]) -> str:
+    """The terminal default: compact under pre-commit (``PRE_COMMIT=1``), into a pipe or file, or in a terminal
+    narrower than `FULL_MIN_WIDTH` columns; full otherwise."""
+    if environ.get("PRE_COMMIT") == "1" or not is_terminal or width < FULL_MIN_WIDTH:
+        return COMPACT
+    return FULL
+
+
+def render(results: ScanResult | Sequence[ScanResult], *, console_width: int = DEFAULT_WIDTH,
+           threshold: Severity | None = Severity.HIGH) -> str:
+    """The report as plain text (no colour), ``console_width`` columns wide: full, every object, suppressed listed."""
+    return export_text(results, width=console_width, threshold=threshold)
+
+
+def print_report(results: ScanResult | Sequence[ScanResult], console: Console, view: View = FILE_VIEW) -> None:
+    """Print the report of one or several runs to ``console``, then the grand total (several runs) and the verdict."""
     runs = as_results(results)
     for index, result in enumerate(runs):
         if index:
             console.print()
-        console.print(Group(*report_renderables(result, title_run=len(runs) > 1)))
+        console.print(Group(*report_renderables(result, view, title_run=len(runs) > 1)))
+    if len(runs) > 1:
+        console.print(Group(_heading("Total"), grand_total_table(runs), Text()))
+    console.print(verdict(runs, view.threshold))
 
 
-def print_guarded(results: ScanResult | Sequence[ScanResult], console: Console) -> None:
+def print_guarded(results: ScanResult | Sequence[ScanResult], console: Console, view: View | None = None) -> None:
     """Print the report to ``console``'s file with `guard_lines` applied (what `kguard scan` shows on stdout)."""
     with console.capture() as capture:
-        print_report(results, console)
-    console.file.write(guard_lines(capture.get()))
+        print_report(results, console, view or View.terminal())
+    text = capture.get()
+    if not console.is_terminal:  # Rich pads lines to their block's width; a pipe or log gets them trimmed
+        text = "".join(line.rstrip() + "\n" for line in text.split("\n")[:-1]) + text.split("\n")[-1]
+    console.file.write(guard_lines(text))
     console.file.flush()
 
 
-def export_text(results: ScanResult | Sequence[ScanResult], *, width: int = DEFAULT_WIDTH) -> str:
+def export_text(results: ScanResult | Sequence[ScanResult], *, width: int = DEFAULT_WIDTH,
+                threshold: Severity | None = Severity.HIGH, view: View | None = None) -> str:
     """The report as plain text, trailing spaces removed (Rich pads lines to their block's width)."""
     console = _recording_console(width, color=False)
-    print_report(results, console)
+    print_report(results, console, view or View(layout=FULL, threshold=threshold, show_suppressed=True))
     lines = console.export_text().split("\n")  # not splitlines(): no other character may end a line
     if lines and not lines[-1]:
         lines.pop()
     return guard_lines("".join(line.rstrip() + "\n" for line in lines))
 
 
-def export_html(results: ScanResult | Sequence[ScanResult], *, width: int = DEFAULT_WIDTH) -> str:
+def export_html(results: ScanResult | Sequence[ScanResult], *, width: int = DEFAULT_WIDTH,
+                threshold: Severity | None = Severity.HIGH) -> str:
     """A standalone HTML page with the coloured report."""
     console = _recording_console(width, color=True)
-    print_report(results, console)
+    print_report(results, console, View(layout=FULL, threshold=threshold, show_suppressed=True))
     return guard_lines(console.export_html(inline_styles=True))
 
 
@@ -103,36 +164,109 @@ def _recording_console(width: int, *, color: bool) -> Console:
     )
 
 
-def report_renderables(result: ScanResult, *, title_run: bool = False) -> list[RenderableType]:
+def _heading(text: str, style: str = "bold") -> Heading:
+    return Heading(Text(text, style=style), align="left", style="dim")
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def report_renderables(result: ScanResult, view: View = FILE_VIEW, *, title_run: bool = False) -> list[RenderableType]:
     """Everything the report shows for one run, top to bottom."""
     rules = {rule.id: rule for rule in report_rules(result)}
     findings = sort_findings(result.findings)
     active = [f for f in findings if not f.suppressed]
     suppressed = [f for f in findings if f.suppressed]
     title = f"kguard report: {safe_text(result.category)}" if title_run else "kguard report"
-    out: list[RenderableType] = [Heading(Text(title, style="bold"), style="bold"), settings_grid(result), Text()]
-
-    def section(text: str, style: str = "bold") -> None:
-        out.append(Heading(Text(text, style=style), align="left", style="dim"))
-
+    compact = view.layout == COMPACT
+    problems = _problems(result, PROBLEM_ROWS[view.layout])
+    if compact and title_run and not active and problems is None:  # a clean overlay: one line
+        line = Text.assemble((title, "bold"), ": ", ("no unsuppressed findings", "green"))
+        line.append(f" ({_inputs_line(result)}" + (f"; suppressed: {_suppressed_counts(suppressed)})" if suppressed
+                                                    else ")"))
+        return [line]
+    out: list[RenderableType] = [Heading(Text(title, style="bold"), style="bold")]
+    if not compact:
+        out.extend((settings_grid(result), Text()))
     if not active:
         out.append(Text("No unsuppressed findings.", style="bold green"))
-    categories = sorted({f.category for f in active}, key=category_key)
-    for category in categories:
-        mine = [f for f in active if f.category == category]
-        section(f"{safe_text(category_title(category), prose=True)} ({len(mine)})")
-        for severity in _SEVERITIES:
-            out.extend(_finding_block(f, rules) for f in mine if f.severity == severity)
+    else:
+        out.append(_heading(f"Findings ({len(active)}), most severe first"))
+        for block in rule_blocks(active):
+            out.append(_rule_block(block, rules, view))
     if suppressed:
-        section(f"Suppressed ({len(suppressed)})", style="dim")
-        out.extend(_suppressed_block(f) for f in suppressed)
-    problems = _problems(result)
+        if view.show_suppressed:
+            out.append(_heading(f"Suppressed ({len(suppressed)})", style="dim"))
+            out.extend(_suppressed_block(f) for f in suppressed)
+        else:
+            out.append(Text(f"Suppressed: {_suppressed_counts(suppressed)} (not counted; listed with "
+                            "--show-suppressed)", style="dim"))
     if problems is not None:
-        section("Not scanned or not evaluated")
+        out.append(_heading("Not scanned or not evaluated"))
         out.extend((problems, Text()))
-    section("Summary")
-    out.extend((summary_table(result), Text(), counts_table(result)))
+    if active and (len(active) > RULE_TABLE_FINDINGS or len({f.rule_id for f in active}) > RULE_TABLE_RULES):
+        out.extend((_heading("Findings by rule"), rule_table(active, rules), Text()))
+    if compact:
+        out.append(Text(_inputs_line(result), style="dim"))
+    else:
+        out.append(_heading("Summary"))
+        if active:
+            out.extend((summary_table(result), Text()))
+        out.append(counts_table(result))
     return out
+
+
+def _suppressed_counts(suppressed: list[Finding]) -> str:
+    kinds = {"inSource": "annotation", "external": "baseline"}
+    counts: dict[str, int] = {}
+    for finding in suppressed:
+        assert finding.suppression is not None
+        how = kinds.get(finding.suppression.kind, finding.suppression.kind)
+        counts[how] = counts.get(how, 0) + 1
+    return f"{len(suppressed)} ({', '.join(f'{n} {how}' for how, n in sorted(counts.items()))})"
+
+
+def _inputs_line(result: ScanResult) -> str:
+    parts = [plural(len(result.scanned), "file") + " scanned", plural(result.resources, "resource")]
+    for count, noun in ((len(result.skipped), "skipped input"), (len(result.not_evaluated), "not evaluated"),
+                        (len(result.input_errors), "input error"), (len(result.policy_errors), "policy error"),
+                        (len(result.coverage), "coverage gap")):
+        if count:
+            parts.append(f"{count} not evaluated" if noun == "not evaluated" else plural(count, noun))
+    return ", ".join(parts)
+
+
+# --- finding blocks -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RuleBlock:
+    """One rule at one severity: its findings grouped by object and line (one entry each, every reason kept)."""
+
+    rule_id: str
+    severity: Severity
+    objects: tuple[tuple[Finding, ...], ...]
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for group in self.objects for f in group]
+
+
+def rule_blocks(findings: Sequence[Finding]) -> list[RuleBlock]:
+    """Findings as rule blocks, most severe first, then by category and rule id; objects in location order."""
+    by_rule: dict[tuple[str, Severity], dict[tuple[object, ...], list[Finding]]] = {}
+    for finding in sort_findings(findings):
+        groups = by_rule.setdefault((finding.rule_id, finding.severity), {})
+        where = (finding.resource, relative_posix_path(finding.location.path)[0], finding.location.line)
+        groups.setdefault(where, []).append(finding)
+    order = sorted(by_rule, key=lambda key: (-key[1], category_key(_category(by_rule[key])), key[0]))
+    return [RuleBlock(rule_id=rid, severity=sev, objects=tuple(tuple(g) for g in by_rule[(rid, sev)].values()))
+            for rid, sev in order]
+
+
+def _category(groups: dict[tuple[object, ...], list[Finding]]) -> str:
+    return min((f.category for group in groups.values() for f in group), key=category_key)
 
 
 def _location(finding: Finding) -> str:
@@ -140,49 +274,67 @@ def _location(finding: Finding) -> str:
     return f"{safe_text(relative_posix_path(loc.path)[0])}:{loc.line}:{loc.column}"
 
 
-def settings_grid(result: ScanResult) -> Table:
-    """What the scan ran with (policies, configuration, suppressions), one dim line each, under the title."""
-    table = Table.grid(padding=(0, 2))
-    table.add_column(no_wrap=True, style="dim")
-    table.add_column(style="dim")
-    for label, text in settings_rows(result.settings):
-        table.add_row(Text(safe_text(label)), Text(safe_text(text, prose=True)))
-    return table
-
-
 def _severity_label(severity: Severity) -> Text:
     return Text(f"{severity.label.upper():<8}", style=SEVERITY_STYLES[severity])
 
 
-def _indented(*lines: Text) -> RenderableType:
-    """Lines under a finding's head, indented; wrapped text keeps the indent."""
-    return Padding(Group(*lines), (0, 0, 0, 2))
+def _indented(*lines: RenderableType, by: int = 2) -> RenderableType:
+    """Lines indented; wrapped text keeps the indent."""
+    return Padding(Group(*lines), (0, 0, 0, by))
 
 
-def _finding_block(finding: Finding, rules: dict[str, Rule]) -> RenderableType:
-    rule = rules.get(finding.rule_id)
-    head = Text.assemble(_severity_label(finding.severity), " ", (safe_text(finding.rule_id), "bold"))
-    if rule and rule.title != finding.rule_id:
+def _rule_block(block: RuleBlock, rules: dict[str, Rule], view: View) -> RenderableType:
+    rule = rules.get(block.rule_id)
+    findings = block.findings
+    head = Text.assemble(_severity_label(block.severity), " ", (safe_text(block.rule_id), "bold"))
+    if len(block.objects) > 1:
+        head.append(f" ({plural(len(block.objects), 'object')})")
+    if rule and rule.title != block.rule_id:
         head.append(f"  {safe_text(rule.title, prose=True)}", style="italic")
-    where = Text.assemble((_location(finding), "cyan"), "  ", safe_text(finding.resource.display()))
-    body = [where]
-    if finding.field_path:
-        body.append(Text(f"field: {safe_text(format_field_path(finding.field_path))}", style="dim"))
-    body.append(Text(safe_text(sentence(finding.message))))
-    remediation = remediation_for(finding, rules)
-    if remediation:
-        body.append(Text.assemble(("Fix: ", "green"), safe_text(sentence(remediation), prose=True)))
-    for rel in finding.related:
-        text = Text.assemble(("Related: ", "dim"), safe_text(rel.resource.display()))
-        if rel.location:
-            path = safe_text(relative_posix_path(rel.location.path)[0])
-            text.append(f" ({path}:{rel.location.line})", style="cyan")
-        if rel.message:
-            text.append(f": {safe_text(rel.message)}")
-        body.append(text)
-    if finding.enforcement_action not in ("", "deny"):
-        body.append(Text(f"Enforcement action: {safe_text(finding.enforcement_action)}", style="dim"))
+    fixes = {remediation_for(f, rules) for f in findings}
+    shared_fix = fixes.pop() if len(fixes) == 1 else None
+    shown = block.objects if view.objects_per_rule is None else block.objects[: view.objects_per_rule]
+    body: list[RenderableType] = [_object_entry(group, rules, view, with_fix=shared_fix is None) for group in shown]
+    hidden = len(block.objects) - len(shown)
+    if hidden:
+        body.append(Text(f"... and {plural(hidden, 'more object')} (every one in --format json or sarif)",
+                         style="dim"))
+    if shared_fix:
+        body.append(Text.assemble(("Fix: ", "green"), safe_text(sentence(shared_fix), prose=True)))
     return Group(head, _indented(*body), Text())
+
+
+def _object_entry(group: tuple[Finding, ...], rules: dict[str, Rule], view: View, *, with_fix: bool) -> RenderableType:
+    first = group[0]
+    where = Text.assemble((_location(first), "cyan"), "  ", safe_text(first.resource.display()))
+    details: list[RenderableType] = []
+    full = view.layout == FULL
+    for finding in group:
+        if full and finding.field_path:
+            details.append(Text(f"field: {safe_text(format_field_path(finding.field_path))}", style="dim"))
+        details.append(Text(safe_text(sentence(finding.message))))
+    if with_fix:
+        fixes = dict.fromkeys(remediation_for(f, rules) for f in group)
+        details.extend(Text.assemble(("Fix: ", "green"), safe_text(sentence(fix), prose=True)) for fix in fixes if fix)
+    if full:
+        related = dict.fromkeys(rel for f in group for rel in f.related)
+        details.extend(_related_line(rel) for rel in related)
+        actions = dict.fromkeys(f.enforcement_action for f in group if f.enforcement_action not in ("", "deny"))
+        details.extend(Text(f"Enforcement action: {safe_text(a)}", style="dim") for a in actions)
+    return Group(where, _indented(*details))
+
+
+def _related_line(rel: object) -> Text:
+    from scanner.model import RelatedLocation
+
+    assert isinstance(rel, RelatedLocation)
+    text = Text.assemble(("Related: ", "dim"), safe_text(rel.resource.display()))
+    if rel.location:
+        path = safe_text(relative_posix_path(rel.location.path)[0])
+        text.append(f" ({path}:{rel.location.line})", style="cyan")
+    if rel.message:
+        text.append(f": {safe_text(rel.message)}")
+    return text
 
 
 def _suppressed_block(finding: Finding) -> RenderableType:
@@ -201,8 +353,91 @@ def _suppressed_block(finding: Finding) -> RenderableType:
     return Group(head, body, Text())
 
 
-def _problems(result: ScanResult) -> Table | None:
-    """Input errors, policy errors, objects not evaluated, skipped inputs and coverage gaps, one per row."""
+# --- tables and the verdict -----------------------------------------------------------------------------------
+
+
+def rule_table(active: Sequence[Finding], rules: dict[str, Rule]) -> Table:
+    """Unsuppressed findings per rule (most severe first): severity, rule, findings, objects, files."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("Severity", no_wrap=True)
+    table.add_column("Rule", overflow="fold")
+    table.add_column("Findings", justify="right", no_wrap=True)
+    table.add_column("Objects", justify="right", no_wrap=True)
+    table.add_column("Files", justify="right", no_wrap=True)
+    for block in rule_blocks(active):
+        findings = block.findings
+        files = {relative_posix_path(f.location.path)[0] for f in findings}
+        table.add_row(Text(block.severity.label, style=SEVERITY_STYLES[block.severity]),
+                      Text(safe_text(block.rule_id)), str(len(findings)),
+                      str(len({f.resource for f in findings})), str(len(files)))
+    return table
+
+
+def grand_total_table(runs: Sequence[ScanResult]) -> Table:
+    """Unsuppressed findings by severity for each run and in total, plus suppressed and error counts."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title_justify="left",
+                  title=f"All {len(runs)} runs")
+    table.add_column("Run", overflow="fold")
+    for severity in _SEVERITIES:
+        table.add_column(Text(severity.label[:4], style=SEVERITY_STYLES[severity]), justify="right", no_wrap=True)
+    table.add_column("supp", justify="right", no_wrap=True)
+    table.add_column("errors", justify="right", no_wrap=True)
+    totals = [0] * (len(_SEVERITIES) + 2)
+    for result in runs:
+        active = [f for f in result.findings if not f.suppressed]
+        row = [sum(f.severity == s for f in active) for s in _SEVERITIES]
+        row += [len(result.findings) - len(active), len(result.input_errors) + len(result.policy_errors)]
+        totals = [a + b for a, b in zip(totals, row, strict=True)]
+        table.add_row(Text(safe_text(result.category)), *map(str, row))
+    table.add_section()
+    table.add_row(Text("total", style="bold"), *(Text(str(n), style="bold") for n in totals))
+    return table
+
+
+def verdict(runs: Sequence[ScanResult], threshold: Severity | None) -> Text:
+    """The last line: ``blocked: 2 findings >= high (1 critical)``, ``passed: ...`` or ``error: ...`` (exit 2).
+
+    It says what the exit code says (`ScanResult.exit_code`): info findings never block.
+    """
+    active = [f for r in runs for f in r.findings if not f.suppressed]
+    errors = [(sum(len(r.input_errors) for r in runs), "input error"),
+              (sum(len(r.policy_errors) for r in runs), "policy error")]
+    blocking = [f for f in active if threshold is not None and f.severity >= threshold and f.severity > Severity.INFO]
+    parts = []
+    if blocking:
+        assert threshold is not None
+        above = [f"{sum(f.severity == s for f in blocking)} {s.label}" for s in _SEVERITIES
+                 if s > threshold and any(f.severity == s for f in blocking)]
+        parts.append(f"{plural(len(blocking), 'finding')} >= {threshold.label}" + (f" ({', '.join(above)})"
+                                                                                   if above else ""))
+    if any(count for count, _ in errors):
+        problems = ", ".join(plural(count, noun) for count, noun in errors if count)
+        return Text(f"error: {problems}" + (f"; {parts[0]}" if parts else ""), style="bold red")
+    if blocking:
+        return Text(f"blocked: {parts[0]}", style="bold red")
+    below = [f"{sum(f.severity == s for f in active)} {s.label}" for s in _SEVERITIES
+             if any(f.severity == s for f in active)]
+    if threshold is None:
+        rest = f" (--fail-on none; reported: {', '.join(below)})" if below else ""
+    else:
+        rest = f": no finding >= {threshold.label}" + (f" (reported: {', '.join(below)})" if below else "")
+    return Text(f"passed{rest}", style="bold green")
+
+
+def settings_grid(result: ScanResult) -> Table:
+    """What the scan ran with (policies, configuration, suppressions), one dim line each, under the title."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(no_wrap=True, style="dim")
+    table.add_column(style="dim")
+    for label, text in settings_rows(result.settings):
+        table.add_row(Text(safe_text(label)), Text(safe_text(text, prose=True)))
+    return table
+
+
+
+def _problems(result: ScanResult, limit: int | None = None) -> Table | None:
+    """Input errors, policy errors, objects not evaluated, skipped inputs and coverage gaps, one per row (the first
+    ``limit`` rows and a count of the rest when ``limit`` is given)."""
     rows: list[tuple[Text, str]] = []
 
     def where(path: str, line: int | None) -> str:
@@ -223,8 +458,11 @@ def _problems(result: ScanResult) -> Table | None:
     table = Table.grid(padding=(0, 2))
     table.add_column(no_wrap=True)
     table.add_column()
-    for label, text in rows:
+    for label, text in rows[:limit]:
         table.add_row(label, Text(safe_text(text)))
+    if limit is not None and len(rows) > limit:
+        table.add_row(Text("..."), Text(f"and {len(rows) - limit} more (every one in --format json or sarif)",
+                                        style="dim"))
     return table
 
 

@@ -7,15 +7,25 @@ from pathlib import Path
 
 import pytest
 
-from scanner.model import ScanResult
-from scanner.report import FORMATS, render, write_report_dir
+from scanner.model import ScanResult, Severity
+from scanner.report import FORMATS, REPORT_FILES, render, write_report_dir
 
 
 def test_formats_registry(scan_result: ScanResult) -> None:
-    assert set(FORMATS) == {"rich", "sarif", "json"}
+    assert set(FORMATS) >= {"rich", "sarif", "json", "markdown"}
     assert json.loads(render("sarif", scan_result))["version"] == "2.1.0"
     assert json.loads(render("json", scan_result))["schema_version"] == "1.1"
     assert "kguard report" in render("rich", scan_result)
+    assert render("markdown", scan_result).startswith("## kguard: ")
+
+
+def test_threshold_reaches_the_renderers_that_take_it(scan_result: ScanResult) -> None:
+    scan_result.input_errors.clear()
+    scan_result.policy_errors.clear()
+    assert render("rich", scan_result, threshold=Severity.CRITICAL).endswith("blocked: 1 finding >= critical\n")
+    assert render("rich", scan_result, threshold=None).rstrip().splitlines()[-1].startswith("passed")
+    assert "## kguard: passed" in render("markdown", scan_result, threshold=None)
+    assert render("sarif", scan_result, threshold=None) == render("sarif", scan_result)  # not an option of SARIF
 
 
 def test_unknown_format_is_an_error(scan_result: ScanResult) -> None:
@@ -26,11 +36,13 @@ def test_unknown_format_is_an_error(scan_result: ScanResult) -> None:
 def test_write_report_dir(tmp_path: Path, scan_result: ScanResult) -> None:
     target = tmp_path / "reports" / "nested"
     paths = write_report_dir(scan_result, target)
-    assert [p.name for p in paths] == ["kguard.sarif", "kguard.json", "kguard.txt", "kguard.html"]
+    assert [p.name for p in paths] == list(REPORT_FILES)
+    assert {"kguard.sarif", "kguard.json", "kguard.txt", "kguard.md", "kguard.html"} <= set(REPORT_FILES)
     assert all(p.parent == target and p.stat().st_size > 0 for p in paths)
     assert json.loads((target / "kguard.sarif").read_text())["runs"][0]["results"]
     assert json.loads((target / "kguard.json").read_text())["summary"]["total"] == 6
-    assert "Pod security (2)" in (target / "kguard.txt").read_text()
+    assert "pss-privileged" in (target / "kguard.txt").read_text()
+    assert (target / "kguard.md").read_text().startswith("## kguard: ")
     assert (target / "kguard.html").read_text().startswith("<!DOCTYPE html>")
     first = {p.name: p.read_bytes() for p in paths}
     write_report_dir(scan_result, target)

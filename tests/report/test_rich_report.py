@@ -17,12 +17,11 @@ def test_golden(scan_result: ScanResult) -> None:
     check_golden("kguard.txt", rich_report.render(scan_result, console_width=100))
 
 
-def test_grouped_by_category_then_severity(scan_result: ScanResult) -> None:
+def test_most_severe_first_across_categories(scan_result: ScanResult) -> None:
     text = rich_report.render(scan_result)
-    headings = [text.index(h) for h in ("Network segmentation (1)", "RBAC (1)", "Pod security (2)", "Suppressed (2)")]
-    assert headings == sorted(headings)
-    pod = text[text.index("Pod security (2)"):text.index("Suppressed (2)")]
-    assert pod.index("CRITICAL pss-privileged") < pod.index("MEDIUM   pss-run-as-non-root")
+    heads = [text.index(h) for h in ("CRITICAL pss-privileged", "HIGH     rbac-wildcard-verbs",
+                                     "MEDIUM   seg-default-deny", "MEDIUM   pss-run-as-non-root", "Suppressed (2)")]
+    assert heads == sorted(heads)
 
 
 def test_finding_shows_location_resource_message_and_fix(scan_result: ScanResult) -> None:

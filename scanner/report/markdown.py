@@ -1,0 +1,204 @@
+"""Markdown for a GitHub job summary or pull-request comment: the verdict, the blocking findings with links, the
+whole-graph analyses' summaries and what was not scanned, kept under `MAX_CHARS`.
+
+Links point at the repository host when the GitHub Actions variables (`GITHUB_SERVER_URL`, `GITHUB_REPOSITORY`,
+`GITHUB_SHA`) name a commit, else at the repository-relative path. Every text from the scanned objects or the policies
+is escaped with `safe_text` and then as Markdown (no link, HTML, table cell or heading can be injected); the output
+goes through `guard_lines`. The same input and environment give the same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from urllib.parse import quote
+
+from scanner.model import Finding, ScanResult, Severity
+from scanner.report._common import (
+    SEVERITIES,
+    as_results,
+    category_key,
+    category_title,
+    help_url,
+    merged_settings,
+    relative_posix_path,
+    report_rules,
+    safe_text,
+    sentence,
+    settings_rows,
+    sort_findings,
+)
+from scanner.report.safe import guard_lines
+
+MAX_ROWS = 50  # blocking findings listed; the rest are counted
+MAX_OTHER_ROWS = 20  # findings below the threshold listed in the collapsed section
+MAX_CHARS = 60_000  # under GitHub's 65,536-character comment limit (job summaries allow 1 MiB)
+MAX_CELL = 300
+MAX_PROBLEMS = 50
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~&@:])")
+_SHA = re.compile(r"[0-9a-fA-F]{7,64}")
+_REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+_SERVER = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]+)?")
+ANALYSIS_TAG = "analysis"
+
+
+def render(results: ScanResult | Sequence[ScanResult], *, threshold: Severity | None = Severity.HIGH,
+           environ: Mapping[str, str] | None = None) -> str:
+    """The Markdown report of one or several runs (``environ`` defaults to the process environment)."""
+    runs = as_results(results)
+    base = blob_base(os.environ if environ is None else environ)
+    active = [f for r in runs for f in r.findings if not f.suppressed]
+    blocking = [f for f in active if threshold is not None and f.severity >= threshold and f.severity > Severity.INFO]
+    blocking_ids = {id(f) for f in blocking}
+    others = [f for f in active if id(f) not in blocking_ids]
+    out = [f"## kguard: {verdict_text(runs, threshold)}", "", *_counts_table(runs), ""]
+    rules = {rule.id: rule for r in runs for rule in report_rules(r)}
+    if blocking:
+        title = f"Blocking findings (severity >= {threshold.label})" if threshold else "Blocking findings"
+        out += [f"### {title}", "", *_findings_table(blocking, runs, rules, base, MAX_ROWS), ""]
+    if others:
+        label = "Findings below the threshold" if threshold is not None else "Findings (--fail-on none)"
+        out += ["<details>", f"<summary>{label} ({len(others)})</summary>", "",
+                *_findings_table(others, runs, rules, base, MAX_OTHER_ROWS), "", "</details>", ""]
+    out += _analyses(runs, rules)
+    out += _problems(runs)
+    out += _footer(runs)
+    text = "\n".join(out).rstrip("\n") + "\n"
+    if len(text) > MAX_CHARS:  # never expected with the row limits; a hard stop keeps a comment postable
+        text = text[: text.rfind("\n", 0, MAX_CHARS - 200) + 1] + "\n_Report cut to fit a GitHub comment; "
+        text += "every finding is in the SARIF and JSON reports._\n"
+    return guard_lines(text)
+
+
+def verdict_text(runs: Sequence[ScanResult], threshold: Severity | None) -> str:
+    """The terminal report's verdict line (one source of truth for its wording)."""
+    from scanner.report.rich_report import verdict
+
+    return verdict(runs, threshold).plain
+
+
+def blob_base(environ: Mapping[str, str]) -> str | None:
+    """``https://github.com/OWNER/REPO/blob/SHA/`` from the GitHub Actions variables, or None when one is missing or
+    malformed (then links are repository-relative)."""
+    server = environ.get("GITHUB_SERVER_URL", "").rstrip("/")
+    repository = environ.get("GITHUB_REPOSITORY", "")
+    sha = environ.get("GITHUB_SHA", "")
+    if _SERVER.fullmatch(server) and _REPOSITORY.fullmatch(repository) and _SHA.fullmatch(sha):
+        return f"{server}/{repository}/blob/{sha}/"
+    return None
+
+
+def escape(text: object, *, limit: int = MAX_CELL) -> str:
+    """Untrusted text as inert Markdown on one line: control characters escaped, punctuation backslash-escaped."""
+    shown = safe_text(str(text))
+    if len(shown) > limit:
+        shown = shown[: limit - 1] + "…"
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", shown)
+
+
+def code(text: object) -> str:
+    """Untrusted text in a code span (backticks cannot close it; pipes cannot end the table cell)."""
+    shown = safe_text(str(text)).replace("`", "'").replace("|", "¦")
+    return f"`{shown}`"
+
+
+def link(finding: Finding, base: str | None) -> str:
+    path, inside = relative_posix_path(finding.location.path)
+    label = code(f"{path}:{finding.location.line}")
+    if not inside or path.startswith("<"):
+        return label
+    target = f"{base or ''}{quote(path, safe='/')}#L{finding.location.line}"
+    return f"[{label}]({target})"
+
+
+def _counts_table(runs: Sequence[ScanResult]) -> list[str]:
+    header = ["Run", *(s.label for s in SEVERITIES), "suppressed", "errors"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    totals = [0] * (len(SEVERITIES) + 2)
+    for result in runs:
+        active = [f for f in result.findings if not f.suppressed]
+        row = [sum(f.severity == s for f in active) for s in SEVERITIES]
+        row += [len(result.findings) - len(active), len(result.input_errors) + len(result.policy_errors)]
+        totals = [a + b for a, b in zip(totals, row, strict=True)]
+        lines.append(f"| {code(result.category)} | " + " | ".join(map(str, row)) + " |")
+    if len(runs) > 1:
+        lines.append("| **total** | " + " | ".join(f"**{n}**" for n in totals) + " |")
+    return lines
+
+
+def _findings_table(findings: Sequence[Finding], runs: Sequence[ScanResult], rules: dict, base: str | None,
+                    limit: int) -> list[str]:
+    several = len(runs) > 1
+    run_of = {id(f): r.category for r in runs for f in r.findings}
+    ordered = sorted(sort_findings(findings), key=lambda f: (-f.severity, category_key(f.category), f.rule_id))
+    header = ["Severity", "Rule", "Object", "Location", "Message", *(["Run"] if several else [])]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for finding in ordered[:limit]:
+        rule = rules.get(finding.rule_id)
+        url = help_url(rule.help_url) if rule else ""
+        rule_cell = f"[{code(finding.rule_id)}]({url})" if url else code(finding.rule_id)
+        cells = [f"**{finding.severity.label}**" if finding.severity >= Severity.HIGH else finding.severity.label,
+                 rule_cell, code(finding.resource.display()), link(finding, base), escape(sentence(finding.message))]
+        if several:
+            cells.append(code(run_of.get(id(finding), "")))
+        lines.append("| " + " | ".join(cells) + " |")
+    if len(ordered) > limit:
+        lines += ["", f"_... and {len(ordered) - limit} more: every finding is in the SARIF and JSON reports._"]
+    return lines
+
+
+def _analyses(runs: Sequence[ScanResult], rules: dict) -> list[str]:
+    """One line per whole-graph analysis rule: findings, objects and namespaces it reached (or "not run")."""
+    analysis_rules = sorted((r for r in rules.values() if ANALYSIS_TAG in r.tags),
+                            key=lambda r: (category_key(r.category), r.id))
+    if not analysis_rules:
+        return ["### Graph analyses", "", "_Not run (--no-analyses, or no analysis rule selected)._", ""]
+    lines = ["### Graph analyses", ""]
+    for rule in analysis_rules:
+        mine = [f for r in runs for f in r.findings if f.rule_id == rule.id and not f.suppressed]
+        objects = {f.resource for f in mine}
+        namespaces = {f.resource.namespace for f in mine if f.resource.namespace}
+        what = f"{len(mine)} finding(s) on {len(objects)} object(s) in {len(namespaces)} namespace(s)" if mine \
+            else "no finding"
+        lines.append(f"- **{escape(category_title(rule.category))}**, {escape(rule.title)} "
+                     f"({code(rule.id)}): {what}")
+    return [*lines, ""]
+
+
+def _problems(runs: Sequence[ScanResult]) -> list[str]:
+    """Input counts, then every input error, policy error, object not evaluated, skipped input and coverage gap
+    (the first `MAX_PROBLEMS`, collapsed; the rest counted)."""
+    from scanner.report._common import coverage_text
+
+    def where(path: str, line: int | None) -> str:
+        return f"{path}:{line}" if line else path
+
+    items: list[tuple[str, str]] = []
+    for r in runs:
+        items += [("input error", f"{where(e.path, e.line)}: {e.message}") for e in r.input_errors]
+        items += [("policy error", f"{e.policy}: {e.message}") for e in r.policy_errors]
+        items += [("not evaluated", f"{where(s.path, s.line)}: {s.reason}") for s in r.not_evaluated]
+        items += [("skipped", f"{where(s.path, s.line)}: {s.reason}") for s in r.skipped]
+        items += [("coverage gap", coverage_text(gap)) for gap in r.coverage]
+    order = {"input error": 0, "policy error": 1, "not evaluated": 2, "skipped": 3, "coverage gap": 4}
+    items.sort(key=lambda item: (order[item[0]], item[1]))
+    scanned = sum(len(r.scanned) for r in runs)
+    resources = sum(r.resources for r in runs)
+    lines = ["### Inputs", "", f"{scanned} file(s) scanned, {resources} resource(s) evaluated."]
+    if items:
+        counts = ", ".join(f"{sum(kind == k for k, _ in items)} {kind}" for kind in order
+                           if any(k == kind for k, _ in items))
+        lines += ["", "<details>", f"<summary>Not scanned or not evaluated: {counts}</summary>", ""]
+        lines += [f"- {kind}: {code(text)}" for kind, text in items[:MAX_PROBLEMS]]
+        if len(items) > MAX_PROBLEMS:
+            lines.append(f"- _... and {len(items) - MAX_PROBLEMS} more (every one in the SARIF and JSON reports)_")
+        lines += ["", "</details>"]
+    return [*lines, ""]
+
+
+def _footer(runs: Sequence[ScanResult]) -> list[str]:
+    import scanner
+
+    policies = dict(settings_rows(merged_settings(runs)))["policies"]
+    return [f"<sub>kguard {escape(scanner.__version__)}; policies: {escape(policies)}</sub>"]
