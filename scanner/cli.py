@@ -480,26 +480,10 @@ def rules(
     if fmt != "rich":
         fail(f"--format must be rich or json, not {fmt!r}")
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title=f"kguard rules ({len(catalogue)})")
-    table.add_column("id", no_wrap=True)  # ids are what --select/--ignore take: never cut them
-    table.add_column("category", no_wrap=True)
-    table.add_column("severity", no_wrap=True)
-    table.add_column("title", ratio=1)
-    table.add_column("pss check", overflow="fold")
-    from rich.text import Text
+    from scanner.report.rules_list import print_rules
 
-    from scanner.report.safe import guard_lines, safe_text
-
-    for rule in catalogue:  # Text cells: policy metadata is shown literally, never read as Rich markup
-        pss = ", ".join(rule.pss_check) if rule.pss_level else ""
-        table.add_row(*(Text(safe_text(cell, prose=True))
-                        for cell in (rule.id, rule.category, rule.severity.label, rule.title, pss)))
-    console = Console()
-    with console.capture() as capture:
-        console.print(table)
-    sys.stdout.write(guard_lines(capture.get()))
+    print_rules(catalogue, Console())
 
 
 @app.command()
