@@ -339,6 +339,9 @@ def scan(
 
     if not paths and not kustomize and not all_overlays and not repo:
         fail("nothing to scan: give PATH ... (`kguard scan .` scans the repository), --repo or --kustomize DIR")
+    if baseline is not None and write_baseline is not None:
+        fail("--baseline and --write-baseline cannot be combined: --write-baseline records the current findings "
+             "(and suppresses them in this run); give one of them")
     with _errors_to_exit(), _progress(not quiet) as (on_total, on_progress):
         config = repository_config()
         options = ScanOptions(

@@ -104,3 +104,35 @@ def test_real_process_never_prints_a_traceback(files):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and "nowhere" in proc.stderr
+
+
+def _overlay(root, name, pod):
+    directory = root / "overlays" / name
+    directory.mkdir(parents=True)
+    (directory / "pod.yaml").write_text(pod)
+    (directory / "kustomization.yaml").write_text("resources: [pod.yaml]\n")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("first", "second", "code"), [
+    (GOOD_POD, BAD_POD, 1),  # a privileged Pod in a later overlay still fails the run
+    (BAD_POD, GOOD_POD, 1),
+    (GOOD_POD, GOOD_POD, 0),
+    ("apiVersion: v1\nkind: Pod\nmetadata: [\n", BAD_POD, 2),  # an input error outranks findings
+    (BAD_POD, "apiVersion: v1\nkind: Pod\nmetadata: [\n", 2),
+], ids=["finding-in-later", "finding-in-first", "clean", "error-in-first", "error-in-later"])
+def test_all_overlays_exit_with_the_worst_overlay(files, first, second, code):
+    _overlay(files, "a-first", first)
+    _overlay(files, "b-second", second)
+    result = kguard("--all-overlays", "overlays", "-f", "json")
+    assert result.exit_code == code, result.output
+    runs = json.loads(result.stdout)["scan"]["runs"]
+    assert len([r for r in runs if "overlays/" in r]) == 2, runs  # both overlays scanned, one run each
+
+
+def test_baseline_beside_write_baseline_is_a_usage_error(files):
+    result = kguard("bad.yaml", "--baseline", "old.json", "--write-baseline", "new.json")
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert "--baseline and --write-baseline cannot be combined" in result.stderr
+    assert not (files / "new.json").exists()
