@@ -327,6 +327,9 @@ def scan(
         "--repo", help="Scan the whole repository (as `kguard scan .` at its root): overlays rendered, files no "
         "kustomization reads, Helm charts, the rest listed as not scanned.")] = False,
     context: ContextOpt = None,
+    no_overlays: Annotated[bool, typer.Option(
+        "--no-overlays", help="List the overlays found as not scanned instead of rendering them (CI scans each "
+        "overlay in a job of its own).")] = False,
     baseline: Annotated[Path | None, typer.Option(help="Suppress findings recorded by --write-baseline.")] = None,
     write_baseline: Annotated[Path | None, typer.Option(help="Record the current findings as the baseline.")] = None,
     quiet: QuietOpt = False,
@@ -352,10 +355,11 @@ def scan(
             timeout=policy_timeout, pod_template_paths=[*config.pod_template_paths, *(pod_template_path or ())],
             on_total=on_total, on_progress=on_progress,
         )
-        from scanner.plan import plan_paths, scan_plan, settings_root
+        from scanner.plan import plan_paths, scan_plan, settings_root, without_overlays
 
         plan = plan_paths([*(paths or ()), *([str(settings_root())] if repo else [])], config.helm,
                           kustomize=[str(k) for k in kustomize or ()], all_overlays=all_overlays)
+        plan = without_overlays(plan) if no_overlays else plan
         results = scan_plan(plan, options, context=[str(c) for c in context or ()])
         if baseline is not None or write_baseline is not None:
             from scanner import suppress

@@ -193,6 +193,13 @@ def _plan_file(path: Path, raw: str, helm: HelmConfig, discoveries: dict[Path, D
     return plan
 
 
+def without_overlays(plan: Plan) -> Plan:
+    """``plan`` with its overlays listed as not scanned (`--no-overlays`: CI scans each in a job of its own)."""
+    skipped = [Skipped(path=display_path(kustomization_file(o.resolve()) or o),
+                       reason="overlay: not rendered in this run (--no-overlays)") for o in plan.overlays]
+    return dataclasses.replace(plan, overlays=[], not_scanned=[*plan.not_scanned, *skipped])
+
+
 def plan_precommit(files: Sequence[str], helm: HelmConfig) -> Plan:
     """The `precommit-kustomize` hook: the overlays whose render reads a staged file, and the charts of staged
     chart files (templates, values, helpers)."""

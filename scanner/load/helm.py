@@ -24,8 +24,7 @@ CHART_FILE = "Chart.yaml"
 HELM_TIMEOUT = 120.0
 _SOURCE = re.compile(r"^# Source: (\S.*)$")
 _KEY = re.compile(r"""^(?:- )*(?:"[^"]*"|'[^']*'|[^\s"'{#:-][^:#{]*?|-[^\s:#{][^:#{]*?):(?=\s|$)""")
-_HELM_ERROR_AT = re.compile(r"(?:template: |error calling include: template: |YAML parse error on )"
-                            r"(?P<file>[^\s:]+\.(?:ya?ml|tpl|json|txt))(?::(?P<line>\d+))?")
+_HELM_ERROR_AT = re.compile(r"(?P<file>[\w.-]+/(?:templates|charts)/[^\s:()]+)(?::(?P<line>\d+))?")
 
 
 @dataclass(frozen=True, slots=True)
