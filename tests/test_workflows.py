@@ -122,6 +122,7 @@ def test_nightly_audit_is_scheduled_with_kubeconfig_secret() -> None:
 def test_action_inputs() -> None:
     action = _load(ACTION)
     assert set(action["inputs"]) >= {"paths", "kustomize", "format", "fail-on", "sarif-file", "upload"}
+    assert action["inputs"]["kustomize"]["default"] == "repo"  # the repository scan is the default
     assert action["runs"]["using"] == "composite"
     steps = action["runs"]["steps"]
     upload = next(i for i, s in enumerate(steps) if s.get("uses") == UPLOAD)
@@ -174,6 +175,7 @@ def test_ci_gate_steps_run_for_real(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 @pytest.mark.parametrize(("paths", "kustomize", "runs"), [
+    ("", "repo", ["kguard/manifests/overlays/prod/"]),  # the default: `kguard scan .`
     ("manifests", "all", ["kguard/manifests/overlays/prod/"]),
     ("", "manifests/overlays/dev\nmanifests/overlays/prod\n", ["kguard/manifests/overlays/dev/",
                                                                "kguard/manifests/overlays/prod/"]),
