@@ -102,6 +102,24 @@ def _related(details: dict[str, Any], index: dict[tuple[str, str, str, str], Res
     return tuple(related)
 
 
+@dataclass(slots=True)
+class _Unit:
+    """One evaluation input (parameters + review of one resource) and the constraints judged on it, by kind."""
+
+    resource: Resource
+    text: str
+    constraints: dict[str, list[Constraint]] = field(default_factory=dict)  # kind -> constraints, kinds in order
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What to evaluate, and what matching already decided."""
+
+    units: list[_Unit] = field(default_factory=list)
+    excluded: dict[int, list[str]] = field(default_factory=dict)  # resource -> constraints its namespace is exempt from
+    missing_namespaces: dict[str, Resource] = field(default_factory=dict)  # judged as unlabelled: said once each
+
+
 def evaluate(
     resources: list[Resource],
     templates: TemplateSet,
@@ -120,7 +138,21 @@ def evaluate(
     """
     out = Evaluation()
     real = inventory_from if inventory_from is not None else [r for r in resources if r.parent is None]
-    namespaces = namespaces_by_name(real)
+    compile_errors = _compile(_runnable(templates, out), backend, real, timeout, out)
+    plan = _plan(resources, templates, namespaces_by_name(real), compile_errors, out)
+    if on_total:
+        on_total(sum(len(unit.constraints) for unit in plan.units))
+    run = runner.run(backend, [(tuple(unit.constraints), unit.text) for unit in plan.units], timeout=timeout,
+                     workers=workers, on_progress=on_progress)
+    failures = _collect_findings(run, plan, templates, real, resources, out)
+    _say_not_evaluated(plan, resources, out)
+    _say_errors(run, failures, out)
+    out.findings.sort(key=Finding.sort_key)
+    return out
+
+
+def _runnable(templates: TemplateSet, out: Evaluation) -> list[Template]:
+    """Templates with Rego code, in kind order; CEL-only templates are listed as not evaluated."""
     runnable: list[Template] = []
     for kind, template in sorted(templates.templates.items()):
         if template.rego is None:
@@ -128,21 +160,27 @@ def evaluate(
                                              "(K8sNativeValidation) code; kguard evaluates Rego"))
         else:
             runnable.append(template)
+    return runnable
+
+
+def _compile(runnable: list[Template], backend: Backend, real: list[Resource], timeout: float,
+             out: Evaluation) -> dict[str, str]:
+    """Load the templates and `data.inventory` into the backend; kind -> compile error (also reported)."""
     compile_errors = runner.load(backend, runnable, inventory(real), timeout=timeout)
     for kind, message in sorted(compile_errors.items()):
         out.errors.append(PolicyError(policy=kind, message=message))
+    return compile_errors
 
+
+def _plan(resources: list[Resource], templates: TemplateSet, namespaces: dict[str, dict[str, Any]],
+          compile_errors: dict[str, str], out: Evaluation) -> _Plan:
+    """Match every constraint against the resources; one unit per (parameters, resource), shared by constraints."""
+    plan = _Plan()
     by_type: dict[tuple[str, str], list[int]] = {}  # (group, kind) -> resources: match.kinds filters cheaply
-    ns_objs: list[dict[str, Any] | None] = []
     for i, res in enumerate(resources):
         by_type.setdefault((res.api_version.rpartition("/")[0], res.kind), []).append(i)
-        ns_objs.append(namespaces.get(res.namespace or ""))
-    missing_namespaces: dict[str, Resource] = {}  # judged as unlabelled: said once per namespace
-    excluded: dict[int, list[str]] = {}  # resource -> constraints whose excludedNamespaces leave it out
     reviews: dict[int, str] = {}
-    unit_of: dict[tuple[str, int], int] = {}  # (parameters, resource) -> unit: same input, one evaluation
-    units: list[tuple[list[str], str]] = []
-    targets: list[tuple[Resource, dict[str, list[Constraint]]]] = []
+    unit_of: dict[tuple[str, int], _Unit] = {}  # (parameters, resource) -> unit: same input, one evaluation
     for constraint in sorted(templates.constraints, key=lambda c: (c.kind, c.name)):
         template = templates.templates.get(constraint.kind)
         if template is None or template.rego is None or constraint.kind in compile_errors:
@@ -156,48 +194,54 @@ def evaluate(
         candidates = sorted(i for (group, kind), indexes in by_type.items() if kinds_match(kinds, group, kind)
                             for i in indexes)
         for i in candidates:
-            res, ns_obj = resources[i], ns_objs[i]
-            verdict = matches(constraint.match, res.obj, namespaces, missing_namespace_unlabelled=True)
-            if isinstance(verdict, Undecided):
-                first = res.positions.get(())
-                out.not_evaluated.append(Skipped(path=res.path, line=first.line if first else None,
-                                                 reason=f"{constraint.label} on {res.identity.display()}: "
-                                                        f"{verdict.reason}"))
-                continue
-            if isinstance(verdict, AssumedUnlabelled):
-                missing_namespaces.setdefault(verdict.namespace, res)
-            if not verdict:
-                if isinstance(verdict, Excluded):
-                    excluded.setdefault(i, []).append(constraint.label)
+            res = resources[i]
+            if not _matched(constraint, res, i, namespaces, plan, out):
                 continue
             if i not in reviews:
-                reviews[i] = json.dumps(review(res.obj, ns_obj))
+                reviews[i] = json.dumps(review(res.obj, namespaces.get(res.namespace or "")))
             unit = unit_of.get((params, i))
             if unit is None:
-                unit = unit_of[(params, i)] = len(units)
-                units.append(([], f'{{"parameters":{params},"review":{reviews[i]}}}'))
-                targets.append((res, {}))
-            by_kind = targets[unit][1]
-            if constraint.kind not in by_kind:
-                units[unit][0].append(constraint.kind)
-            by_kind.setdefault(constraint.kind, []).append(constraint)
+                unit = unit_of[(params, i)] = _Unit(res, f'{{"parameters":{params},"review":{reviews[i]}}}')
+                plan.units.append(unit)
+            unit.constraints.setdefault(constraint.kind, []).append(constraint)
+    return plan
 
-    if on_total:
-        on_total(sum(len(kinds) for kinds, _ in units))
-    run = runner.run(backend, [(tuple(kinds), text) for kinds, text in units], timeout=timeout, workers=workers,
-                     on_progress=on_progress)
+
+def _matched(constraint: Constraint, res: Resource, i: int, namespaces: dict[str, dict[str, Any]], plan: _Plan,
+             out: Evaluation) -> bool:
+    """Whether ``constraint`` judges ``res``; undecided matches, exemptions and unknown namespaces are noted."""
+    verdict = matches(constraint.match, res.obj, namespaces, missing_namespace_unlabelled=True)
+    if isinstance(verdict, Undecided):
+        first = res.positions.get(())
+        out.not_evaluated.append(Skipped(path=res.path, line=first.line if first else None,
+                                         reason=f"{constraint.label} on {res.identity.display()}: "
+                                                f"{verdict.reason}"))
+        return False
+    if isinstance(verdict, AssumedUnlabelled):
+        plan.missing_namespaces.setdefault(verdict.namespace, res)
+    if not verdict:
+        if isinstance(verdict, Excluded):
+            plan.excluded.setdefault(i, []).append(constraint.label)
+        return False
+    return True
+
+
+def _collect_findings(run: runner.RunResult, plan: _Plan, templates: TemplateSet, real: list[Resource],
+                      resources: list[Resource], out: Evaluation) -> dict[str, list[str]]:
+    """Violations -> findings (an implied Pod's only where its parent did not say the same); kind -> failures."""
     index = {_identity_key(r.api_version, r.kind, r.namespace, r.name): r for r in real}
     where = occurrences(resources)
     failures: dict[str, list[str]] = {}
     implied: list[tuple[tuple[Any, ...], Finding]] = []
     said: set[tuple[Any, ...]] = set()  # (constraint, occurrence, field path) the objects themselves reported
-    for unit, outcomes in sorted(run.outcomes.items()):
-        res, by_kind = targets[unit]
+    for unit_index, outcomes in sorted(run.outcomes.items()):
+        unit = plan.units[unit_index]
+        res = unit.resource
         for kind, outcome in sorted(outcomes.items()):
             if isinstance(outcome, EvalFailure):
                 failures.setdefault(kind, []).append(f"{res.identity.display()}: {outcome.message}")
                 continue
-            for constraint in by_kind[kind]:
+            for constraint in unit.constraints[kind]:
                 for violation in outcome:
                     finding = _finding(templates.templates[kind], constraint, res, violation, index, where)
                     key = (constraint.label, finding.occurrence, finding.field_path)
@@ -208,25 +252,32 @@ def evaluate(
                         implied.append((key, finding))
     # an implied Pod repeating what its parent already said at the same field is the same violation
     out.findings.extend(f for key, f in implied if not (f.field_path and key in said))
-    for i, constraints in sorted(excluded.items()):
+    return failures
+
+
+def _say_not_evaluated(plan: _Plan, resources: list[Resource], out: Evaluation) -> None:
+    """Exempt objects and namespaces judged as unlabelled, as not-evaluated entries."""
+    for i, constraints in sorted(plan.excluded.items()):
         res = resources[i]
         first = res.positions.get(())
         out.not_evaluated.append(Skipped(
             path=res.path, line=first.line if first else None,
             reason=f"{res.identity.display()}: namespace {res.namespace!r} is excluded (exempt) from "
                    f"{', '.join(sorted(set(constraints)))}"))
-    for namespace, res in sorted(missing_namespaces.items()):
+    for namespace, res in sorted(plan.missing_namespaces.items()):
         out.not_evaluated.append(Skipped(
             path=res.path, reason=f"Namespace {namespace!r} is not in the scanned input: constraints with a "
                                   "namespaceSelector judged its objects as if it had no labels (Pod Security: "
                                   "the default level)"))
+
+
+def _say_errors(run: runner.RunResult, failures: dict[str, list[str]], out: Evaluation) -> None:
+    """Templates that failed as a whole, then evaluation failures (the first object named, the rest counted)."""
     for kind, message in sorted(run.errors.items()):
         out.errors.append(PolicyError(policy=kind, message=message))
     for kind, messages in sorted(failures.items()):
         more = f" (and {len(messages) - 1} more)" if len(messages) > 1 else ""
         out.errors.append(PolicyError(policy=kind, message=f"evaluation failed on {messages[0]}{more}"))
-    out.findings.sort(key=Finding.sort_key)
-    return out
 
 
 def _finding(template: Template, constraint: Constraint, res: Resource, violation: dict[str, Any],
