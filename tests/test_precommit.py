@@ -77,10 +77,11 @@ def _head() -> str:
                           text=True).stdout.strip()
 
 
-def _try_repo(cwd: Path, hook: str, *files: str) -> subprocess.Popen[str]:
+def _try_repo(cwd: Path, hook: str, *files: str, verbose: bool = False) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PRE_COMMIT", "VIRTUAL_ENV"))}
     env["COLUMNS"] = "200"
-    return subprocess.Popen([_pre_commit(), "try-repo", str(REPO), hook, "--ref", _head(), "--files", *files], cwd=cwd, env=env,
+    flags = ["--verbose"] if verbose else []
+    return subprocess.Popen([_pre_commit(), "try-repo", str(REPO), hook, "--ref", _head(), *flags, "--files", *files], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -110,3 +111,71 @@ def test_try_repo_blocks_bad_and_passes_good(tmp_path: Path) -> None:
     assert codes["good"] == 0 and "Passed" in out["good"], out["good"]
     assert codes["overlay"] == 1, out["overlay"]
     assert "app/overlays/dev/sidecar-privileged.yaml:11:" in "".join(out["overlay"].split())  # rich may wrap
+
+
+CHART_TEMPLATE = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {{ .Release.Name }}-web
+spec:
+  containers:
+    - name: web
+      image: registry.example.com/web:1.0.0
+      securityContext:
+        privileged: {{ .Values.privileged }}
+"""
+ISOLATED = """\
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: default-deny
+  namespace: shop
+spec:
+  podSelector: {}
+  policyTypes: [Ingress, Egress]
+"""
+
+
+def _workload(name: str, namespace: str) -> str:
+    return (f"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  namespace: {namespace}\n"
+            "spec:\n  selector:\n    matchLabels: {app: " + name + "}\n  template:\n    metadata:\n"
+            "      labels: {app: " + name + "}\n    spec:\n      containers:\n        - name: app\n"
+            "          image: registry.example.com/app:1.0.0\n")
+
+
+@pytest.mark.integration
+def test_try_repo_renders_staged_chart_templates_and_loads_context(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.fixtures.tools import find_tool
+
+    helm = find_tool("helm")
+    if helm is None:
+        pytest.skip("helm not installed (scripts/install-tools.sh builds it)")
+    monkeypatch.setenv("PATH", f"{helm.parent}{os.pathsep}{os.environ['PATH']}")
+    charts = _git_repo(tmp_path / "chart", {
+        ".kguard.yaml": "helm: {enabled: true}\n",
+        "chart/Chart.yaml": "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+        "chart/values.yaml": "privileged: true\n",
+        "chart/templates/pod.yaml": CHART_TEMPLATE,
+    })
+    context = _git_repo(tmp_path / "context", {
+        "deploy/policies.yaml": ISOLATED,
+        "deploy/web.yaml": _workload("web", "shop"),
+        "deploy/lonely.yaml": _workload("lonely", "elsewhere"),
+    })
+    runs = {
+        "plain": _try_repo(charts, "kguard", "chart/templates/pod.yaml"),
+        "kustomize": _try_repo(charts, "kguard-kustomize", "chart/templates/pod.yaml"),
+        "context": _try_repo(context, "kguard", "deploy/web.yaml", "deploy/lonely.yaml", verbose=True),
+    }
+    out = {name: proc.communicate(timeout=TIMEOUT)[0] for name, proc in runs.items()}
+    codes = {name: proc.returncode for name, proc in runs.items()}
+    for name in ("plain", "kustomize"):
+        flat = "".join(out[name].split())
+        assert codes[name] == 1, out[name]
+        assert "invalidYAML" not in flat and "chart/templates/pod.yaml:10" in flat, out[name]  # privileged: line 10
+    assert codes["context"] == 0, out["context"]  # medium and low findings only
+    # the NetworkPolicy in the committed, unstaged deploy/policies.yaml isolates shop/web; nothing isolates lonely
+    block = out["context"].split("seg-workload-ingress-isolation", 1)[-1].split("\n\n", 1)[0]
+    assert "elsewhere/lonely" in block and "shop/web" not in block, out["context"]
