@@ -57,7 +57,3 @@ def aggregate(gaps: Iterable[Gap], namespaces: Iterable[str] = ()) -> list[dict[
 def _entry(kind: str, group: str, version: str, namespace: str | None, status: int, message: str) -> dict[str, Any]:
     return {"kind": kind, "group": group, "version": version, "namespace": namespace,
             "reason": reason_for(status), "status": status, "message": message}
-
-
-def is_complete(coverage: list[dict[str, Any]]) -> bool:
-    return not coverage

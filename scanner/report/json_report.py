@@ -28,7 +28,6 @@ from scanner.report._common import (
 from scanner.report.safe import escape_json
 
 SCHEMA_VERSION = "1.1"
-SCHEMA_FILE = "docs/json-schema/kguard-report-1.1.json"
 
 
 def render(results: ScanResult | Sequence[ScanResult]) -> str:
