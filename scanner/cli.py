@@ -114,6 +114,9 @@ class Format(enum.StrEnum):
     html = "html"
 
 
+GRAPH_FORMATS = (Format.html, Format.markdown)  # formats that show the analyses' graphs (ScanOptions.graphs)
+
+
 class Layout(enum.StrEnum):
     auto = "auto"
     full = "full"
@@ -349,7 +352,7 @@ def scan(
         config = repository_config()
         options = ScanOptions(
             policy_dir=policy_dir, template_dirs=templates or (), default_policies=not no_default_policies,
-            analyses=not no_analyses, config=config, graphs=fmt is Format.html or report_dir is not None,
+            analyses=not no_analyses, config=config, graphs=fmt in GRAPH_FORMATS or report_dir is not None,
             pss_level=pss_level.value if pss_level else None, select=select or (), ignore=ignore or (),
             default_namespace=default_namespace, engine=engine.value, opa_url=opa_url, workers=workers,
             timeout=policy_timeout, pod_template_paths=[*config.pod_template_paths, *(pod_template_path or ())],
@@ -449,7 +452,7 @@ def audit(
         scan_options = ScanOptions(policy_dir=policy_dir, template_dirs=templates or (),
                                    default_policies=not no_default_policies, config=repository_config(),
                                    pss_level=pss_level.value if pss_level else None,
-                                   select=select or (), ignore=ignore or (), graphs=fmt is Format.html)
+                                   select=select or (), ignore=ignore or (), graphs=fmt in GRAPH_FORMATS)
         read = ReadOptions(namespaces=namespace or (), exclude_namespaces=exclude_namespace or (),
                            page_size=page_size, concurrency=concurrency)
         options = AuditOptions(kubeconfig=kubeconfig, context=context, in_cluster=in_cluster, read=read,

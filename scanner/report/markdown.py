@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import quote
 
 from scanner.model import Finding, ScanResult, Severity
@@ -36,7 +37,8 @@ MAX_OTHER_ROWS = 20  # findings below the threshold listed in the collapsed sect
 MAX_CHARS = 60_000  # under GitHub's 65,536-character comment limit (job summaries allow 1 MiB)
 MAX_CELL = 300
 MAX_PROBLEMS = 50
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~&@:])")
+MAX_GRAPH_EXAMPLES = 5
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~&:])")
 _SHA = re.compile(r"[0-9a-fA-F]{7,64}")
 _REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 _SERVER = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]+)?")
@@ -90,11 +92,13 @@ def blob_base(environ: Mapping[str, str]) -> str | None:
 
 
 def escape(text: object, *, limit: int = MAX_CELL) -> str:
-    """Untrusted text as inert Markdown on one line: control characters escaped, punctuation backslash-escaped."""
+    """Untrusted text as inert Markdown on one line: control characters escaped, punctuation backslash-escaped,
+    no @-mention."""
     shown = safe_text(str(text))
     if len(shown) > limit:
         shown = shown[: limit - 1] + "…"
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", shown)
+    # "@name" would notify someone in a pull-request comment: a zero-width space after "@" keeps it plain text
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", shown).replace("@", "@\u200b")
 
 
 def code(text: object) -> str:
@@ -149,21 +153,64 @@ def _findings_table(findings: Sequence[Finding], runs: Sequence[ScanResult], rul
 
 
 def _analyses(runs: Sequence[ScanResult], rules: dict) -> list[str]:
-    """One line per whole-graph analysis rule: findings, objects and namespaces it reached (or "not run")."""
+    """The whole-graph analyses: the graphs' counts and first notable edges and paths when the scan exported them
+    (`ScanResult.graphs`), then one line per analysis rule with what it found (or "not run")."""
+    lines = ["### Graph analyses", ""]
+    stats = [(r.category, graph_stats(r.graphs)) for r in runs if r.graphs]
+    if stats:
+        header = ["Run", "namespaces", "workload groups (not isolated)", "connections", "cross-environment",
+                  "escalation paths", "subjects"]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for run, st in stats:
+            lines.append(f"| {code(run)} | {st['namespaces']} | {st['groups']} ({st['open_groups']}) | "
+                         f"{st['edges']} | {st['cross']} | {st['paths']} | {st['subjects']} |")
+        lines.append("")
+        examples = [(run, text) for run, st in stats for text in st["examples"]]
+        for run, text in examples[:MAX_GRAPH_EXAMPLES]:
+            lines.append(f"- {text}" + (f" ({code(run)})" if len(runs) > 1 else ""))
+        if len(examples) > MAX_GRAPH_EXAMPLES:
+            lines.append(f"- _... and {len(examples) - MAX_GRAPH_EXAMPLES} more (the HTML report draws them all)_")
+        if examples:
+            lines.append("")
     analysis_rules = sorted((r for r in rules.values() if ANALYSIS_TAG in r.tags),
                             key=lambda r: (category_key(r.category), r.id))
     if not analysis_rules:
-        return ["### Graph analyses", "", "_Not run (--no-analyses, or no analysis rule selected)._", ""]
-    lines = ["### Graph analyses", ""]
+        return [*lines, "_Analysis rules not run (--no-analyses, or none selected)._", ""]
     for rule in analysis_rules:
         mine = [f for r in runs for f in r.findings if f.rule_id == rule.id and not f.suppressed]
         objects = {f.resource for f in mine}
         namespaces = {f.resource.namespace for f in mine if f.resource.namespace}
         what = f"{len(mine)} finding(s) on {len(objects)} object(s) in {len(namespaces)} namespace(s)" if mine \
             else "no finding"
-        lines.append(f"- **{escape(category_title(rule.category))}**, {escape(rule.title)} "
-                     f"({code(rule.id)}): {what}")
+        lines.append(f"- {escape(category_title(rule.category))}, {escape(rule.title)} ({code(rule.id)}): {what}")
     return [*lines, ""]
+
+
+def graph_stats(graphs: Mapping[str, Any]) -> dict[str, Any]:
+    """Counts of the reachability and RBAC graphs and their notable parts (cross-environment namespace pairs, the
+    most severe escalation paths) as Markdown lines."""
+    reach = graphs.get("reachability")
+    reach = reach if isinstance(reach, Mapping) else {}
+    groups = {g.get("id"): g for g in reach.get("groups", ()) if isinstance(g, Mapping)}
+    edges = [e for e in reach.get("edges", ()) if isinstance(e, Mapping)]
+    cross = [e for e in edges if e.get("cross_environment")]
+
+    def namespace(group_id: Any) -> str:
+        return str(groups.get(group_id, {}).get("namespace", "?"))
+
+    pairs = sorted({(namespace(e.get("source")), namespace(e.get("destination"))) for e in cross})
+    examples = [f"cross-environment: {code(src)} → {code(dst)}" for src, dst in pairs]
+    rbac = graphs.get("rbac")
+    paths = [p for p in (rbac.get("paths", ()) if isinstance(rbac, Mapping) else ()) if isinstance(p, Mapping)]
+    rank = {s.label: s for s in Severity}
+    for path in sorted(paths, key=lambda p: -rank.get(str(p.get("severity")), Severity.INFO)):
+        examples.append(f"escalation ({escape(path.get('severity', ''))}): {code(path.get('subject', ''))} → "
+                        f"{code(path.get('role', ''))} → {code(path.get('permission', ''))} → "
+                        f"{code(path.get('target', ''))}: {escape(path.get('gains', ''))}")
+    return {"namespaces": len(reach.get("namespaces", ())), "groups": len(groups),
+            "open_groups": sum(1 for g in groups.values() if not g.get("ingress_isolated")), "edges": len(edges),
+            "cross": len(cross), "paths": len(paths), "subjects": len({p.get("subject") for p in paths}),
+            "examples": examples}
 
 
 def _problems(runs: Sequence[ScanResult]) -> list[str]:

@@ -44,6 +44,7 @@ from scanner.report._common import (
     sentence,
     settings_rows,
     sort_findings,
+    terminal_path,
 )
 from scanner.report.safe import guard_lines
 
@@ -65,6 +66,7 @@ SEVERITY_STYLES = {
     Severity.INFO: "dim",
 }
 _SEVERITIES = tuple(sorted(Severity, reverse=True))
+_SHORT = {Severity.CRITICAL: "crit", Severity.MEDIUM: "med"}  # column headers of the grand total
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +116,7 @@ def print_report(results: ScanResult | Sequence[ScanResult], console: Console, v
             console.print()
         console.print(Group(*report_renderables(result, view, title_run=len(runs) > 1)))
     if len(runs) > 1:
-        console.print(Group(_heading("Total"), grand_total_table(runs), Text()))
+        console.print(Group(_heading(f"Total across {len(runs)} runs"), grand_total_table(runs), Text()))
     console.print(verdict(runs, view.threshold))
 
 
@@ -182,7 +184,7 @@ def report_renderables(result: ScanResult, view: View = FILE_VIEW, *, title_run:
     compact = view.layout == COMPACT
     problems = _problems(result, PROBLEM_ROWS[view.layout])
     if compact and title_run and not active and problems is None:  # a clean overlay: one line
-        line = Text.assemble((title, "bold"), ": ", ("no unsuppressed findings", "green"))
+        line = Text.assemble((safe_text(result.category), "bold"), ": ", ("no unsuppressed findings", "green"))
         line.append(f" ({_inputs_line(result)}" + (f"; suppressed: {_suppressed_counts(suppressed)})" if suppressed
                                                     else ")"))
         return [line]
@@ -271,7 +273,7 @@ def _category(groups: dict[tuple[object, ...], list[Finding]]) -> str:
 
 def _location(finding: Finding) -> str:
     loc = finding.location
-    return f"{safe_text(relative_posix_path(loc.path)[0])}:{loc.line}:{loc.column}"
+    return f"{safe_text(terminal_path(relative_posix_path(loc.path)[0]))}:{loc.line}:{loc.column}"
 
 
 def _severity_label(severity: Severity) -> Text:
@@ -330,7 +332,7 @@ def _related_line(rel: object) -> Text:
     assert isinstance(rel, RelatedLocation)
     text = Text.assemble(("Related: ", "dim"), safe_text(rel.resource.display()))
     if rel.location:
-        path = safe_text(relative_posix_path(rel.location.path)[0])
+        path = safe_text(terminal_path(relative_posix_path(rel.location.path)[0]))
         text.append(f" ({path}:{rel.location.line})", style="cyan")
     if rel.message:
         text.append(f": {safe_text(rel.message)}")
@@ -374,13 +376,15 @@ def rule_table(active: Sequence[Finding], rules: dict[str, Rule]) -> Table:
 
 
 def grand_total_table(runs: Sequence[ScanResult]) -> Table:
-    """Unsuppressed findings by severity for each run and in total, plus suppressed and error counts."""
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title_justify="left",
-                  title=f"All {len(runs)} runs")
+    """Unsuppressed findings by severity for each run and in total, plus suppressed and error counts (run names
+    without their ``kguard/`` prefix, so that they fit 80 columns)."""
+    prefix = "kguard/"  # every overlay's and cluster's category starts with it
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     table.add_column("Run", overflow="fold")
     for severity in _SEVERITIES:
-        table.add_column(Text(severity.label[:4], style=SEVERITY_STYLES[severity]), justify="right", no_wrap=True)
-    table.add_column("supp", justify="right", no_wrap=True)
+        table.add_column(Text(_SHORT.get(severity, severity.label), style=SEVERITY_STYLES[severity]),
+                         justify="right", no_wrap=True)
+    table.add_column("suppr", justify="right", no_wrap=True)
     table.add_column("errors", justify="right", no_wrap=True)
     totals = [0] * (len(_SEVERITIES) + 2)
     for result in runs:
@@ -388,7 +392,7 @@ def grand_total_table(runs: Sequence[ScanResult]) -> Table:
         row = [sum(f.severity == s for f in active) for s in _SEVERITIES]
         row += [len(result.findings) - len(active), len(result.input_errors) + len(result.policy_errors)]
         totals = [a + b for a, b in zip(totals, row, strict=True)]
-        table.add_row(Text(safe_text(result.category)), *map(str, row))
+        table.add_row(Text(safe_text(result.category.removeprefix(prefix))), *map(str, row))
     table.add_section()
     table.add_row(Text("total", style="bold"), *(Text(str(n), style="bold") for n in totals))
     return table
@@ -441,7 +445,7 @@ def _problems(result: ScanResult, limit: int | None = None) -> Table | None:
     rows: list[tuple[Text, str]] = []
 
     def where(path: str, line: int | None) -> str:
-        return f"{path}:{line}" if line else path
+        return f"{terminal_path(path)}:{line}" if line else terminal_path(path)
 
     for err in sorted(result.input_errors, key=lambda e: (e.path, e.line or 0, e.message)):
         rows.append((Text("input error", "bold red"), f"{where(err.path, err.line)}: {err.message}"))

@@ -150,14 +150,13 @@ def test_several_runs_one_grand_total_and_one_verdict() -> None:
     staging = dataclasses.replace(clean(build_result()), category="kguard/staging")
     development = ScanResult(findings=[], category="kguard/development", scanned=["a.yaml"], resources=3)
     text = shown([production, staging, development], View.terminal(COMPACT), 80)
-    assert "kguard report: kguard/development: no unsuppressed findings (1 file scanned, 3 resources)" in \
-        " ".join(text.split())
+    assert "kguard/development: no unsuppressed findings (1 file scanned, 3 resources)" in " ".join(text.split())
     assert "Findings by severity and category" not in text  # no tables of zeros
-    total = text[text.index("All 3 runs"):]
+    total = text[text.index("Total across 3 runs"):]
     rows = {line.split()[0]: line.split()[1:] for line in total.splitlines()[1:] if line.strip()
             and not set(line.strip()) <= {"─"}}
-    assert rows["kguard/production"] == ["1", "1", "2", "0", "0", "2", "0"]
-    assert rows["kguard/development"] == ["0"] * 7
+    assert rows["production"] == ["1", "1", "2", "0", "0", "2", "0"]
+    assert rows["development"] == ["0"] * 7
     assert rows["total"] == ["2", "2", "4", "0", "0", "4", "0"]
     assert text.splitlines()[-1] == "blocked: 4 findings >= high (2 critical)"
     assert text.count("blocked:") == 1
