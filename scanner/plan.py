@@ -215,8 +215,10 @@ def plan_precommit(files: Sequence[str], helm: HelmConfig) -> Plan:
 def load_plan_files(plan: Plan) -> LoadResult:
     """The files and chart releases of ``plan``, loaded into one result."""
     loaded = load_paths(plan.files)
+    counts: dict[str, int] = {}
     for release in plan.releases:
-        loaded.extend(load_release(release))
+        loaded.extend(load_release(release, counts))
+    loaded.scanned = list(dict.fromkeys(loaded.scanned))  # a chart rendered for several releases is one input
     return loaded
 
 

@@ -15,7 +15,7 @@ from scanner.engine.evaluate import evaluate
 from scanner.engine.expand import implied_pods, parse_spec
 from scanner.engine.match import kinds_match
 from scanner.engine.review import apply_default_namespace
-from scanner.engine.templates import TemplateSet, from_policy, load_template_dirs
+from scanner.engine.templates import TemplateSet, add_template_objects, from_policy
 from scanner.errors import UsageError
 from scanner.load.files import LoadResult, display_path, load_paths
 from scanner.model import Finding, Resource, ScanResult, Skipped
@@ -77,7 +77,10 @@ def load_templates(options: ScanOptions) -> TemplateSet:
             template, constraints = from_policy(policy, options.pod_security)
             templates.add(template, constraints)
     if options.template_dirs:
-        load_template_dirs(list(options.template_dirs), templates)
+        loaded = load_paths(list(options.template_dirs))
+        if loaded.errors:
+            raise UsageError(str(loaded.errors[0]))
+        add_template_objects(loaded.resources, templates)
     known = [t.rule for t in templates.templates.values() if t.rule]
     if options.analyses and options.default_policies:
         from scanner.analysis import analysis_rules

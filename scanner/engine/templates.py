@@ -15,8 +15,7 @@ from scanner.engine.catalogue import Policy, Rule, package_of
 if TYPE_CHECKING:
     from scanner.config import PodSecurityConfig
 from scanner.errors import UsageError
-from scanner.load.files import load_paths
-from scanner.model import Severity
+from scanner.model import Resource, Severity
 
 TARGET = "admission.k8s.gatekeeper.sh"
 ENFORCEMENT_ACTIONS = ("deny", "warn", "dryrun", "scoped")
@@ -174,14 +173,12 @@ class TemplateSet:
         self.constraints.extend(constraints)
 
 
-def load_template_dirs(dirs: list[str], into: TemplateSet) -> None:
-    """ConstraintTemplates + Constraints from YAML files; a constraint without its template is an error."""
-    loaded = load_paths(dirs)
-    if loaded.errors:
-        raise UsageError(str(loaded.errors[0]))
+def add_template_objects(resources: list[Resource], into: TemplateSet) -> None:
+    """ConstraintTemplates + Constraints among loaded objects (`--templates`); a constraint without its template is
+    an error."""
     pending: list[tuple[dict[str, Any], str]] = []
     new: dict[str, tuple[Template, dict[str, Any]]] = {}
-    for res in loaded.resources:
+    for res in resources:
         where = f"{res.path}:{res.positions[()].line}"
         if res.kind == "ConstraintTemplate":
             try:

@@ -106,8 +106,12 @@ def _helm_error(stderr: str, chart: Path) -> HelmError:
     return HelmError(f"helm template failed: {message}", shown, int(at.group("line")) if at.group("line") else None)
 
 
-def load_release(release: Release) -> LoadResult:
-    """Render ``release`` and load every document, blamed on its template file (and line where it aligns)."""
+def load_release(release: Release, counts: dict[str, int] | None = None) -> LoadResult:
+    """Render ``release`` and load every document, blamed on its template file (and line where it aligns).
+
+    ``counts`` numbers the documents of each template file; share it between releases of one chart so that every
+    object keeps a distinct (path, document index).
+    """
     shown = display_path(release.chart)
     try:
         text = render_release(release)
@@ -115,7 +119,7 @@ def load_release(release: Release) -> LoadResult:
         return LoadResult(scanned=[shown], errors=[InputError(path=exc.path or shown, line=exc.line,
                                                               message=str(exc))])
     out = LoadResult(scanned=[display_path(release.chart / CHART_FILE)])
-    counts: dict[str, int] = {}
+    counts = {} if counts is None else counts
     for source, chunk in _documents(text):
         template = release.chart / Path(*Path(source).parts[1:]) if source else release.chart / CHART_FILE
         where = display_path(template)
