@@ -439,6 +439,7 @@ def audit(
     concurrency: Annotated[int, typer.Option(min=1, help="Parallel API requests.")] = 8,
     request_timeout: Annotated[float, typer.Option(help="Seconds per API request.")] = 30.0,
     quiet: QuietOpt = False,
+    report_dir: Annotated[Path | None, typer.Option(help="Also write every format into this directory.")] = None,
 ) -> None:
     """Audit a live cluster (read-only) with the same policies; optionally map to and diff against Git."""
     from scanner.cluster.audit import AuditOptions, run_audit
@@ -452,7 +453,8 @@ def audit(
         scan_options = ScanOptions(policy_dir=policy_dir, template_dirs=templates or (),
                                    default_policies=not no_default_policies, config=repository_config(),
                                    pss_level=pss_level.value if pss_level else None,
-                                   select=select or (), ignore=ignore or (), graphs=fmt in GRAPH_FORMATS)
+                                   select=select or (), ignore=ignore or (),
+                                   graphs=fmt in GRAPH_FORMATS or report_dir is not None)
         read = ReadOptions(namespaces=namespace or (), exclude_namespaces=exclude_namespace or (),
                            page_size=page_size, concurrency=concurrency)
         options = AuditOptions(kubeconfig=kubeconfig, context=context, in_cluster=in_cluster, read=read,
@@ -467,7 +469,7 @@ def audit(
         fail(f"coverage incomplete: {len(result.result.coverage)} kind/namespace(s) could not be read "
              "(--require-full-coverage)")
     with _errors_to_exit():
-        finish([result.result], fmt=fmt, output=output, fail_on=fail_on, quiet=quiet)
+        finish([result.result], fmt=fmt, output=output, fail_on=fail_on, quiet=quiet, report_dir=report_dir)
 
 
 @app.command()

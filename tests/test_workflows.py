@@ -115,6 +115,9 @@ def test_nightly_audit_is_scheduled_with_kubeconfig_secret() -> None:
     steps = document["jobs"]["audit"]["steps"]
     audit = next(s for s in steps if s.get("id") == "audit")
     assert "kguard audit --kubeconfig" in audit["run"] and "--format sarif" in audit["run"]
+    assert "--report-dir reports/audit" in audit["run"]
+    summary = next(s for s in steps if s.get("name") == "Job summary")
+    assert "always()" in summary["if"] and 'cat reports/audit/kguard.md >> "$GITHUB_STEP_SUMMARY"' in summary["run"]
     secrets = [s for s in steps if "secrets." in str(s.get("env", {}))]
     assert secrets and "KGUARD_KUBECONFIG" in str(secrets[0]["env"])
 
@@ -166,6 +169,13 @@ def test_ci_gate_steps_run_for_real(tmp_path: Path) -> None:
     assert output.read_text().strip() == "exit-code=1"  # default policies: a privileged container
     sarif = json.loads((tmp_path / "reports" / "kguard.sarif").read_text())
     assert [r["automationDetails"]["id"] for r in sarif["runs"]] == ["kguard/manifests/overlays/prod/"]
+    assert done.stdout.rstrip().splitlines()[-1].startswith("blocked: ")  # the compact report in the job log
+
+    summary = tmp_path / "step-summary.md"
+    done = _bash(_step(document, "scan", "Job summary")["run"], tmp_path, {"GITHUB_STEP_SUMMARY": str(summary)})
+    assert done.returncode == 0, done.stderr
+    assert summary.read_text().startswith("## kguard: blocked: ")
+    assert "[`pss-privileged`]" in summary.read_text()
 
     final = _step(document, "scan", "Fail by kguard's exit code")["run"]
     assert _bash(final, tmp_path, {"CODE": "1"}).returncode == 1
@@ -193,8 +203,19 @@ def test_action_scan_step_runs_for_real(tmp_path: Path, paths: str, kustomize: s
     env = {"KGUARD_PATHS": paths, "KGUARD_KUSTOMIZE": kustomize, "KGUARD_FORMAT": "sarif",
            "KGUARD_FAIL_ON": "high", "KGUARD_OUTPUT": "out/kguard.sarif", "KGUARD_ARGS": "--pss-level baseline",
            "GITHUB_OUTPUT": str(output)}
-    done = _bash(scan["run"], tmp_path, env)
+    done = _bash(scan["run"], tmp_path, {**env, "RUNNER_TEMP": str(tmp_path / "runner-temp")})
     assert done.returncode == 0, done.stderr
-    assert output.read_text().strip() == "exit-code=1"
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    assert outputs["exit-code"] == "1"
     sarif = json.loads((tmp_path / "out" / "kguard.sarif").read_text())
     assert [r["automationDetails"]["id"] for r in sarif["runs"]] == runs
+    # the job log gets the compact report and its verdict; the job summary the Markdown report
+    assert done.stdout.rstrip().splitlines()[-1].startswith("blocked: ")
+    assert "pss-privileged" in done.stdout and "field:" not in done.stdout
+    assert outputs["reports"] == str(tmp_path / "runner-temp" / "kguard-reports")
+    summary = tmp_path / "step-summary.md"
+    step = next(s for s in action["runs"]["steps"] if s.get("name") == "Job summary")
+    assert "steps.scan.outputs.reports" in step["if"] and "always()" in step["if"]
+    done = _bash(step["run"], tmp_path, {"REPORTS": outputs["reports"], "GITHUB_STEP_SUMMARY": str(summary)})
+    assert done.returncode == 0, done.stderr
+    assert summary.read_text().startswith("## kguard: blocked: ")
