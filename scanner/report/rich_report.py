@@ -289,8 +289,8 @@ def _rule_block(block: RuleBlock, rules: dict[str, Rule], view: View) -> Rendera
     rule = rules.get(block.rule_id)
     findings = block.findings
     head = Text.assemble(_severity_label(block.severity), " ", (safe_text(block.rule_id), "bold"))
-    if len(block.objects) > 1:
-        head.append(f" ({plural(len(block.objects), 'object')})")
+    if len(findings) > 1:
+        head.append(f" ({plural(len(findings), 'finding')}, {plural(len({f.resource for f in findings}), 'object')})")
     if rule and rule.title != block.rule_id:
         head.append(f"  {safe_text(rule.title, prose=True)}", style="italic")
     fixes = {remediation_for(f, rules) for f in findings}
@@ -299,8 +299,7 @@ def _rule_block(block: RuleBlock, rules: dict[str, Rule], view: View) -> Rendera
     body: list[RenderableType] = [_object_entry(group, rules, view, with_fix=shared_fix is None) for group in shown]
     hidden = len(block.objects) - len(shown)
     if hidden:
-        body.append(Text(f"... and {plural(hidden, 'more object')} (every one in --format json or sarif)",
-                         style="dim"))
+        body.append(Text(f"... and {hidden} more (every one in --format json or sarif)", style="dim"))
     if shared_fix:
         body.append(Text.assemble(("Fix: ", "green"), safe_text(sentence(shared_fix), prose=True)))
     return Group(head, _indented(*body), Text())

@@ -94,14 +94,14 @@ def test_verdict_agrees_with_the_exit_code() -> None:
 def test_a_rule_on_many_objects_shows_a_count_and_the_first_few() -> None:
     result = ScanResult(findings=many(400), rules=list(RULES), resources=400)
     compact = shown(result, View.terminal(COMPACT), 80)
-    assert "MEDIUM   pss-run-as-non-root (400 objects)" in compact
+    assert "MEDIUM   pss-run-as-non-root (400 findings, 400 objects)" in compact
     assert re.findall(r"app-\d{3}\.yaml", compact) == ["app-000.yaml", "app-001.yaml", "app-002.yaml"]
-    assert "... and 397 more objects" in compact
+    assert "... and 397 more (every one in --format json or sarif)" in compact
     assert len(compact.splitlines()) < 40
     full = shown(result, View.terminal(FULL), 120)
-    assert len(re.findall(r"app-\d{3}\.yaml", full)) == 10 and "... and 390 more objects" in full
+    assert len(re.findall(r"app-\d{3}\.yaml", full)) == 10 and "... and 390 more" in full
     every = rich_report.render(result)  # the text file lists every object
-    assert len(re.findall(r"app-\d{3}\.yaml:20:9", every)) == 400 and "more objects" not in every
+    assert len(re.findall(r"app-\d{3}\.yaml:20:9", every)) == 400 and "more (every one" not in every
 
 
 def test_per_rule_table_for_large_results() -> None:
@@ -126,7 +126,7 @@ def test_same_rule_object_and_line_show_once_with_every_reason() -> None:
     for layout in LAYOUTS_AND_WIDTHS:
         text = shown(ScanResult(findings=findings, rules=list(RULES)), View.terminal(*layout[:1]), layout[1])
         assert text.count("rbac.yaml:7:") == 1 and text.count("HIGH     rbac-wildcard-verbs") == 1
-        assert "(3 objects)" not in text
+        assert "(3 findings, 1 object)" in text
         assert all(f"{reason}." in text for reason in reasons)
         assert text.count("Fix:") == 1
         assert text.splitlines()[-1] == "blocked: 3 findings >= high"
