@@ -293,10 +293,15 @@ def _rule_block(block: RuleBlock, rules: dict[str, Rule], view: View) -> Rendera
         head.append(f" ({plural(len(findings), 'finding')}, {plural(len({f.resource for f in findings}), 'object')})")
     if rule and rule.title != block.rule_id:
         head.append(f"  {safe_text(rule.title, prose=True)}", style="italic")
+    # compact: a rule below the fail threshold shows only where it fires (what blocks gets the messages and fixes)
+    brief = view.layout == COMPACT and not _blocks(block.severity, view.threshold)
     fixes = {remediation_for(f, rules) for f in findings}
-    shared_fix = fixes.pop() if len(fixes) == 1 else None
+    shared_fix = None if brief else fixes.pop() if len(fixes) == 1 else None
     shown = block.objects if view.objects_per_rule is None else block.objects[: view.objects_per_rule]
-    body: list[RenderableType] = [_object_entry(group, rules, view, with_fix=shared_fix is None) for group in shown]
+    body: list[RenderableType] = [
+        _where(group[0]) if brief else _object_entry(group, rules, view, with_fix=shared_fix is None)
+        for group in shown
+    ]
     hidden = len(block.objects) - len(shown)
     if hidden:
         body.append(Text(f"... and {hidden} more (every one in --format json or sarif)", style="dim"))
@@ -305,9 +310,18 @@ def _rule_block(block: RuleBlock, rules: dict[str, Rule], view: View) -> Rendera
     return Group(head, _indented(*body), Text())
 
 
+def _blocks(severity: Severity, threshold: Severity | None) -> bool:
+    """Whether a finding of ``severity`` fails the run (`ScanResult.exit_code`: info never does)."""
+    return threshold is not None and severity >= threshold and severity > Severity.INFO
+
+
+def _where(finding: Finding) -> Text:
+    return Text.assemble((_location(finding), "cyan"), "  ", safe_text(finding.resource.display()))
+
+
 def _object_entry(group: tuple[Finding, ...], rules: dict[str, Rule], view: View, *, with_fix: bool) -> RenderableType:
     first = group[0]
-    where = Text.assemble((_location(first), "cyan"), "  ", safe_text(first.resource.display()))
+    where = _where(first)
     details: list[RenderableType] = []
     full = view.layout == FULL
     for finding in group:
@@ -405,7 +419,7 @@ def verdict(runs: Sequence[ScanResult], threshold: Severity | None) -> Text:
     active = [f for r in runs for f in r.findings if not f.suppressed]
     errors = [(sum(len(r.input_errors) for r in runs), "input error"),
               (sum(len(r.policy_errors) for r in runs), "policy error")]
-    blocking = [f for f in active if threshold is not None and f.severity >= threshold and f.severity > Severity.INFO]
+    blocking = [f for f in active if _blocks(f.severity, threshold)]
     parts = []
     if blocking:
         assert threshold is not None

@@ -179,3 +179,13 @@ def test_hostile_names_stay_on_their_line() -> None:
                                              resource=dataclasses.replace(finding.resource, name="[bold]n[/bold]"))
     text = rich_report.render(result)
     assert "\x1b" not in text and "\n::error" not in text and "[bold]n[/bold]" in text
+
+
+def test_compact_details_only_what_blocks() -> None:
+    result = clean(build_result())
+    brief = shown(result, View.terminal(COMPACT, Severity.HIGH), 80)
+    assert "Namespace shop has no default-deny" not in brief and "Fix: Add a NetworkPolicy" not in brief
+    assert "manifests/base/namespaces/shop ns.yaml:1:1  Namespace shop" in brief  # still shows where
+    detailed = shown(result, View.terminal(COMPACT, Severity.MEDIUM), 80)
+    assert "Namespace shop has no default-deny" in detailed and "Fix: Add a NetworkPolicy" in detailed
+    assert "Namespace shop has no default-deny" in shown(result, View.terminal(FULL, Severity.HIGH), 120)
