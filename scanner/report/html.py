@@ -113,20 +113,26 @@ def _attr(value: object) -> str:
 def page_data(runs: list[ScanResult], root: Path, base: str | None) -> dict[str, Any]:
     """What the script needs: findings (short keys), rules, snippets, the link base."""
     rules: dict[str, dict[str, str]] = {}
+    categories: dict[str, str] = {}
     findings: list[dict[str, Any]] = []
     wanted: dict[str, set[tuple[int, int]]] = defaultdict(set)
     for run in runs:
         by_id = {rule.id: rule for rule in report_rules(run)}
         for rule in by_id.values():
-            rules.setdefault(rule.id, {"title": safe_text(rule.title, prose=True), "help": _http(rule.help_url)})
+            rules.setdefault(rule.id, {"title": safe_text(rule.title, prose=True), "help": _http(rule.help_url),
+                                       "fix": safe_text(sentence(rule.remediation), prose=True)})
         for finding in sort_findings(run.findings):
             path, inside = relative_posix_path(finding.location.path, root)
             loc = finding.location
             if inside and loc.line > 0:
                 wanted[path].add((loc.line, max(loc.line, loc.end_line)))
-            findings.append(_finding_data(finding, by_id, run, path, inside, len(runs) > 1))
-    return {"findings": findings, "rules": rules, "sources": snippets(wanted, root), "link": base or "",
-            "severities": [s.label for s in SEVERITIES]}
+            entry = _finding_data(finding, by_id, run, path, inside, len(runs) > 1)
+            if entry["x"] == rules[finding.rule_id]["fix"]:
+                del entry["x"]  # the rule's remediation: said once in ``rules``
+            categories.setdefault(entry["c"], safe_text(category_title(finding.category), prose=True))
+            findings.append(entry)
+    return {"findings": findings, "rules": rules, "categories": categories, "sources": snippets(wanted, root),
+            "link": base or "", "severities": [s.label for s in SEVERITIES]}
 
 
 def _http(url: str) -> str:
@@ -139,7 +145,6 @@ def _finding_data(finding: Finding, rules: dict[str, Any], run: ScanResult, path
     entry: dict[str, Any] = {
         "s": finding.severity.label,
         "c": safe_text(finding.category),
-        "ct": safe_text(category_title(finding.category), prose=True),
         "r": safe_text(finding.rule_id),
         "o": safe_text(finding.resource.display()),
         "n": safe_text(finding.resource.namespace or ""),
@@ -291,6 +296,8 @@ def _findings_section(runs: list[ScanResult]) -> str:
 <th data-sort="n">Namespace</th><th data-sort="p">Location</th><th data-sort="m">Message</th>
 </tr></thead><tbody></tbody></table>
 <p id="empty" class="muted" hidden>No finding matches the filters.</p>
+<div id="more" hidden><button type="button" id="more-page">Show <span id="more-count"></span> more</button>
+<button type="button" id="more-all">Show all</button></div>
 <noscript><p>The findings table needs JavaScript; kguard.json and kguard.txt hold the same findings.</p></noscript>
 </section>"""
 

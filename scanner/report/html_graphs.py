@@ -22,6 +22,7 @@ from scanner.report.safe import safe_text
 MAX_NODES = 120  # workload groups drawn one by one; above this, one node per namespace
 MAX_EDGES = 600
 MAX_PATHS = 150  # RBAC escalation paths drawn
+MAX_PORT_LABELS = 40  # cross-environment edges carry their ports as a label up to this many edges (else a tooltip)
 FONT = "Helvetica"
 ENV_COLOURS = {  # environment -> (cluster fill, cluster border)
     "production": ("#fdecec", "#e8a0a0"),
@@ -79,7 +80,7 @@ def _header(name: str, rankdir: str = "LR") -> list[str]:
     return [
         f"digraph {name} {{",
         f'  graph [rankdir={rankdir}, compound=true, fontname="{FONT}", fontsize=11, nodesep=0.22, ranksep=0.7,'
-        ' bgcolor="transparent", pad=0.15, newrank=true];',
+        ' bgcolor="transparent", pad=0.15];',
         f'  node [shape=box, style="rounded,filled", fillcolor="#ffffff", color="#9aa6b8", fontname="{FONT}",'
         ' fontsize=10, margin="0.14,0.06", height=0.3];',
         f'  edge [color="{EDGE}", arrowsize=0.6, penwidth=1.1, fontname="{FONT}", fontsize=9, fontcolor="#5b6475"];',
@@ -163,7 +164,7 @@ def _group_dot(namespaces: dict[str, str], groups: dict[str, dict[str, Any]], ed
             continue
         for edge in sorted(found, key=lambda e: (node_name(groups[e["source"]]), node_name(groups[e["destination"]]))):
             attrs = style
-            if edge["cross_environment"]:
+            if edge["cross_environment"] and len(edges) <= MAX_PORT_LABELS:
                 attrs += f", label={label(edge['ports'])}"
             tail, head = node_name(groups[edge["source"]]), node_name(groups[edge["destination"]])
             lines.append(f"  {quoted(tail)} -> {quoted(head)} [{attrs}, tooltip={quoted(edge['ports'])}];")

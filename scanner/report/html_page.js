@@ -37,15 +37,27 @@
   }
 
   fill(filters.s, data.severities.filter(function (s) { return findings.some(function (f) { return f.s === s; }); }));
-  const categoryTitles = {};
-  findings.forEach(function (f) { categoryTitles[f.c] = f.ct; });
-  fill(filters.c, distinct("c"), categoryTitles);
+  fill(filters.c, distinct("c"), data.categories);
   fill(filters.r, distinct("r"));
   fill(filters.n, distinct("n"));
   fill(filters.p, distinct("p"));
   fill(filters.run, distinct("run"));
 
-  const rows = findings.map(function (f, i) {
+  const PAGE = 300;
+  let limit = PAGE;
+  let order = [];
+  let matches = [];
+  const rows = {};
+  const details = {};
+  const haystacks = findings.map(function (f) {
+    const rule = data.rules[f.r] || {};
+    return [f.r, f.o, f.n, f.p, f.m, f.x || rule.fix || "", f.fp || "", f.run || "", f.sup || "", rule.title || ""]
+      .join("\n").toLowerCase();
+  });
+
+  function row(i) {
+    if (rows[i]) return rows[i];
+    const f = findings[i];
     const tr = el("tr", "row" + (f.sup ? " sup" : ""));
     tr.dataset.index = String(i);
     const sevCell = el("td");
@@ -64,10 +76,9 @@
     const msg = el("td", "msg", f.m);
     msg.title = f.m;
     tr.appendChild(msg);
-    tr._haystack = [f.r, f.o, f.n, f.p, f.m, f.x, f.fp || "", f.run || "", f.sup || "",
-      (data.rules[f.r] || {}).title || ""].join("\n").toLowerCase();
+    rows[i] = tr;
     return tr;
-  });
+  }
 
   function snippet(f) {
     const chunks = data.sources[f.p];
@@ -112,9 +123,10 @@
     box.appendChild(el("p", "", f.m));
     box.appendChild(el("p", "muted", f.o + " · " + (rule.title || f.r) + (f.fp ? " · field " + f.fp : "") +
       (f.run ? " · run " + f.run : "") + (f.ea ? " · enforcement " + f.ea : "")));
-    if (f.x) {
+    const fix = f.x || rule.fix;
+    if (fix) {
       box.appendChild(el("h4", "", "Remediation"));
-      box.appendChild(el("p", "fix", f.x));
+      box.appendChild(el("p", "fix", fix));
     }
     if (f.sup) {
       box.appendChild(el("h4", "", "Suppressed"));
@@ -147,16 +159,18 @@
   }
 
   tbody.addEventListener("click", function (event) {
-    const row = event.target.closest("tr.row");
-    if (!row || event.target.closest("a")) return;
-    const next = row.nextElementSibling;
-    if (next && next.classList.contains("detail")) {
-      next.remove();
-      row.classList.remove("open");
+    const tr = event.target.closest("tr.row");
+    if (!tr || event.target.closest("a")) return;
+    const i = Number(tr.dataset.index);
+    if (details[i]) {
+      details[i].remove();
+      delete details[i];
+      tr.classList.remove("open");
       return;
     }
-    row.classList.add("open");
-    row.after(detail(findings[Number(row.dataset.index)]));
+    tr.classList.add("open");
+    details[i] = detail(findings[i]);
+    tr.after(details[i]);
   });
 
   function compare(a, b) {
@@ -169,15 +183,8 @@
     return sortDir * d || a - b;
   }
 
-  function draw() {
-    const order = findings.map(function (_, i) { return i; }).sort(compare);
-    const fragment = document.createDocumentFragment();
-    order.forEach(function (i) {
-      fragment.appendChild(rows[i]);
-      rows[i].classList.remove("open");
-    });
-    tbody.textContent = "";
-    tbody.appendChild(fragment);
+  function sort() {
+    order = findings.map(function (_, i) { return i; }).sort(compare);
     apply();
   }
 
@@ -186,25 +193,46 @@
     Object.keys(filters).forEach(function (k) { if (filters[k] && filters[k].value) wanted[k] = filters[k].value; });
     const words = search.value.toLowerCase().split(/\s+/).filter(Boolean);
     const sup = showSuppressed.checked;
-    let shown = 0;
-    rows.forEach(function (tr, i) {
+    matches = order.filter(function (i) {
       const f = findings[i];
-      let ok = sup || !f.sup;
-      for (const k in wanted) if (ok && f[k] !== wanted[k]) ok = false;
-      for (const w of words) if (ok && tr._haystack.indexOf(w) < 0) ok = false;
-      tr.hidden = !ok;
-      const next = tr.nextElementSibling;
-      if (next && next.classList.contains("detail")) next.hidden = !ok;
-      if (ok) shown++;
+      if (!sup && f.sup) return false;
+      for (const k in wanted) if (f[k] !== wanted[k]) return false;
+      for (const w of words) if (haystacks[i].indexOf(w) < 0) return false;
+      return true;
     });
+    limit = PAGE;
+    draw();
+  }
+
+  function draw() {
+    const fragment = document.createDocumentFragment();
+    matches.slice(0, limit).forEach(function (i) {
+      fragment.appendChild(row(i));
+      if (details[i]) fragment.appendChild(details[i]);
+    });
+    tbody.textContent = "";
+    tbody.appendChild(fragment);
     const active = findings.filter(function (f) { return !f.sup; }).length;
-    $("shown").textContent = shown + " shown of " + active + " findings" +
-      (findings.length > active ? " (+" + (findings.length - active) + " suppressed)" : "");
-    $("empty").hidden = shown > 0;
+    const shown = Math.min(limit, matches.length);
+    $("shown").textContent = matches.length + " of " + active + " findings" +
+      (findings.length > active ? " (+" + (findings.length - active) + " suppressed)" : "") +
+      (shown < matches.length ? ", first " + shown + " listed" : "");
+    $("empty").hidden = matches.length > 0;
+    $("more").hidden = shown >= matches.length;
+    $("more-count").textContent = String(Math.min(PAGE, matches.length - shown));
     document.querySelectorAll(".sev-chip").forEach(function (chip) {
       chip.classList.toggle("on", chip.dataset.severity === filters.s.value);
     });
   }
+
+  $("more-page").addEventListener("click", function () {
+    limit += PAGE;
+    draw();
+  });
+  $("more-all").addEventListener("click", function () {
+    limit = matches.length;
+    draw();
+  });
 
   document.querySelectorAll("#findings-table th[data-sort]").forEach(function (th) {
     th.addEventListener("click", function () {
@@ -213,7 +241,7 @@
       sortKey = key;
       document.querySelectorAll("#findings-table th").forEach(function (other) { other.removeAttribute("aria-sort"); });
       th.setAttribute("aria-sort", sortDir > 0 ? (key === "s" ? "descending" : "ascending") : (key === "s" ? "ascending" : "descending"));
-      draw();
+      sort();
     });
   });
   Object.keys(filters).forEach(function (k) { if (filters[k]) filters[k].addEventListener("change", apply); });
@@ -253,7 +281,7 @@
       $("findings").scrollIntoView({ behavior: "smooth" });
     });
   });
-  draw();
+  sort();
   document.body.dataset.ready = "1";
   document.body.dataset.renderMs = String(Math.round(performance.now()));
 })();
