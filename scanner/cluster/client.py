@@ -114,6 +114,8 @@ def connect(*, kubeconfig: str | None = None, context: str | None = None, in_clu
     from kubernetes.config.config_exception import ConfigException
 
     configuration = client.Configuration()
+    if not in_cluster:
+        kubeconfig = _kubeconfig_file(kubeconfig)
     try:
         if in_cluster:
             config.load_incluster_config(client_configuration=configuration)
@@ -129,3 +131,23 @@ def connect(*, kubeconfig: str | None = None, context: str | None = None, in_clu
     configuration.connection_pool_maxsize = pool_size
     configuration.retries = False  # our own retry loop decides
     return ClusterClient(api=client.ApiClient(configuration), context=str(name), timeout=timeout)
+
+
+def _kubeconfig_file(given: str | None) -> str | None:
+    """The kubeconfig to load: --kubeconfig, else None for the client's search ($KUBECONFIG, ~/.kube/config).
+
+    A missing file is a UsageError saying which file (and, when nothing was given, where kguard looked).
+    """
+    import os
+
+    if given:
+        if not os.path.isfile(given):
+            reason = "is a directory, not a kubeconfig file" if os.path.isdir(given) else "no such file"
+            raise UsageError(f"--kubeconfig {given}: {reason}")
+        return given
+    listed = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    default = os.path.expanduser("~/.kube/config")
+    if any(os.path.isfile(p) for p in listed) or (not listed and os.path.isfile(default)):
+        return None  # the client's own search (it merges the files of $KUBECONFIG)
+    looked = (f"$KUBECONFIG ({os.pathsep.join(listed)})" if listed else f"$KUBECONFIG (not set) and {default}")
+    raise UsageError(f"no kubeconfig found: looked in {looked}; give --kubeconfig FILE, or --in-cluster inside a pod")

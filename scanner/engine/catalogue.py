@@ -284,6 +284,8 @@ def load_catalogue(policy_dir: Path) -> list[Policy]:
         raise UsageError(f"{policy_dir}: policy directory not found")
     libs = load_libs(policy_dir)
     policies = [load_policy(m.parent, libs, policy_dir.parent) for m in sorted(policy_dir.glob("*/*/metadata.yaml"))]
+    if not policies:  # an empty library would evaluate nothing and pass every input
+        raise UsageError(f"{policy_dir}: no policies found (expected <category>/<policy>/metadata.yaml)")
     seen: dict[str, Path] = {}
     for policy in policies:
         for key in (policy.rule.id, policy.rule.kind):

@@ -45,6 +45,7 @@ from scanner.errors import UsageError
 ROOT = "kguard"
 START_TIMEOUT = 30.0  # seconds for a started server to become healthy (it compiles every module first)
 PUSH_TIMEOUT = 120.0  # seconds for one policy or data upload (OPA recompiles all modules on each)
+USER_URL_TIMEOUT = 3.0  # seconds a server given with --opa-url has to answer its health check
 DEFAULT_TIME_LIMIT = 10.0
 UNITS_PER_REQUEST = 64  # inputs per query when several templates judge each input
 BATCH_ID = f"{ROOT}/batch.rego"
@@ -260,10 +261,27 @@ class OpaBackend:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/"):
             raise UsageError(f"--opa-url must look like http://HOST:PORT, not {url!r}")
+        self._probe_user_server(url)
         self._connect(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
                       parts.scheme == "https")
 
     # -- connection -----------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _probe_user_server(url: str) -> None:
+        """A server given with --opa-url answers its health check within `USER_URL_TIMEOUT`, else UsageError."""
+        import requests
+
+        try:
+            response = requests.get(f"{url.rstrip('/')}/health", timeout=USER_URL_TIMEOUT)
+        except requests.Timeout:
+            raise UsageError(f"--opa-url {url}: no answer within {USER_URL_TIMEOUT:g}s") from None
+        except requests.RequestException as exc:
+            reason = "connection refused" if "refused" in str(exc).lower() else _exception_text(exc)
+            raise UsageError(f"--opa-url {url}: no OPA server answers ({reason})") from None
+        if response.status_code != 200:
+            raise UsageError(f"--opa-url {url}: the health check answered HTTP {response.status_code}, not 200 "
+                             "(is this an OPA server?)")
 
     def _connect(self, host: str, port: int, ssl: bool) -> None:
         from opa_client import OpaClient  # heavy (requests); only when the OPA engine is chosen

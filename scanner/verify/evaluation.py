@@ -76,16 +76,28 @@ def evaluate_plan(plan: Plan, new_backend: Callable[[], Backend], timeout: float
         backend.close()
 
 
+def _selects_anything(plan: Any) -> bool:
+    """Whether a --run filter left any test or case to run (skipped suites and skip: true do not count)."""
+    return any(test.status != SKIP and (not test.cases or any(case.status != SKIP for case in test.cases))
+               for suite in plan.suites for test in suite.tests)
+
+
 def verify(targets: list[str], *, run_filter: str | None = None, engine: str = "regorus",
            opa_url: str | None = None, timeout: float = 10.0,
            make: Callable[[str, str | None], Backend] = make_backend) -> list[SuiteResult]:
     """Run every suite under ``targets``; raises UsageError when there is nothing to run."""
+    if not 0 < timeout < float("inf"):
+        raise UsageError(f"--policy-timeout must be a positive number of seconds, not {timeout:g}")
+    if opa_url is not None and engine != "opa":
+        raise UsageError("--opa-url is the OPA server of --engine opa; add --engine opa (or drop --opa-url)")
     flt = Filter.parse(run_filter)
     suites = find_suites(targets)
     if not suites:
         raise UsageError(f"no Suite files (kind: Suite, apiVersion: {SUITE_GROUP}/...) found in "
                          f"{', '.join(targets)}")
     plan = plan_suites(suites, flt)
+    if run_filter and not _selects_anything(plan):
+        raise UsageError(f"--run {run_filter!r} matches no test or case in {', '.join(targets)}")
     if plan.templates:
         evaluate_plan(plan, lambda: make(engine, opa_url), timeout)
     for suite in plan.suites:
