@@ -206,14 +206,16 @@ def _report_problems(results: list[ScanResult], quiet: bool, fmt: Format | None 
 
     Every line is escaped with `safe_text`: paths, names and messages come from the scanned files.
     """
+    from scanner.report._common import terminal_path
     from scanner.report.safe import safe_text
 
-    def where(path: str, line: int | None) -> str:
-        return f"{path}:{line}" if line else path
+    def where(path: str, line: int | None) -> str:  # relative to the current directory, as linters print paths
+        return f"{terminal_path(path)}:{line}" if line else terminal_path(path)
 
     for result in results:
         for error in result.input_errors:
-            typer.echo(f"kguard: error: {safe_text(error)}", err=True)
+            typer.echo(f"kguard: error: {safe_text(where(error.path, error.line))}: {safe_text(error.message)}",
+                       err=True)
         for perr in result.policy_errors:
             typer.echo(f"kguard: error: policy {safe_text(perr.policy)}: {safe_text(perr.message)}", err=True)
         for item in result.not_evaluated:
@@ -280,7 +282,19 @@ LayoutOpt = Annotated[Layout, typer.Option(
     "terminal or is narrower than 100 columns).")]
 ShowSuppressedOpt = Annotated[bool, typer.Option("--show-suppressed", help="List suppressed findings too.")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here (default: stdout).")]
-FailOnOpt = Annotated[FailOn, typer.Option(help="Exit 1 when an unsuppressed finding is at least this severe.")]
+FailOnOpt = Annotated[FailOn | None, typer.Option(
+    help="Exit 1 when an unsuppressed finding is at least this severe (default: .kguard.yaml failOn, else high).")]
+SelectOpt = Annotated[list[str] | None, typer.Option(
+    help="Only these rules (id, glob, kind or category; repeatable or comma-separated; replaces .kguard.yaml "
+         "select).")]
+IgnoreOpt = Annotated[list[str] | None, typer.Option(
+    help="Skip these rules (id, glob, kind or category; repeatable or comma-separated; replaces .kguard.yaml "
+         "ignore).")]
+
+
+def configured_fail_on(given: FailOn | None, config: Any) -> FailOn:
+    """--fail-on, else `.kguard.yaml` failOn, else high."""
+    return given if given is not None else FailOn(config.fail_on or FailOn.high.value)
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only failing findings; no summary or progress.")]
 ContextOpt = Annotated[list[Path] | None, typer.Option(
     help="Load this directory or file as inventory only (other objects the rules look at, never reported on); "
@@ -295,14 +309,14 @@ def scan(
     paths: PathsArg = None,
     fmt: FormatOpt = Format.rich,
     output: OutputOpt = None,
-    fail_on: FailOnOpt = FailOn.high,
+    fail_on: FailOnOpt = None,
     policy_dir: PolicyDirOpt = None,
     pss_level: Annotated[
         PssLevel | None, typer.Option(help="Pod Security level for namespaces without an enforce label "
                                       "(default: .kguard.yaml podSecurity.defaultLevel, else restricted).")
     ] = None,
-    select: Annotated[list[str] | None, typer.Option(help="Only these rules (id, glob, kind or category).")] = None,
-    ignore: Annotated[list[str] | None, typer.Option(help="Skip these rules (id, glob, kind or category).")] = None,
+    select: SelectOpt = None,
+    ignore: IgnoreOpt = None,
     templates: Annotated[
         list[str] | None, typer.Option(help="Extra Gatekeeper ConstraintTemplates + Constraints.")
     ] = None,
@@ -364,6 +378,9 @@ def scan(
                           kustomize=[str(k) for k in kustomize or ()], all_overlays=all_overlays)
         plan = without_overlays(plan) if no_overlays else plan
         results = scan_plan(plan, options, context=[str(c) for c in context or ()])
+        from scanner.scan import require_input
+
+        require_input(results, [*(paths or ()), *(str(k) for k in kustomize or ())])
         if baseline is not None or write_baseline is not None:
             from scanner import suppress
 
@@ -378,17 +395,22 @@ def scan(
             assert known_file is not None
             suppress.apply_baseline(results, suppress.load_baseline(known_file), known_file.as_posix())
     with _errors_to_exit():
-        finish(results, fmt=fmt, output=output, fail_on=fail_on, quiet=quiet, report_dir=report_dir, layout=layout,
+        finish(results, fmt=fmt, output=output, fail_on=configured_fail_on(fail_on, config), quiet=quiet,
+               report_dir=report_dir, layout=layout,
                show_suppressed=show_suppressed)
 
 
 @app.command("precommit-kustomize")
 def precommit_kustomize(
     files: Annotated[list[str] | None, typer.Argument(help="Changed files (pre-commit passes staged ones).")] = None,
-    fail_on: FailOnOpt = FailOn.high,
+    fail_on: FailOnOpt = None,
     policy_dir: PolicyDirOpt = None,
     templates: Annotated[list[str] | None, typer.Option(help="Extra ConstraintTemplates + Constraints.")] = None,
     no_default_policies: Annotated[bool, typer.Option("--no-default-policies", help="Only --templates.")] = False,
+    select: SelectOpt = None,
+    ignore: IgnoreOpt = None,
+    pss_level: Annotated[PssLevel | None, typer.Option(
+        help="PSS level for unlabelled namespaces (default: .kguard.yaml, else restricted).")] = None,
     baseline: Annotated[Path | None, typer.Option(help="Suppress findings recorded by --write-baseline.")] = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -404,13 +426,14 @@ def precommit_kustomize(
         if not plan.overlays and not plan.releases and not plan.not_scanned:
             raise typer.Exit(0)
         options = ScanOptions(policy_dir=policy_dir, template_dirs=templates or (),
-                              default_policies=not no_default_policies, config=config)
+                              default_policies=not no_default_policies, config=config, select=select or (),
+                              ignore=ignore or (), pss_level=pss_level.value if pss_level else None)
         results = scan_plan(plan, options, deferred_blame=True)
         if baseline is not None:
             from scanner import suppress
 
             suppress.apply_baseline(results, suppress.load_baseline(baseline), baseline.as_posix())
-        finish(results, fmt=Format.rich, output=None, fail_on=fail_on, quiet=quiet)
+        finish(results, fmt=Format.rich, output=None, fail_on=configured_fail_on(fail_on, config), quiet=quiet)
 
 
 @app.command()
@@ -423,7 +446,7 @@ def audit(
     exclude_namespace: Annotated[list[str] | None, typer.Option(help="Skip these namespaces (globs).")] = None,
     fmt: FormatOpt = Format.rich,
     output: OutputOpt = None,
-    fail_on: FailOnOpt = FailOn.high,
+    fail_on: FailOnOpt = None,
     manifests: Annotated[list[str] | None, typer.Option(help="Git manifests: map findings, report drift.")] = None,
     kustomize: Annotated[list[Path] | None, typer.Option(help="Git Kustomize overlay: map findings, drift.")] = None,
     drift: Annotated[bool, typer.Option(help="Report drift against --manifests/--kustomize.")] = True,
@@ -431,8 +454,8 @@ def audit(
     policy_dir: PolicyDirOpt = None,
     templates: Annotated[list[str] | None, typer.Option(help="Extra ConstraintTemplates + Constraints.")] = None,
     no_default_policies: Annotated[bool, typer.Option("--no-default-policies", help="Only --templates.")] = False,
-    select: Annotated[list[str] | None, typer.Option(help="Only these rules.")] = None,
-    ignore: Annotated[list[str] | None, typer.Option(help="Skip these rules.")] = None,
+    select: SelectOpt = None,
+    ignore: IgnoreOpt = None,
     pss_level: Annotated[PssLevel | None, typer.Option(
         help="PSS level for unlabelled namespaces (default: .kguard.yaml, else restricted).")] = None,
     page_size: Annotated[int, typer.Option(min=1, help="Objects per LIST page.")] = 500,
@@ -450,8 +473,10 @@ def audit(
     with _errors_to_exit(), listing_progress(not quiet) as on_listed:
         from scanner.config import repository_config
 
+        config = repository_config()
+        fail_on = configured_fail_on(fail_on, config)
         scan_options = ScanOptions(policy_dir=policy_dir, template_dirs=templates or (),
-                                   default_policies=not no_default_policies, config=repository_config(),
+                                   default_policies=not no_default_policies, config=config,
                                    pss_level=pss_level.value if pss_level else None,
                                    select=select or (), ignore=ignore or (),
                                    graphs=fmt in GRAPH_FORMATS or report_dir is not None)
@@ -534,13 +559,13 @@ def gatekeeper_build(
 
     source = policy_dir or default_policy_dir()
     with _errors_to_exit():
-        pod_security = repository_config().pod_security
+        config = repository_config()  # podSecurity, select/ignore and severityOverrides shape the mirror
         if check:
-            stale = mirror.check(source, out, pod_security=pod_security)
+            stale = mirror.check(source, out, config=config)
             for path in stale:
                 typer.echo(f"kguard: {out / path} is out of date (run `kguard gatekeeper build`)", err=True)
             raise typer.Exit(1 if stale else 0)
-        changed = mirror.write(source, out, pod_security)
+        changed = mirror.write(source, out, config=config)
     typer.echo(f"{len(changed)} file(s) updated in {out}")
 
 

@@ -23,9 +23,16 @@ helm:                              # Helm charts found by a repository scan (`kg
       namespace: shop-production   # release namespace
       values: [deploy/chart/values-production.yaml]
 context: [manifests]               # `kguard scan FILE`: what is loaded as inventory only (default: the repository)
+select: [pss-*, rbac]              # only these rules (ids, globs, kinds, categories); --select replaces the list
+ignore: [seg-allow-all-egress]     # skip these rules; --ignore replaces the list
+failOn: high                       # exit 1 from this severity on (--fail-on overrides it)
+severityOverrides:                 # rule id -> severity its findings are reported with
+  rbac-pod-exec: critical
 ```
 
-Unknown keys and wrong types are errors (exit 2) that name the file and the line.
+Every entry point reads it (`scan`, `precommit-kustomize`, `audit`, `gatekeeper build`); command-line options
+override it. It is validated against docs/json-schema/kguard-config-1.json (scanner/config_schema.py): unknown keys
+and wrong types are errors (exit 2) that name the file and the line.
 """
 
 from __future__ import annotations
@@ -34,14 +41,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from scanner.errors import UsageError
 from scanner.load.files import display_path, repo_root
 from scanner.model import Severity
 
 CONFIG_FILE = ".kguard.yaml"
 LIST_KEYS = ("overlays", "exclude", "podTemplatePaths")
+RULE_KEYS = ("select", "ignore")
+FAIL_ON = ("critical", "high", "medium", "low", "none")
 SECTION_KEYS = {"podSecurity": ("defaultLevel", "exemptions"), "helm": ("enabled", "kubeVersion", "releases"),
                 "suppressions": ("wildcardMaxSeverity", "inlineMaxSeverity", "maxExpiryDays", "minReasonLength")}
 PSS_LEVELS = ("privileged", "baseline", "restricted")
@@ -114,6 +121,10 @@ class Config:
     suppressions: SuppressionPolicy = field(default_factory=SuppressionPolicy)
     helm: HelmConfig = field(default_factory=HelmConfig)
     context: tuple[str, ...] | None = None  # inventory-only inputs of a file scan; None: the repository
+    select: tuple[str, ...] = ()  # rule patterns, as --select (which replaces them)
+    ignore: tuple[str, ...] = ()  # rule patterns, as --ignore (which replaces them)
+    fail_on: str | None = None  # one of FAIL_ON; None: --fail-on's default (high)
+    severity_overrides: tuple[tuple[str, Severity], ...] = ()  # (rule id, severity), sorted by rule id
     source: str | None = None  # display path of the file, None for built-in defaults
 
     def as_dict(self) -> dict[str, Any]:
@@ -128,7 +139,16 @@ class Config:
             "suppressions": self.suppressions.as_dict(),
             "helm": self.helm.as_dict(),
             "context": list(self.context) if self.context is not None else None,
+            "select": list(self.select),
+            "ignore": list(self.ignore),
+            "failOn": self.fail_on,
+            "severityOverrides": {rule: severity.label for rule, severity in self.severity_overrides},
         }
+
+
+def split_patterns(values: Any) -> tuple[str, ...]:
+    """Rule patterns from repeated options or a list, each entry possibly a comma list (`pss-privileged,rbac`)."""
+    return tuple(part.strip() for value in values or () for part in str(value).split(",") if part.strip())
 
 
 def _strings(value: Any, where: str) -> tuple[str, ...]:
@@ -201,7 +221,7 @@ def parse_config(spec: Any, shown: str) -> Config:
     """A parsed `.kguard.yaml` document to `Config`; ``shown`` names the file in errors."""
     if spec is None:
         return Config(source=shown)
-    known = (*LIST_KEYS, *SECTION_KEYS, "context")
+    known = (*LIST_KEYS, *SECTION_KEYS, "context", *RULE_KEYS, "failOn", "severityOverrides")
     spec = _mapping(spec, shown, known)
     lists = {key: _strings(spec[key], f"{shown}: `{key}`") for key in LIST_KEYS if spec.get(key) is not None}
     pod_security = _pod_security(spec["podSecurity"], shown) if spec.get("podSecurity") is not None \
@@ -210,9 +230,30 @@ def parse_config(spec: Any, shown: str) -> Config:
         else SuppressionPolicy()
     helm = _helm(spec["helm"], shown) if spec.get("helm") is not None else HelmConfig()
     context = _strings(spec["context"], f"{shown}: `context`") if spec.get("context") is not None else None
+    rules = {key: split_patterns(_strings(spec[key], f"{shown}: `{key}`")) for key in RULE_KEYS
+             if spec.get(key) is not None}
+    fail_on = spec.get("failOn")
+    if fail_on is not None and fail_on not in FAIL_ON:
+        raise UsageError(f"{shown}: `failOn` must be one of {', '.join(FAIL_ON)}, not {fail_on!r}")
     return Config(overlays=lists.get("overlays"), exclude=lists.get("exclude", ()),
                   pod_template_paths=lists.get("podTemplatePaths", ()), pod_security=pod_security,
-                  suppressions=suppressions, helm=helm, context=context, source=shown)
+                  suppressions=suppressions, helm=helm, context=context, select=rules.get("select", ()),
+                  ignore=rules.get("ignore", ()), fail_on=fail_on,
+                  severity_overrides=_severity_overrides(spec.get("severityOverrides"), shown), source=shown)
+
+
+def _severity_overrides(value: Any, shown: str) -> tuple[tuple[str, Severity], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise UsageError(f"{shown}: `severityOverrides` must be a mapping of rule id to severity")
+    out = []
+    for rule, level in value.items():
+        try:
+            out.append((str(rule), Severity.parse(str(level))))
+        except ValueError as exc:
+            raise UsageError(f"{shown}: `severityOverrides.{rule}`: {exc}") from None
+    return tuple(sorted(out))
 
 
 def read_config(root: Path) -> Config:
@@ -222,13 +263,32 @@ def read_config(root: Path) -> Config:
         return Config()
     shown = display_path(config)
     try:
-        spec = yaml.safe_load(config.read_text(encoding="utf-8"))
-    except yaml.MarkedYAMLError as exc:
-        line = f":{exc.problem_mark.line + 1}" if exc.problem_mark else ""
-        raise UsageError(f"{shown}{line}: cannot read: {exc.problem or exc}") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError) as exc:
+        text = config.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise UsageError(f"{shown}: cannot read: {exc}") from None
-    return parse_config(spec, shown)
+    return parse_config_text(text, shown)
+
+
+def parse_config_text(text: str, shown: str) -> Config:
+    """`.kguard.yaml` text to `Config`: read with field positions, checked against the published JSON Schema
+    (errors `shown:LINE: ...`), then typed."""
+    from scanner.config_schema import validate
+    from scanner.load.yaml_source import Document, YamlLoadError, parse_stream
+
+    documents = []
+    for item in parse_stream(text):
+        if isinstance(item, YamlLoadError):
+            raise UsageError(f"{shown}{f':{item.line}' if item.line else ''}: cannot read: {item.message}")
+        if isinstance(item, Document):
+            documents.append(item)
+    if len(documents) > 1:
+        second = documents[1].positions.get(())
+        raise UsageError(f"{shown}{f':{second.line}' if second else ''}: one YAML document expected, not "
+                         f"{len(documents)}")
+    if not documents:
+        return Config(source=shown)
+    validate(documents[0].value, documents[0].positions, shown)
+    return parse_config(documents[0].value, shown)
 
 
 def repository_config() -> Config:

@@ -8,17 +8,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scanner.config import Config, PodSecurityConfig
+from scanner.config import Config, PodSecurityConfig, split_patterns
 from scanner.engine.catalogue import PSS_LEVELS, Rule, default_policy_dir, library_digest, load_catalogue
 from scanner.engine.engines import make_backend
 from scanner.engine.evaluate import evaluate
 from scanner.engine.expand import implied_pods, parse_spec
 from scanner.engine.match import kinds_match
 from scanner.engine.review import apply_default_namespace
-from scanner.engine.templates import TemplateSet, add_template_objects, from_policy
+from scanner.engine.templates import Template, TemplateSet, add_template_objects, from_policy
 from scanner.errors import UsageError
 from scanner.load.files import LoadResult, display_path, load_paths
-from scanner.model import Finding, Resource, ScanResult, Skipped
+from scanner.model import Finding, Resource, ScanResult, Severity, Skipped
 from scanner.suppress import apply_inline
 from scanner.workloads import CONTAINER_PATHS
 
@@ -47,6 +47,16 @@ class ScanOptions:
     def __post_init__(self) -> None:
         if self.pss_level is not None and self.pss_level not in PSS_LEVELS:
             raise UsageError(f"--pss-level must be one of {', '.join(PSS_LEVELS)}, not {self.pss_level!r}")
+        # options that would evaluate nothing (or hang) are usage errors, never a green run
+        if self.workers is not None and (isinstance(self.workers, bool) or self.workers < 1):
+            raise UsageError(f"--workers must be at least 1, not {self.workers}")
+        if not 0 < self.timeout < float("inf"):
+            raise UsageError(f"--policy-timeout must be a positive number of seconds, not {self.timeout:g}")
+        if self.opa_url is not None and self.engine != "opa":
+            raise UsageError("--opa-url is the OPA server of --engine opa; add --engine opa (or drop --opa-url)")
+        # rule patterns: comma lists allowed; the command line's list replaces the .kguard.yaml one
+        self.select = split_patterns(self.select) or self.config.select
+        self.ignore = split_patterns(self.ignore) or self.config.ignore
         for text in self.pod_template_paths:
             parse_spec(text)  # fail early on a malformed KIND=PATH
 
@@ -88,11 +98,29 @@ def load_templates(options: ScanOptions) -> TemplateSet:
         known.extend(analysis_rules())
     for pattern in [*options.select, *options.ignore]:
         if not any(_selected(rule, [pattern], []) for rule in known):
-            raise UsageError(f"--select/--ignore {pattern!r} matches no rule (see `kguard rules`)")
+            where = "select/ignore" if pattern in [*options.config.select, *options.config.ignore] else ""
+            origin = f"{options.config.source} `{where}`" if where else "--select/--ignore"
+            raise UsageError(f"{origin} {pattern!r} matches no rule (see `kguard rules`)")
+    overrides = dict(options.config.severity_overrides)
+    unknown = sorted(set(overrides) - {rule.id for rule in known})
+    if unknown:
+        raise UsageError(f"{options.config.source}: `severityOverrides` names no rule {unknown[0]!r} "
+                         "(see `kguard rules`)")
+    if overrides:
+        templates.templates = {k: _with_severity(t, overrides) for k, t in templates.templates.items()}
     keep = {kind for kind, t in templates.templates.items()
             if t.rule is None or _selected(t.rule, options.select, options.ignore)}
     return TemplateSet(templates={k: v for k, v in templates.templates.items() if k in keep},
                        constraints=[c for c in templates.constraints if c.kind in keep])
+
+
+def _with_severity(template: Template, overrides: dict[str, Severity]) -> Template:
+    """``template`` with its rule's severity as `.kguard.yaml` `severityOverrides` sets it (no baseline floor)."""
+    rule = template.rule
+    if rule is None or rule.id not in overrides:
+        return template
+    return dataclasses.replace(template, rule=dataclasses.replace(rule, severity=overrides[rule.id],
+                                                                   baseline_severity=None))
 
 
 def scan_resources(resources: list[Resource], options: ScanOptions, *, loaded: LoadResult | None = None,
@@ -244,6 +272,11 @@ def _analyse(resources: list[Resource], options: ScanOptions, inventory_from: li
     if inventory_from is not None:
         reviewed = {r.identity for r in resources}
         findings = [f for f in findings if f.resource in reviewed]
+    overrides = dict(options.config.severity_overrides)
+    if overrides:  # .kguard.yaml severityOverrides, as load_templates applies them to the templates' rules
+        findings = [dataclasses.replace(f, severity=overrides[f.rule_id]) if f.rule_id in overrides else f
+                    for f in findings]
+        rules = [dataclasses.replace(r, severity=overrides[r.id]) if r.id in overrides else r for r in rules]
     return findings, rules
 
 
@@ -251,4 +284,16 @@ def scan_paths(paths: Sequence[str], options: ScanOptions) -> ScanResult:
     """Load files / directories / ``-`` and scan them."""
     templates = load_templates(options)  # policy problems are usage errors: fail before reading input
     loaded = load_paths(paths)
-    return scan_resources(loaded.resources, options, loaded=loaded, templates=templates)
+    result = scan_resources(loaded.resources, options, loaded=loaded, templates=templates)
+    require_input([result], paths)
+    return result
+
+
+def require_input(results: Sequence[ScanResult], given: Sequence[str]) -> None:
+    """UsageError when a scan read no Kubernetes object and met no broken input: a scan of nothing is no pass."""
+    if any(r.resources or r.input_errors or r.policy_errors for r in results):
+        return
+    shown = ", ".join("<stdin>" if p == "-" else str(p) for p in given) or "the input"
+    skipped = [item for r in results for item in r.skipped]
+    why = f"; {len(skipped)} input(s) not scanned, e.g. {skipped[0].path}: {skipped[0].reason}" if skipped else ""
+    raise UsageError(f"{shown}: no Kubernetes manifest to scan{why}")

@@ -1,0 +1,86 @@
+"""`.kguard.yaml` against its published JSON Schema (docs/json-schema/kguard-config-1.json), errors as `file:line`.
+
+The schema ships inside the wheel (`scanner/_bundled/`); an editable install reads the repository's copy.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+from scanner.errors import UsageError
+from scanner.model import FieldPath, Position
+
+SCHEMA_NAME = "kguard-config-1.json"
+
+
+def schema_path() -> Path:
+    """The bundled copy in an installed wheel, else the published one in the repository."""
+    bundled = Path(__file__).resolve().parent / "_bundled" / SCHEMA_NAME
+    if bundled.is_file():
+        return bundled
+    return Path(__file__).resolve().parents[1] / "docs" / "json-schema" / SCHEMA_NAME
+
+
+@functools.cache
+def _validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads(schema_path().read_text(encoding="utf-8"))
+    return Draft202012Validator(schema)
+
+
+def dotted(path: FieldPath) -> str:
+    """`helm.releases[0].chart` for ("helm", "releases", 0, "chart")."""
+    out = ""
+    for step in path:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
+    return out
+
+
+def _line(path: FieldPath, positions: dict[FieldPath, Position]) -> int | None:
+    """The line of ``path``, else of its nearest ancestor that has one."""
+    for end in range(len(path), -1, -1):
+        found = positions.get(tuple(path[:end]))
+        if found is not None:
+            return found.line
+    return None
+
+
+def _describe(error: Any) -> tuple[FieldPath, str]:
+    """Where the problem is and what it is, in the file's own terms."""
+    path: FieldPath = tuple(error.absolute_path)
+    if error.validator == "additionalProperties":
+        known = sorted(error.schema.get("properties") or {})
+        unknown = sorted(set(error.instance) - set(known)) if isinstance(error.instance, dict) else []
+        if unknown:
+            where = (*path, unknown[0])
+            return where, (f"unknown setting `{dotted(where)}`" + (f" (known here: {', '.join(known)})"
+                                                                 if known else ""))
+    if error.validator == "enum":
+        return path, f"`{dotted(path)}` must be one of {', '.join(map(str, error.validator_value))}, " \
+                     f"not {error.instance!r}"
+    if error.validator == "type":
+        wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        wanted = [w for w in wanted if w != "null"] or wanted
+        return path, f"`{dotted(path) or '(top level)'}` must be {' or '.join(_TYPE_WORDS.get(w, w) for w in wanted)}"
+    return path, f"`{dotted(path) or '(top level)'}`: {error.message}"
+
+
+_TYPE_WORDS = {"object": "a mapping", "array": "a list", "string": "a string", "boolean": "true or false",
+               "integer": "a whole number", "number": "a number"}
+
+
+def validate(value: Any, positions: dict[FieldPath, Position], shown: str) -> None:
+    """Raise UsageError `shown:LINE: what is wrong` for the first problem (in file order) the schema finds."""
+    errors = list(_validator().iter_errors(value))
+    if not errors:
+        return
+    described = []
+    for error in errors:
+        path, message = _describe(error)
+        described.append((_line(path, positions) or 0, message))
+    line, message = min(described)
+    raise UsageError(f"{shown}:{line}: {message}" if line else f"{shown}: {message}")
