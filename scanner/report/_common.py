@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import posixpath
 import re
 from collections.abc import Iterable, Sequence
@@ -143,6 +145,26 @@ def relative_posix_path(path: str, source_root: Path | None = None) -> tuple[str
             return posixpath.relpath(posixpath.normpath(text), root), False
     text = posixpath.normpath(text) if text else "."
     return text, not (text == ".." or text.startswith("../"))
+
+
+def terminal_path(path: str) -> str:
+    """A finding's path as terminal and --quiet output show it: relative to the current directory, as linters print
+    paths (``path`` is repository-relative, as findings and SARIF carry it). `<stdin>`, absolute paths and names
+    that are no file in the repository (live-audit objects `cluster/...`) are shown unchanged."""
+    return _from_cwd(path, os.getcwd())
+
+
+@functools.lru_cache(maxsize=8192)
+def _from_cwd(path: str, cwd: str) -> str:
+    if not path or path.startswith("<") or posixpath.isabs(path) or _WINDOWS_DRIVE.match(path):
+        return path
+    from scanner.load.files import repo_root
+
+    base = repo_root(cwd) or Path(cwd)
+    target = base / path
+    if base == Path(cwd) or not (target.exists() or target.is_symlink()):
+        return path
+    return Path(os.path.relpath(target, cwd)).as_posix()
 
 
 def path_to_uri(path: str) -> str:

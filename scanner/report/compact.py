@@ -1,5 +1,7 @@
 """One line per unsuppressed finding, linter style (`path:line:col: severity rule-id message`): for --quiet.
 
+Paths are relative to the current directory (`terminal_path`), as linters print them.
+
 Paths, rule ids and messages are shown through `safe_text` and the lines through `guard_lines`, so a hostile file
 or object name can neither break a line nor pose as a CI workflow command.
 """
@@ -9,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from scanner.model import ScanResult, Severity
-from scanner.report._common import as_results, safe_text, sort_findings
+from scanner.report._common import as_results, safe_text, sort_findings, terminal_path
 from scanner.report.safe import guard_lines
 
 
@@ -21,6 +23,6 @@ def render(results: ScanResult | Sequence[ScanResult], *, threshold: Severity | 
             if f.suppressed or (threshold is not None and f.severity < threshold):
                 continue
             loc = f.location
-            lines.append(f"{safe_text(loc.path)}:{loc.line}:{loc.column}: {f.severity.label} "
+            lines.append(f"{safe_text(terminal_path(loc.path))}:{loc.line}:{loc.column}: {f.severity.label} "
                          f"{safe_text(f.rule_id)} {safe_text(f.message)}")
     return guard_lines("".join(line + "\n" for line in lines))
