@@ -3,6 +3,9 @@
 Each analysis is a module listed in `ANALYSES` with `RULES: tuple[Rule, ...]` (known before running, so that
 --select/--ignore can be checked) and `analyse(resources, context=None) -> (findings, rules)`, where `context` is
 an `AnalysisContext` (scan settings). Modules are imported only when used.
+
+`NEEDS` says which kinds an analysis must see completely to judge: a live audit that could not read one of them
+does not run it (`blind_analyses`) and says so, instead of reporting gaps it could not see.
 """
 
 from __future__ import annotations
@@ -18,6 +21,16 @@ if TYPE_CHECKING:
     from scanner.model import Finding, Resource
 
 ANALYSES: tuple[str, ...] = ("scanner.analysis.reachability", "scanner.analysis.rbac", "scanner.analysis.posture")
+_RBAC = "rbac.authorization.k8s.io"
+# (group, kind)s each analysis must have read in full: without them its findings would be guesses ("not isolated"
+# when NetworkPolicies were forbidden, "no binding" when bindings were). Objects it merely judges (workloads) are
+# not listed: an unreadable workload is one finding less, never a false one.
+NEEDS: dict[str, frozenset[tuple[str, str]]] = {
+    "scanner.analysis.reachability": frozenset({("networking.k8s.io", "NetworkPolicy"), ("", "Namespace")}),
+    "scanner.analysis.rbac": frozenset({(_RBAC, "Role"), (_RBAC, "ClusterRole"), (_RBAC, "RoleBinding"),
+                                        (_RBAC, "ClusterRoleBinding"), ("", "ServiceAccount"), ("", "Namespace")}),
+    "scanner.analysis.posture": frozenset({("", "Namespace")}),
+}
 
 
 def _modules() -> list[ModuleType]:
@@ -27,6 +40,21 @@ def _modules() -> list[ModuleType]:
 def analysis_rules() -> list[Rule]:
     """Every rule the analyses can report."""
     return [rule for module in _modules() for rule in module.RULES]
+
+
+def analysis_needs() -> set[tuple[str, str]]:
+    """Every (group, kind) some analysis needs (a live audit lists them)."""
+    return {gk for needs in NEEDS.values() for gk in needs}
+
+
+def blind_analyses(unreadable: set[tuple[str, str]]) -> list[tuple[Rule, list[tuple[str, str]]]]:
+    """(rule, the needed kinds that could not be read) for every rule of an analysis that cannot judge fairly."""
+    out = []
+    for name, module in zip(ANALYSES, _modules(), strict=True):
+        missing = sorted(NEEDS.get(name, frozenset()) & unreadable)
+        if missing:
+            out.extend((rule, missing) for rule in module.RULES)
+    return out
 
 
 def run_analyses(resources: Sequence[Resource], selected: Callable[[Rule], bool],

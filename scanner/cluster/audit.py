@@ -69,6 +69,11 @@ def run_audit(options: AuditOptions, scan_options: Any, progress: Progress | Non
         client.context = options.cluster_name
     sync = sync_requirements(scan_options)
     patterns = constraint_patterns(templates.constraints) | {k for needs in sync.values() for k in needs}
+    patterns |= {gk for t in templates.templates.values() for req in (t.requires_sync or ()) for gk in req}
+    if scan_options.analyses and scan_options.default_policies:
+        from scanner.analysis import analysis_needs
+
+        patterns |= analysis_needs()
     if git is not None and options.drift:  # drift needs every kind Git declares (Secrets: metadata only)
         patterns |= {(r.api_version.rpartition("/")[0], r.kind) for r in git.resources if r.kind}
     snapshot = read_cluster(client, patterns, options.read, progress)
@@ -86,9 +91,12 @@ def run_audit(options: AuditOptions, scan_options: Any, progress: Progress | Non
     if progress is not None:
         progress(f"evaluating {len(evaluated)} objects ({len(derived)} controller-made ones at their owner)", -1)
     usable, blind = without_blind_templates(templates, sync, snapshot.unreadable)
+    opts, blind_analyses = without_blind_analyses(opts, snapshot.unreadable, client.context)
     result = evaluate_with_inventory(evaluated, snapshot.resources, opts, usable)
-    result.not_evaluated.extend(blind)
-    result.rules = sorted((t.rule for t in templates.templates.values() if t.rule), key=lambda r: r.id)
+    result.not_evaluated.extend([*blind, *(entry for _, entry in blind_analyses)])
+    result.rules = sorted({r.id: r for r in [*(t.rule for t in templates.templates.values() if t.rule),
+                                             *result.rules, *(rule for rule, _ in blind_analyses)]}.values(),
+                          key=lambda r: r.id)
     audit = Audit(result=result, snapshot=snapshot, derived=len(derived))
     for finding in result.findings:
         audit.raw_counts[finding.constraint] = audit.raw_counts.get(finding.constraint, 0) + 1
@@ -124,36 +132,86 @@ def sync_requirements(scan_options: Any) -> dict[str, set[tuple[str, str]]]:
             for p in load_catalogue(scan_options.policy_dir or default_policy_dir()) if p.sync}
 
 
+Requirements = tuple[tuple[tuple[str, str], ...], ...]  # all needed; each a tuple of equivalent (group, kind)s
+
+
+def template_needs(template: Any, sync: dict[str, set[tuple[str, str]]]) -> Requirements | None:
+    """What ``template`` reads besides the object it judges, as requirements (each a tuple of equivalent
+    (group, kind)s, all needed); None when it reads `data.inventory` without saying what (anything may matter).
+
+    The declaration is the template's own (`metadata.gatekeeper.sh/requires-sync-data`; the catalogue's `sync:`),
+    else the catalogue's ``sync`` for its kind; a template that never reads `data.inventory` needs nothing.
+    """
+    if template.requires_sync is not None:
+        return template.requires_sync
+    if template.kind in sync:
+        return tuple(((group, kind),) for group, kind in sorted(sync[template.kind]))
+    return None if template.uses_inventory else ()
+
+
 def without_blind_templates(templates: Any, sync: dict[str, set[tuple[str, str]]],
                             unreadable: set[tuple[str, str]]) -> tuple[Any, list[Skipped]]:
-    """Templates whose `data.inventory` would miss objects that could not be read are not evaluated.
+    """Templates that would judge without something they need are not evaluated; every other one is.
 
-    Their findings would be guesses ("no NetworkPolicy selects this workload" when NetworkPolicies were
-    forbidden). A template that reads the inventory without declaring what it needs (no catalogue `sync`) is blind
-    when anything could not be read. Returns (the templates to evaluate, a not-evaluated entry per blind template).
+    A finding of a blind template would be a guess ("no NetworkPolicy selects this workload" when NetworkPolicies
+    were forbidden), so it is left out with a not-evaluated entry naming what is missing. A template is blind when
+    a requirement it declares (see `template_needs`) could not be read, when one of its constraints selects
+    namespaces by label and Namespaces could not be read, or, declaring nothing while reading `data.inventory`,
+    when anything could not be read. Rules that need only the object itself (a wildcard ClusterRole) are always
+    evaluated. Returns (the templates to evaluate, a not-evaluated entry per blind template).
     """
     from scanner.engine.templates import TemplateSet
 
     if not unreadable:
         return templates, []
+    by_selector = {c.kind for c in templates.constraints if (c.match or {}).get("namespaceSelector")}
     blind: dict[str, list[tuple[str, str]]] = {}
     for kind, template in templates.templates.items():
-        if not template.uses_inventory:
-            continue
-        missing = sorted(sync.get(kind, unreadable) & unreadable)
+        needs = template_needs(template, sync)
+        if needs is None:
+            missing = set(unreadable)
+        else:
+            missing = {gk for requirement in needs if all(gk in unreadable for gk in requirement)
+                       for gk in requirement}
+        if kind in by_selector and ("", "Namespace") in unreadable:
+            missing.add(("", "Namespace"))
         if missing:
-            blind[kind] = missing
+            blind[kind] = sorted(missing)
     if not blind:
         return templates, []
     skipped = [Skipped(path=templates.templates[kind].source or kind,
                        reason=f"{templates.templates[kind].rule.id if templates.templates[kind].rule else kind}: "
-                              f"not evaluated, its data.inventory needs "
-                              f"{', '.join(f'{k}.{g}' if g else k for g, k in missing)}, which could not be read "
-                              "(see coverage)")
+                              f"not evaluated, it needs {', '.join(f'{k}.{g}' if g else k for g, k in missing)}, "
+                              "which could not be read (see coverage)")
                for kind, missing in sorted(blind.items())]
     kept = TemplateSet(templates={k: t for k, t in templates.templates.items() if k not in blind},
                        constraints=[c for c in templates.constraints if c.kind not in blind])
     return kept, skipped
+
+
+def without_blind_analyses(scan_options: Any, unreadable: set[tuple[str, str]], context: str
+                           ) -> tuple[Any, list[tuple[Any, Skipped]]]:
+    """The whole-graph analyses run only on kinds that were fully read: the rules of an analysis that needs a kind
+    with a coverage gap are left out (added to ``ignore``), each with a not-evaluated entry, as for templates.
+
+    Returns (the scan options to use, (rule, entry) per rule left out).
+    """
+    if not (unreadable and scan_options.analyses and scan_options.default_policies):
+        return scan_options, []
+    from scanner.analysis import blind_analyses
+    from scanner.scan import rule_selected
+
+    left_out = []
+    for rule, missing in blind_analyses(unreadable):
+        if rule_selected(rule, scan_options.select, scan_options.ignore):
+            needs = ", ".join(f"{k}.{g}" if g else k for g, k in missing)
+            left_out.append((rule, Skipped(path=f"cluster/{safe_segment(context)}",
+                                           reason=f"{rule.id}: not evaluated, the analysis needs {needs}, which "
+                                                  "could not be read (see coverage)")))
+    if not left_out:
+        return scan_options, []
+    ignored = [*scan_options.ignore, *(rule.id for rule, _ in left_out)]
+    return dataclasses.replace(scan_options, ignore=ignored), left_out
 
 
 def evaluate_with_inventory(evaluated: list, everything: list, options: Any, templates: Any) -> ScanResult:

@@ -18,6 +18,7 @@ from scanner.errors import UsageError
 from scanner.model import Resource, Severity
 
 TARGET = "admission.k8s.gatekeeper.sh"
+SYNC_ANNOTATION = "metadata.gatekeeper.sh/requires-sync-data"
 ENFORCEMENT_ACTIONS = ("deny", "warn", "dryrun", "scoped")
 SCAN_ENFORCEMENT_POINTS = ("gator.gatekeeper.sh", "audit.gatekeeper.sh", "*")
 
@@ -33,6 +34,9 @@ class Template:
     parameters_schema: dict[str, Any] | None = None
     rule: Rule | None = None
     source: str = ""
+    # what `data.inventory` must hold for the template to judge fairly: requirements that must all be met, each a
+    # tuple of equivalent (group, kind)s (Gatekeeper's `metadata.gatekeeper.sh/requires-sync-data`); None: undeclared
+    requires_sync: tuple[tuple[tuple[str, str], ...], ...] | None = None
 
     @property
     def package(self) -> str:
@@ -81,8 +85,40 @@ def parse_template(obj: dict[str, Any], source: str = "", rule: Rule | None = No
                 rego, libs = src.get("rego"), tuple(src.get("libs") or ())
                 version = "v1" if src.get("version") == "v1" else "v0"
                 break
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
     return Template(kind=str(kind), rego=rego or None, libs=libs, rego_version=version,
-                    parameters_schema=schema, rule=rule, source=source)
+                    parameters_schema=schema, rule=rule, source=source,
+                    requires_sync=parse_sync_requirements(annotations.get(SYNC_ANNOTATION)))
+
+
+def parse_sync_requirements(text: Any) -> tuple[tuple[tuple[str, str], ...], ...] | None:
+    """`metadata.gatekeeper.sh/requires-sync-data` to requirements: a JSON list of requirements that must all be
+    met, each a list of equivalent clauses ``{"groups", "versions", "kinds"}`` (any one of them meets it).
+
+    None when absent or unreadable (treated as undeclared: the template may read anything; Gatekeeper too ignores
+    an annotation it cannot parse).
+    """
+    import json
+
+    try:
+        decoded = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+    if not isinstance(decoded, list) or not all(isinstance(r, list) for r in decoded):
+        return None
+    requirements = []
+    for requirement in decoded:
+        alternatives = set()
+        for clause in requirement:
+            if not isinstance(clause, dict):
+                return None
+            groups, kinds = clause.get("groups") or [""], clause.get("kinds") or []
+            if not isinstance(groups, list) or not isinstance(kinds, list):
+                return None
+            alternatives.update((str(group), str(kind)) for group in groups for kind in kinds)
+        if alternatives:
+            requirements.append(tuple(sorted(alternatives)))
+    return tuple(requirements)
 
 
 def parse_constraint(obj: dict[str, Any], template: Template | None = None, source: str = "") -> Constraint:
@@ -130,6 +166,9 @@ def apply_defaults(schema: dict[str, Any], value: Any) -> Any:
 def from_policy(policy: Policy, pod_security: PodSecurityConfig | None = None) -> tuple[Template, list[Constraint]]:
     """The template and constraints the catalogue generates for ``policy`` (exactly what `gatekeeper/` holds)."""
     template = parse_template(policy.to_template(), source=policy.rule.source, rule=policy.rule)
+    # the catalogue's `sync:` is the complete list of what the policy reads: every entry is needed, none = nothing
+    template = replace(template, requires_sync=tuple(((str(s.get("group", "")), str(s["kind"])),)
+                                                    for s in policy.sync if s.get("kind")))
     return template, [parse_constraint(c, template, source=policy.rule.source)
                       for c in policy.to_constraints(pod_security)]
 
