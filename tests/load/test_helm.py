@@ -1,0 +1,97 @@
+"""The Helm loader with the real `helm template` on this repository's charts: every object is blamed on its template
+file, fields on the template line that emitted them (or the key they sit under when `include`/`toYaml` wrote
+them); the line alignment itself on small cases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scanner.load.helm import Release, align, chart_of, load_release
+from tests.fixtures.tools import find_tool
+
+REPO = Path(__file__).resolve().parents[2]
+CHARTS = REPO / "manifests" / "helm"
+HELM = find_tool("helm")
+
+
+@pytest.fixture
+def helm_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    if HELM is None:
+        pytest.skip("helm not installed (scripts/install-tools.sh builds it)")
+    monkeypatch.setenv("PATH", f"{HELM.parent}:{__import__('os').environ['PATH']}")
+    monkeypatch.chdir(REPO)
+
+
+def _line_of(template: Path, text: str, occurrence: int = 1) -> int:
+    hits = [i for i, line in enumerate(template.read_text().splitlines(), 1) if line.strip().startswith(text)]
+    return hits[occurrence - 1]
+
+
+def test_microservices_chart_blames_template_lines(helm_on_path: None) -> None:
+    chart = CHARTS / "microservices"
+    release = Release(chart=chart, name="shop", namespace="shop-production",
+                      values=(chart / "values-production.yaml",), kube_version="1.31.0")
+    loaded = load_release(release)
+    assert not loaded.errors and loaded.resources
+    assert loaded.scanned == ["manifests/helm/microservices/Chart.yaml"]
+    template = chart / "templates" / "deployment.yaml"
+    deployments = [r for r in loaded.resources if r.kind == "Deployment"]
+    assert len(deployments) == 5  # one per service, all from one `range`
+    assert {r.path for r in deployments} == {"manifests/helm/microservices/templates/deployment.yaml"}
+    assert sorted(r.doc_index for r in deployments) == list(range(5))  # distinct occurrences
+    containers = ("spec", "template", "spec", "containers", 0)
+    for deployment in deployments:
+        assert deployment.namespace == "shop-production"
+        path, pos = deployment.locate((*containers, "image"))
+        assert (path, pos.line) == (deployment.path, _line_of(template, "image:"))
+        # written by toYaml under `securityContext:`: the key's line
+        _, pos = deployment.locate((*containers, "securityContext", "allowPrivilegeEscalation"))
+        assert pos.line == _line_of(template, "securityContext:", 2)
+        _, pos = deployment.locate(("spec", "template", "spec", "automountServiceAccountToken"))
+        assert pos.line == _line_of(template, "automountServiceAccountToken:")
+    every_path = {r.path for r in loaded.resources}
+    assert all(p.startswith("manifests/helm/microservices/templates/") for p in every_path)
+
+
+def test_releases_share_document_counts(helm_on_path: None) -> None:
+    chart = CHARTS / "infrastructure"
+    counts: dict[str, int] = {}
+    first = [(r.path, r.doc_index) for env in ("staging", "production")
+             for r in load_release(Release(chart=chart, name="shop-infra",
+                                           values=(chart / f"values-{env}.yaml",), kube_version="1.31.0"),
+                                   counts).resources]
+    assert len(first) == len(set(first))
+
+
+def test_chart_of_finds_the_enclosing_chart() -> None:
+    chart = CHARTS / "microservices"
+    assert chart_of(chart / "templates" / "deployment.yaml") == chart
+    assert chart_of(chart / "templates" / "_helpers.tpl") == chart
+    assert chart_of(chart) == chart
+    assert chart_of(REPO / "manifests" / "base") is None
+
+
+def test_align_matches_text_then_key_at_indentation() -> None:
+    template = [
+        "kind: Service",                 # 1
+        "spec:",                         # 2
+        "  ports:",                      # 3
+        "  {{- range .Values.ports }}",  # 4
+        "    - name: {{ .name }}",       # 5
+        "      port: {{ .port }}",       # 6
+        "  {{- end }}",                  # 7
+        "  selector:",                   # 8
+        "    {{- include \"sel\" . | nindent 4 }}",  # 9
+    ]
+    rendered = ["kind: Service", "spec:", "  ports:", "    - name: http", "      port: 80", "    - name: https",
+                "      port: 443", "  selector:", "    app: web", "# a comment"]
+    assert align(rendered, template) == [1, 2, 3, 5, 6, 5, 6, 8, None, None]
+
+
+def test_align_does_not_match_a_key_at_another_indentation() -> None:
+    template = ["metadata:", "  labels:", "    {{- include \"l\" . }}", "spec:", "  template:",
+                "        name: {{ .x }}"]
+    rendered = ["metadata:", "  labels:", "    name: web", "spec:", "  template:", "        name: web"]
+    assert align(rendered, template) == [1, 2, None, 4, 5, 6]
