@@ -37,7 +37,7 @@ from scanner.report._common import (
     settings_rows,
     sort_findings,
 )
-from scanner.report.html_graphs import Picture, rbac_picture, reachability_picture
+from scanner.report.html_graphs import NO_PATHS, Picture, rbac_picture, reachability_picture
 from scanner.report.html_source import blob_base, snippets
 from scanner.report.safe import escape_json, guard_lines, safe_text
 
@@ -201,8 +201,9 @@ def verdict(runs: list[ScanResult], fail_on: Severity | None) -> tuple[str, str]
 def _header(runs: list[ScanResult], fail_on: Severity | None) -> str:
     css, text = verdict(runs, fail_on)
     names = ", ".join(safe_text(r.category) for r in runs)
+    shown = names if len(runs) < 4 else f"{len(runs)} runs: {names}"
     return (f'<header><div class="brand">kguard <span>report</span></div>'
-            f'<div class="runs" title="{_attr(names)}">{_text(names)}</div>'
+            f'<div class="runs" title="{_attr(names)}">{_text(shown)}</div>'
             f'<div id="verdict" class="verdict {css}">{_text(text)}</div></header>')
 
 
@@ -245,21 +246,41 @@ def _summary(runs: list[ScanResult]) -> str:
 
 
 def _graphs(runs: list[ScanResult]) -> str:
+    """Both pictures of every run; with several runs, those with nothing to draw are only named."""
     out = ['<section id="graphs" aria-label="Graphs">']
+    several = len(runs) > 1
+    not_computed: list[str] = []
+    empty: list[str] = []
+    no_paths: list[str] = []
     for run in runs:
-        suffix = f" · {_text(run.category)}" if len(runs) > 1 else ""
+        suffix = f" · {_text(run.category)}" if several else ""
         if not run.graphs:
-            out.append(f'<div class="graph-card"><h2>Graphs{suffix}</h2><p class="muted">Not computed for this run '
-                       "(kguard computes them for --format html and --report-dir).</p></div>")
+            not_computed.append(safe_text(run.category))
             continue
         reach = reachability_picture(run.graphs.get("reachability") or {})
         rbac = rbac_picture(run.graphs.get("rbac") or {})
-        out.append(_figure("reachability", f"Network reachability{suffix}",
-                           "Namespaces and workloads; an arrow is a connection the NetworkPolicies allow. Amber "
-                           "border: not isolated for ingress.", reach))
-        out.append(_figure("rbac", f"RBAC escalation{suffix}",
-                           "Subject → binding → role → the permission that opens the path → the identity or role "
-                           "reached → what it gains.", rbac))
+        if several and not reach.svg and not rbac.svg and not (reach.note + rbac.note).startswith("the graph"):
+            empty.append(safe_text(run.category))
+            continue
+        if reach.svg or reach.note or not several:
+            out.append(_figure("reachability", f"Network reachability{suffix}",
+                               "Namespaces and workloads; an arrow is a connection the NetworkPolicies allow. Amber "
+                               "border: not isolated for ingress.", reach))
+        if rbac.svg or not several or rbac.note != NO_PATHS:
+            out.append(_figure("rbac", f"RBAC escalation{suffix}",
+                               "Subject → binding → role → the permission that opens the path → the identity or role "
+                               "reached → what it gains.", rbac))
+        else:
+            no_paths.append(safe_text(run.category))
+    if no_paths:
+        out.append(f'<p class="note graphs-empty">No RBAC escalation path in: {_text(", ".join(no_paths))}.</p>')
+    if empty:
+        out.append(f'<p class="note graphs-empty">No workloads and no escalation path in: {_text(", ".join(empty))}.'
+                   "</p>")
+    if not_computed:
+        which = f" ({_text(', '.join(not_computed))})" if several else ""
+        out.append(f'<div class="graph-card"><h2>Graphs</h2><p class="muted">Not computed for this run{which} '
+                   "(kguard computes them for --format html and --report-dir).</p></div>")
     out.append("</section>")
     return "\n".join(out)
 

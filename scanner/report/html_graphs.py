@@ -30,6 +30,7 @@ ENV_COLOURS = {  # environment -> (cluster fill, cluster border)
     "development": ("#e9f7ee", "#94cfa9"),
 }
 OTHER_ENV = ("#f1f4f8", "#b8c2d0")
+NO_PATHS = "no escalation path found"
 CROSS = "#d92d20"
 EDGE = "#8a94a6"
 _XML_PROLOG = re.compile(r"<\?xml[^>]*\?>|<!DOCTYPE[^>]*>|<!--.*?-->", re.DOTALL)
@@ -217,7 +218,7 @@ def _rbac_node(kind: str, text: str) -> str:
 def rbac_picture(data: dict[str, Any]) -> Picture:
     paths = list(data.get("paths") or [])
     if not paths:
-        return Picture("", 0, 0, "no escalation path found")
+        return Picture("", 0, 0, NO_PATHS)
     paths.sort(key=lambda p: (p["severity"] != "critical", p["subject"], p["target"], p["binding"], p["permission"]))
     shown = paths[:MAX_PATHS]
     nodes: dict[str, tuple[str, str]] = {}  # name -> (kind, label)

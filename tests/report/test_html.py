@@ -307,3 +307,16 @@ def test_finding_outside_the_tree_has_no_snippet_or_link(tmp_path: Path) -> None
                                         end_column=2))
     data = page_data(html.render(ScanResult(findings=[finding]), root=REPO, link_base="https://h/o/r/blob/x"))
     assert data["sources"] == {} and "in" not in data["findings"][0]
+
+
+def test_several_runs_draw_only_what_they_have(fixture_result: ScanResult) -> None:
+    empty = dataclasses.replace(fixture_result, category="kguard/empty",
+                                graphs={"reachability": {"namespaces": [], "groups": [], "edges": []},
+                                        "rbac": {"paths": []}})
+    no_rbac = dataclasses.replace(fixture_result, category="kguard/net",
+                                  graphs={**fixture_result.graphs, "rbac": {"paths": []}})
+    page = html.render([fixture_result, empty, no_rbac], root=REPO, link_base=None)
+    assert page.count('data-graph="reachability"') == 2 and page.count('data-graph="rbac"') == 1
+    assert "No workloads and no escalation path in: kguard/empty." in page
+    assert "No RBAC escalation path in: kguard/net." in page
+    assert ">kguard, kguard/empty, kguard/net</div>" in page  # three runs are named, more are counted first
