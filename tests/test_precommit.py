@@ -147,11 +147,9 @@ def _workload(name: str, namespace: str) -> str:
 @pytest.mark.integration
 def test_try_repo_renders_staged_chart_templates_and_loads_context(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.fixtures.tools import find_tool
+    from tests.fixtures.tools import require_tool
 
-    helm = find_tool("helm")
-    if helm is None:
-        pytest.skip("helm not installed (scripts/install-tools.sh builds it)")
+    helm = require_tool("helm")  # scripts/install-tools.sh builds it: missing is a failure, not a skip
     monkeypatch.setenv("PATH", f"{helm.parent}{os.pathsep}{os.environ['PATH']}")
     charts = _git_repo(tmp_path / "chart", {
         ".kguard.yaml": "helm: {enabled: true}\n",

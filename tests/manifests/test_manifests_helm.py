@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.tools import find_tool
+from tests.fixtures.tools import require_tool
 from tests.manifests.manifest_checks import (
     DATABASES,
     ENVIRONMENTS,
@@ -95,10 +95,7 @@ def test_fixture_names_its_command(chart: str, env: str) -> None:
 @pytest.mark.parametrize("chart", ["microservices", "infrastructure"])
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_fixture_matches_helm_template(chart: str, env: str) -> None:
-    helm = find_tool("helm")
-    if helm is None:
-        pytest.skip("helm not installed (tool cache or PATH): the fixtures stand in for `helm template`; "
-                    "build it with `go install helm.sh/helm/v3/cmd/helm@v3.19.0`")
+    helm = require_tool("helm")  # scripts/install-tools.sh builds it: missing is a failure, not a skip
     command = [str(helm), *helm_command(chart, env)[1:]]
     result = subprocess.run(command, cwd=MANIFESTS.parent, capture_output=True, text=True, check=True, timeout=120)
     recorded = fixture(chart, env).read_text().split("\n", 1)[1]
