@@ -219,3 +219,17 @@ def test_action_scan_step_runs_for_real(tmp_path: Path, paths: str, kustomize: s
     done = _bash(step["run"], tmp_path, {"REPORTS": outputs["reports"], "GITHUB_STEP_SUMMARY": str(summary)})
     assert done.returncode == 0, done.stderr
     assert summary.read_text().startswith("## kguard: blocked: ")
+
+
+def test_ci_runs_the_projects_own_tests_on_pushes_and_pull_requests() -> None:
+    workflow = _load(REPO / ".github" / "workflows" / "ci.yml")
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+    assert {"push", "pull_request"} <= set(triggers)
+    assert triggers["push"] is None and triggers["pull_request"] is None  # every branch, every path
+    (job,) = workflow["jobs"].values()
+    assert job["timeout-minutes"] <= 90
+    runs = [step["run"] for step in job["steps"] if "run" in step]
+    assert runs == ["bash .ci/run"]
+    uses = {step["uses"].split("@")[0] for step in job["steps"] if "uses" in step}
+    assert {"actions/checkout", "actions/setup-python", "actions/setup-go", "actions/setup-node"} <= uses
+    assert (REPO / ".ci" / "run").is_file()
