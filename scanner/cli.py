@@ -50,12 +50,17 @@ class _NamedArgument(TyperArgument):
     def display_type_rich(self, ctx: Any) -> str | None:
         return None
 
+    def _usage_display_name(self) -> str:  # typer writes a required one as {PATHS}
+        name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+        return f"{name}..." if self.nargs != 1 else name
+
 
 def _clean_help(command: Any) -> None:
     """Give every option of ``command`` (and its subcommands) a plain value name; arguments show none."""
     for param in command.params:
         if isinstance(param, TyperArgument):
             param.__class__ = _NamedArgument
+            param.metavar = param.metavar or (param.name or "arg").upper()
         elif isinstance(param, TyperOption):
             param.metavar = _metavar(param)
     for sub in getattr(command, "commands", {}).values():

@@ -54,6 +54,8 @@ def test_help_has_no_type_placeholders(command: list[str]) -> None:
 
 def test_help_names_values() -> None:
     text = runner.invoke(app, ["scan", "--help"], env={"COLUMNS": "120"}).stdout
+    assert text.startswith("Usage: kguard scan [OPTIONS] [PATHS]...\n")
+    assert runner.invoke(app, ["verify", "--help"]).stdout.startswith("Usage: kguard verify [OPTIONS] PATHS...\n")
     for shown in ("--select RULE", "--policy-dir DIR", "--workers N", "--policy-timeout SECONDS",
                   "--fail-on [critical|high|medium|low|none]", "--layout [auto|full|compact]", "-q, --quiet  "):
         assert shown in text, shown
