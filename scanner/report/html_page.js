@@ -140,7 +140,9 @@
       });
       box.appendChild(ul);
     }
-    box.appendChild(el("h4", "", "Source " + f.p + ":" + f.l));
+    const source = el("h4", "", "Source");
+    source.appendChild(el("code", "", f.p + ":" + f.l));
+    box.appendChild(source);
     const code = snippet(f);
     box.appendChild(code || el("p", "muted", "No snippet: the file is not a regular file inside the working tree."));
     const a = link(f);
