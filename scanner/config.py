@@ -270,25 +270,26 @@ def read_config(root: Path) -> Config:
 
 
 def parse_config_text(text: str, shown: str) -> Config:
-    """`.kguard.yaml` text to `Config`: read with field positions, checked against the published JSON Schema
-    (errors `shown:LINE: ...`), then typed."""
-    from scanner.config_schema import validate
-    from scanner.load.yaml_source import Document, YamlLoadError, parse_stream
+    """`.kguard.yaml` text to `Config`: read with the line of every field, checked against the published JSON
+    Schema (errors `shown:LINE: ...`), then typed."""
+    import yaml
 
-    documents = []
-    for item in parse_stream(text):
-        if isinstance(item, YamlLoadError):
-            raise UsageError(f"{shown}{f':{item.line}' if item.line else ''}: cannot read: {item.message}")
-        if isinstance(item, Document):
-            documents.append(item)
+    from scanner.config_schema import load_with_lines, validate
+
+    try:
+        documents = load_with_lines(text)
+    except yaml.MarkedYAMLError as exc:
+        line = f":{exc.problem_mark.line + 1}" if exc.problem_mark else ""
+        raise UsageError(f"{shown}{line}: cannot read: invalid YAML: {exc.problem or exc}") from None
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
+        raise UsageError(f"{shown}: cannot read: {exc}") from None
     if len(documents) > 1:
-        second = documents[1].positions.get(())
-        raise UsageError(f"{shown}{f':{second.line}' if second else ''}: one YAML document expected, not "
-                         f"{len(documents)}")
+        raise UsageError(f"{shown}:{documents[1][1].get((), 0)}: one YAML document expected, not {len(documents)}")
     if not documents:
         return Config(source=shown)
-    validate(documents[0].value, documents[0].positions, shown)
-    return parse_config(documents[0].value, shown)
+    value, lines = documents[0]
+    validate(value, lines, shown)
+    return parse_config(value, shown)
 
 
 def repository_config() -> Config:

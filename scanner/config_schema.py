@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from scanner.errors import UsageError
-from scanner.model import FieldPath, Position
+from scanner.model import FieldPath
 
 SCHEMA_NAME = "kguard-config-1.json"
 
@@ -40,12 +40,42 @@ def dotted(path: FieldPath) -> str:
     return out
 
 
-def _line(path: FieldPath, positions: dict[FieldPath, Position]) -> int | None:
+def load_with_lines(text: str) -> list[tuple[Any, dict[FieldPath, int]]]:
+    """Every YAML document of ``text`` as (value, line of each field path); the line of a mapping entry is its key's.
+
+    Values are PyYAML's safe ones (YAML 1.1 as `.kguard.yaml` has always been read: `n` stays a string). Raises
+    yaml.YAMLError.
+    """
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    out = []
+    for node in yaml.compose_all(text, Loader=loader):
+        lines: dict[FieldPath, int] = {}
+        _walk(node, (), node.start_mark.line + 1, lines)
+        out.append((loader("").construct_document(node), lines))
+    return out
+
+
+def _walk(node: Any, path: FieldPath, line: int, lines: dict[FieldPath, int]) -> None:
+    import yaml
+
+    lines[path] = line
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                _walk(value, (*path, key.value), key.start_mark.line + 1, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, (*path, index), item.start_mark.line + 1, lines)
+
+
+def _line(path: FieldPath, lines: dict[FieldPath, int]) -> int | None:
     """The line of ``path``, else of its nearest ancestor that has one."""
     for end in range(len(path), -1, -1):
-        found = positions.get(tuple(path[:end]))
+        found = lines.get(tuple(path[:end]))
         if found is not None:
-            return found.line
+            return found
     return None
 
 
@@ -73,7 +103,7 @@ _TYPE_WORDS = {"object": "a mapping", "array": "a list", "string": "a string", "
                "integer": "a whole number", "number": "a number"}
 
 
-def validate(value: Any, positions: dict[FieldPath, Position], shown: str) -> None:
+def validate(value: Any, lines: dict[FieldPath, int], shown: str) -> None:
     """Raise UsageError `shown:LINE: what is wrong` for the first problem (in file order) the schema finds."""
     errors = list(_validator().iter_errors(value))
     if not errors:
@@ -81,6 +111,6 @@ def validate(value: Any, positions: dict[FieldPath, Position], shown: str) -> No
     described = []
     for error in errors:
         path, message = _describe(error)
-        described.append((_line(path, positions) or 0, message))
+        described.append((_line(path, lines) or 0, message))
     line, message = min(described)
     raise UsageError(f"{shown}:{line}: {message}" if line else f"{shown}: {message}")
