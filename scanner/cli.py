@@ -503,6 +503,35 @@ def audit(
 
 
 @app.command()
+def diff(
+    base: Annotated[str, typer.Argument(help="The git revision to compare against (e.g. origin/main).")],
+    head: Annotated[str | None, typer.Argument(help="The revision to judge (default: the working tree).")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="rich, json, sarif or markdown.")] = "rich",
+    output: OutputOpt = None,
+    fail_on_new: Annotated[FailOn, typer.Option(
+        help="Exit 1 when the change introduces a finding, escalation path or cross-environment path at least "
+             "this severe; existing findings never fail.")] = FailOn.high,
+    policy_dir: PolicyDirOpt = None,
+    pss_level: Annotated[PssLevel | None, typer.Option(
+        help="PSS level for unlabelled namespaces (default: each revision's .kguard.yaml, else restricted).")] = None,
+    select: SelectOpt = None,
+    ignore: IgnoreOpt = None,
+    report_dir: Annotated[Path | None, typer.Option(
+        help="Also write kguard-diff.json, .sarif, .md and .txt into this directory.")] = None,
+) -> None:
+    """What a change does to security: scan the repository at BASE and HEAD and report new, fixed and unchanged
+    findings, network paths opened or closed, permissions gained or lost and Pod Security changes."""
+    from scanner.diff.command import diff_command
+
+    with _errors_to_exit():
+        code = diff_command(base, head, fmt=fmt, output=output, report_dir=report_dir,
+                            threshold=fail_on_new.threshold(), select=select or (), ignore=ignore or (),
+                            options={"policy_dir": policy_dir,
+                                     "pss_level": pss_level.value if pss_level else None})
+    raise typer.Exit(code)
+
+
+@app.command()
 def rules(
     fmt: Annotated[str, typer.Option("--format", "-f", help="rich or json.")] = "rich",
     policy_dir: PolicyDirOpt = None,

@@ -10,7 +10,7 @@ Message texts (shown by code scanning) go through `safe_text`; the serialised lo
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,14 +69,19 @@ _KEY_ORDER = ("$schema", "version", "id", "ruleId", "ruleIndex", "name", "kind",
 _KEY_RANK = {key: rank for rank, key in enumerate(_KEY_ORDER)}
 
 
+# (run, finding) -> the finding's SARIF baselineState ("new", "absent", "unchanged", "updated"), or None
+BaselineState = Callable[[ScanResult, Finding], str | None]
+
 # sarif-om 1.0.4 was generated from SARIF 2.1.0-rtm.4, where the final `suppression.status` was still `state`.
 _RENAMED = {(om.Suppression, "state"): "status"}
 
 
-def render(results: ScanResult | Sequence[ScanResult], *, source_root: Path | None = None) -> str:
+def render(results: ScanResult | Sequence[ScanResult], *, source_root: Path | None = None,
+           baseline_state: BaselineState | None = None) -> str:
     """The SARIF log for one or several scan results, as indented JSON ending in a newline.
 
     ``source_root`` only matters for absolute finding paths, which are made relative to it (default: cwd).
+    ``baseline_state`` (`kguard diff`) gives each result its `baselineState`: new, absent, unchanged or updated.
     """
     runs = as_results(results)
     ids = [automation_id(result) for result in runs]
@@ -84,7 +89,7 @@ def render(results: ScanResult | Sequence[ScanResult], *, source_root: Path | No
     if duplicates:
         raise ValueError(f"SARIF runs need distinct categories; repeated: {', '.join(duplicates)}")
     log = om.SarifLog(
-        runs=[build_run(result, source_root) for result in runs],
+        runs=[build_run(result, source_root, baseline_state) for result in runs],
         version=SARIF_VERSION,
         schema_uri=SCHEMA_URI,
     )
@@ -99,12 +104,16 @@ def level_of(severity: Severity) -> str:
     return LEVELS[severity]
 
 
-def build_run(result: ScanResult, source_root: Path | None = None) -> om.Run:
+def build_run(result: ScanResult, source_root: Path | None = None,
+              baseline_state: BaselineState | None = None) -> om.Run:
     rules = report_rules(result)
     rule_index = {rule.id: index for index, rule in enumerate(rules)}
     by_id = {rule.id: rule for rule in rules}
     outside: list[str] = []
     results = [_result(f, by_id, rule_index, source_root, outside) for f in sort_findings(result.findings)]
+    if baseline_state is not None:
+        for sarif_result, finding in zip(results, sort_findings(result.findings), strict=True):
+            sarif_result.baseline_state = baseline_state(result, finding)
     results.sort(key=_result_key)
     return om.Run(
         tool=om.Tool(driver=_driver(rules)),
@@ -397,3 +406,44 @@ def _default(fld: attr.Attribute) -> Any:  # type: ignore[type-arg]
     if isinstance(default, attr.Factory):  # type: ignore[arg-type]
         return default.factory()
     return None if default is attr.NOTHING else default
+
+
+# -- `kguard fix`: proposed edits as SARIF `fixes` ---------------------------------------------------------------
+FileEdit = tuple[str, str | None, str]  # (path, old text or None for a new file, new text)
+
+
+def fix_object(description: str, edits: Sequence[FileEdit], source_root: Path | None = None) -> dict[str, Any]:
+    """A SARIF `fix`: one artifactChange per file, one replacement per changed run of lines (character regions,
+    so an insertion at the end of a file needs no line past the last)."""
+    import difflib
+
+    changes = []
+    for path, old, new in sorted(edits, key=lambda edit: edit[0]):
+        before = (old or "").splitlines(keepends=True)
+        after = new.splitlines(keepends=True)
+        starts = [0]
+        for line in before:
+            starts.append(starts[-1] + len(line))
+        replacements = []
+        for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, before, after, autojunk=False).get_opcodes():
+            if tag == "equal":
+                continue
+            replacement: dict[str, Any] = {"deletedRegion": {"charOffset": starts[i1], "charLength": starts[i2] -
+                                                             starts[i1]}}
+            if j2 > j1:
+                replacement["insertedContent"] = {"text": "".join(after[j1:j2])}
+            replacements.append(replacement)
+        uri = path_to_uri(relative_posix_path(path, source_root)[0])
+        changes.append({"artifactLocation": {"uri": uri, "uriBaseId": SRCROOT}, "replacements": replacements})
+    return {"description": {"text": description}, "artifactChanges": changes}
+
+
+def attach_fixes(log_text: str, fixes: dict[str, dict[str, Any]]) -> str:
+    """``log_text`` (a rendered SARIF log) with ``fixes`` (finding fingerprint -> `fix_object`) on its results."""
+    log = json.loads(log_text)
+    for run in log.get("runs", []):
+        for result in run.get("results", []):
+            fix = fixes.get((result.get("partialFingerprints") or {}).get(FINGERPRINT_KEY, ""))
+            if fix is not None:
+                result["fixes"] = [fix]
+    return escape_json(json.dumps(log, indent=2, ensure_ascii=False)) + "\n"
