@@ -12,6 +12,7 @@ Every label is escaped with `safe_text` and then for DOT; Graphviz escapes its S
 
 from __future__ import annotations
 
+import atexit
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -85,7 +86,13 @@ def _graphviz() -> Any:
             _backend = CachedBackend()
         except Exception:  # e.g. no writable cache directory
             _backend = WasmtimeBackend()
+        atexit.register(_drop_backend)  # free wasmtime's objects while its bindings still exist
     return _backend
+
+
+def _drop_backend() -> None:
+    global _backend
+    _backend = None
 
 
 def render_svg(dot: str) -> str:
