@@ -136,3 +136,134 @@ def test_baseline_beside_write_baseline_is_a_usage_error(files):
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert "--baseline and --write-baseline cannot be combined" in result.stderr
     assert not (files / "new.json").exists()
+
+
+# -- issue 12, item 5: options that would evaluate nothing fail with one line and exit 2 ----------------------------
+
+def _one_error_line(result, expected):
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kguard: error: "), result.stderr
+    assert expected in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--workers", "0"], "--workers must be at least 1, not 0"),
+    (["--workers", "-3"], "--workers must be at least 1, not -3"),
+    (["--policy-timeout", "0"], "--policy-timeout must be a positive number of seconds, not 0"),
+    (["--policy-timeout", "-5"], "--policy-timeout must be a positive number of seconds, not -5"),
+    (["--policy-timeout", "inf"], "--policy-timeout must be a positive number of seconds"),
+    (["--opa-url", "http://127.0.0.1:8181"], "--opa-url is the OPA server of --engine opa"),
+], ids=["workers-0", "workers-negative", "timeout-0", "timeout-negative", "timeout-inf", "opa-url-without-opa"])
+def test_options_that_would_evaluate_nothing_are_usage_errors(files, args, expected):
+    _one_error_line(kguard("bad.yaml", *args), expected)
+
+
+def test_an_empty_policy_library_is_a_usage_error(files):
+    (files / "empty-policies").mkdir()
+    result = runner.invoke(app, ["scan", "bad.yaml", "--policy-dir", "empty-policies"])
+    _one_error_line(result, "empty-policies: no policies found")
+
+
+def test_paths_without_any_manifest_are_a_usage_error(files):
+    (files / "docs").mkdir()
+    (files / "docs" / "README.md").write_text("# not a manifest\n")
+    (files / "docs" / "values.yaml").write_text("replicas: 3\n")
+    _one_error_line(kguard("docs"), "docs: no Kubernetes manifest to scan; 1 input(s) not scanned, e.g. "
+                                    "docs/values.yaml: not a Kubernetes object")
+    _one_error_line(kguard("-", input=""), "<stdin>: no Kubernetes manifest to scan")
+    assert kguard("docs", "bad.yaml").exit_code == 1  # one manifest among them is enough
+
+
+def test_verify_run_matching_no_case_is_a_usage_error():
+    suite = "policies/rbac/wildcard-permissions"
+    _one_error_line(runner.invoke(app, ["verify", suite, "--run", "no-such-test"]),
+                    "--run 'no-such-test' matches no test or case in policies/rbac/wildcard-permissions")
+    _one_error_line(runner.invoke(app, ["verify", suite, "--opa-url", "http://127.0.0.1:8181"]),
+                    "--opa-url is the OPA server of --engine opa")
+    _one_error_line(runner.invoke(app, ["verify", suite, "--policy-timeout", "0"]), "--policy-timeout must be")
+    assert runner.invoke(app, ["verify", suite, "-q"]).exit_code == 0
+
+
+def _kguard_process(*args, env=None, cwd=None):
+    import os
+    import time
+
+    started = time.monotonic()
+    run = subprocess.run([sys.executable, "-m", "scanner", *args], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, **(env or {})}, cwd=cwd)
+    return run, time.monotonic() - started
+
+
+@pytest.mark.parametrize("answer", [None, 404], ids=["nothing-listens", "not-an-opa-server"])
+def test_an_opa_url_that_does_not_answer_fails_within_seconds(files, answer):
+    import http.server
+    import threading
+
+    from tests.fixtures.tools import free_loopback_port
+
+    server = None
+    if answer is None:
+        url = f"http://127.0.0.1:{free_loopback_port()}"
+    else:
+        class NotOpa(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(answer)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotOpa)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        run, seconds = _kguard_process("scan", "bad.yaml", "--engine", "opa", "--opa-url", url, "-q",
+                                       env={"NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"})
+    finally:
+        if server is not None:
+            server.shutdown()
+    assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
+    assert run.stderr.startswith(f"kguard: error: --opa-url {url}: ")
+    assert ("no OPA server answers (connection refused)" if answer is None else "HTTP 404") in run.stderr
+    assert "internal error" not in run.stderr and seconds < 20  # was a 30 s wait and `internal error: RuntimeError`
+
+
+def test_audit_kubeconfig_errors_say_which_file_and_where_kguard_looked(tmp_path):
+    run, _ = _kguard_process("audit", "--kubeconfig", "/nonexistent/kubeconfig")
+    assert run.returncode == 2 and run.stderr == "kguard: error: --kubeconfig /nonexistent/kubeconfig: no such file\n"
+    run, _ = _kguard_process("audit", env={"HOME": str(tmp_path), "KUBECONFIG": ""})
+    assert run.returncode == 2 and run.stderr.count("\n") == 1
+    assert f"no kubeconfig found: looked in $KUBECONFIG (not set) and {tmp_path}/.kube/config" in run.stderr
+    run, _ = _kguard_process("audit", env={"KUBECONFIG": f"{tmp_path}/a:{tmp_path}/b"})
+    assert f"no kubeconfig found: looked in $KUBECONFIG ({tmp_path}/a:{tmp_path}/b)" in run.stderr
+
+
+# -- issue 12, item 6: paths as the user sees them -----------------------------------------------------------------
+
+def test_terminal_paths_are_relative_to_the_working_directory_and_sarif_to_the_repository(files, monkeypatch):
+    sub = files / "apps" / "web"
+    sub.mkdir(parents=True)
+    (sub / "pod.yaml").write_text(BAD_POD)
+    (files / "apps" / "broken.yaml").write_text("apiVersion: v1\nkind: Pod\nmetadata: [\n")
+    args = ["scan", "--templates", str(files / "templates"), "--no-default-policies"]
+
+    monkeypatch.chdir(sub)
+    quiet = runner.invoke(app, [*args, "pod.yaml", "../broken.yaml", "../../bad.yaml", "-q"])
+    # sorted by repository path (apps/web/pod.yaml, bad.yaml), shown from here
+    assert [line.split(": high ")[0] for line in quiet.stdout.splitlines()] == ["pod.yaml:8:7", "../../bad.yaml:8:7"]
+    assert "kguard: error: ../broken.yaml:4: invalid YAML" in quiet.stderr
+    rich = runner.invoke(app, [*args, "pod.yaml"], env={"COLUMNS": "200"})
+    assert "pod.yaml:8:7" in rich.stdout and "apps/web/pod.yaml" not in rich.stdout
+
+    sarif = json.loads(runner.invoke(app, [*args, "pod.yaml", "-f", "sarif"]).stdout)
+    location = sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+    assert location == {"uri": "apps/web/pod.yaml", "uriBaseId": "%SRCROOT%"}
+    report = json.loads(runner.invoke(app, [*args, "pod.yaml", "-f", "json"]).stdout)
+    assert report["findings"][0]["location"]["path"] == "apps/web/pod.yaml"
+
+    monkeypatch.chdir(files)
+    quiet = runner.invoke(app, [*args, "apps/web/pod.yaml", "-q"])
+    assert quiet.stdout.startswith("apps/web/pod.yaml:8:7: high ")
+    piped = runner.invoke(app, [*args, "-", "-q"], input=BAD_POD)
+    assert piped.stdout.startswith("<stdin>:8:7: high ")
