@@ -247,10 +247,20 @@ def scan_overlays(dirs: Sequence[str | Path], options: ScanOptions, *, deferred_
     ``deferred_blame`` (the pre-commit hook) renders with build metadata only overlays that have findings.
     ``not_scanned`` and ``errors`` (from discovery) are added to the first overlay's result.
     """
-    templates = templates if templates is not None else load_templates(options)
-    results = []
     shown = [str(d) for d in dirs]
-    for directory, loaded in zip(shown, load_overlays(shown, deferred_blame=deferred_blame), strict=True):
+    results = scan_loaded_overlays(shown, load_overlays(shown, deferred_blame=deferred_blame), options,
+                                   templates if templates is not None else load_templates(options))
+    if results:
+        results[0].skipped += not_scanned
+        results[0].input_errors += errors
+    return results
+
+
+def scan_loaded_overlays(dirs: Sequence[str], rendered: Sequence[LoadResult], options: ScanOptions,
+                         templates: TemplateSet) -> list[ScanResult]:
+    """`scan_overlays` of overlays already rendered: each is the whole picture of its own objects."""
+    results = []
+    for directory, loaded in zip(dirs, rendered, strict=True):
         opts = dataclasses.replace(options, category=f"kguard/{display_path(directory)}")
         if not loaded.resources:
             rules = sorted((t.rule for t in templates.templates.values() if t.rule), key=lambda r: r.id)
@@ -258,9 +268,6 @@ def scan_overlays(dirs: Sequence[str | Path], options: ScanOptions, *, deferred_
                                       input_errors=loaded.errors, rules=rules, category=opts.category))
             continue
         results.append(scan_resources(loaded.resources, opts, loaded=loaded, templates=templates))
-    if results:
-        results[0].skipped += not_scanned
-        results[0].input_errors += errors
     return results
 
 
@@ -280,19 +287,27 @@ def scan_plan(plan: Plan, options: ScanOptions, *, context: Sequence[str] = (),
               deferred_blame: bool = False) -> list[ScanResult]:
     """Scan every unit of ``plan``: the files and charts together (with their context), then each overlay."""
     templates = load_templates(options)  # policy problems are usage errors: fail before reading input
+    dirs = [str(o) for o in plan.overlays]
+    rendered = load_overlays(dirs, deferred_blame=deferred_blame)
     results: list[ScanResult] = []
     if plan.files or plan.releases or not plan.overlays:
         loaded = load_plan_files(plan)
         where = context_paths(plan, options, context)
-        inventory = None
+        # the overlays are environments of their own (a repository may render one environment both ways, as this
+        # one does with Kustomize and Helm): they are not the files' context unless named with --context
+        others: list[Resource] = []
         if where is not None and loaded.resources:
             scanned = {r.path for r in loaded.resources}
-            others, notes = load_context(where, options.config.helm, scanned)
-            inventory = [*loaded.resources, *others]
+            from_context, notes = load_context(where, options.config.helm, scanned)
+            # a scanned object supersedes its copy in the context (the staged version of a committed file, a chart
+            # that renders what an overlay also renders): the context only adds the other objects
+            identities = {r.identity for r in loaded.resources}
+            others += [r for r in from_context if r.identity not in identities]
             loaded.skipped += notes
         results.append(scan_resources(loaded.resources, options, loaded=loaded, templates=templates,
-                                      inventory_from=inventory, partial=plan.named_files and where is None))
-    results += scan_overlays(plan.overlays, options, deferred_blame=deferred_blame, templates=templates)
+                                      inventory_from=[*loaded.resources, *others] if others else None,
+                                      partial=plan.named_files and where is None))
+    results += scan_loaded_overlays(dirs, rendered, options, templates)
     results[0].skipped += plan.not_scanned
     results[0].input_errors += plan.errors
     return results

@@ -273,3 +273,20 @@ def test_this_repository_scan_is_clean() -> None:
     """The README's main command on this repository: `kguard scan .` exits 0."""
     code, _, err = _run("scan", ".", "-q")
     assert code == 0, err
+
+
+@needs_helm
+def test_named_chart_template_in_this_repository(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The microservices chart alone has no NetworkPolicy: its context (the rest of this repository) has them, and
+    the objects the overlays render too are not duplicates of the chart's (the scanned copy supersedes)."""
+    assert HELM is not None
+    monkeypatch.setenv("PATH", f"{HELM.parent}:{__import__('os').environ['PATH']}")
+    code, document, err = _json("scan", "manifests/helm/microservices/templates/deployment.yaml")
+    assert code == 0, err
+    assert document["scan"]["scanned"] == ["manifests/helm/microservices/Chart.yaml"]
+    assert document["scan"]["resources"] >= 3 * 5  # five services in each of the three releases
+    assert document["findings"] == []
+    code, document, err = _json("scan", "manifests/helm/microservices/templates/deployment.yaml",
+                                "--context", "manifests/helm/microservices/values.yaml")  # a context without them
+    assert {"seg-workload-ingress-isolation", "seg-workload-egress-isolation"} <= {
+        f["rule_id"] for f in document["findings"]}
