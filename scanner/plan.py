@@ -54,7 +54,7 @@ class Plan:
     repository: Path | None = None  # the repository of the named files
 
     def extend(self, other: Plan) -> None:
-        self.overlays = list(dict.fromkeys([*self.overlays, *other.overlays]))
+        self.overlays = _unique_dirs([*self.overlays, *other.overlays])
         self.files = list(dict.fromkeys([*self.files, *other.files]))
         self.releases = list(dict.fromkeys([*self.releases, *other.releases]))
         self.not_scanned += [s for s in other.not_scanned if s not in self.not_scanned]
@@ -159,8 +159,16 @@ def plan_paths(paths: Sequence[str], helm: HelmConfig, *, kustomize: Sequence[st
             plan.extend(plan_directory(path, helm))
         else:
             plan.extend(_plan_file(path, raw, helm, discoveries))
-    plan.overlays = list(dict.fromkeys([*plan.overlays, *(Path(k) for k in kustomize)]))
+    plan.overlays = _unique_dirs([*plan.overlays, *(Path(k) for k in kustomize)])
     return plan
+
+
+def _unique_dirs(dirs: Sequence[Path]) -> list[Path]:
+    """``dirs`` without repeats of one directory (however it was written), first spelling kept."""
+    seen: dict[Path, Path] = {}
+    for directory in dirs:
+        seen.setdefault(directory.resolve(), directory)
+    return list(seen.values())
 
 
 def _plan_file(path: Path, raw: str, helm: HelmConfig, discoveries: dict[Path, Discovery]) -> Plan:
