@@ -442,6 +442,51 @@ def precommit_kustomize(
 
 
 @app.command()
+def fix(
+    paths: Annotated[list[str] | None, typer.Argument(
+        help="Files or directories to fix in place (with --all-overlays: roots to find overlays under).")] = None,
+    kustomize: Annotated[list[Path] | None, typer.Option(help="Fix this Kustomize overlay.")] = None,
+    all_overlays: Annotated[bool, typer.Option(
+        "--all-overlays", help="Fix every overlay found under the PATHs (default .), one after the other.")] = False,
+    select: SelectOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would change.")] = False,
+    diff: Annotated[bool, typer.Option("--diff", help="Print a unified diff instead of writing.")] = False,
+    unsafe: Annotated[bool, typer.Option(
+        "--unsafe", help="Also make fixes that change what a workload may do (privileged, host namespaces, "
+        "hostPath, host ports, root, added capabilities).")] = False,
+    in_base: Annotated[bool, typer.Option(
+        "--in-base", help="Edit a base shared by several overlays instead of patching the overlay.")] = False,
+    sarif: Annotated[Path | None, typer.Option(help="Write the findings with their fixes as SARIF here.")] = None,
+    pss_level: Annotated[PssLevel | None, typer.Option(
+        help="Pod Security level for namespaces without an enforce label.")] = None,
+    policy_dir: PolicyDirOpt = None,
+) -> None:
+    """Write the smallest change that fixes Pod Security and RBAC automount findings (docs/fix.md)."""
+    from scanner.config import repository_config
+    from scanner.fix import output, run
+    from scanner.scan import ScanOptions
+
+    if dry_run and diff:
+        fail("--dry-run and --diff cannot be combined: --diff already writes nothing")
+    with _errors_to_exit():
+        overlays = [str(k) for k in kustomize or ()]
+        if all_overlays:
+            from scanner.load.kustomize import overlays_for
+
+            overlays += overlays_for(list(paths or ["."]))
+        targets = run.require_targets([] if all_overlays else list(paths or ()), overlays)
+        options = run.fix_options(ScanOptions(policy_dir=policy_dir, config=repository_config(), select=select or (),
+                                              pss_level=pss_level.value if pss_level else None))
+        outcome = run.fix(targets, options, unsafe=unsafe, in_base=in_base, write=not (dry_run or diff),
+                          per_finding=sarif is not None)
+    if sarif is not None:
+        sarif.write_text(output.sarif_with_fixes(outcome), encoding="utf-8")
+    typer.echo(run.unified_diff(outcome.edits) if diff else output.summary(outcome, written=not (dry_run or diff)),
+               nl=False)
+    raise typer.Exit(output.exit_code(outcome))
+
+
+@app.command()
 def audit(
     kubeconfig: Annotated[str | None, typer.Option(help="Kubeconfig (default: $KUBECONFIG, ~/.kube/config).")] = None,
     context: Annotated[str | None, typer.Option(help="Kubeconfig context (default: the current one).")] = None,

@@ -1,0 +1,107 @@
+"""Which source document holds a rendered field: the declaration or a patch, traced like the scan's blame
+(`scanner.load.kustomize.blame`), but answering with the document and the path inside it, so it can be edited."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scanner.load.files import repo_root
+from scanner.load.kustomize.blame import ObjectBlame, align
+from scanner.load.kustomize.render import KUSTOMIZATION_FILES
+from scanner.load.kustomize.sources import SourceDoc
+from scanner.load.kustomize.targets import patch_docs
+from scanner.model import FieldPath, Resource
+
+_ADDRESSING = {("metadata", "name"), ("metadata", "namespace"), ("apiVersion",), ("kind",), ("metadata",)}
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """A document holding the first ``depth`` keys of a rendered path, at ``held`` (its own coordinates)."""
+
+    file: Path
+    value: Any  # the document's (or List item's) value, to find it again in the file
+    held: FieldPath
+    depth: int
+    editable: bool  # a document of its own in a regular file (declaration or strategic-merge patch file)
+
+
+def absolute(shown: str) -> Path:
+    """The file behind a display path (repository-relative, else relative to the cwd)."""
+    given = Path(shown)
+    if given.is_absolute():
+        return given
+    cwd = Path.cwd()
+    root = repo_root(str(cwd))
+    if root is not None and (root / given).exists():
+        return (root / given).resolve()
+    return Path(os.path.normpath(cwd / given))
+
+
+def site_of(resource: Resource, path: FieldPath) -> Site | None:
+    """Where the deepest prefix of ``path`` comes from, for a plain file or a rendered overlay object."""
+    blame = resource.blame
+    if isinstance(blame, ObjectBlame):
+        return _trace(blame, path)
+    if blame is not None or resource.origin not in ("file",):
+        return None
+    held = align(resource.obj, resource.obj, path)
+    return Site(absolute(resource.path), resource.obj, held, len(held), True)
+
+
+def _trace(blame: ObjectBlame, path: FieldPath) -> Site | None:
+    partial: list[Site] = []
+    for layer in reversed(blame.layers):  # the outermost kustomization acts last, so it wins
+        for patch in reversed([*layer.patches, *layer.json_patches]):
+            for doc in reversed(patch_docs(patch, blame.obj, blame.names, blame.types)):
+                site = _json_site(doc, blame.obj, path) if patch.json6902 else _smp_site(doc, blame.obj, path)
+                if site is None:
+                    continue
+                if site.depth == len(path):
+                    return site
+                partial.append(site)
+    declared = None
+    doc = blame.origin.doc
+    if doc is not None:
+        held = align(blame.obj, doc.value, path)
+        declared = Site(absolute(doc.path), doc.value, held, len(held), _editable(doc))
+    best = max(partial, key=lambda site: site.depth, default=None)
+    if best is not None and (declared is None or best.depth > declared.depth):
+        return best
+    return declared
+
+
+def _editable(doc: SourceDoc) -> bool:
+    inline = doc.line_offset or doc.column_offset or Path(doc.path).name in KUSTOMIZATION_FILES
+    return not inline and isinstance(doc.value, dict)
+
+
+def _smp_site(doc: SourceDoc, rendered: dict[str, Any], path: FieldPath) -> Site | None:
+    held = align(rendered, doc.value, path)
+    if not held or held[:2] in _ADDRESSING or held in _ADDRESSING:
+        return None
+    return Site(absolute(doc.path), doc.value, held, len(held), _editable(doc))
+
+
+def _json_site(doc: SourceDoc, rendered: dict[str, Any], path: FieldPath) -> Site | None:
+    """A JSON6902 op that sets ``path`` or a prefix of it: reported, never edited (the overlay gets a patch)."""
+    from scanner.load.kustomize.blame import _json_pointer  # the scan's reading of op paths, shared on purpose
+
+    best = None
+    for op in doc.value if isinstance(doc.value, list) else []:
+        if not isinstance(op, dict) or op.get("op") not in ("add", "replace", "copy", "move"):
+            continue
+        target = _json_pointer(str(op.get("path", "")), rendered)
+        if target is None or path[:len(target)] != target:
+            continue
+        depth = len(target)
+        if "value" in op and path[depth:]:
+            from scanner.load.kustomize.sources import value_at
+
+            depth += len(align(value_at(rendered, target), op["value"], path[depth:]))
+        if best is None or depth >= best.depth:
+            best = Site(absolute(doc.path), doc.value, (), depth, False)
+    return best
