@@ -23,6 +23,7 @@ from pathlib import Path
 
 from scanner.config import CONFIG_FILE, HelmConfig, read_config
 from scanner.engine.templates import TemplateSet
+from scanner.errors import UsageError
 from scanner.load.files import STDIN, LoadResult, display_path, load_paths, repo_root, walk_tree
 from scanner.load.helm import CHART_FILE, Release, chart_of, helm_binary, load_release
 from scanner.load.kustomize import (
@@ -87,6 +88,21 @@ def chart_releases(chart: Path, helm: HelmConfig) -> tuple[list[Release], Skippe
             for r in configured], None
 
 
+def check_releases(helm: HelmConfig) -> None:
+    """UsageError when a `.kguard.yaml` release names no chart (it would never be rendered)."""
+    if not helm.enabled:
+        return
+    base = settings_root()
+    for i, release in enumerate(helm.releases):
+        if not (base / release.chart / CHART_FILE).is_file():
+            raise UsageError(f"{display_path(base / CONFIG_FILE)}: helm.releases[{i}].chart: {release.chart!r} is "
+                             f"not a Helm chart directory (no {CHART_FILE})")
+        for values in release.values:
+            if not (base / values).is_file():
+                raise UsageError(f"{display_path(base / CONFIG_FILE)}: helm.releases[{i}].values: {values!r} "
+                                 "does not exist")
+
+
 def _add_chart(plan: Plan, chart: Path, helm: HelmConfig) -> None:
     releases, why = chart_releases(chart, helm)
     plan.releases = list(dict.fromkeys([*plan.releases, *releases]))
@@ -144,6 +160,7 @@ def plan_paths(paths: Sequence[str], helm: HelmConfig, *, kustomize: Sequence[st
 
     ``all_overlays``: directory PATHs (default .) are roots searched for overlays only (the original mode).
     """
+    check_releases(helm)
     plan = Plan()
     if all_overlays:
         roots = [p for p in paths if Path(p).is_dir()] or ([] if paths else ["."])

@@ -290,3 +290,10 @@ def test_named_chart_template_in_this_repository(monkeypatch: pytest.MonkeyPatch
                                 "--context", "manifests/helm/microservices/values.yaml")  # a context without them
     assert {"seg-workload-ingress-isolation", "seg-workload-egress-isolation"} <= {
         f["rule_id"] for f in document["findings"]}
+
+
+def test_release_naming_no_chart_is_a_usage_error(repo: Path) -> None:
+    (repo / ".kguard.yaml").write_text(HELM_CONFIG.replace("chart: charts/web", "chart: charts/gone"))
+    code, _, err = _run("scan", "-q", ".")
+    assert code == 2
+    assert "kguard: error: .kguard.yaml: helm.releases[0].chart: 'charts/gone' is not a Helm chart directory" in err
