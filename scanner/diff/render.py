@@ -18,7 +18,7 @@ from scanner.report.json_report import location_dict
 from scanner.report.safe import escape_json, safe_text
 
 SCHEMA_VERSION = "1.0"
-SCHEMA_ID = f"https://github.com/kguard/kguard/blob/main/docs/json-schema/kguard-diff-{SCHEMA_VERSION}.json"
+SCHEMA_FILE = f"docs/json-schema/kguard-diff-{SCHEMA_VERSION}.json"
 ASPECT_TITLES = {"network": "Network paths", "permission": "Effective permissions", "escalation": "Escalation paths",
                  "namespace-level": "Namespace Pod Security levels", "workload-level": "Workload Pod Security levels"}
 CHANGE_WORDS = {
@@ -80,9 +80,11 @@ def _finding(change: FindingChange, threshold: Severity | None) -> dict[str, Any
 def build_json(diff: DiffResult, threshold: Severity | None) -> dict[str, Any]:
     """The comparison as JSON data (schema `kguard-diff` 1.0)."""
     findings, deltas = diff.blocking(threshold)
+    import scanner
+
     return {
-        "$schema": SCHEMA_ID,
         "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "kguard", "version": scanner.__version__},
         "base": diff.base,
         "head": diff.head,
         "fail_on_new": threshold.label if threshold is not None else "none",
