@@ -53,6 +53,15 @@ def test_the_repository_config_and_the_documented_example_are_valid() -> None:
     assert config.helm.enabled and config.helm.releases[0].namespace == "shop-production"
 
 
+def test_the_readme_example_is_valid() -> None:
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("### `.kguard.yaml`"):]
+    example = re.search(r"```yaml\n(.*?)```", section, re.DOTALL)
+    assert example is not None
+    config = parse_config_text(example.group(1), "README.md")
+    assert config.ignore == ("seg-allow-all-egress",) and config.context == ("manifests",)
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("overlays: [a]\nselct: [pss-*]\n", "cfg.yaml:2: unknown setting `selct`"),
     ("podSecurity:\n  defaultLevel: strict\n", "cfg.yaml:2: `podSecurity.defaultLevel` must be one of privileged, "
