@@ -320,3 +320,21 @@ def test_several_runs_draw_only_what_they_have(fixture_result: ScanResult) -> No
     assert "No workloads and no escalation path in: kguard/empty." in page
     assert "No RBAC escalation path in: kguard/net." in page
     assert ">kguard, kguard/empty, kguard/net</div>" in page  # three runs are named, more are counted first
+
+
+def test_cli_page_is_byte_identical_across_runs(tmp_path: Path) -> None:
+    """Two processes (each loading Graphviz anew) write the same bytes, graphs included."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "acme/shop",
+           "GITHUB_SHA": "c" * 40}
+    pages = []
+    for name in ("a.html", "b.html"):
+        run = subprocess.run([sys.executable, "-m", "scanner", "scan", str(FIXTURE.relative_to(REPO)), "--format",
+                              "html", "--output", str(tmp_path / name)], cwd=REPO, env=env, capture_output=True,
+                             text=True, timeout=300)
+        assert run.returncode == 1, run.stderr
+        pages.append((tmp_path / name).read_bytes())
+    assert pages[0] == pages[1]
+    assert pages[0].count(b"<svg") == 2 and b"https://github.com/acme/shop/blob/" + b"c" * 40 in pages[0]
