@@ -1,0 +1,208 @@
+"""`kguard fix` end to end on copies of real layouts, checked with the real tools: upstream Pod Security
+(kguard-pss-reference), `kubectl kustomize`, git and the SARIF Multitool."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.tools import require_tool
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+KGUARD = [sys.executable, "-m", "scanner"]
+OVERLAYS = ("development", "staging", "production")
+
+PLAIN = """\
+# Workloads of the shop namespace (restricted).
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+  labels:
+    pod-security.kubernetes.io/enforce: restricted
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web   # the storefront
+  namespace: shop
+spec:
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: "nginx:1.27"
+        ports:
+        - containerPort: 8080
+          hostPort: 80
+      - name: agent
+        image: 'busybox'
+        securityContext:
+          privileged: true
+          capabilities:
+            add: [NET_ADMIN]
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: migrate
+  namespace: shop
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      hostPID: true
+      securityContext:
+        runAsUser: 0
+        seccompProfile: {type: Unconfined}
+      containers:
+      - name: migrate
+        image: migrate:1
+      volumes:
+      - name: data
+        hostPath: {path: /var/lib/data}
+"""
+
+
+def _kguard(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*KGUARD, *args], cwd=cwd, capture_output=True, text=True, timeout=600,
+                          env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(cwd),
+                               "PYTHONPATH": str(REPO)})
+
+
+def _upstream(tool: Path, file: Path) -> dict[tuple[str, str], list[str]]:
+    done = subprocess.run([str(tool), str(file)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = {}
+    for line in map(json.loads, done.stdout.splitlines()):
+        if "skipped" not in line and line["level"] == "restricted":
+            out[(line["kind"], line["name"])] = line["failed_checks"]
+    return out
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
+
+
+def test_plain_file_passes_upstream_restricted_after_unsafe_fix(tmp_path: Path) -> None:
+    tool = require_tool("kguard-pss-reference")
+    file = tmp_path / "shop.yaml"
+    file.write_text(PLAIN, encoding="utf-8")
+    assert all(_upstream(tool, file).values()), "the input should fail upstream before the fix"
+
+    safe = _kguard("fix", str(file), "--select", "pss-*", cwd=tmp_path)
+    assert safe.returncode == 1, safe.stdout + safe.stderr  # privileged, host namespaces, ... need --unsafe
+    assert "rerun with --unsafe" in safe.stdout
+    assert "runAsNonRoot = true" in safe.stdout
+
+    done = _kguard("fix", str(file), "--select", "pss-*", "--unsafe", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _upstream(tool, file) == {("Deployment", "web"): [], ("Job", "migrate"): []}
+    text = file.read_text(encoding="utf-8")
+    for line in PLAIN.splitlines():  # untouched lines stay (comments, flow style, quotes)
+        if not any(word in line for word in ("privileged", "hostPort", "hostPID", "runAsUser", "Unconfined",
+                                             "add:", "hostPath")):
+            assert line in text.splitlines(), line
+    again = _kguard("fix", str(file), "--select", "pss-*", "--unsafe", cwd=tmp_path)
+    assert again.returncode == 0 and "0 change(s)" in again.stdout
+
+
+def _repo_copy(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    shutil.copytree(REPO / "manifests", root / "manifests")
+    _git(root, "init", "-q")
+    _git(root, "add", "-A")
+    _git(root, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "copy")
+    # break a base shared by the three overlays: api-gateway (a Rollout in staging and production, made so by a
+    # JSON6902 patch of a component) and user-service (a Deployment everywhere)
+    for service in ("api-gateway", "user-service"):
+        file = root / "manifests" / "base" / service / "deployment.yaml"
+        text = file.read_text(encoding="utf-8")
+        assert "            allowPrivilegeEscalation: false\n" in text
+        file.write_text(text.replace("            allowPrivilegeEscalation: false\n", "", 1), encoding="utf-8")
+    _git(root, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qam", "broken")
+    return root
+
+
+def _renders(root: Path) -> None:
+    kubectl = Path(sys.executable).parent / "kubectl"
+    for overlay in OVERLAYS:
+        done = subprocess.run([str(kubectl), "kustomize", f"manifests/overlays/{overlay}"], cwd=root,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+
+
+def _pss_findings(root: Path) -> str:
+    done = _kguard("scan", "--all-overlays", "manifests", "--select", "pss-allow-privilege-escalation",
+                   "--format", "json", cwd=root)
+    return json.dumps([f["rule_id"] for f in json.loads(done.stdout)["findings"]]) if done.stdout else done.stderr
+
+
+def test_shared_base_gets_overlay_patches(tmp_path: Path) -> None:
+    root = _repo_copy(tmp_path)
+    assert "pss-allow-privilege-escalation" in _pss_findings(root)
+    done = _kguard("fix", "--all-overlays", "manifests", "--select", "pss-allow-privilege-escalation", cwd=root)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _pss_findings(root) == "[]"
+    _renders(root)
+    changed = sorted(_git(root, "status", "--porcelain").splitlines())
+    assert changed == [
+        " M manifests/overlays/production/kustomization.yaml",
+        " M manifests/overlays/staging/kustomization.yaml",
+        "?? manifests/overlays/production/kguard-fix-deployment-user-service.yaml",
+        "?? manifests/overlays/production/kguard-fix-rollout-api-gateway.yaml",
+        "?? manifests/overlays/staging/kguard-fix-deployment-user-service.yaml",
+        "?? manifests/overlays/staging/kguard-fix-rollout-api-gateway.yaml",
+    ]  # development is held to baseline (its Namespace label): nothing to fix there
+    diff = _git(root, "diff", "-U0", "manifests/overlays/staging/kustomization.yaml")
+    added = [line for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    assert all(line.startswith("+  - path: kguard-fix-") or line.startswith("+    ") for line in added), added
+    assert not [line for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")]
+    rollout_patch = (root / "manifests/overlays/staging/kguard-fix-rollout-api-gateway.yaml").read_text()
+    assert "op: add" in rollout_patch  # a custom kind: JSON6902, since a merge patch would replace the containers
+
+
+def test_in_base_edits_the_base_line_only(tmp_path: Path) -> None:
+    root = _repo_copy(tmp_path)
+    done = _kguard("fix", "--kustomize", "manifests/overlays/staging", "--in-base", "--select",
+                   "pss-allow-privilege-escalation", cwd=root)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _pss_findings(root) == "[]"
+    _renders(root)
+    diff = _git(root, "diff", "-U0", "HEAD~1", "--", "manifests")
+    # against the unbroken copy only the key's position in its mapping differs: one line out, the same line in
+    removed = [line[1:] for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")]
+    added = [line[1:] for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    assert removed == added == ["            allowPrivilegeEscalation: false"] * 2
+
+
+def test_diff_writes_nothing_and_sarif_fixes_validate(tmp_path: Path) -> None:
+    from tests.report.test_sarif_multitool import _unexpected, require_multitool, validate
+
+    tool = require_multitool()
+    file = tmp_path / "shop.yaml"
+    file.write_text(PLAIN, encoding="utf-8")
+    sarif_file = tmp_path / "fix.sarif"
+    done = _kguard("fix", str(file), "--diff", "--sarif", str(sarif_file), cwd=tmp_path)
+    assert file.read_text(encoding="utf-8") == PLAIN
+    assert done.stdout.startswith("--- a/shop.yaml\n+++ b/shop.yaml\n"), done.stdout + done.stderr
+    log = json.loads(sarif_file.read_text(encoding="utf-8"))
+    fixes = [r["fixes"][0] for r in log["runs"][0]["results"] if "fixes" in r]
+    assert fixes, "no result carries a fix"
+    change = fixes[0]["artifactChanges"][0]
+    assert change["artifactLocation"]["uri"] == "shop.yaml"
+    inserted = "".join(r.get("insertedContent", {}).get("text", "") for r in change["replacements"])
+    assert "allowPrivilegeEscalation: false" in inserted
+    problems = validate(tool, sarif_file)
+    assert not _unexpected(problems)
