@@ -195,8 +195,10 @@ def pss_selectors(levels: frozenset[str], default_level: str) -> list[tuple[str,
 def _sync_annotation(sync: tuple[dict[str, str], ...]) -> str:
     import json
 
-    return json.dumps([[{"groups": [s.get("group", "")], "versions": [s["version"]], "kinds": [s["kind"]]}
-                        for s in sync]])
+    # Gatekeeper's format: a list of requirements that must all be met, each a list of equivalent clauses (any one
+    # meets it); every `sync:` entry is needed, so each is a requirement of its own
+    return json.dumps([[{"groups": [s.get("group", "")], "versions": [s["version"]], "kinds": [s["kind"]]}]
+                       for s in sync])
 
 
 def package_of(rego: str) -> str:

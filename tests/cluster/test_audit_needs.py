@@ -154,3 +154,17 @@ def test_each_template_is_blind_only_to_what_it_needs() -> None:
     kept, skipped = without_blind_templates(templates, {}, {("", "Namespace")})
     assert sorted(kept.templates) == ["Own", "Unique"]  # a namespaceSelector needs the Namespaces' labels
     assert [s.path for s in skipped] == ["Selecting.yaml", "Undeclared.yaml"]
+
+
+def test_generated_templates_declare_every_sync_entry_as_its_own_requirement() -> None:
+    """gatekeeper/ says what the catalogue says: all `sync:` kinds needed (not alternatives), none when no `sync:`."""
+    from scanner.engine.catalogue import default_policy_dir, load_catalogue
+    from scanner.engine.templates import from_policy
+
+    referential = 0
+    for policy in load_catalogue(default_policy_dir()):
+        declared = tuple(((str(s.get("group", "")), str(s["kind"])),) for s in policy.sync)
+        assert parse_template(policy.to_template()).requires_sync == (declared or None), policy.rule.id
+        assert from_policy(policy)[0].requires_sync == declared, policy.rule.id
+        referential += bool(declared)
+    assert referential >= 8
