@@ -283,6 +283,16 @@
       $("findings").scrollIntoView({ behavior: "smooth" });
     });
   });
+  // a graph shrinks to the column's width, but not below 80 % of its natural size (then the box scrolls)
+  function fitGraphs() {
+    document.querySelectorAll(".svg-wrap svg").forEach(function (svg) {
+      const natural = Number(svg.getAttribute("width"));
+      const room = svg.parentNode.clientWidth;
+      svg.style.minWidth = natural && room && natural * 0.8 > room ? Math.round(natural * 0.8) + "px" : "";
+    });
+  }
+  fitGraphs();
+  window.addEventListener("resize", fitGraphs);
   sort();
   document.body.dataset.ready = "1";
   document.body.dataset.renderMs = String(Math.round(performance.now()));
