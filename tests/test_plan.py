@@ -154,6 +154,7 @@ def test_kustomize_directory_as_path_is_rendered() -> None:
 
 def test_kustomize_tree_as_path_never_scans_patches_as_objects(repo: Path) -> None:
     shutil.rmtree(repo / "charts")
+    (repo / ".kguard.yaml").unlink()
     code, document, err = _json("scan", "app", "--pss-level", "baseline")
     assert code == 1, err
     assert document["scan"]["runs"] == ["kguard/app/overlays/prod"]
