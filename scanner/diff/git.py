@@ -51,6 +51,16 @@ def changed_files(root: Path, base: str, head: str | None) -> set[str]:
     return names
 
 
+def ignored(root: Path, paths: list[str]) -> set[str]:
+    """Those of ``paths`` (relative to ``root``) that git ignores (.gitignore: build output, reports)."""
+    if not paths:
+        return set()
+    git = shutil.which("git") or "git"
+    done = subprocess.run([git, "-C", str(root), "check-ignore", "-z", "--stdin"], input="\0".join(paths) + "\0",
+                          capture_output=True, text=True, check=False)
+    return set(filter(None, done.stdout.split("\0"))) if done.returncode in (0, 1) else set()
+
+
 @contextmanager
 def worktree(root: Path, commit: str) -> Iterator[Path]:
     """A temporary detached worktree of ``commit``, removed afterwards (also on error)."""

@@ -17,7 +17,7 @@ from pathlib import Path
 from scanner.config import CONFIG_FILE, Config, repository_config
 from scanner.load.files import display_path
 from scanner.load.kustomize import kustomization_inputs, load_overlays
-from scanner.model import InputError, Resource, ScanResult
+from scanner.model import InputError, Resource, ScanResult, Skipped
 from scanner.plan import Plan, load_plan_files, plan_directory
 from scanner.scan import ScanOptions, load_templates, scan_resources
 
@@ -60,6 +60,23 @@ def _touched(inputs: frozenset[str], changed: set[str]) -> bool:
     return any(path in inputs or any(i.endswith("/") and path.startswith(i) for i in inputs) for path in changed)
 
 
+def _without_ignored(plan: Plan, root: Path) -> Plan:
+    """``plan`` without the files and charts git ignores: they belong to no revision (a working tree may hold
+    build output or reports that the other revision's worktree lacks)."""
+    from scanner.diff.git import ignored
+
+    shown = {display_path(f): f for f in plan.files}
+    charts = {display_path(r.chart): r for r in plan.releases}
+    hidden = ignored(root, sorted({*shown, *charts}))
+    if not hidden:
+        return plan
+    plan.files = [f for name, f in shown.items() if name not in hidden]
+    plan.releases = [r for r in plan.releases if display_path(r.chart) not in hidden]
+    plan.not_scanned += [Skipped(path=name, reason="ignored by git (.gitignore): part of no revision")
+                         for name in sorted(hidden)]
+    return plan
+
+
 def _files_inputs(plan: Plan) -> frozenset[str]:
     charts = {display_path(release.chart).rstrip("/") + "/" for release in plan.releases}
     values = {display_path(v) for release in plan.releases for v in release.values}
@@ -73,7 +90,7 @@ def scan_tree(root: Path, label: str, make_options: Callable[[Config], ScanOptio
     with inside(root):
         config = repository_config()
         options = make_options(config)
-        plan = plan_directory(root, config.helm)
+        plan = _without_ignored(plan_directory(root, config.helm), root)
         snapshot.errors = list(plan.errors)
         reusable = previous is not None and changed is not None and CONFIG_FILE not in changed
 

@@ -226,3 +226,24 @@ def test_outside_a_repository(tmp_path: Path) -> None:
     finally:
         os.chdir(before)
     assert result.exit_code == 2 and "not inside a git repository" in result.stderr
+
+
+def test_git_ignored_files_belong_to_no_revision(tmp_path: Path) -> None:
+    """Build output in the working tree (ignored by git) is not scanned as new; an untracked manifest is."""
+    from tests.diff.scratch import deployment
+
+    root = tmp_path / "repo"
+    make_repo(root)
+    commit(root, {".gitignore": "build/\n"}, "ignore build output")
+    (root / "build").mkdir()
+    (root / "build" / "copy.yaml").write_text(deployment("junk", "generated"))
+    (root / "plain").mkdir()
+    (root / "plain" / "extra.yaml").write_text(deployment("extra", "extras"))
+    before = Path.cwd()
+    os.chdir(root)
+    try:
+        code, data = diff_json("HEAD", None)
+    finally:
+        os.chdir(before)
+    assert code == 0
+    assert {f["location"]["path"] for f in states(data, "new")} == {"plain/extra.yaml"}
