@@ -202,8 +202,8 @@ def report_renderables(result: ScanResult, view: View = FILE_VIEW, *, title_run:
             out.append(_heading(f"Suppressed ({len(suppressed)})", style="dim"))
             out.extend(_suppressed_block(f) for f in suppressed)
         else:
-            out.append(Text(f"Suppressed: {_suppressed_counts(suppressed)} (not counted; listed with "
-                            "--show-suppressed)", style="dim"))
+            out.append(Text(f"Suppressed: {_suppressed_counts(suppressed)}, not counted; --show-suppressed lists "
+                            "them", style="dim"))
     if problems is not None:
         out.append(_heading("Not scanned or not evaluated"))
         out.extend((problems, Text()))
