@@ -1,8 +1,9 @@
 """Controller ownership: a Pod made by a ReplicaSet made by a Deployment is reported at the Deployment.
 
-Only workload controllers count: a controller `ownerReference` (``controller: true``) to a ReplicaSet, Job,
-Deployment, StatefulSet, DaemonSet, CronJob, ReplicationController or Argo Rollout. Anything else (a Pod owned by
-a Node, i.e. a static mirror pod, or by an operator's custom resource) is treated as standalone.
+Only workload controllers count: a controller `ownerReference` (``controller: true``) to a kind and API group the
+workload table (`scanner.workloads.CONTROLLERS`) lists: ReplicaSet, Job, Deployment, StatefulSet, DaemonSet,
+CronJob, ReplicationController or Argo Rollout. Anything else (a Pod owned by a Node, i.e. a static mirror pod, or by
+an operator's custom resource) is treated as standalone.
 """
 
 from __future__ import annotations

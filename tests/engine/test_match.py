@@ -1,6 +1,13 @@
 import pytest
 
-from scanner.engine.match import Undecided, glob_match, is_cluster_scoped, matches, selector_matches
+from scanner.engine.match import (
+    AssumedUnlabelled,
+    Undecided,
+    glob_match,
+    is_cluster_scoped,
+    matches,
+    selector_matches,
+)
 
 
 def obj(kind="Pod", api="v1", name="web", ns="shop", labels=None):
@@ -96,3 +103,67 @@ def test_excluded_namespaces_are_globs(pattern, namespace, excluded):
         assert bool(result) is not excluded, (pattern, namespace, reviewed["kind"])
         listed = {"excludedNamespaces": ["other", pattern], "namespaces": [namespace]}
         assert bool(matches(listed, reviewed, namespaces)) is not excluded
+
+
+@pytest.mark.parametrize(("pattern", "value", "expected"), [
+    ("*ops*", "kube-system", False), ("*kube*", "ube-system", False), ("*-sys*", "kube-system", True),
+    ("kube-*", "kube", False), ("*-system", "system", False), ("**", "anything", True),
+])
+def test_glob_contains_prefix_and_suffix_need_the_whole_literal(pattern, value, expected):
+    assert glob_match(pattern, value) is expected
+
+
+def test_selectors_from_yaml_compare_operators_by_value():
+    """Operators and keys read from YAML are new string objects, never the interned literals of the code."""
+    import yaml
+
+    def selector(text):
+        return yaml.safe_load(text)
+
+    labels = {"a": "1"}
+    assert not selector_matches(selector("matchExpressions: [{key: a, operator: In, values: ['2']}]"), labels)
+    assert selector_matches(selector("matchExpressions: [{key: a, operator: In, values: ['1']}]"), labels)
+    assert not selector_matches(selector("matchExpressions: [{key: a, operator: NotIn, values: ['1']}]"), labels)
+    assert not selector_matches(selector("matchExpressions: [{key: b, operator: Exists}]"), labels)
+    assert not selector_matches(selector("matchExpressions: [{key: a, operator: DoesNotExist}]"), labels)
+    assert not selector_matches(selector("matchExpressions: [{key: a, operator: in, values: ['1']}]"), labels)
+    config = yaml.safe_load("{apiVersion: example.com/v1, kind: Config}")
+    assert not is_cluster_scoped(config["apiVersion"], config["kind"])
+
+
+def test_not_in_matches_when_the_label_is_absent():
+    assert selector_matches({"matchExpressions": [{"key": "c", "operator": "NotIn", "values": ["x"]}]}, {"a": "1"})
+    assert selector_matches({"matchExpressions": [{"key": "a", "operator": "NotIn", "values": ["2"]}]}, {"a": "1"})
+
+
+def test_gatekeeper_config_is_cluster_scoped_only_in_its_own_group():
+    assert is_cluster_scoped("config.gatekeeper.sh/v1alpha1", "Config")
+    assert not is_cluster_scoped("example.com/v1", "Config")
+    assert is_cluster_scoped("mutations.gatekeeper.sh/v1", "AnyKind")
+
+
+def test_namespaces_filter_and_cluster_scope_reject():
+    assert not matches({"namespaces": ["other"]}, obj(), NAMESPACES)
+    assert not matches({"namespaces": ["other"]}, obj("Namespace", name="shop", ns=None), NAMESPACES)
+    assert not matches({"scope": "Cluster"}, obj(), NAMESPACES)
+
+
+def test_only_a_core_namespace_is_judged_by_its_own_name():
+    """A namespaced object of any other kind is judged by its namespace, not by its name."""
+    for kind, api in (("ConfigMap", "v1"), ("LimitRange", "v1"), ("Namespace", "example.com/v1")):
+        namespaced = obj(kind, api, name="elsewhere", ns="shop")
+        assert matches({"namespaces": ["shop"]}, namespaced, NAMESPACES), kind
+        assert not matches({"namespaces": ["elsewhere"]}, namespaced, NAMESPACES), kind
+
+
+def test_a_missing_namespace_judged_as_unlabelled_says_so_either_way():
+    wants_label = {"namespaceSelector": {"matchLabels": {"env": "prod"}}}
+    wants_none = {"namespaceSelector": {"matchExpressions": [{"key": "env", "operator": "DoesNotExist"}]}}
+    missed = matches(wants_label, obj(ns="gone"), NAMESPACES, missing_namespace_unlabelled=True)
+    assert isinstance(missed, AssumedUnlabelled) and not missed and missed.namespace == "gone"
+    hit = matches(wants_none, obj(ns="gone"), NAMESPACES, missing_namespace_unlabelled=True)
+    assert isinstance(hit, AssumedUnlabelled) and hit and hit.namespace == "gone"
+    present = matches({"namespaceSelector": {"matchLabels": {"env": "dev"}}}, obj(), NAMESPACES,
+                      missing_namespace_unlabelled=True)
+    assert present is False
+    assert matches(wants_label, obj(), NAMESPACES, missing_namespace_unlabelled=True) is True
