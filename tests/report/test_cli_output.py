@@ -148,3 +148,45 @@ def test_rules_reads_at_80_columns() -> None:
     ids = json.loads(runner.invoke(app, ["rules", "--format", "json"]).stdout)
     for rule in ids:  # every id whole on its line
         assert any(line.startswith(rule["id"] + " ") for line in lines), rule["id"]
+
+
+def _in_terminal(args: list[str], columns: int, cwd: Path) -> str:
+    """Run the installed `kguard` on a real pseudo-terminal ``columns`` wide; its output without colour codes."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "PRE_COMMIT", "NO_COLOR", "CI")}
+    env["TERM"] = "xterm-256color"
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "kguard"), *args], cwd=cwd, env=env,
+                            stdin=secondary, stdout=secondary, stderr=secondary, close_fds=True)
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            data = os.read(primary, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=120)
+    os.close(primary)
+    text = b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n")
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+
+
+@pytest.mark.parametrize(("columns", "full"), [(80, False), (120, True)])
+def test_real_terminal_width_picks_the_layout(files: Path, columns: int, full: bool) -> None:
+    out = _in_terminal(["scan", "--templates", "templates", "--no-default-policies", "bad.yaml"], columns, files)
+    lines = out.rstrip("\n").splitlines()
+    assert lines[-1].rstrip() == "blocked: 1 finding >= high"
+    assert max(len(line.rstrip()) for line in lines) <= columns
+    assert ("field: spec.containers[0].securityContext.privileged" in out) is full
+    rules = _in_terminal(["rules"], columns, files).splitlines()
+    assert max(len(line.rstrip()) for line in rules) <= columns
+    assert any(line.startswith("pss-privileged ") and "Privileged containers" in line for line in rules)
