@@ -8,10 +8,10 @@ results get a per-rule table, several runs (overlays) a grand total, and every r
 (`blocked: 2 findings >= high (1 critical)` / `passed: ...`). Suppressed findings are counted; they are listed only
 when asked (``show_suppressed``; the text file always lists them).
 
-`print_report` prints to any Rich console; `render` / `export_text` return plain text (the file formats: full, every
-object, suppressed listed); `export_html` is Rich's HTML export. Every text that comes from the scanned objects or
-the policies is shown through `safe_text` (control characters escaped, never Rich markup), and printed or exported
-output goes through `guard_lines` (no line a CI runner would take for a workflow command).
+`print_report` prints to any Rich console; `render` / `export_text` return plain text (the file format: full, every
+object, suppressed listed). Every text that comes from the scanned objects or the policies is shown through
+`safe_text` (control characters escaped, never Rich markup), and printed or exported output goes through
+`guard_lines` (no line a CI runner would take for a workflow command).
 """
 
 
@@ -140,14 +140,6 @@ def export_text(results: ScanResult | Sequence[ScanResult], *, width: int = DEFA
     if lines and not lines[-1]:
         lines.pop()
     return guard_lines("".join(line.rstrip() + "\n" for line in lines))
-
-
-def export_html(results: ScanResult | Sequence[ScanResult], *, width: int = DEFAULT_WIDTH,
-                threshold: Severity | None = Severity.HIGH) -> str:
-    """A standalone HTML page with the coloured report."""
-    console = _recording_console(width, color=True)
-    print_report(results, console, View(layout=FULL, threshold=threshold, show_suppressed=True))
-    return guard_lines(console.export_html(inline_styles=True))
 
 
 def _recording_console(width: int, *, color: bool) -> Console:

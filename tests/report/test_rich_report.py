@@ -88,14 +88,6 @@ def test_print_report_to_console_and_several_runs(scan_result: ScanResult) -> No
     assert "kguard report: kguard/production" in out and "kguard report: kguard/staging" in out
 
 
-def test_html_export(scan_result: ScanResult) -> None:
-    html = rich_report.export_html(scan_result)
-    assert html.startswith("<!DOCTYPE html>")
-    assert "Container gateway in Deployment api-gateway is privileged." in html
-    assert "gateway binds port 80" in html and "text-decoration-color" in html
-    assert html == rich_report.export_html(build_result())
-
-
 def test_deterministic(scan_result: ScanResult) -> None:
     shuffled = build_result()
     shuffled.findings.reverse()
