@@ -41,9 +41,8 @@ def problems(diff: DiffResult) -> list[str]:
 
     lines = [f"kguard: error: {where(e.path, e.line)}: {e.message}" for e in diff.input_errors]
     lines += [f"kguard: error: policy {e.policy}: {e.message}" for e in diff.policy_errors]
-    base_errors = [*diff.base_errors, *(e for r in diff.base_results for e in r.input_errors)]
     lines += [f"kguard: warning: base revision {diff.base[:12]}: {where(e.path, e.line)}: {e.message} "
-              "(its findings count as new)" for e in base_errors]
+              "(its findings count as new)" for e in diff.base_errors]
     return [safe_text(line) for line in dict.fromkeys(lines)]
 
 

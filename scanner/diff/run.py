@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scanner.config import Config
+from scanner.config import CONFIG_FILE, Config
 from scanner.diff import git
 from scanner.diff.compare import FindingChange, compare_findings
 from scanner.diff.deltas import (
@@ -19,6 +20,8 @@ from scanner.diff.deltas import (
     workload_levels,
 )
 from scanner.diff.revision import Snapshot, Unit, scan_tree
+from scanner.load.files import MANIFEST_SUFFIXES
+from scanner.load.kustomize.render import KUSTOMIZATION_FILES
 from scanner.model import InputError, PolicyError, ScanResult, Severity
 from scanner.scan import ScanOptions
 
@@ -52,7 +55,7 @@ class DiffResult:
     head_results: list[ScanResult]
     base_results: list[ScanResult]
     head_errors: list[InputError] = field(default_factory=list)  # discovery errors of the head revision
-    base_errors: list[InputError] = field(default_factory=list)
+    base_errors: list[InputError] = field(default_factory=list)  # of the base units that were scanned
 
     @property
     def policy_errors(self) -> list[PolicyError]:
@@ -122,9 +125,28 @@ def run_diff(start: Path, base_rev: str, head_rev: str | None,
     with ExitStack() as stack:
         head_tree = stack.enter_context(git.worktree(root, head_commit)) if head_commit else root
         head = scan_tree(head_tree, head_commit or WORKING_TREE, make_options)
-        base_tree = stack.enter_context(git.worktree(root, base_commit))
-        base = scan_tree(base_tree, base_commit, make_options, previous=head, changed=changed)
+        if not any(affects_plan(path, head) for path in changed):
+            base = same_as(head, base_commit)  # the change touches no input: nothing to check out or render
+        else:
+            base_tree = stack.enter_context(git.worktree(root, base_commit))
+            base = scan_tree(base_tree, base_commit, make_options, previous=head, changed=changed)
         return _compare(base, head, base_commit, head_commit or WORKING_TREE)
+
+
+def affects_plan(path: str, head: Snapshot) -> bool:
+    """Whether a changed ``path`` can change what a revision scans: a manifest, kustomization or configuration
+    file (they decide the units and their inputs), or an input of a unit (a generator source, a chart file).
+    Other files (code, docs) cannot: with no such change the base revision scans exactly as the head."""
+    name = path.rsplit("/", 1)[-1]
+    if path.endswith(MANIFEST_SUFFIXES) or name in KUSTOMIZATION_FILES or name == CONFIG_FILE:
+        return True
+    return any(path in unit.inputs or any(i.endswith("/") and path.startswith(i) for i in unit.inputs)
+               for unit in head.units.values())
+
+
+def same_as(head: Snapshot, label: str) -> Snapshot:
+    """The base revision when the change touches nothing it scans: the head's units, taken over."""
+    return Snapshot(label=label, units={k: dataclasses.replace(u, reused=True) for k, u in head.units.items()})
 
 
 def _compare(base: Snapshot, head: Snapshot, base_label: str, head_label: str) -> DiffResult:
@@ -133,5 +155,6 @@ def _compare(base: Snapshot, head: Snapshot, base_label: str, head_label: str) -
     levels = _rule_levels([*head_results, *base_results])
     keys = sorted(base.units.keys() | head.units.keys())
     units = [compare_units(base.units.get(k), head.units.get(k), levels) for k in keys]
+    base_errors = [*base.errors, *(e for u in base.units.values() if not u.reused for e in u.result.input_errors)]
     return DiffResult(base=base_label, head=head_label, units=units, head_results=head_results,
-                      base_results=base_results, head_errors=head.errors, base_errors=base.errors)
+                      base_results=base_results, head_errors=head.errors, base_errors=base_errors)

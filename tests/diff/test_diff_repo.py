@@ -53,6 +53,7 @@ class Commits:
         self.fixed = commit(root, {"apps/overlays/staging/kustomization.yaml":
                                    FILES["apps/overlays/staging/kustomization.yaml"]},
                             "staging: drop the privileged patch", remove=("apps/overlays/staging/privileged.yaml",))
+        self.docs = commit(root, {"README.md": "# shop\n", "apps/base/NOTES.txt": "reviewed\n"}, "docs only")
 
 
 @pytest.fixture(scope="module")
@@ -173,6 +174,13 @@ def test_fix_is_shown_as_fixed(repo: Commits, inside: Path) -> None:
     moved = deltas(data, "workload-level")
     assert [(d["key"], d["before"]["value"], d["after"]["value"]) for d in moved] == [
         ("Deployment shop-staging/orders", "privileged", "restricted")]
+
+
+def test_change_outside_the_inputs_scans_once(repo: Commits, inside: Path) -> None:
+    code, data = diff_json(repo.fixed, repo.docs)
+    assert code == 0 and all(u["reused"] for u in data["units"])
+    assert states(data, "unchanged") and not [f for f in data["units"] if f["deltas"]]
+    assert [s for s in ("new", "absent", "updated") if states(data, s)] == []
 
 
 def test_fail_on_new_threshold_and_existing_debt(repo: Commits, inside: Path) -> None:
