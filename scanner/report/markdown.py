@@ -245,7 +245,10 @@ def _problems(runs: Sequence[ScanResult]) -> list[str]:
 
 
 def _footer(runs: Sequence[ScanResult]) -> list[str]:
+    """What the scan ran with (policies and their sha256, configuration, suppression counts), collapsed."""
     import scanner
 
-    policies = dict(settings_rows(merged_settings(runs)))["policies"]
-    return [f"<sub>kguard {escape(scanner.__version__)}; policies: {escape(policies)}</sub>"]
+    rows = settings_rows(merged_settings(runs))
+    return ["<details>", "<summary>What the scan ran with</summary>", "",
+            *(f"- {escape(label)}: {code(text)}" for label, text in rows), "", "</details>", "",
+            f"<sub>kguard {escape(scanner.__version__)}</sub>"]

@@ -128,3 +128,11 @@ def test_deterministic() -> None:
     shuffled.findings.reverse()
     shuffled.skipped.reverse()
     assert markdown.render(shuffled, environ=GITHUB) == markdown.render(build_result(), environ=GITHUB)
+
+
+def test_settings_in_a_collapsed_section() -> None:
+    text = markdown.render(build_result(), environ={})
+    settings = text[text.index("<summary>What the scan ran with</summary>"):]
+    assert f"- policies: `policies (sha256 {'9f2c' * 16})`" in settings
+    assert "podSecurity.defaultLevel=restricted" in settings and "- suppressions: `1 inline (annotations), " \
+        "1 baseline`" in settings
