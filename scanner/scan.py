@@ -125,13 +125,15 @@ def _with_severity(template: Template, overrides: dict[str, Severity]) -> Templa
 
 def scan_resources(resources: list[Resource], options: ScanOptions, *, loaded: LoadResult | None = None,
                    templates: TemplateSet | None = None, inventory_from: list[Resource] | None = None,
-                   partial: bool = False) -> ScanResult:
+                   partial: bool = False, graph_from: list[Resource] | None = None) -> ScanResult:
     """Evaluate ``resources`` (already loaded) and gather everything a report needs.
 
     ``inventory_from``: build `data.inventory` from these objects instead of ``resources`` (live audits, the
-    repository as context of a file scan). ``partial``: ``resources`` are known to be only part of what is
-    deployed and no context was given, so the rules that judge an object by others (templates reading
-    `data.inventory`, the whole-graph analyses) are not evaluated and the report says so instead of claiming a gap.
+    repository as context of a file scan). ``graph_from``: what the whole-graph analyses see, when that is more than
+    ``inventory_from`` (a live audit syncs only the kinds its templates need, as Gatekeeper does). ``partial``:
+    ``resources`` are known to be only part of what is deployed and no context was given, so the rules that judge
+    an object by others (templates reading `data.inventory`, the whole-graph analyses) are not evaluated and the
+    report says so instead of claiming a gap.
     """
     templates = templates if templates is not None else load_templates(options)
     unjudged: list[Skipped] = []
@@ -150,7 +152,8 @@ def scan_resources(resources: list[Resource], options: ScanOptions, *, loaded: L
         )
     finally:
         backend.close()
-    analysis_findings, analysis_rules = _analyse(resources, options, inventory_from)
+    graph_from = graph_from if graph_from is not None else inventory_from
+    analysis_findings, analysis_rules = _analyse(resources, options, graph_from)
     loaded = loaded or LoadResult()
     findings, suppression_errors = apply_inline([*evaluation.findings, *analysis_findings], resources,
                                                 policy=options.config.suppressions)
@@ -174,7 +177,7 @@ def scan_resources(resources: list[Resource], options: ScanOptions, *, loaded: L
         rules=sorted([*(t.rule for t in templates.templates.values() if t.rule), *analysis_rules], key=lambda r: r.id),
         category=options.category,
         settings=settings,
-        graphs=_graphs(resources, options, inventory_from),
+        graphs=_graphs(resources, options, graph_from),
     )
 
 

@@ -168,3 +168,38 @@ def test_generated_templates_declare_every_sync_entry_as_its_own_requirement() -
         assert from_policy(policy)[0].requires_sync == declared, policy.rule.id
         referential += bool(declared)
     assert referential >= 8
+
+
+def test_the_inventory_holds_what_the_templates_declare_and_referential_rules_still_see_it(kube: Kube) -> None:
+    """data.inventory is synced as Gatekeeper would (declared kinds + Namespaces), yet referential rules still find
+    what they look up: a binding of a wildcard role (RBAC kinds) and a workload no NetworkPolicy selects."""
+    from scanner.cluster.audit import synced_objects
+    from scanner.model import Resource
+
+    ns = kube.namespace("synced")
+    kube.create(deployment("web", ns))
+    role = f"everything-{ns}"
+    kube.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": role},
+                 "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]})
+    kube.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                 "metadata": {"name": "all", "namespace": ns},
+                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+                 "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": ns}]})
+
+    audit = run_audit(AuditOptions(kubeconfig=str(kube.plane.kubeconfig_admin), read=ReadOptions(namespaces=[ns])),
+                      ScanOptions(select=["rbac-broad-role-binding", "seg-workload-ingress-isolation"]))
+    assert {(f.rule_id, f.resource.kind) for f in audit.result.findings} == {
+        ("rbac-broad-role-binding", "RoleBinding"), ("seg-workload-ingress-isolation", "Deployment")}
+
+    def res(api_version: str, kind: str) -> Resource:
+        return Resource(obj={"apiVersion": api_version, "kind": kind, "metadata": {"name": "x"}}, path="p",
+                        positions={})
+
+    objects = [res("v1", "Namespace"), res("v1", "Pod"), res("apps/v1", "ReplicaSet"),
+               res("networking.k8s.io/v1", "NetworkPolicy")]
+    declared = TemplateSet(templates={"Seg": _template("Seg", "x := data.inventory.namespace", {
+        "metadata.gatekeeper.sh/requires-sync-data": '[[{"groups": ["networking.k8s.io"], "kinds": ["NetworkPolicy"]}]]'
+    }), "Own": _template("Own", "x := input.review.object")})
+    assert [r.kind for r in synced_objects(objects, declared, {})] == ["Namespace", "NetworkPolicy"]
+    declared.templates["Undeclared"] = _template("Undeclared", "x := data.inventory.cluster")
+    assert synced_objects(objects, declared, {}) == objects  # it may read anything: everything stays
