@@ -541,6 +541,11 @@ def audit(
     if require_full_coverage and result.result.coverage:
         _report_problems([result.result], quiet)
         _emit([result.result], fmt, output, quiet, fail_on)
+        if report_dir is not None:  # the nightly job still gets its summary and artifact
+            from scanner import report
+
+            with _errors_to_exit():
+                report.write_report_dir([result.result], report_dir, threshold=fail_on.threshold())
         fail(f"coverage incomplete: {len(result.result.coverage)} kind/namespace(s) could not be read "
              "(--require-full-coverage)")
     with _errors_to_exit():
