@@ -22,6 +22,8 @@ from scanner.analysis.rbac.findings import escalations, path_severity
 from scanner.analysis.rbac.graph import build_graph as build_rbac_graph
 from scanner.model import Resource
 
+MAX_GROUPS_WITH_EDGES = 300  # workload groups whose pairwise connections are listed; above: per namespace
+
 
 def graph_data(resources: Sequence[Resource]) -> dict[str, Any]:
     """Both graphs of ``resources``."""
@@ -33,7 +35,12 @@ def _group_id(group: reachability.Group) -> str:
 
 
 def reachability_graph(resources: Sequence[Resource]) -> dict[str, Any]:
-    """Namespaces, workload groups and every allowed group-to-group connection (a group to itself left out)."""
+    """Namespaces, workload groups and every allowed group-to-group connection (a group to itself left out).
+
+    Above `MAX_GROUPS_WITH_EDGES` groups (the pairs grow with the square), ``edges`` is empty and
+    ``namespace_edges`` says instead which namespace reaches which (the first connection found, its ports, and
+    whether any connection between the two crosses environments: they do when the namespaces' environments differ).
+    """
     graph = reachability.build_graph(resources)
     env_of = {ns: reachability.environment(ns, labels) or "" for ns, labels in graph.namespace_labels.items()}
     groups = [{
@@ -43,6 +50,11 @@ def reachability_graph(resources: Sequence[Resource]) -> dict[str, Any]:
         "ingress_isolated": group.ingress is not None,
         "egress_isolated": group.egress is not None,
     } for group in graph.groups]
+    used = {group.namespace for group in graph.groups}
+    namespaces = [{"name": ns, "environment": env_of.get(ns, "")} for ns in sorted(used)]
+    if len(graph.groups) > MAX_GROUPS_WITH_EDGES:
+        return {"namespaces": namespaces, "groups": groups, "edges": [],
+                "namespace_edges": _namespace_edges(graph, env_of)}
     edges = []
     for destination in graph.groups:
         for source in _sources(graph, destination):
@@ -56,9 +68,42 @@ def reachability_graph(resources: Sequence[Resource]) -> dict[str, Any]:
                           "ports": reachability.describe_ports(hit.ports),
                           "cross_environment": bool(src_env and dst_env and src_env != dst_env)})
     edges.sort(key=lambda e: (int(e["source"][1:]), int(e["destination"][1:])))
-    used = {group.namespace for group in graph.groups}
-    namespaces = [{"name": ns, "environment": env_of.get(ns, "")} for ns in sorted(used)]
     return {"namespaces": namespaces, "groups": groups, "edges": edges}
+
+
+def _namespace_edges(graph: reachability.Graph, env_of: dict[str, str]) -> list[dict[str, Any]]:
+    """For every ordered pair of namespaces, whether some workload of one may connect to some of the other."""
+    candidates = {d.index: _sources(graph, d) for d in graph.groups}
+    out = []
+    names = sorted(graph.by_namespace)
+    for src_ns in names:
+        for dst_ns in names:
+            if src_ns == dst_ns:
+                continue
+            hit = _first_connection(graph, graph.by_namespace[src_ns], graph.by_namespace[dst_ns], candidates)
+            if hit is not None:
+                src_env, dst_env = env_of.get(src_ns, ""), env_of.get(dst_ns, "")
+                out.append({"source": src_ns, "destination": dst_ns, "ports": reachability.describe_ports(hit.ports),
+                            "cross_environment": bool(src_env and dst_env and src_env != dst_env)})
+    return out
+
+
+def _first_connection(graph: reachability.Graph, sources: list[reachability.Group],
+                      destinations: list[reachability.Group],
+                      candidates: dict[int, list[reachability.Group]]) -> reachability.Connection | None:
+    for destination in destinations:
+        admitted = candidates[destination.index]
+        allowed = None if admitted is graph.groups else {g.index for g in admitted}
+        for source in sources:
+            if allowed is not None and source.index not in allowed:
+                continue
+            if source.egress is not None and not any(r.reaches_namespace(destination.namespace)
+                                                     for r in source.egress):
+                continue
+            hit = graph.connection(source, destination)
+            if hit is not None:
+                return hit
+    return None
 
 
 def _sources(graph: reachability.Graph, destination: reachability.Group) -> list[reachability.Group]:

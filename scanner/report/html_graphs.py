@@ -133,11 +133,26 @@ def reachability_picture(data: dict[str, Any]) -> Picture:
     namespaces = {ns["name"]: ns.get("environment") or "" for ns in data.get("namespaces") or []}
     by_id = {g["id"]: g for g in groups}
     legend = [("cross", "path across environments"), ("plain", "allowed path")]
+    if "namespace_edges" in data:  # too many groups for the analysis to list every pair
+        pairs = [(e["source"], e["destination"], e["cross_environment"], e["ports"]) for e in data["namespace_edges"]]
+        if len(pairs) > MAX_EDGES:
+            return _environment_picture(namespaces, by_id, pairs, legend)
+        svg, failure = _draw(_namespace_dot(namespaces, by_id, pairs))
+        note = failure or (f"{len(groups)} workload groups: shown per namespace (an arrow: some workload of one "
+                           "reaches some workload of the other; its label: the ports of one such connection)")
+        return Picture(svg, len(namespaces), len(pairs), note, legend)
     if len(groups) > MAX_NODES or len(edges) > MAX_EDGES:
-        dot, drawn = _namespace_dot(namespaces, by_id, edges)
-        svg, note = _draw(dot)
+        counted: dict[tuple[str, str], list[bool]] = defaultdict(list)
+        for edge in edges:
+            counted[(by_id[edge["source"]]["namespace"], by_id[edge["destination"]]["namespace"])].append(
+                edge["cross_environment"])
+        pairs = [(src, dst, any(cross), str(len(cross))) for (src, dst), cross in sorted(counted.items())
+                 if src != dst]
+        if len(pairs) > MAX_EDGES:
+            return _environment_picture(namespaces, by_id, pairs, legend)
+        svg, note = _draw(_namespace_dot(namespaces, by_id, pairs))
         note = note or f"{len(groups)} workload groups: shown per namespace (edge labels count the group pairs)"
-        return Picture(svg, len(namespaces), drawn, note, legend)
+        return Picture(svg, len(namespaces), len(pairs), note, legend)
     dot, drawn = _group_dot(namespaces, by_id, edges)
     svg, note = _draw(dot)
     return Picture(svg, len(groups), drawn, note, legend)
@@ -208,30 +223,52 @@ def _group_dot(namespaces: dict[str, str], groups: dict[str, dict[str, Any]], ed
     return "\n".join(lines) + "\n", drawn
 
 
-def _namespace_dot(namespaces: dict[str, str], groups: dict[str, dict[str, Any]], edges: list[dict[str, Any]]
-                   ) -> tuple[str, int]:
+def _namespace_dot(namespaces: dict[str, str], groups: dict[str, dict[str, Any]],
+                   pairs: list[tuple[str, str, bool, str]]) -> str:
+    """One node per namespace (with its workload count); one labelled arrow per (source, destination, cross) pair."""
     counts: dict[str, int] = defaultdict(int)
     for group in groups.values():
         counts[group["namespace"]] += len(group["workloads"])
-    pairs: dict[tuple[str, str], list[bool]] = defaultdict(list)
-    for edge in edges:
-        pairs[(groups[edge["source"]]["namespace"], groups[edge["destination"]]["namespace"])].append(
-            edge["cross_environment"])
     lines = _header("reachability")
     for namespace in sorted(counts):
         env = namespaces.get(namespace, "")
         fill, border = ENV_COLOURS.get(env, OTHER_ENV)
         text = label(namespace, env or "no environment", f"{counts[namespace]} workloads")
         lines.append(f'  {quoted(namespace)} [label={text}, fillcolor="{fill}", color="{border}", class="namespace"];')
-    drawn = 0
-    for (src, dst), crossings in sorted(pairs.items()):
-        if src == dst:
-            continue
-        style = f'color="{CROSS}", penwidth=2, class="cross"' if any(crossings) else 'class="plain"'
-        lines.append(f"  {quoted(src)} -> {quoted(dst)} [{style}, label={label(str(len(crossings)))}];")
-        drawn += 1
+    for src, dst, cross, text in sorted(pairs):
+        style = f'color="{CROSS}", penwidth=2, class="cross"' if cross else 'class="plain"'
+        lines.append(f"  {quoted(src)} -> {quoted(dst)} [{style}, label={label(text)}];")
     lines.append("}")
-    return "\n".join(lines) + "\n", drawn
+    return "\n".join(lines) + "\n"
+
+
+def _environment_picture(namespaces: dict[str, str], groups: dict[str, dict[str, Any]],
+                         pairs: list[tuple[str, str, bool, str]], legend: list[tuple[str, str]]) -> Picture:
+    """Even the namespaces are too many: one node per environment, arrows counting the namespace pairs."""
+    env_of = {ns: env or "no environment" for ns, env in namespaces.items()}
+    members: dict[str, set[str]] = defaultdict(set)
+    workloads: dict[str, int] = defaultdict(int)
+    for group in groups.values():
+        env = env_of.get(group["namespace"], "no environment")
+        members[env].add(group["namespace"])
+        workloads[env] += len(group["workloads"])
+    counted: dict[tuple[str, str], int] = defaultdict(int)
+    for src, dst, _, _ in pairs:
+        counted[(env_of.get(src, "no environment"), env_of.get(dst, "no environment"))] += 1
+    lines = _header("reachability")
+    for env in sorted(members):
+        fill, border = ENV_COLOURS.get(env, OTHER_ENV)
+        text = label(env, f"{len(members[env])} namespaces", f"{workloads[env]} workloads")
+        lines.append(f'  {quoted(env)} [label={text}, fillcolor="{fill}", color="{border}", class="environment"];')
+    for (src, dst), count in sorted(counted.items()):
+        cross = src != dst and "no environment" not in (src, dst)
+        style = f'color="{CROSS}", penwidth=2, class="cross"' if cross else 'class="plain"'
+        lines.append(f"  {quoted(src)} -> {quoted(dst)} [{style}, label={label(f'{count} namespace pairs')}];")
+    lines.append("}")
+    svg, failure = _draw("\n".join(lines) + "\n")
+    note = failure or (f"{len(groups)} workload groups in {len(namespaces)} namespaces with {len(pairs)} connected "
+                       "namespace pairs: shown per environment")
+    return Picture(svg, len(members), len(counted), note, legend)
 
 
 # --- RBAC ------------------------------------------------------------------------------------------------------

@@ -338,3 +338,34 @@ def test_cli_page_is_byte_identical_across_runs(tmp_path: Path) -> None:
         pages.append((tmp_path / name).read_bytes())
     assert pages[0] == pages[1]
     assert pages[0].count(b"<svg") == 2 and b"https://github.com/acme/shop/blob/" + b"c" * 40 in pages[0]
+
+
+def test_many_groups_are_exported_per_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
+    import scanner.analysis.graphs as graphs
+
+    monkeypatch.setattr(graphs, "MAX_GROUPS_WITH_EDGES", 2)  # the fixture has 3 groups
+    reach = graphs.reachability_graph(load_paths([str(FIXTURE)]).resources)
+    assert reach["edges"] == [] and len(reach["groups"]) == 3
+    assert reach["namespace_edges"] == [
+        {"source": "shop-production", "destination": "shop-staging", "ports": "any port", "cross_environment": True},
+        {"source": "shop-staging", "destination": "shop-production", "ports": "TCP/8080", "cross_environment": True},
+    ]
+    picture = reachability_picture(reach)
+    assert sorted(svg_titles(picture.svg, "node")) == ["shop-production", "shop-staging"]
+    assert sorted(svg_titles(picture.svg, "edge")) == ["shop-production->shop-staging",
+                                                       "shop-staging->shop-production"]
+    assert "shown per namespace" in picture.note
+
+
+def test_too_many_namespace_pairs_are_drawn_per_environment() -> None:
+    envs = ("production", "staging", "development")
+    namespaces = [{"name": f"ns-{i:02d}", "environment": envs[i % 3]} for i in range(30)]
+    groups = [{"id": f"g{i}", "namespace": f"ns-{i:02d}", "workloads": [f"Deployment w{i}"],
+               "ingress_isolated": False, "egress_isolated": False} for i in range(30)]
+    pairs = [{"source": f"ns-{a:02d}", "destination": f"ns-{b:02d}", "ports": "any port",
+              "cross_environment": a % 3 != b % 3} for a in range(30) for b in range(30) if a != b]
+    picture = reachability_picture({"namespaces": namespaces, "groups": groups, "edges": [],
+                                    "namespace_edges": pairs})
+    assert sorted(svg_titles(picture.svg, "node")) == sorted(envs)
+    assert len(svg_titles(picture.svg, "edge")) == 9 and picture.svg.count('class="edge cross"') == 6
+    assert "870 connected namespace pairs: shown per environment" in picture.note
