@@ -29,7 +29,7 @@ from rich.table import Table
 from rich.text import Text
 
 from scanner.engine.catalogue import Rule
-from scanner.model import Finding, ScanResult, Severity
+from scanner.model import Finding, RelatedLocation, ScanResult, Severity
 from scanner.report._common import (
     CATEGORY_ORDER,
     as_results,
@@ -331,10 +331,7 @@ def _object_entry(group: tuple[Finding, ...], rules: dict[str, Rule], view: View
     return Group(where, _indented(*details))
 
 
-def _related_line(rel: object) -> Text:
-    from scanner.model import RelatedLocation
-
-    assert isinstance(rel, RelatedLocation)
+def _related_line(rel: RelatedLocation) -> Text:
     text = Text.assemble(("Related: ", "dim"), safe_text(rel.resource.display()))
     if rel.location:
         path = safe_text(terminal_path(relative_posix_path(rel.location.path)[0]))
