@@ -89,3 +89,88 @@ def test_moved_lines_keep_the_fingerprint_and_another_file_does_not(tmp_path: Pa
     other.write_text(PRIVILEGED_POD.format(ns="staging"))
     (elsewhere,) = _scan(other)
     assert elsewhere.fingerprint != before.fingerprint
+
+
+def test_severities_are_five_distinct_ordered_levels() -> None:
+    from scanner.model import Severity
+
+    assert list(Severity) == [Severity.INFO, Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL]
+    assert [int(s) for s in Severity] == [0, 1, 2, 3, 4]
+    assert Severity.parse(" high ") is Severity.HIGH
+    with pytest.raises(ValueError, match="unknown severity 'severe'"):
+        Severity.parse("severe")
+
+
+def test_resource_id_group_and_display() -> None:
+    assert WEB.group == "apps"
+    assert ResourceId(api_version="v1", kind="Pod", name="p").group == ""
+    assert ResourceId(api_version="rbac.authorization.k8s.io/v1", kind="Role", name="r").group == \
+        "rbac.authorization.k8s.io"
+    assert WEB.display() == "Deployment staging/web"
+    assert ResourceId(api_version="v1", kind="Namespace", name="shop").display() == "Namespace shop"
+
+
+def _result(*severities, suppressed: bool = False, errors: bool = False):
+    import dataclasses
+
+    from scanner.model import InputError, Location, ScanResult, Suppression
+    from tests.report.report_sample import build_result
+
+    template = build_result().findings[0]
+    suppression = Suppression(kind="external", justification="accepted until the migration") if suppressed else None
+    findings = [dataclasses.replace(template, severity=s, suppression=suppression,
+                                    location=Location(path="a.yaml", line=1, column=1, end_line=1, end_column=2))
+                for s in severities]
+    return ScanResult(findings=findings, input_errors=[InputError(path="a.yaml", message="bad")] if errors else [])
+
+
+def test_exit_code_contract() -> None:
+    from scanner.model import Severity
+
+    assert _result(Severity.HIGH).exit_code(None) == 0  # --fail-on none
+    assert _result(Severity.HIGH).exit_code(Severity.HIGH) == 1
+    assert _result(Severity.MEDIUM).exit_code(Severity.HIGH) == 0
+    assert _result(Severity.CRITICAL).exit_code(Severity.HIGH) == 1
+    assert _result(Severity.LOW).exit_code(Severity.LOW) == 1
+    assert _result(Severity.INFO).exit_code(Severity.INFO) == 0  # info never fails a scan
+    assert _result(Severity.HIGH, suppressed=True).exit_code(Severity.LOW) == 0
+    assert _result().exit_code(Severity.INFO) == 0
+    assert _result(errors=True).exit_code(None) == 2
+    assert _result(Severity.CRITICAL, errors=True).exit_code(Severity.HIGH) == 2
+
+
+def test_locate_falls_back_to_the_deepest_known_prefix_then_the_object() -> None:
+    from scanner.load.files import load_text
+    from scanner.model import Position
+
+    (res,) = load_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: []\n", "p.yaml").resources
+    assert res.locate(("spec", "containers", 0, "image"))[1].line == 5
+    assert res.locate(("status", "phase")) == ("p.yaml", res.positions[()])
+    res.positions.clear()
+    assert res.locate(("spec",)) == ("p.yaml", Position(1, 1, 1, 1))
+    res.blame = lambda path: ("overlay/kustomization.yaml", Position(7, 3, 7, 9))
+    assert res.locate(("spec",)) == ("overlay/kustomization.yaml", Position(7, 3, 7, 9))
+
+
+def test_value_types_are_immutable_hashable_and_built_by_keyword() -> None:
+    import dataclasses
+
+    from scanner.model import InputError, Location, PolicyError, RelatedLocation, Severity, Skipped, Suppression
+
+    values = [
+        Location(path="a.yaml", line=1, column=1, end_line=1, end_column=2),
+        RelatedLocation(resource=WEB, location=None, message="m"),
+        Suppression(kind="inSource", justification="reviewed by the platform team"),
+        Skipped(path="a.yaml", reason="r"),
+        InputError(path="a.yaml", message="m"),
+        PolicyError(policy="p", message="m"),
+        _result(Severity.HIGH).findings[0],
+        WEB,
+    ]
+    for value in values:
+        assert hash(value) == hash(dataclasses.replace(value))
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            value.__setattr__(dataclasses.fields(value)[0].name, "x")
+        if type(value) is not ResourceId:
+            with pytest.raises(TypeError):
+                type(value)(*[getattr(value, f.name) for f in dataclasses.fields(value)])
