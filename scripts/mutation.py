@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Mutation testing (cosmic-ray) of the modules where a wrong answer silently changes a verdict.
+
+    .venv/bin/python scripts/mutation.py [--budget SECONDS] [--sample N] [--min-score PERCENT] [MODULE ...]
+
+Each module is mutated in a throw-away copy of the working tree, or of commit ``--rev`` (cosmic-ray edits files
+in place; the tree others work in is never touched) and judged by the tests listed for it below. ``--budget``
+bounds the wall-clock time of the whole run (split evenly between the modules); mutants not run by then are counted
+as "not run", never as killed. ``--sample N`` runs a fixed random sample (seeded: the same N mutants every time) of
+each module's mutants instead of all of them. The score is killed / (killed + survived); every surviving mutant is
+printed with its line.
+Without MODULE, the small fixed subset CI runs. Exit 1 when ``--min-score`` is given and a module scores below
+it, 2 when a module's tests fail before any mutation (nothing would be measured).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+# module -> the tests that specify it (fast ones; cluster tests are deselected).
+MODULES: dict[str, tuple[str, ...]] = {
+    "scanner/engine/match.py": ("tests/engine/test_match.py",),
+    "scanner/model.py": ("tests/test_model.py", "tests/test_suppress.py", "tests/report/test_sarif_regions.py"),
+    "scanner/suppress.py": ("tests/test_suppress.py",),
+    "scanner/engine/evaluate.py": ("tests/engine/test_evaluate.py",),
+    "scanner/load/kustomize/blame.py": ("tests/load/test_kustomize_blame.py", "tests/load/test_kustomize.py"),
+    "scanner/report/sarif.py": ("tests/report/test_sarif.py", "tests/report/test_sarif_regions.py"),
+    "scanner/workloads.py": ("tests/test_workloads.py",),
+    "scanner/analysis/rbac/escalation.py": ("tests/analysis/test_rbac.py",),
+    "scanner/analysis/reachability.py": ("tests/analysis/test_reachability.py",),
+    "scanner/analysis/posture.py": ("tests/analysis/test_posture.py",),
+}
+CI_SUBSET = ("scanner/engine/match.py",)
+PER_MUTANT_TIMEOUT = 60.0  # seconds for one test run of one mutant (cosmic-ray counts a timeout as killed)
+
+
+def copy_tree(destination: Path, rev: str | None) -> None:
+    """Tracked and untracked (not ignored) files of the working tree as they are now, or commit ``rev``."""
+    if rev is not None:
+        archive = subprocess.run(["git", "archive", "--format=tar", rev], cwd=REPO, check=True, capture_output=True)
+        subprocess.run(["tar", "-x", "-C", str(destination)], input=archive.stdout, check=True)
+        return
+    listed = subprocess.run(["git", "ls-files", "-z", "-c", "-o", "--exclude-standard"], cwd=REPO, check=True,
+                            capture_output=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        source = REPO / name
+        if source.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+
+
+def test_command(tests: tuple[str, ...]) -> str:
+    return f"{PYTHON} -m pytest -x -q -p no:cacheprovider -m 'not cluster' " + " ".join(tests)
+
+
+def write_config(work: Path, module: str, tests: tuple[str, ...]) -> Path:
+    config = work / ".mutation.toml"
+    config.write_text(
+        "[cosmic-ray]\n"
+        f"module-path = {json.dumps(module)}\n"
+        f"timeout = {PER_MUTANT_TIMEOUT}\n"
+        "excluded-modules = []\n"
+        f"test-command = {json.dumps(test_command(tests))}\n"
+        "\n[cosmic-ray.distributor]\nname = \"local\"\n")
+    return config
+
+
+def sample(session: Path, size: int | None, seed: int) -> int:
+    """Mark all but a seeded random ``size`` of the pending mutants as skipped; the number of mutants."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        # job ids are random: order by what the mutant is, so a seed always picks the same mutants
+        items = sorted(db.pending_work_items, key=lambda item: [
+            (str(m.module_path), tuple(m.start_pos), m.operator_name, m.occurrence) for m in item.mutations])
+        if size is not None and size < len(items):
+            keep = {item.job_id for item in random.Random(seed).sample(items, size)}
+            for item in items:
+                if item.job_id not in keep:
+                    db.set_result(item.job_id, WorkResult(output="not in the sample",
+                                                          worker_outcome=WorkerOutcome.SKIPPED))
+        return len(items)
+
+
+def tally(session: Path, total: int) -> dict[str, object]:
+    """Counts and surviving mutants of one session."""
+    from cosmic_ray.work_db import WorkDB, use_db
+
+    counts = {"killed": 0, "survived": 0, "incompetent": 0, "sampled_out": 0, "not_run": 0}
+    survivors = []
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        done = list(db.completed_work_items)
+        counts["not_run"] = len(list(db.pending_work_items))
+    for item, result in done:
+        if result.worker_outcome == "skipped":
+            counts["sampled_out"] += 1
+        elif result.test_outcome == "survived":
+            counts["survived"] += 1
+            mutation = item.mutations[0]
+            changed = [line[1:].strip() for line in (result.diff or "").splitlines()
+                       if line.startswith("+") and not line.startswith("+++")]
+            survivors.append({"line": mutation.start_pos[0], "operator": mutation.operator_name,
+                              "occurrence": mutation.occurrence, "becomes": changed[0] if changed else ""})
+        elif result.test_outcome == "killed":
+            counts["killed"] += 1
+        else:
+            counts["incompetent"] += 1
+    judged = counts["killed"] + counts["survived"]
+    score = round(100.0 * counts["killed"] / judged, 1) if judged else None
+    return {"mutants": total, **counts, "score": score, "survivors": sorted(survivors, key=lambda s: s["line"])}
+
+
+def run_module(work: Path, module: str, budget: float, size: int | None, seed: int) -> dict[str, object]:
+    tests = MODULES[module]
+    baseline = subprocess.run(test_command(tests), shell=True, cwd=work, capture_output=True, text=True,
+                              timeout=max(budget, 60))
+    if baseline.returncode != 0:
+        tail = (baseline.stdout + baseline.stderr).strip().splitlines()[-3:]
+        return {"error": "tests fail before any mutation: " + " / ".join(tail)}
+    config = write_config(work, module, tests)
+    session = work / f".mutation-{module.replace('/', '_')}.sqlite"
+    cosmic = str(Path(PYTHON).parent / "cosmic-ray")
+    subprocess.run([cosmic, "init", str(config), str(session)], cwd=work, check=True, capture_output=True)
+    total = sample(session, size, seed)
+    worker = subprocess.Popen([cosmic, "exec", str(config), str(session)], cwd=work, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        worker.wait(timeout=budget)
+    except subprocess.TimeoutExpired:  # the budget is spent: what ran is counted, the rest is "not run"
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait()
+    return tally(session, total)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("modules", nargs="*", help=f"modules to mutate (known: {', '.join(MODULES)})")
+    parser.add_argument("--budget", type=float, default=300.0, help="seconds for the whole run (default 300)")
+    parser.add_argument("--sample", type=int, default=None, help="mutants per module (seeded random sample)")
+    parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument("--min-score", type=float, default=None, help="fail below this percentage")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--rev", default=None, help="mutate this commit (e.g. HEAD) instead of the working tree")
+    args = parser.parse_args(argv)
+    modules = args.modules or list(CI_SUBSET)
+    unknown = [m for m in modules if m not in MODULES]
+    if unknown:
+        print(f"mutation: unknown module(s) {', '.join(unknown)}; known: {', '.join(MODULES)}", file=sys.stderr)
+        return 2
+    results: dict[str, dict[str, object]] = {}
+    deadline = time.monotonic() + args.budget
+    with tempfile.TemporaryDirectory(prefix="kguard-mutation-") as tmp:
+        work = Path(tmp)
+        copy_tree(work, args.rev)
+        os.environ.pop("PYTEST_ADDOPTS", None)
+        for position, module in enumerate(modules):
+            share = max((deadline - time.monotonic()) / (len(modules) - position), 1.0)
+            results[module] = run_module(work, module, share, args.sample, args.seed)
+            print(summary_line(module, results[module]), flush=True)
+            for survivor in results[module].get("survivors", []):  # type: ignore[union-attr]
+                print(f"    survived: line {survivor['line']} {survivor['operator']}: {survivor['becomes']}")
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    if any("error" in r for r in results.values()):
+        return 2
+    low = [m for m, r in results.items() if args.min_score is not None and (r["score"] or 0) < args.min_score]
+    return 1 if low else 0
+
+
+def summary_line(module: str, result: dict[str, object]) -> str:
+    if "error" in result:
+        return f"{module}: {result['error']}"
+    score = "n/a" if result["score"] is None else f"{result['score']}%"
+    return (f"{module}: score {score} (killed {result['killed']}, survived {result['survived']}, incompetent "
+            f"{result['incompetent']}, not run in the budget {result['not_run']}, outside the sample "
+            f"{result['sampled_out']}, mutants {result['mutants']})")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
