@@ -258,7 +258,26 @@ def test_expanded_pods_are_reported_like_gator(tmp_path: Path, name: str, object
     gator = gator_keys(run_gator(corpus_dir, expansion_dir, GATEKEEPER_DIR))
     assert any(key[6].startswith("[Implied by ") for key in gator), "gator expanded nothing"
     kguard = kguard_keys(run_kguard(str(corpus_dir), "--no-analyses", "--pod-template-path", pod_template_path))
-    assert_same("gator", gator, "kguard", kguard)
+    assert_same("gator less implied repeats", without_implied_repeats(gator), "kguard", kguard)
+
+
+def without_implied_repeats(keys: Counter[Key]) -> Counter[Key]:
+    """gator's violations less the implied-Pod ones that repeat a violation the parent itself reports under the same
+    constraint (kguard's one documented merge, issue 10: "only an implied Pod repeating its parent is merged").
+
+    An implied message repeats the parent's when it reads the same once the prefix is dropped and the implied Pod
+    (`Pod <ns>/<name>-pod`) is named as the parent (`<Kind> <ns>/<name>`)."""
+    out: Counter[Key] = Counter()
+    for key, count in keys.items():
+        constraint, action, api_version, kind, namespace, name, message = key
+        if message.startswith("[Implied by "):
+            plain = message.split("] ", 1)[1]
+            subject = f"{namespace}/{name}" if namespace else name
+            as_parent = plain.replace(f"Pod {subject}-pod", f"{kind} {subject}")
+            if (constraint, action, api_version, kind, namespace, name, as_parent) in keys:
+                continue
+        out[key] = count
+    return out
 
 
 @pytest.mark.parametrize("settings", [
