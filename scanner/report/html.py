@@ -234,6 +234,9 @@ def _summary(runs: list[ScanResult]) -> str:
     if isinstance(policies, dict) and policies:
         source = str(policies.get("source") or "unknown source")
         digest = str(policies.get("sha256") or "")
+    other_settings = "".join(
+        f'<p class="setting" title="{_attr(text)}"><span>{_text(label)}</span> {_text(text, prose=True)}</p>'
+        for label, text in settings_rows(merged_settings(runs)) if label in ("configuration", "suppressions"))
     digest_html = (f'<code class="digest" title="{_attr(digest)}">sha256 {_text(digest[:16])}…</code>' if digest
                    else '<span class="muted">no digest recorded</span>')
     return f"""<section class="cards" aria-label="Summary">
@@ -241,7 +244,7 @@ def _summary(runs: list[ScanResult]) -> str:
 <p class="muted">{len(active)} unsuppressed, {suppressed} suppressed</p></div>
 <div class="card"><h2>By category</h2><ul class="counts">{cat_items}</ul></div>
 <div class="card"><h2>Coverage</h2><ul class="counts">{input_items}</ul></div>
-<div class="card"><h2>Policies</h2><p class="policy">{_text(source)}</p><p>{digest_html}</p></div>
+<div class="card"><h2>Policies</h2><p class="policy">{_text(source)}</p><p>{digest_html}</p>{other_settings}</div>
 </section>"""
 
 
