@@ -18,7 +18,8 @@ CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 NON_ROOT_UID = 65532  # the conventional "nonroot" user of distroless images
 BASELINE_CAPABILITIES = frozenset({"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
                                    "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"})
-VALID_SECCOMP = ("RuntimeDefault", "Localhost")
+VALID_PROFILES = ("RuntimeDefault", "Localhost")  # seccomp and AppArmor
+APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
 # rule id -> what fixes it; rules not listed here are reported as not fixable (sysctls, SELinux, volume types...)
 FIXABLE = frozenset({
     "pss-allow-privilege-escalation", "pss-capabilities-restricted", "pss-capabilities-baseline",
@@ -49,7 +50,10 @@ def pod_security_changes(obj: dict[str, Any], spec_path: FieldPath, rules: set[s
         spec = spec.get(key) if isinstance(spec, dict) else None
     if not isinstance(spec, dict):
         return [], {r: "no pod spec found" for r in rules}
-    fixer = _Fixer(spec, spec_path, unsafe)
+    template: Any = obj
+    for key in spec_path[:-1]:
+        template = template.get(key) if isinstance(template, dict) else None
+    fixer = _Fixer(spec, spec_path, unsafe, _map(_map(template).get("metadata")))
     for rule in sorted(rules):
         fixer.rule = rule
         if rule not in FIXABLE:
@@ -60,8 +64,9 @@ def pod_security_changes(obj: dict[str, Any], spec_path: FieldPath, rules: set[s
 
 
 class _Fixer:
-    def __init__(self, spec: dict[str, Any], spec_path: FieldPath, unsafe: bool) -> None:
+    def __init__(self, spec: dict[str, Any], spec_path: FieldPath, unsafe: bool, metadata: dict[str, Any]) -> None:
         self.spec = spec
+        self.metadata = metadata
         self.base = spec_path
         self.unsafe = unsafe
         self.changes: dict[tuple[FieldPath, str], Change] = {}
@@ -75,6 +80,14 @@ class _Fixer:
             return
         self.changes.setdefault(((*self.base, *path), op),
                                 Change((*self.base, *path), op, value, self.rule, unsafe))
+
+    def put_at(self, path: FieldPath, op: str, value: Any = None, *, unsafe: bool = False) -> None:
+        """`put` for a path outside the pod spec (the pod template's annotations)."""
+        base, self.base = self.base, ()
+        try:
+            self.put(path, op, value, unsafe=unsafe)
+        finally:
+            self.base = base
 
     def sc(self, container: dict[str, Any]) -> dict[str, Any]:
         return _map(container.get("securityContext"))
@@ -123,8 +136,8 @@ class _Fixer:
         for path, container in containers(self.spec):
             if self.sc(container).get("runAsNonRoot") is False:
                 self.put((*path, "securityContext", "runAsNonRoot"), SET, True)
-        pod_true = self.pod_sc.get("runAsNonRoot") is True
-        if not pod_true and not all(self.sc(c).get("runAsNonRoot") is True for c in every):
+        pod = self.pod_sc.get("runAsNonRoot")
+        if pod is False or (pod is not True and not all(self.sc(c).get("runAsNonRoot") is True for c in every)):
             self.put(("securityContext", "runAsNonRoot"), SET, True)
         # runAsNonRoot with a root image stops the container from starting: give it a user when none is set
         if "runAsUser" not in self.pod_sc and any("runAsUser" not in self.sc(c) for c in every):
@@ -140,20 +153,25 @@ class _Fixer:
                 self.put((*path, "securityContext", "runAsUser"), SET, NON_ROOT_UID, unsafe=True)
 
     def fix_seccomp_profile_restricted(self) -> None:
-        self.fix_seccomp_profile_baseline()
+        self.fix_seccomp_profile_baseline()  # any profile set becomes valid; unset ones are covered by the pod's
         every = [c for _, c in containers(self.spec)]
-        pod_type = _map(self.pod_sc.get("seccompProfile")).get("type")
-        covered = all(_map(self.sc(c).get("seccompProfile")).get("type") in (*VALID_SECCOMP, "Unconfined")
-                      for c in every)
-        if pod_type not in VALID_SECCOMP and not covered:
+        covered = all(isinstance(self.sc(c).get("seccompProfile"), dict) for c in every)
+        if not isinstance(self.pod_sc.get("seccompProfile"), dict) and not covered:
             self.put(("securityContext", "seccompProfile"), SET, {"type": "RuntimeDefault"})
 
     def fix_seccomp_profile_baseline(self) -> None:
-        if _map(self.pod_sc.get("seccompProfile")).get("type") == "Unconfined":
-            self.put(("securityContext", "seccompProfile", "type"), SET, "RuntimeDefault")
+        self._valid_profile(("securityContext",), self.pod_sc, "seccompProfile")
         for path, container in containers(self.spec):
-            if _map(self.sc(container).get("seccompProfile")).get("type") == "Unconfined":
-                self.put((*path, "securityContext", "seccompProfile", "type"), SET, "RuntimeDefault")
+            self._valid_profile((*path, "securityContext"), self.sc(container), "seccompProfile")
+
+    def _valid_profile(self, where: FieldPath, sc: dict[str, Any], field: str, *, unsafe: bool = False) -> None:
+        """A seccomp or AppArmor profile that is set but not RuntimeDefault/Localhost becomes RuntimeDefault."""
+        profile = sc.get(field)
+        if not isinstance(profile, dict) or profile.get("type") in VALID_PROFILES:
+            return
+        self.put((*where, field, "type"), SET, "RuntimeDefault", unsafe=unsafe)
+        if "localhostProfile" in profile:  # the API server allows it only beside type Localhost
+            self.put((*where, field, "localhostProfile"), DELETE, unsafe=unsafe)
 
     def fix_privileged(self) -> None:
         for path, container in containers(self.spec):
@@ -198,16 +216,18 @@ class _Fixer:
     fix_proc_mount_restricted = fix_proc_mount
 
     def fix_apparmor_profile(self) -> None:
-        before = len(self.changes)
-        profile = _map(self.pod_sc.get("appArmorProfile"))
-        if profile and profile.get("type") not in ("RuntimeDefault", "Localhost"):
-            self.put(("securityContext", "appArmorProfile"), SET, {"type": "RuntimeDefault"}, unsafe=True)
+        self._valid_profile(("securityContext",), self.pod_sc, "appArmorProfile", unsafe=True)
         for path, container in containers(self.spec):
-            profile = _map(self.sc(container).get("appArmorProfile"))
-            if profile and profile.get("type") not in ("RuntimeDefault", "Localhost"):
-                self.put((*path, "securityContext", "appArmorProfile"), SET, {"type": "RuntimeDefault"}, unsafe=True)
-        if len(self.changes) == before:
-            self.left.setdefault(self.rule, "AppArmor annotations are left to a person")
+            self._valid_profile((*path, "securityContext"), self.sc(container), "appArmorProfile", unsafe=True)
+        metadata = (*self.base[:-1], "metadata")
+        annotations = _map(_map(self.metadata.get("annotations")))
+        for key, value in annotations.items():
+            if key.startswith(APPARMOR_ANNOTATION) and not _allowed_apparmor(value):
+                self.put_at((*metadata, "annotations", key), SET, "runtime/default", unsafe=True)
 
     def result(self) -> tuple[list[Change], dict[str, str]]:
         return list(self.changes.values()), self.left
+
+
+def _allowed_apparmor(value: Any) -> bool:
+    return value in ("", "runtime/default") or (isinstance(value, str) and value.startswith("localhost/"))

@@ -16,10 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from scanner.errors import KguardError
 from scanner.model import FieldPath
 
 
-class YamlEditError(Exception):
+class YamlEditError(KguardError):
     """The file could not be read or edited as YAML."""
 
 
@@ -118,14 +119,12 @@ def splice(original: str, before: str, after: str) -> str | None:
             if None in mapped or mapped != list(range(mapped[0], mapped[0] + len(mapped))):  # type: ignore[operator]
                 return None
             start, end = mapped[0], mapped[-1] + 1  # type: ignore[operator]
-        elif i1 in to_orig:
-            start = end = to_orig[i1]
-        elif i1 - 1 in to_orig:
-            start = end = to_orig[i1 - 1] + 1
-        elif i1 == len(old):
-            start = end = len(orig)
-        else:
-            return None
+        else:  # an insertion: the line above must be the original's (it is the parent key or a sibling)
+            above = to_orig.get(i1 - 1, -1) if i1 else -1
+            below = to_orig.get(i1, len(orig)) if i1 < len(old) else len(orig)
+            if (i1 and i1 - 1 not in to_orig) or (i1 < len(old) and i1 not in to_orig) or below != above + 1:
+                return None
+            start = end = above + 1
         if start < cursor:
             return None
         out.extend(orig[cursor:start])
