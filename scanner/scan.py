@@ -161,7 +161,8 @@ def scan_resources(resources: list[Resource], options: ScanOptions, *, loaded: L
         "policies": policy_settings(options),
         "config": options.config.as_dict() | {"podSecurity": {
             "defaultLevel": options.pod_security.default_level,
-            "exemptions": {"namespaces": list(options.pod_security.exempt_namespaces)}}},
+            "exemptions": {"namespaces": list(options.pod_security.exempt_namespaces)}},
+            "select": list(options.select), "ignore": list(options.ignore)},  # in force: flags over the file
         "suppressions": {"inline": sum(1 for f in findings if f.suppression and f.suppression.kind == "inSource"),
                          "baseline": 0},
     }

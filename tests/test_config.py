@@ -140,6 +140,8 @@ def test_scan_honours_select_ignore_fail_on_and_severity_overrides_and_flags_ove
     code, report = _scan_json(repo, "--select", "pss-host-namespaces,pss-privileged", "--ignore", "pss-privileged",
                               "--fail-on", "low")
     assert _rules(report) == {"pss-host-namespaces"} and code == 1  # the flags' lists replace the file's
+    assert report["settings"]["config"]["select"] == ["pss-host-namespaces", "pss-privileged"]  # what ran
+    assert report["settings"]["config"]["ignore"] == ["pss-privileged"]
 
     (repo / ".kguard.yaml").write_text("severityOverrides:\n  pss-no-such-rule: low\n")
     run = kguard(repo, "scan", "pod.yaml", "-q")
