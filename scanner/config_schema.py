@@ -89,6 +89,10 @@ def _describe(error: Any) -> tuple[FieldPath, str]:
             where = (*path, unknown[0])
             return where, (f"unknown setting `{dotted(where)}`" + (f" (known here: {', '.join(known)})"
                                                                  if known else ""))
+    if "propertyNames" in error.absolute_schema_path and isinstance(error.instance, str):
+        path = (*path, error.instance)  # a key that is not allowed: point at the key's own line
+    if error.validator == "pattern" and isinstance(error.schema, dict) and error.schema.get("x-kguard-form"):
+        return path, f"`{dotted(path) or '(top level)'}`: {error.instance!r} must be {error.schema['x-kguard-form']}"
     if error.validator == "enum":
         return path, f"`{dotted(path)}` must be one of {', '.join(map(str, error.validator_value))}, " \
                      f"not {error.instance!r}"
