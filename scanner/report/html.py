@@ -59,7 +59,7 @@ def render(results: ScanResult | Sequence[ScanResult], *, threshold: Severity | 
     payload = payload.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
     css = _asset("html_page.css")
     script = _asset("html_page.js")
-    csp = (f"default-src 'none'; style-src '{_hash(css)}'; script-src '{_hash(script)}'; img-src data:; "
+    csp = (f"default-src 'none'; style-src '{_hash(css)}'; script-src '{_hash(script)}'; "
            "base-uri 'none'; form-action 'none'")
     title = "kguard report" if len(runs) == 1 else f"kguard report ({len(runs)} runs)"
     parts = [
