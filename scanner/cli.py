@@ -383,9 +383,12 @@ def scan(
                           kustomize=[str(k) for k in kustomize or ()], all_overlays=all_overlays)
         plan = without_overlays(plan) if no_overlays else plan
         results = scan_plan(plan, options, context=[str(c) for c in context or ()])
+        import os
+
         from scanner.scan import require_input
 
-        require_input(results, [*(paths or ()), *(str(k) for k in kustomize or ())])
+        if os.environ.get("PRE_COMMIT") != "1":  # the hook passes every staged YAML file: no manifest is no error
+            require_input(results, [*(paths or ()), *(str(k) for k in kustomize or ())])
         if baseline is not None or write_baseline is not None:
             from scanner import suppress
 
@@ -469,14 +472,12 @@ def fix(
     if dry_run and diff:
         fail("--dry-run and --diff cannot be combined: --diff already writes nothing")
     with _errors_to_exit():
-        overlays = [str(k) for k in kustomize or ()]
-        if all_overlays:
-            from scanner.load.kustomize import overlays_for
-
-            overlays += overlays_for(list(paths or ["."]))
-        targets = run.require_targets([] if all_overlays else list(paths or ()), overlays)
         options = run.fix_options(ScanOptions(policy_dir=policy_dir, config=repository_config(), select=select or (),
                                               pss_level=pss_level.value if pss_level else None))
+        targets, notes = run.targets_for(list(paths or ()), options, kustomize=[str(k) for k in kustomize or ()],
+                                         all_overlays=all_overlays)
+        for note in notes:
+            typer.echo(f"kguard: not fixed: {note}", err=True)
         outcome = run.fix(targets, options, unsafe=unsafe, in_base=in_base, write=not (dry_run or diff),
                           per_finding=sarif is not None)
     if sarif is not None:

@@ -173,6 +173,9 @@ def test_paths_without_any_manifest_are_a_usage_error(files):
                                     "docs/values.yaml: not a Kubernetes object")
     _one_error_line(kguard("-", input=""), "<stdin>: no Kubernetes manifest to scan")
     assert kguard("docs", "bad.yaml").exit_code == 1  # one manifest among them is enough
+    hook = runner.invoke(app, ["scan", "--templates", "templates", "--no-default-policies", "docs/values.yaml"],
+                         env={"PRE_COMMIT": "1"})
+    assert hook.exit_code == 0, hook.output  # the pre-commit hook: a staged non-manifest YAML file is no error
 
 
 def test_verify_run_matching_no_case_is_a_usage_error():
