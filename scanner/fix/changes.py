@@ -10,6 +10,7 @@ from scanner.model import FieldPath
 SET = "set"  # put ``value`` at ``path`` (creating the mappings above it)
 DELETE = "delete"  # remove the key at ``path``
 APPEND = "append"  # add ``value`` to the list at ``path`` (creating it)
+CREATE = "create"  # a new object (``value``: its kind and name), e.g. a NetworkPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,8 @@ class Change:
         where = format_path(self.path)
         if self.op == DELETE:
             return f"remove {where}"
+        if self.op == CREATE:
+            return f"add {self.value}"
         if self.op == APPEND:
             return f"add {self.value!r} to {where}"
         return f"set {where} = {_show(self.value)}"

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scanner.fix.changes import APPEND, DELETE, Change
-from scanner.fix.locate import Site, site_of
+from scanner.fix.changes import APPEND, CREATE, DELETE, Change
+from scanner.fix.locate import Site, absolute, site_of
 from scanner.fix.yamledit import YamlFile, descend, new_map
 from scanner.load.kustomize.blame import MERGE_KEYS, ObjectBlame
 from scanner.load.kustomize.render import kustomization_file
@@ -58,6 +58,38 @@ class Planner:
                 self.failed.append((change, shown, "no source document holds this field"))
         if patch:
             self._overlay_patch(resource, patch)
+
+    def add_objects(self, resource: Resource, docs: list[dict[str, Any]], rule_ids: dict[str, str]) -> None:
+        """New objects (NetworkPolicies) for ``resource``'s namespace: appended to the file that declares a plain
+        Namespace, or a new file in the overlay listed under its `resources:`. ``rule_ids``: object name -> rule."""
+        shown = resource.identity.display()
+        if self.overlay is None:
+            file = absolute(resource.path)
+            target = self.files.get(file) or self.files.setdefault(file, YamlFile(file))
+            target.docs.extend(new_map(doc) for doc in docs)
+        else:
+            kfile = kustomization_file(self.overlay.resolve())
+            if kfile is None:
+                return
+            slug = re.sub(r"[^a-z0-9]+", "-", f"networkpolicies-{resource.name}".lower()).strip("-")
+            file = kfile.parent / f"{PATCH_PREFIX}{slug}.yaml"
+            if file.exists():
+                self.failed.extend((Change((), CREATE, f"NetworkPolicy {doc['metadata']['name']}",
+                                           rule_ids[doc["metadata"]["name"]]), shown, f"{file.name} exists already")
+                                   for doc in docs)
+                return
+            self.created[file] = YamlFile(file, "# Written by `kguard fix`: default-deny NetworkPolicies and the "
+                                                "traffic the namespace's Services declare.\n")
+            self.created[file].docs = [new_map(doc) for doc in docs]
+            kust = self.files.get(kfile) or self.files.setdefault(kfile, YamlFile(kfile))
+            resources = kust.docs[0].get("resources")
+            if resources is None:
+                kust.docs[0]["resources"] = resources = new_map([])
+            resources.append(file.name)
+        for doc in docs:
+            name = doc["metadata"]["name"]
+            self.placed.append(Placed(Change((), CREATE, f"NetworkPolicy {doc['metadata']['namespace']}/{name}",
+                                             rule_ids[name]), shown, file, False))
 
     # -- in place ------------------------------------------------------------------------------------------------
     def _edit_in_place(self, resource: Resource, site: Site, change: Change) -> bool:

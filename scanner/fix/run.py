@@ -12,15 +12,17 @@ from pathlib import Path
 
 from scanner.errors import UsageError
 from scanner.fix.changes import SET, Change, NotFixed
+from scanner.fix.netpol import DENY_RULES, network_policies
 from scanner.fix.plan import Placed, Planner
 from scanner.fix.pss import pod_security_changes
-from scanner.load.files import LoadResult, display_path, load_paths, repo_root
+from scanner.load.files import display_path, load_paths, repo_root
 from scanner.model import Finding, Resource, ScanResult
-from scanner.scan import ScanOptions, load_templates, scan_resources
+from scanner.scan import ScanOptions, load_templates, rule_selected, scan_resources
 from scanner.workloads import workload_of
 
 AUTOMOUNT_RULE = "rbac-automount-unused-token"
-FIXABLE_RULES = ("pss-*", AUTOMOUNT_RULE)  # what `kguard fix` looks at when --select is not given
+FIXABLE_RULES = ("pss-*", AUTOMOUNT_RULE, *DENY_RULES)  # what `kguard fix` looks at when --select is not given
+ALL_RULES = ("*",)  # the scans before and after a fix look at every rule: a fix may not make any of them worse
 Edits = dict[Path, tuple[str | None, str]]
 
 
@@ -30,6 +32,8 @@ class Target:
 
     paths: Sequence[str] = ()
     overlay: Path | None = None
+    named: bool = False  # files named on the command line: judged with their repository as context
+    repository: Path | None = None
 
     @property
     def label(self) -> str:
@@ -47,19 +51,29 @@ class FixOutcome:
     errors: list[str] = field(default_factory=list)
 
 
-def _load(target: Target) -> LoadResult:
-    if target.overlay is None:
-        return load_paths(list(target.paths))
-    from scanner.load.kustomize import load_overlay
-
-    return load_overlay(target.overlay)
-
-
 def _scan(target: Target, options: ScanOptions) -> tuple[ScanResult, list[Resource]]:
-    loaded = _load(target)
-    category = f"kguard/{display_path(target.overlay)}" if target.overlay else options.category
-    result = scan_resources(loaded.resources, dataclasses.replace(options, category=category), loaded=loaded,
-                            templates=load_templates(options))
+    """Scan ``target`` as `kguard scan` would: an overlay on its own; files with their repository as context
+    (without one, the rules that judge an object by others are not evaluated, so nothing is fixed for them)."""
+    if target.overlay is not None:
+        from scanner.load.kustomize import load_overlay
+
+        loaded = load_overlay(target.overlay)
+        opts = dataclasses.replace(options, category=f"kguard/{display_path(target.overlay)}")
+        return scan_resources(loaded.resources, opts, loaded=loaded, templates=load_templates(options)), \
+            loaded.resources
+    from scanner.plan import Plan, context_paths, load_context
+
+    loaded = load_paths(list(target.paths))
+    plan = Plan(files=list(target.paths), named_files=target.named, repository=target.repository)
+    where = context_paths(plan, options, ())
+    others: list[Resource] = []
+    if where is not None and loaded.resources:
+        from_context, _ = load_context(where, options.config.helm, {r.path for r in loaded.resources})
+        identities = {r.identity for r in loaded.resources}
+        others = [r for r in from_context if r.identity not in identities]
+    result = scan_resources(loaded.resources, options, loaded=loaded, templates=load_templates(options),
+                            inventory_from=[*loaded.resources, *others] if others else None,
+                            partial=target.named and where is None)
     return result, loaded.resources
 
 
@@ -100,13 +114,14 @@ def changes_for(resource: Resource, findings: list[Finding], unsafe: bool) -> tu
 def plan_target(target: Target, options: ScanOptions, *, unsafe: bool, in_base: bool, per_finding: bool
                 ) -> tuple[Planner, ScanResult, list[NotFixed], dict[str, Edits]]:
     """Scan ``target`` and plan the edits that fix its findings."""
-    result, resources = _scan(target, options)
+    result, resources = _scan(target, dataclasses.replace(options, select=list(ALL_RULES)))
+    chosen = {rule.id for rule in result.rules if rule_selected(rule, options.select, options.ignore)}
     by_key = {(r.identity, f"{r.path}#{r.doc_index}"): r for r in resources if r.parent is None}
     grouped: dict[int, list[Finding]] = defaultdict(list)
     owners: dict[int, Resource] = {}
     for finding in result.findings:
         resource = by_key.get((finding.resource, finding.occurrence))
-        if finding.suppressed or resource is None:
+        if finding.suppressed or resource is None or finding.rule_id not in chosen:
             continue
         grouped[id(resource)].append(finding)
         owners[id(resource)] = resource
@@ -116,6 +131,12 @@ def plan_target(target: Target, options: ScanOptions, *, unsafe: bool, in_base: 
     fixes: dict[str, Edits] = {}
     for key, findings in grouped.items():
         resource = owners[key]
+        directions = {DENY_RULES[f.rule_id]: f.rule_id for f in findings if f.rule_id in DENY_RULES}
+        if resource.kind == "Namespace" and directions:
+            docs = network_policies(resource.name, set(directions), resources)
+            rule_of = {d["metadata"]["name"]: _policy_rule(d, directions) for d in docs}
+            planner.add_objects(resource, docs, rule_of)
+            findings = [f for f in findings if f.rule_id not in DENY_RULES]
         changes, not_fixed = changes_for(resource, findings, unsafe)
         left += not_fixed
         planner.add(resource, changes)
@@ -129,6 +150,12 @@ def plan_target(target: Target, options: ScanOptions, *, unsafe: bool, in_base: 
     return planner, result, left, fixes
 
 
+def _policy_rule(doc: dict, directions: dict[str, str]) -> str:
+    """The deny rule a generated NetworkPolicy answers (the ingress one when it serves both)."""
+    types = doc["spec"]["policyTypes"]
+    return directions["Ingress"] if "Ingress" in types and "Ingress" in directions else directions["Egress"]
+
+
 def fix(targets: Sequence[Target], options: ScanOptions, *, unsafe: bool = False, in_base: bool = False,
         write: bool = True, per_finding: bool = False) -> FixOutcome:
     """Plan (and with ``write`` apply and verify) the fixes for every target, one after the other."""
@@ -136,21 +163,21 @@ def fix(targets: Sequence[Target], options: ScanOptions, *, unsafe: bool = False
     for target in targets:
         planner, before, left, fixes = plan_target(target, options, unsafe=unsafe, in_base=in_base,
                                                    per_finding=per_finding)
-        outcome.before.append(before)
+        outcome.before.append(dataclasses.replace(before, findings=_chosen(before, options)))
         outcome.not_fixed += left
         outcome.fixes.update(fixes)
         edits = planner.texts()
         if not write:
             outcome.placed += planner.placed
             outcome.edits.update(edits)
-            outcome.remaining += [f for f in before.findings if not f.suppressed]
+            outcome.remaining += _chosen(before, options)
             continue
         _write(edits)
         problem = _verify(target, options, before, edits)
         if isinstance(problem, str):
             _restore(edits)
             outcome.errors.append(f"{target.label}: not fixed, the change was rolled back: {problem}")
-            outcome.remaining += [f for f in before.findings if not f.suppressed]
+            outcome.remaining += _chosen(before, options)
             continue
         outcome.placed += planner.placed
         outcome.edits.update(edits)
@@ -175,8 +202,8 @@ def _verify(target: Target, options: ScanOptions, before: ScanResult, edits: Edi
     """Re-scan ``target`` and every other overlay that reads an edited file: the findings left, or why the fix
     made things worse (a render that fails, a rule with more findings than before)."""
     if not edits:
-        return [f for f in before.findings if not f.suppressed]
-    after, _ = _scan(target, options)
+        return _chosen(before, options)
+    after, _ = _scan(target, dataclasses.replace(options, select=list(ALL_RULES)))
     if after.input_errors:
         return str(after.input_errors[0])
     worse = _worse(before, after)
@@ -192,7 +219,13 @@ def _verify(target: Target, options: ScanOptions, before: ScanResult, edits: Edi
             loaded = load_overlay(other)
             if loaded.errors:
                 return str(loaded.errors[0])
-    return [f for f in after.findings if not f.suppressed]
+    return _chosen(after, options)
+
+
+def _chosen(result: ScanResult, options: ScanOptions) -> list[Finding]:
+    """The unsuppressed findings of the rules --select chose."""
+    chosen = {rule.id for rule in result.rules if rule_selected(rule, options.select, options.ignore)}
+    return [f for f in result.findings if not f.suppressed and f.rule_id in chosen]
 
 
 def _worse(before: ScanResult, after: ScanResult) -> str:
@@ -221,10 +254,22 @@ def fix_options(options: ScanOptions) -> ScanOptions:
     return dataclasses.replace(options, select=list(FIXABLE_RULES))
 
 
-def require_targets(paths: Sequence[str], overlays: Sequence[str]) -> list[Target]:
-    targets = [Target(overlay=Path(o)) for o in overlays]
-    if paths:
-        targets.insert(0, Target(paths=list(paths)))
-    if not targets:
-        raise UsageError("kguard fix needs PATHs, --kustomize DIR or --all-overlays")
-    return targets
+def targets_for(paths: Sequence[str], options: ScanOptions, *, kustomize: Sequence[str] = (),
+                all_overlays: bool = False) -> tuple[list[Target], list[str]]:
+    """What `kguard fix PATH ... [--kustomize DIR] [--all-overlays]` works on, planned as `kguard scan` plans it
+    (a directory's overlays are rendered, a file an overlay reads is fixed through that overlay), and notes on
+    inputs that are not fixed (Helm charts, files no rendered kustomization reads)."""
+    from scanner.plan import plan_paths
+
+    if not paths and not kustomize and not all_overlays:
+        raise UsageError("nothing to fix: give PATH ..., --kustomize DIR or --all-overlays")
+    plan = plan_paths(list(paths), options.config.helm, kustomize=list(kustomize), all_overlays=all_overlays)
+    if plan.errors:
+        raise UsageError(str(plan.errors[0]))
+    targets = [Target(paths=list(plan.files), named=plan.named_files, repository=plan.repository)] if plan.files \
+        else []
+    targets += [Target(overlay=overlay) for overlay in plan.overlays]
+    notes = [f"{display_path(r.chart)}: a Helm chart: not fixed (change its templates or values)"
+             for r in plan.releases]
+    notes += [f"{s.path}: {s.reason}" for s in plan.not_scanned]
+    return targets, notes
