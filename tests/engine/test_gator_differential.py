@@ -273,7 +273,9 @@ def without_implied_repeats(keys: Counter[Key]) -> Counter[Key]:
         if message.startswith("[Implied by "):
             plain = message.split("] ", 1)[1]
             subject = f"{namespace}/{name}" if namespace else name
-            as_parent = plain.replace(f"Pod {subject}-pod", f"{kind} {subject}")
+            implied_name = f"{name}-pod".lower()  # Gatekeeper lower-cases "<parent>-<kind>"
+            implied = f"{namespace}/{implied_name}" if namespace else implied_name
+            as_parent = plain.replace(f"Pod {implied}", f"{kind} {subject}")
             if (constraint, action, api_version, kind, namespace, name, as_parent) in keys:
                 continue
         out[key] = count
