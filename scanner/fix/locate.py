@@ -26,7 +26,7 @@ class Site:
     value: Any  # the document's (or List item's) value, to find it again in the file
     held: FieldPath
     depth: int
-    editable: bool  # a document of its own in a regular file (declaration or strategic-merge patch file)
+    editable: bool  # a document of its own in a regular file (declaration, strategic-merge or JSON6902 patch file)
 
 
 def absolute(shown: str) -> Path:
@@ -74,9 +74,9 @@ def _trace(blame: ObjectBlame, path: FieldPath) -> Site | None:
     return declared
 
 
-def _editable(doc: SourceDoc) -> bool:
+def _editable(doc: SourceDoc, allow_list: bool = False) -> bool:
     inline = doc.line_offset or doc.column_offset or Path(doc.path).name in KUSTOMIZATION_FILES
-    return not inline and isinstance(doc.value, dict)
+    return not inline and (isinstance(doc.value, dict) or (allow_list and isinstance(doc.value, list)))
 
 
 def _smp_site(doc: SourceDoc, rendered: dict[str, Any], path: FieldPath) -> Site | None:
@@ -87,21 +87,23 @@ def _smp_site(doc: SourceDoc, rendered: dict[str, Any], path: FieldPath) -> Site
 
 
 def _json_site(doc: SourceDoc, rendered: dict[str, Any], path: FieldPath) -> Site | None:
-    """A JSON6902 op that sets ``path`` or a prefix of it: reported, never edited (the overlay gets a patch)."""
+    """The deepest (then last) JSON6902 op that sets ``path`` or a prefix of it; editable inside its `value`."""
     from scanner.load.kustomize.blame import _json_pointer  # the scan's reading of op paths, shared on purpose
+    from scanner.load.kustomize.sources import value_at
 
     best = None
-    for op in doc.value if isinstance(doc.value, list) else []:
+    for i, op in enumerate(doc.value if isinstance(doc.value, list) else []):
         if not isinstance(op, dict) or op.get("op") not in ("add", "replace", "copy", "move"):
             continue
         target = _json_pointer(str(op.get("path", "")), rendered)
         if target is None or path[:len(target)] != target:
             continue
-        depth = len(target)
-        if "value" in op and path[depth:]:
-            from scanner.load.kustomize.sources import value_at
-
-            depth += len(align(value_at(rendered, target), op["value"], path[depth:]))
-        if best is None or depth >= best.depth:
-            best = Site(absolute(doc.path), doc.value, (), depth, False)
+        if "value" not in op:
+            site = Site(absolute(doc.path), doc.value, (), len(target), False)
+        else:
+            inside = align(value_at(rendered, target), op["value"], path[len(target):])
+            site = Site(absolute(doc.path), doc.value, (i, "value", *inside), len(target) + len(inside),
+                        _editable(doc, allow_list=True))
+        if best is None or site.depth >= best.depth:
+            best = site
     return best

@@ -23,6 +23,9 @@ def summary(outcome: FixOutcome, *, written: bool) -> str:
             where = f"{finding.location.path}:{finding.location.line}"
             lines.append(f"remaining: {where}: {finding.rule_id}: {finding.resource.display()} "
                          f"{format_path(finding.field_path)}")
+    for finding in sorted(outcome.new, key=lambda f: f.sort_key()):
+        lines.append(f"new: {finding.location.path}:{finding.location.line}: {finding.rule_id} "
+                     f"({finding.severity.label}): {finding.resource.display()} {format_path(finding.field_path)}")
     unjudged = {item.reason for result in outcome.before for item in result.not_evaluated
                 if item.reason.startswith("no context")}
     lines.extend(f"not evaluated: {reason}" for reason in sorted(unjudged))

@@ -44,6 +44,7 @@ class Planner:
     created: dict[Path, YamlFile] = field(default_factory=dict)
     placed: list[Placed] = field(default_factory=list)
     failed: list[tuple[Change, str, str]] = field(default_factory=list)  # change, resource, reason
+    nodes: dict[tuple[Path, int], Any] = field(default_factory=dict)  # (file, id of a source value) -> its node
 
     def add(self, resource: Resource, changes: list[Change]) -> None:
         patch: list[Change] = []
@@ -110,11 +111,18 @@ class Planner:
         return True
 
     def _node(self, site: Site) -> Any:
+        """The round-trip node of the document ``site`` names (found once: later edits change its content)."""
+        key = (site.file, id(site.value))
+        if key not in self.nodes:
+            self.nodes[key] = self._find_node(site)
+        return self.nodes[key]
+
+    def _find_node(self, site: Site) -> Any:
         file = self.files.get(site.file)
         if file is None:
             file = self.files[site.file] = YamlFile(site.file)
         candidates = [obj for _, _, obj in file.objects()]
-        for obj in candidates:
+        for obj in [*candidates, *(doc for doc in file.docs if isinstance(doc, list))]:
             if obj == site.value:
                 return obj
         if isinstance(site.value, dict):

@@ -15,8 +15,9 @@ from scanner.fix.changes import SET, Change, NotFixed
 from scanner.fix.netpol import DENY_RULES, network_policies
 from scanner.fix.plan import Placed, Planner
 from scanner.fix.pss import pod_security_changes
+from scanner.fix.yamledit import YamlEditError
 from scanner.load.files import display_path, load_paths, repo_root
-from scanner.model import Finding, Resource, ScanResult
+from scanner.model import Finding, Resource, ScanResult, Severity
 from scanner.scan import ScanOptions, load_templates, rule_selected, scan_resources
 from scanner.workloads import workload_of
 
@@ -49,6 +50,7 @@ class FixOutcome:
     remaining: list[Finding] = field(default_factory=list)  # selected findings after the fix (or before, dry)
     fixes: dict[str, Edits] = field(default_factory=dict)  # finding fingerprint -> that object's own edits
     errors: list[str] = field(default_factory=list)
+    new: list[Finding] = field(default_factory=list)  # findings the fix exposed (the scan still got better)
 
 
 def _scan(target: Target, options: ScanOptions) -> tuple[ScanResult, list[Resource]]:
@@ -160,29 +162,49 @@ def fix(targets: Sequence[Target], options: ScanOptions, *, unsafe: bool = False
         write: bool = True, per_finding: bool = False) -> FixOutcome:
     """Plan (and with ``write`` apply and verify) the fixes for every target, one after the other."""
     outcome = FixOutcome()
+    every_rule = dataclasses.replace(options, select=list(ALL_RULES))
     for target in targets:
-        planner, before, left, fixes = plan_target(target, options, unsafe=unsafe, in_base=in_base,
-                                                   per_finding=per_finding)
+        try:
+            planner, before, left, fixes = plan_target(target, options, unsafe=unsafe, in_base=in_base,
+                                                       per_finding=per_finding)
+            edits = planner.texts()
+        except YamlEditError as exc:
+            outcome.errors.append(f"{target.label}: not fixed: {exc}")
+            continue
         outcome.before.append(dataclasses.replace(before, findings=_chosen(before, options)))
         outcome.not_fixed += left
         outcome.fixes.update(fixes)
-        edits = planner.texts()
         if not write:
             outcome.placed += planner.placed
             outcome.edits.update(edits)
             outcome.remaining += _chosen(before, options)
             continue
+        # other overlays that read an edited file (a base edited with --in-base) are judged before and after too
+        others = {o: _scan(Target(overlay=o), every_rule)[0] for o in _other_overlays(target, edits)}
         _write(edits)
-        problem = _verify(target, options, before, edits)
+        problem = _verify(target, every_rule, {target.label: before} | {display_path(o): r for o, r in others.items()},
+                          [target, *(Target(overlay=o) for o in others)])
         if isinstance(problem, str):
             _restore(edits)
             outcome.errors.append(f"{target.label}: not fixed, the change was rolled back: {problem}")
             outcome.remaining += _chosen(before, options)
             continue
+        after, new = problem
         outcome.placed += planner.placed
         outcome.edits.update(edits)
-        outcome.remaining += problem
+        outcome.remaining += _chosen(after, options)
+        outcome.new += new
     return outcome
+
+
+def _other_overlays(target: Target, edits: Edits) -> list[Path]:
+    if target.overlay is None or not edits:
+        return []
+    from scanner.load.kustomize import affected_overlays
+
+    root = repo_root(str(target.overlay.resolve())) or target.overlay.resolve().parent
+    return [o for o in affected_overlays([str(p) for p in edits if p.exists()], root)
+            if o.resolve() != target.overlay.resolve()]
 
 
 def _write(edits: Edits) -> None:
@@ -198,28 +220,29 @@ def _restore(edits: Edits) -> None:
             path.write_text(old, encoding="utf-8")
 
 
-def _verify(target: Target, options: ScanOptions, before: ScanResult, edits: Edits) -> list[Finding] | str:
-    """Re-scan ``target`` and every other overlay that reads an edited file: the findings left, or why the fix
-    made things worse (a render that fails, a rule with more findings than before)."""
-    if not edits:
-        return _chosen(before, options)
-    after, _ = _scan(target, dataclasses.replace(options, select=list(ALL_RULES)))
-    if after.input_errors:
-        return str(after.input_errors[0])
-    worse = _worse(before, after)
-    if worse:
-        return worse
-    if target.overlay is not None:
-        from scanner.load.kustomize import affected_overlays, load_overlay
+def _verify(target: Target, options: ScanOptions, before: dict[str, ScanResult], scanned: list[Target]
+            ) -> tuple[ScanResult, list[Finding]] | str:
+    """Re-scan ``target`` and the other overlays that read an edited file: (the target's result, findings that
+    are new anywhere), or why the fix made things worse (a render that fails, a worse scan)."""
+    new: list[Finding] = []
+    first: ScanResult | None = None
+    for item in scanned:
+        after, _ = _scan(item, options)
+        if after.input_errors:
+            return str(after.input_errors[0])
+        old = before[item.label]
+        worse = _worse(old, after)
+        if worse:
+            return f"{item.label}: {worse}"
+        known = {_key(f) for f in old.findings}
+        new += [f for f in after.findings if not f.suppressed and _key(f) not in known]
+        first = first or after
+    assert first is not None
+    return first, new
 
-        root = repo_root(str(target.overlay.resolve())) or target.overlay.resolve().parent
-        for other in affected_overlays([str(p) for p in edits], root):
-            if other.resolve() == target.overlay.resolve():
-                continue
-            loaded = load_overlay(other)
-            if loaded.errors:
-                return str(loaded.errors[0])
-    return _chosen(after, options)
+
+def _key(finding: Finding) -> tuple[object, ...]:
+    return (finding.rule_id, finding.resource, tuple(finding.field_path))
 
 
 def _chosen(result: ScanResult, options: ScanOptions) -> list[Finding]:
@@ -229,10 +252,14 @@ def _chosen(result: ScanResult, options: ScanOptions) -> list[Finding]:
 
 
 def _worse(before: ScanResult, after: ScanResult) -> str:
-    old = Counter(f.rule_id for f in before.findings if not f.suppressed)
-    new = Counter(f.rule_id for f in after.findings if not f.suppressed)
-    grown = sorted(rule for rule in new if new[rule] > old[rule])
-    return f"more {', '.join(grown)} findings than before" if grown else ""
+    """Worse = more findings of the highest severity whose count changed (a fix that removes a critical finding
+    may expose a medium one, e.g. isolation rules that skip hostNetwork pods; the new ones are reported)."""
+    old = Counter(f.severity for f in before.findings if not f.suppressed)
+    new = Counter(f.severity for f in after.findings if not f.suppressed)
+    for severity in sorted(Severity, reverse=True):
+        if new[severity] != old[severity]:
+            return "" if new[severity] < old[severity] else f"more {severity.label} findings than before"
+    return ""
 
 
 def unified_diff(edits: Edits) -> str:

@@ -51,6 +51,8 @@ def guess_indent(text: str) -> tuple[int, int, int]:
             mapping = inner - own
         if mapping is not None and offset is not None:
             break
+    if offset is None and lines and lines[0].startswith("- "):
+        offset = 0  # a top-level list (a JSON6902 patch file) written flush left
     mapping = mapping or 2
     offset = offset if offset is not None else 2
     return mapping, offset + 2, offset
