@@ -193,12 +193,16 @@ def graph_stats(graphs: Mapping[str, Any]) -> dict[str, Any]:
     reach = reach if isinstance(reach, Mapping) else {}
     groups = {g.get("id"): g for g in reach.get("groups", ()) if isinstance(g, Mapping)}
     edges = [e for e in reach.get("edges", ()) if isinstance(e, Mapping)]
+    # above the analysis' group limit the export says which namespace reaches which instead of every group pair
+    namespace_edges = [e for e in reach.get("namespace_edges", ()) if isinstance(e, Mapping)]
     cross = [e for e in edges if e.get("cross_environment")]
 
     def namespace(group_id: Any) -> str:
         return str(groups.get(group_id, {}).get("namespace", "?"))
 
-    pairs = sorted({(namespace(e.get("source")), namespace(e.get("destination"))) for e in cross})
+    pairs = sorted({(namespace(e.get("source")), namespace(e.get("destination"))) for e in cross}
+                   | {(str(e.get("source", "?")), str(e.get("destination", "?"))) for e in namespace_edges
+                      if e.get("cross_environment")})
     examples = [f"cross-environment: {code(src)} → {code(dst)}" for src, dst in pairs]
     rbac = graphs.get("rbac")
     paths = [p for p in (rbac.get("paths", ()) if isinstance(rbac, Mapping) else ()) if isinstance(p, Mapping)]
@@ -208,8 +212,9 @@ def graph_stats(graphs: Mapping[str, Any]) -> dict[str, Any]:
                         f"{code(path.get('role', ''))} → {code(path.get('permission', ''))} → "
                         f"{code(path.get('target', ''))}: {escape(path.get('gains', ''))}")
     return {"namespaces": len(reach.get("namespaces", ())), "groups": len(groups),
-            "open_groups": sum(1 for g in groups.values() if not g.get("ingress_isolated")), "edges": len(edges),
-            "cross": len(cross), "paths": len(paths), "subjects": len({p.get("subject") for p in paths}),
+            "open_groups": sum(1 for g in groups.values() if not g.get("ingress_isolated")),
+            "edges": len(edges) or len(namespace_edges), "cross": len(cross) or len(pairs), "paths": len(paths),
+            "subjects": len({p.get("subject") for p in paths}),
             "examples": examples}
 
 

@@ -136,3 +136,16 @@ def test_settings_in_a_collapsed_section() -> None:
     assert f"- policies: `policies (sha256 {'9f2c' * 16})`" in settings
     assert "podSecurity.defaultLevel=restricted" in settings and "- suppressions: `1 inline (annotations), " \
         "1 baseline`" in settings
+
+
+def test_graph_summary_counts_namespace_edges_of_large_graphs():
+    """Above the analysis' group limit the export has namespace_edges instead of edges: still counted."""
+    from scanner.report.markdown import graph_stats
+
+    large = {"reachability": {"namespaces": [{"name": "a"}, {"name": "b"}], "groups": [], "edges": [],
+                              "namespace_edges": [
+                                  {"source": "a", "destination": "b", "cross_environment": True},
+                                  {"source": "b", "destination": "a", "cross_environment": False}]}}
+    stats = graph_stats(large)
+    assert stats["edges"] == 2 and stats["cross"] == 1
+    assert any("`a` → `b`" in line for line in stats["examples"])
