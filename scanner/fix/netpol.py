@@ -13,9 +13,12 @@ DENY_RULES = {"seg-namespace-default-deny-ingress": "Ingress", "seg-namespace-de
 NAMESPACE_LABEL = "kubernetes.io/metadata.name"
 
 
+PREFIX = "kguard-"  # generated names never collide with the namespace's own policies
+
+
 def _policy(name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
     return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+            "metadata": {"name": PREFIX + name, "namespace": namespace}, "spec": spec}
 
 
 def _service_ports(service: dict[str, Any]) -> list[dict[str, Any]]:

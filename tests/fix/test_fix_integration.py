@@ -206,3 +206,54 @@ def test_diff_writes_nothing_and_sarif_fixes_validate(tmp_path: Path) -> None:
     assert "allowPrivilegeEscalation: false" in inserted
     problems = validate(tool, sarif_file)
     assert not _unexpected(problems)
+
+
+def test_fields_are_fixed_where_each_layer_sets_them(tmp_path: Path) -> None:
+    """tests/fixtures/kustomize/app (prod on dev on base, name prefixes, a component's inline patch, a legacy
+    JSON6902 patch file): each field is fixed in the file that sets it; what an inline patch sets gets an overlay
+    patch."""
+    root = tmp_path / "repo"
+    shutil.copytree(REPO / "tests/fixtures/kustomize/app", root / "app")
+    ops = root / "app/overlays/prod/worker-image.yaml"
+    ops.write_text(ops.read_text(encoding="utf-8") + "- op: add\n  path: /spec/template/spec/containers/0/"
+                   "securityContext/capabilities\n  value:\n    add: [NET_ADMIN]\n", encoding="utf-8")
+    _git(root, "init", "-q")
+    _git(root, "add", "-A")
+    _git(root, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "copy")
+    done = _kguard("fix", "--kustomize", "app/overlays/prod", "--unsafe", cwd=root)
+    assert done.returncode == 0, done.stdout + done.stderr
+    scan = _kguard("scan", "--kustomize", "app/overlays/prod", "--select", "pss-*,rbac-automount-unused-token",
+                   "--format", "json", cwd=root)
+    assert json.loads(scan.stdout)["findings"] == []
+    kubectl = Path(sys.executable).parent / "kubectl"
+    assert subprocess.run([str(kubectl), "kustomize", "app/overlays/prod"], cwd=root, capture_output=True,
+                          timeout=300).returncode == 0
+    # the JSON6902 op's value, the dev overlay's strategic-merge patch file, the base: edited where they set it
+    diff = _git(root, "diff", "-U0", "app/overlays/prod/worker-image.yaml")
+    assert diff.endswith("@@ -8 +8,2 @@\n-    add: [NET_ADMIN]\n+    drop:\n+    - ALL\n"), diff
+    assert "-            privileged: true\n+            privileged: false" in _git(
+        root, "diff", "app/overlays/dev/sidecar-privileged.yaml")
+    # hostNetwork comes from the component's inline patch: the overlay gets a patch file of its own
+    patch = (root / "app/overlays/prod/kguard-fix-deployment-dev-web.yaml").read_text(encoding="utf-8")
+    assert "hostNetwork: false" in patch
+    assert "new: " in done.stdout  # the web pod left the host network: the isolation rules now judge it
+
+
+def test_namespace_without_default_deny_gets_network_policies(tmp_path: Path) -> None:
+    root = _repo_copy(tmp_path)
+    kust = root / "manifests/infrastructure/network-policies/kustomization.yaml"
+    kust.write_text(kust.read_text(encoding="utf-8").replace("  - default-deny.yaml\n", ""), encoding="utf-8")
+    _git(root, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qam", "no default deny")
+    rules = "seg-namespace-default-deny-ingress,seg-namespace-default-deny-egress"
+    done = _kguard("fix", "--kustomize", "manifests/overlays/staging", "--select", rules, cwd=root)
+    assert done.returncode == 0, done.stdout + done.stderr
+    scan = _kguard("scan", "--kustomize", "manifests/overlays/staging", "--select", f"{rules},seg-egress-*",
+                   "--format", "json", cwd=root)
+    assert json.loads(scan.stdout)["findings"] == []  # and the DNS rule is no open egress
+    _renders(root)
+    assert sorted(_git(root, "status", "--porcelain").splitlines()) == [
+        " M manifests/overlays/staging/kustomization.yaml",
+        "?? manifests/overlays/staging/kguard-fix-networkpolicies-shop-staging.yaml"]
+    policies = (root / "manifests/overlays/staging/kguard-fix-networkpolicies-shop-staging.yaml").read_text()
+    assert "name: kguard-default-deny" in policies and "k8s-app: kube-dns" in policies
+    assert "name: kguard-allow-user-service-ingress" in policies  # a Service's declared port stays reachable
