@@ -464,7 +464,7 @@ def fix(
         help="Pod Security level for namespaces without an enforce label.")] = None,
     policy_dir: PolicyDirOpt = None,
 ) -> None:
-    """Write the smallest change that fixes Pod Security and RBAC automount findings (docs/fix.md)."""
+    """Write the smallest change that fixes Pod Security, RBAC automount and default-deny findings (docs/fix.md)."""
     from scanner.config import repository_config
     from scanner.fix import output, run
     from scanner.scan import ScanOptions

@@ -172,6 +172,7 @@ def fix(targets: Sequence[Target], options: ScanOptions, *, unsafe: bool = False
             outcome.errors.append(f"{target.label}: not fixed: {exc}")
             continue
         outcome.before.append(dataclasses.replace(before, findings=_chosen(before, options)))
+        outcome.errors += [str(e) for e in before.input_errors]  # the rest of the input is still fixed
         outcome.not_fixed += left
         outcome.fixes.update(fixes)
         if not write:
@@ -228,9 +229,10 @@ def _verify(target: Target, options: ScanOptions, before: dict[str, ScanResult],
     first: ScanResult | None = None
     for item in scanned:
         after, _ = _scan(item, options)
-        if after.input_errors:
-            return str(after.input_errors[0])
         old = before[item.label]
+        broken = [e for e in after.input_errors if str(e) not in {str(x) for x in old.input_errors}]
+        if broken:
+            return str(broken[0])
         worse = _worse(old, after)
         if worse:
             return f"{item.label}: {worse}"
