@@ -26,14 +26,23 @@ REPO = Path(__file__).resolve().parents[1]
 KGUARD = [sys.executable, "-m", "scanner"]
 
 
-def timed(args: list[str], cwd: Path, repeat: int) -> tuple[list[float], int]:
-    times, code = [], 0
+def timed(commands: dict[str, list[str]], cwd: Path, repeat: int) -> dict[str, tuple[list[float], int]]:
+    """Each command ``repeat`` times, interleaved (scan, diff, scan, diff, ...): a busy machine slows all alike."""
+    out: dict[str, tuple[list[float], int]] = {name: ([], 0) for name in commands}
     for _ in range(repeat):
-        started = time.perf_counter()
-        code = subprocess.run([*KGUARD, *args], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              check=False).returncode
-        times.append(time.perf_counter() - started)
-    return times, code
+        for name, args in commands.items():
+            started = time.perf_counter()
+            code = subprocess.run([*KGUARD, *args], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  check=False).returncode
+            out[name][0].append(time.perf_counter() - started)
+            out[name] = (out[name][0], code)
+    return out
+
+
+def summary(name: str, times: list[float], code: int, reference: list[float]) -> dict[str, object]:
+    return {f"{name}_seconds_best": round(min(times), 2), f"{name}_seconds_median": round(statistics.median(times), 2),
+            f"{name}_exit_code": code, f"{name}_ratio_best": round(min(times) / min(reference), 2),
+            f"{name}_ratio_median": round(statistics.median(times) / statistics.median(reference), 2)}
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -55,30 +64,27 @@ def main() -> None:
         base, head = git(clone, "rev-parse", args.base), git(clone, "rev-parse", args.head)
         git(clone, "checkout", "--quiet", "--detach", head)
         changed = git(clone, "diff", "--name-only", base, head).splitlines()
-        scan, scan_code = timed(["scan", ".", "-f", "json", "-o", str(Path(tmp) / "scan.json"), "--quiet"], clone,
-                                args.repeat)
-        diff, diff_code = timed(["diff", base, "-f", "json", "-o", str(Path(tmp) / "diff.json")], clone,
-                                args.repeat)
-        units = json.loads((Path(tmp) / "diff.json").read_text())["units"]
-        commits, _ = timed(["diff", base, head, "-f", "json", "-o", str(Path(tmp) / "commits.json")], clone,
-                           args.repeat)
+        out = Path(tmp)
+        first = timed({
+            "scan": ["scan", ".", "-f", "json", "-o", str(out / "scan.json"), "--quiet"],
+            "diff": ["diff", base, "-f", "json", "-o", str(out / "diff.json")],
+            "commits": ["diff", base, head, "-f", "json", "-o", str(out / "commits.json")],
+        }, clone, args.repeat)
+        units = json.loads((out / "diff.json").read_text())["units"]
         with (clone / ".kguard.yaml").open("a") as config:
             config.write("# benchmark: every unit rescanned\n")
         git(clone, "commit", "--quiet", "-am", "bench: touch .kguard.yaml")
-        worst, worst_code = timed(["diff", head, "-f", "json", "-o", str(Path(tmp) / "worst.json")], clone,
-                                  args.repeat)
-    best = min(scan)
-    print(json.dumps({
-        "base": base[:12], "head": head[:12], "changed_files": len(changed),
-        "units": len(units), "units_rescanned": sum(1 for u in units if not u["reused"]),
-        "scan_seconds_best": round(best, 2), "scan_seconds_median": round(statistics.median(scan), 2),
-        "scan_exit_code": scan_code,
-        "diff_seconds_best": round(min(diff), 2), "diff_seconds_median": round(statistics.median(diff), 2),
-        "diff_exit_code": diff_code, "diff_ratio": round(min(diff) / best, 2),
-        "commits_seconds_best": round(min(commits), 2), "commits_ratio": round(min(commits) / best, 2),
-        "worst_seconds_best": round(min(worst), 2), "worst_seconds_median": round(statistics.median(worst), 2),
-        "worst_exit_code": worst_code, "worst_ratio": round(min(worst) / best, 2),
-    }, indent=2))
+        second = timed({
+            "scan": ["scan", ".", "-f", "json", "-o", str(out / "scan2.json"), "--quiet"],
+            "worst": ["diff", head, "-f", "json", "-o", str(out / "worst.json")],
+        }, clone, args.repeat)
+    result: dict[str, object] = {"base": base[:12], "head": head[:12], "changed_files": len(changed),
+                                 "units": len(units), "units_rescanned": sum(1 for u in units if not u["reused"])}
+    scan = first["scan"][0]
+    result |= {"scan_seconds_best": round(min(scan), 2), "scan_seconds_median": round(statistics.median(scan), 2)}
+    result |= summary("diff", *first["diff"], scan) | summary("commits", *first["commits"], scan)
+    result |= summary("worst", *second["worst"], second["scan"][0])
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
