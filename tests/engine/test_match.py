@@ -167,3 +167,10 @@ def test_a_missing_namespace_judged_as_unlabelled_says_so_either_way():
                       missing_namespace_unlabelled=True)
     assert present is False
     assert matches(wants_label, obj(), NAMESPACES, missing_namespace_unlabelled=True) is True
+
+
+def test_a_namespace_is_judged_by_the_namespace_selector_on_its_own_labels():
+    shop = NAMESPACES["shop"]
+    assert matches({"namespaceSelector": {"matchLabels": {"env": "prod"}}}, shop, NAMESPACES)
+    assert not matches({"namespaceSelector": {"matchLabels": {"env": "dev"}}}, shop, NAMESPACES)
+    assert not matches({"namespaceSelector": {"matchLabels": {"env": "dev"}}}, shop, {})
