@@ -112,6 +112,8 @@ def read_cluster(client: ClusterClient, patterns: set[Pattern], options: ReadOpt
 
     namespace_objs = [o for o in _read_namespaces(client, discovery.resources.get(("", "Namespace")), options, gaps)
                       if in_scope((o.get("metadata") or {}).get("name"), options)]
+    if any((g.group, g.kind) == ("", "Namespace") for g in gaps):  # labels unknown: selectors and analyses guess
+        snap.unreadable.add(("", "Namespace"))
     # with --namespace, list there even when the Namespace object itself is not readable
     snap.namespaces = sorted(set(options.namespaces) if options.namespaces
                              else {str(o["metadata"]["name"]) for o in namespace_objs})

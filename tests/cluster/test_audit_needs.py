@@ -34,10 +34,16 @@ def _default_deny(ns: str) -> dict:
 
 def _identity_without_networkpolicies(kube: Kube, tmp_path: Path) -> Path:
     """A ServiceAccount (token from the real TokenRequest API) that may read everything but NetworkPolicies."""
+    return _identity(kube, tmp_path, "no-netpol",
+                     [{"apiGroups": READABLE_GROUPS, "resources": ["*"], "verbs": ["get", "list", "watch"]}])
+
+
+def _identity(kube: Kube, tmp_path: Path, label: str, rules: list[dict]) -> Path:
+    """A ServiceAccount bound to a ClusterRole with ``rules``; its kubeconfig (token from TokenRequest)."""
     ns = kube.namespace("reader")
-    name = f"kguard-no-netpol-{ns}"
+    name = f"kguard-{label}-{ns}"
     kube.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": name},
-                 "rules": [{"apiGroups": READABLE_GROUPS, "resources": ["*"], "verbs": ["get", "list", "watch"]}]})
+                 "rules": rules})
     kube.create({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "auditor", "namespace": ns}})
     kube.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
                  "metadata": {"name": name},
@@ -48,8 +54,8 @@ def _identity_without_networkpolicies(kube: Kube, tmp_path: Path) -> Path:
                                 f"/api/v1/namespaces/{ns}/serviceaccounts/auditor/token",
                                 {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}})
     assert status == 201, token
-    return write_kubeconfig(tmp_path / "no-netpol.kubeconfig", kube.plane.server, kube.plane.ca_file,
-                            "no-netpol", token["status"]["token"])
+    return write_kubeconfig(tmp_path / f"{label}.kubeconfig", kube.plane.server, kube.plane.ca_file,
+                            label, token["status"]["token"])
 
 
 def _not_evaluated(audit) -> dict[str, str]:
@@ -107,6 +113,28 @@ def test_rules_that_need_only_the_object_run_when_networkpolicies_are_unreadable
         assert judged not in skipped, skipped[judged]
     # the Pod Security rules judged the Deployment, the RBAC analysis ran (its rules are among the report's)
     assert {"pss-privileged", "rbac-escalation-pod-create"} <= {r.id for r in audit.result.rules}
+
+
+def test_unreadable_namespaces_blind_namespace_selectors_but_not_rules_on_the_object(kube: Kube,
+                                                                                     tmp_path: Path) -> None:
+    """Pod Security constraints select namespaces by their enforce label: without Namespaces that is a guess."""
+    core = ["pods", "services", "serviceaccounts", "configmaps", "replicationcontrollers", "podtemplates"]
+    kubeconfig = _identity(kube, tmp_path, "no-namespaces", [
+        {"apiGroups": [""], "resources": core, "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [g for g in READABLE_GROUPS if g], "resources": ["*"], "verbs": ["get", "list", "watch"]}])
+    ns = kube.namespace("hidden-labels", {"pod-security.kubernetes.io/enforce": "privileged"})
+    kube.create(deployment("web", ns, privileged=True))
+    role = f"wild-{ns}"
+    kube.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": role},
+                 "rules": [{"apiGroups": ["*"], "resources": ["pods"], "verbs": ["get"]}]})
+
+    audit = run_audit(AuditOptions(kubeconfig=str(kubeconfig), read=ReadOptions(namespaces=[ns])),
+                      ScanOptions(select=["pss-privileged", "rbac-wildcard-permissions", "seg-reachability-*"]))
+
+    assert any(g["kind"] == "Namespace" and g["status"] == 403 for g in audit.result.coverage)
+    assert {f.rule_id for f in audit.result.findings} == {"rbac-wildcard-permissions"}  # no guessed PSS finding
+    skipped = _not_evaluated(audit)
+    assert "Namespace" in skipped["pss-privileged"] and "Namespace" in skipped["seg-reachability-cross-environment"]
 
 
 def _template(kind: str, rego: str, annotations: dict[str, str] | None = None) -> Template:
