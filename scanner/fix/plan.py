@@ -171,11 +171,13 @@ class Planner:
             else:
                 _merge(existing.docs[0], doc)
             return
-        how = "JSON6902 ops (a custom kind: no strategic merge)" if json6902 else "a strategic-merge patch"
-        header = (f"# Written by `kguard fix`: {how} with Pod Security and RBAC settings for this overlay's copy "
-                  "of a shared base.\n")
+        how = "JSON6902 ops (a custom kind has no strategic merge)" if json6902 else "a strategic-merge patch"
+        header = (f"# Written by `kguard fix` for this overlay's copy of a shared object:\n"
+                  f"# {how} with Pod Security and RBAC settings (docs/fix.md).\n")
         self.created[file] = YamlFile(file, header)
         self.created[file].docs = [new_map(doc)]
+        if json6902:  # an op list flush left, as kustomize's own examples write it
+            self.created[file]._yaml.indent(mapping=2, sequence=2, offset=0)
         self._list_patch(kfile, file.name, resource.kind, name)
 
     def _list_patch(self, kfile: Path, entry: str, kind: str, name: str) -> None:
