@@ -257,3 +257,16 @@ def test_namespace_without_default_deny_gets_network_policies(tmp_path: Path) ->
     policies = (root / "manifests/overlays/staging/kguard-fix-networkpolicies-shop-staging.yaml").read_text()
     assert "name: kguard-default-deny" in policies and "k8s-app: kube-dns" in policies
     assert "name: kguard-allow-user-service-ingress" in policies  # a Service's declared port stays reachable
+
+
+def test_plain_rollouts_are_fixed_in_place(tmp_path: Path) -> None:
+    """Argo Rollouts as plain files (tests/fixtures/rollouts): fixed in place, and the re-scan is clean."""
+    for source in sorted((REPO / "tests/fixtures/rollouts").glob("*.yaml")):
+        shutil.copy(source, tmp_path / source.name)
+    _git(tmp_path, "init", "-q")
+    done = _kguard("fix", ".", "--unsafe", "--select", "pss-*", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "privileged = false" in done.stdout and "emptyDir = {}" in done.stdout
+    scan = _kguard("scan", ".", "--select", "pss-*", "--format", "json", cwd=tmp_path)
+    assert json.loads(scan.stdout)["findings"] == []
+    assert "hostPath" not in (tmp_path / "bluegreen-hostpath.yaml").read_text(encoding="utf-8")
