@@ -116,3 +116,48 @@ def test_patch_bodies_address_list_items_by_merge_key() -> None:
         {"op": "add", "path": "/spec/template/spec/containers/0/securityContext",
          "value": {"allowPrivilegeEscalation": False}},
     ]
+
+
+NETPOL_INPUT = """\
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {team: shop}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: http}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: scrape, namespace: monitoring}
+spec:
+  podSelector: {matchLabels: {app: prometheus}}
+  egress:
+  - to: [{namespaceSelector: {matchLabels: {team: shop}}}]
+    ports: [{port: 9090}]
+  - to: [{namespaceSelector: {}}]
+"""
+
+
+def test_network_policies_keep_declared_traffic() -> None:
+    from scanner.fix.netpol import network_policies
+    from scanner.load.files import load_text
+
+    resources = load_text(NETPOL_INPUT, "in.yaml").resources
+    by_name = {p["metadata"]["name"]: p["spec"] for p in network_policies("shop", {"Ingress"}, resources)}
+    assert by_name == {
+        "kguard-default-deny": {"podSelector": {}, "policyTypes": ["Ingress"]},
+        "kguard-allow-web-ingress": {"podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Ingress"],
+                                     "ingress": [{"from": [{"podSelector": {}}],
+                                                  "ports": [{"protocol": "TCP", "port": "http"}]}]},
+        # monitoring's egress to namespaces labelled team=shop; its egress to every namespace says nothing of shop
+        "kguard-allow-from-monitoring-scrape": {
+            "podSelector": {}, "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+                                   "podSelector": {"matchLabels": {"app": "prometheus"}}}], "ports": [{"port": 9090}]}]},
+    }
+    egress = {p["metadata"]["name"] for p in network_policies("shop", {"Egress"}, resources)}
+    assert egress == {"kguard-default-deny", "kguard-allow-dns-egress", "kguard-allow-web-egress"}
