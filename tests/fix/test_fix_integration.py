@@ -270,3 +270,61 @@ def test_plain_rollouts_are_fixed_in_place(tmp_path: Path) -> None:
     scan = _kguard("scan", ".", "--select", "pss-*", "--format", "json", cwd=tmp_path)
     assert json.loads(scan.stdout)["findings"] == []
     assert "hostPath" not in (tmp_path / "bluegreen-hostpath.yaml").read_text(encoding="utf-8")
+
+
+AUTOMOUNT = """\
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: reader, namespace: shop}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: reader, namespace: shop}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
+subjects: [{kind: ServiceAccount, name: reader, namespace: shop}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: bound, namespace: shop}
+spec:
+  serviceAccountName: reader
+  containers: [{name: a, image: x}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: unbound, namespace: shop}
+spec:
+  containers: [{name: a, image: x}]
+"""
+
+
+def test_automount_is_switched_off_only_where_no_binding_needs_it(tmp_path: Path) -> None:
+    (tmp_path / "pods.yaml").write_text(AUTOMOUNT, encoding="utf-8")
+    _git(tmp_path, "init", "-q")
+    done = _kguard("fix", "pods.yaml", "--select", "rbac-*", cwd=tmp_path)
+    assert "Pod shop/unbound: set spec.automountServiceAccountToken = false" in done.stdout, done.stdout
+    assert "shop/bound: set" not in done.stdout
+    # bindings and roles are never rewritten (narrowing is left to a person)
+    text = (tmp_path / "pods.yaml").read_text(encoding="utf-8")
+    assert text.count("automountServiceAccountToken: false") == 1
+    assert "roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}" in text
+
+
+def test_a_fix_that_breaks_the_render_is_rolled_back(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    (root / "base").mkdir(parents=True)
+    (root / "overlay").mkdir()
+    deployment = ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n"
+                  "      hostNetwork: true\n      containers: [{name: a, image: x}]\n")
+    (root / "base/deployment.yaml").write_text(deployment, encoding="utf-8")
+    (root / "base/kustomization.yaml").write_text("resources: [deployment.yaml]\n", encoding="utf-8")
+    overlay = ("resources: [../base]\npatches:\n  - target: {kind: Deployment}\n    patch: |-\n"
+               "      - op: test\n        path: /spec/template/spec/hostNetwork\n        value: true\n")
+    (root / "overlay/kustomization.yaml").write_text(overlay, encoding="utf-8")
+    _git(root, "init", "-q")
+    done = _kguard("fix", "--kustomize", "overlay", "--unsafe", "--select", "pss-host-namespaces", cwd=root)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "rolled back" in done.stdout
+    assert (root / "base/deployment.yaml").read_text(encoding="utf-8") == deployment
+    assert (root / "overlay/kustomization.yaml").read_text(encoding="utf-8") == overlay
+    assert sorted(p.name for p in (root / "overlay").iterdir()) == ["kustomization.yaml"]
