@@ -49,9 +49,7 @@ def sarif_with_fixes(outcome: FixOutcome) -> str:
 
     log = sarif.render(outcome.before)
     fixes = {}
-    for fingerprint, edits in outcome.fixes.items():
-        if edits:
-            fixes[fingerprint] = sarif.fix_object(
-                "kguard fix: securityContext / automountServiceAccountToken settings for this object",
-                [(str(path), old, new) for path, (old, new) in edits.items()])
+    for fingerprint, (description, edits) in outcome.fixes.items():
+        fixes[fingerprint] = sarif.fix_object(safe_text(description),
+                                              [(str(path), old, new) for path, (old, new) in edits.items()])
     return sarif.attach_fixes(log, fixes)

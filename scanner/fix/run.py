@@ -17,7 +17,7 @@ from scanner.fix.plan import Placed, Planner
 from scanner.fix.pss import pod_security_changes
 from scanner.fix.yamledit import YamlEditError
 from scanner.load.files import display_path, load_paths, repo_root
-from scanner.model import Finding, Resource, ScanResult, Severity
+from scanner.model import Finding, Resource, ScanResult, Severity, fingerprint
 from scanner.scan import ScanOptions, load_templates, rule_selected, scan_resources
 from scanner.workloads import workload_of
 
@@ -48,7 +48,8 @@ class FixOutcome:
     not_fixed: list[NotFixed] = field(default_factory=list)
     before: list[ScanResult] = field(default_factory=list)
     remaining: list[Finding] = field(default_factory=list)  # selected findings after the fix (or before, dry)
-    fixes: dict[str, Edits] = field(default_factory=dict)  # finding fingerprint -> that object's own edits
+    # finding fingerprint -> (what the fix does, the edits of that finding's rule on its object alone)
+    fixes: dict[str, tuple[str, Edits]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     new: list[Finding] = field(default_factory=list)  # findings the fix exposed (the scan still got better)
 
@@ -114,7 +115,7 @@ def changes_for(resource: Resource, findings: list[Finding], unsafe: bool) -> tu
 
 
 def plan_target(target: Target, options: ScanOptions, *, unsafe: bool, in_base: bool, per_finding: bool
-                ) -> tuple[Planner, ScanResult, list[NotFixed], dict[str, Edits]]:
+                ) -> tuple[Planner, ScanResult, list[NotFixed], dict[str, tuple[str, Edits]]]:
     """Scan ``target`` and plan the edits that fix its findings."""
     result, resources = _scan(target, dataclasses.replace(options, select=list(ALL_RULES)))
     chosen = {rule.id for rule in result.rules if rule_selected(rule, options.select, options.ignore)}
@@ -130,24 +131,31 @@ def plan_target(target: Target, options: ScanOptions, *, unsafe: bool, in_base: 
     owned = _owned(target.overlay) if target.overlay is not None else (lambda _: True)
     planner = Planner(overlay=target.overlay, owned=owned, in_base=in_base)
     left: list[NotFixed] = []
-    fixes: dict[str, Edits] = {}
-    for key, findings in grouped.items():
+    fixes: dict[str, tuple[str, Edits]] = {}
+    for key, found in grouped.items():
         resource = owners[key]
-        directions = {DENY_RULES[f.rule_id]: f.rule_id for f in findings if f.rule_id in DENY_RULES}
+        directions = {DENY_RULES[f.rule_id]: f.rule_id for f in found if f.rule_id in DENY_RULES}
+        docs: list[dict] = []
+        rule_of: dict[str, str] = {}
         if resource.kind == "Namespace" and directions:
             docs = network_policies(resource.name, set(directions), resources)
             rule_of = {d["metadata"]["name"]: _policy_rule(d, directions) for d in docs}
             planner.add_objects(resource, docs, rule_of)
-            findings = [f for f in findings if f.rule_id not in DENY_RULES]
-        changes, not_fixed = changes_for(resource, findings, unsafe)
+        changes, not_fixed = changes_for(resource, [f for f in found if f.rule_id not in DENY_RULES], unsafe)
         left += not_fixed
         planner.add(resource, changes)
-        if per_finding and changes:
-            alone = Planner(overlay=target.overlay, owned=owned, in_base=in_base)
-            alone.add(resource, changes)
-            edits = alone.texts()
-            for finding in findings:
-                fixes[finding.fingerprint] = edits
+        if per_finding:
+            for finding in found:
+                alone = Planner(overlay=target.overlay, owned=owned, in_base=in_base)
+                mine = [d for d in docs if rule_of[d["metadata"]["name"]] == finding.rule_id]
+                if mine:
+                    alone.add_objects(resource, mine, rule_of)
+                alone.add(resource, [c for c in changes if c.rule_id == finding.rule_id])
+                edits = alone.texts()
+                if edits:
+                    what = "; ".join(dict.fromkeys(p.change.describe() for p in alone.placed))
+                    fixes[finding.fingerprint or fingerprint(finding.rule_id, finding.resource, finding.field_path,
+                                                             finding.message)] = (f"kguard fix: {what}", edits)
     left += [NotFixed(c.rule_id, shown, why) for c, shown, why in planner.failed]
     return planner, result, left, fixes
 

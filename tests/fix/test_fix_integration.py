@@ -328,3 +328,24 @@ def test_a_fix_that_breaks_the_render_is_rolled_back(tmp_path: Path) -> None:
     assert (root / "base/deployment.yaml").read_text(encoding="utf-8") == deployment
     assert (root / "overlay/kustomization.yaml").read_text(encoding="utf-8") == overlay
     assert sorted(p.name for p in (root / "overlay").iterdir()) == ["kustomization.yaml"]
+
+
+def test_overlay_sarif_fixes_validate(tmp_path: Path) -> None:
+    """Fixes that create an overlay patch and list it in kustomization.yaml, as SARIF, validate too."""
+    from tests.report.test_sarif_multitool import _unexpected, require_multitool, validate
+
+    tool = require_multitool()
+    root = _repo_copy(tmp_path)
+    sarif_file = tmp_path / "fix.sarif"
+    _kguard("fix", "--kustomize", "manifests/overlays/staging", "--dry-run", "--sarif", str(sarif_file), cwd=root)
+    assert _git(root, "status", "--porcelain") == ""
+    log = json.loads(sarif_file.read_text(encoding="utf-8"))
+    fixed = [r for r in log["runs"][0]["results"] if "fixes" in r]
+    assert {r["ruleId"] for r in fixed} == {"pss-allow-privilege-escalation"}
+    for result in fixed:
+        fix = result["fixes"][0]
+        assert fix["description"]["text"].startswith("kguard fix: set spec.template.spec.containers[0]")
+        uris = [c["artifactLocation"]["uri"] for c in fix["artifactChanges"]]
+        assert "manifests/overlays/staging/kustomization.yaml" in uris
+        assert any(uri.startswith("manifests/overlays/staging/kguard-fix-") for uri in uris)
+    assert not _unexpected(validate(tool, sarif_file))
