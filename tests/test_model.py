@@ -171,6 +171,14 @@ def test_value_types_are_immutable_hashable_and_built_by_keyword() -> None:
         assert hash(value) == hash(dataclasses.replace(value))
         with pytest.raises(dataclasses.FrozenInstanceError):
             value.__setattr__(dataclasses.fields(value)[0].name, "x")
-        if type(value) is not ResourceId:
-            with pytest.raises(TypeError):
-                type(value)(*[getattr(value, f.name) for f in dataclasses.fields(value)])
+        with pytest.raises(TypeError):
+            type(value)(*[getattr(value, f.name) for f in dataclasses.fields(value)])
+
+
+def test_defaults_of_a_resource_and_an_empty_result() -> None:
+    from scanner.model import Resource, ScanResult
+
+    res = Resource(obj={"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}}, path="cluster/p")
+    assert (res.doc_index, res.origin, res.positions, res.parent) == (0, "file", {}, None)  # one object: document 0
+    empty = ScanResult(findings=[])
+    assert (empty.resources, empty.scanned, empty.input_errors, empty.category) == (0, [], [], "kguard")
