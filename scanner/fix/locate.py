@@ -27,6 +27,7 @@ class Site:
     held: FieldPath
     depth: int
     editable: bool  # a document of its own in a regular file (declaration, strategic-merge or JSON6902 patch file)
+    token: int = 0  # identifies the document across calls (its edits change its content)
 
 
 def absolute(shown: str) -> Path:
@@ -49,7 +50,11 @@ def site_of(resource: Resource, path: FieldPath) -> Site | None:
     if blame is not None or resource.origin not in ("file",):
         return None
     held = align(resource.obj, resource.obj, path)
-    return Site(absolute(resource.path), resource.obj, held, len(held), True)
+    value = resource.obj
+    if ("metadata", "namespace") not in resource.positions and resource.namespace:
+        # the scan put the object in the default namespace; the document itself does not say so
+        value = {**value, "metadata": {k: v for k, v in resource.metadata.items() if k != "namespace"}}
+    return Site(absolute(resource.path), value, held, len(held), True, id(resource.obj))
 
 
 def _trace(blame: ObjectBlame, path: FieldPath) -> Site | None:

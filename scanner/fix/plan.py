@@ -112,7 +112,7 @@ class Planner:
 
     def _node(self, site: Site) -> Any:
         """The round-trip node of the document ``site`` names (found once: later edits change its content)."""
-        key = (site.file, id(site.value))
+        key = (site.file, site.token or id(site.value))
         if key not in self.nodes:
             self.nodes[key] = self._find_node(site)
         return self.nodes[key]

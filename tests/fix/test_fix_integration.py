@@ -349,3 +349,14 @@ def test_overlay_sarif_fixes_validate(tmp_path: Path) -> None:
         assert "manifests/overlays/staging/kustomization.yaml" in uris
         assert any(uri.startswith("manifests/overlays/staging/kguard-fix-") for uri in uris)
     assert not _unexpected(validate(tool, sarif_file))
+
+
+def test_object_without_namespace_is_found_in_its_file(tmp_path: Path) -> None:
+    """The scan puts it in `default`; the document does not say so, and is still the one edited (every change)."""
+    text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: a\n    image: x\n"
+    (tmp_path / "pod.yaml").write_text(text, encoding="utf-8")
+    done = _kguard("fix", "pod.yaml", "--select", "pss-*", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "not fixed" not in done.stdout
+    fixed = (tmp_path / "pod.yaml").read_text(encoding="utf-8")
+    assert fixed.startswith(text) and "namespace" not in fixed
