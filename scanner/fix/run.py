@@ -308,5 +308,7 @@ def targets_for(paths: Sequence[str], options: ScanOptions, *, kustomize: Sequen
     targets += [Target(overlay=overlay) for overlay in plan.overlays]
     notes = [f"{display_path(r.chart)}: a Helm chart: not fixed (change its templates or values)"
              for r in plan.releases]
-    notes += [f"{s.path}: {s.reason}" for s in plan.not_scanned]
+    # bases and components are fixed through the overlays that read them; other unscanned inputs are named
+    notes += [f"{s.path}: {s.reason}" for s in plan.not_scanned
+              if not s.reason.startswith(("base of ", "component of "))]
     return targets, notes
