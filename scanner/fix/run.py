@@ -169,6 +169,7 @@ def _policy_rule(doc: dict, directions: dict[str, str]) -> str:
 def fix(targets: Sequence[Target], options: ScanOptions, *, unsafe: bool = False, in_base: bool = False,
         write: bool = True, per_finding: bool = False) -> FixOutcome:
     """Plan (and with ``write`` apply and verify) the fixes for every target, one after the other."""
+    load_templates(options)  # a --select or --ignore pattern that matches no rule is a usage error
     outcome = FixOutcome()
     every_rule = dataclasses.replace(options, select=list(ALL_RULES))
     for target in targets:

@@ -360,3 +360,13 @@ def test_object_without_namespace_is_found_in_its_file(tmp_path: Path) -> None:
     assert "not fixed" not in done.stdout
     fixed = (tmp_path / "pod.yaml").read_text(encoding="utf-8")
     assert fixed.startswith(text) and "namespace" not in fixed
+
+
+def test_usage_errors_are_one_line(tmp_path: Path) -> None:
+    (tmp_path / "pod.yaml").write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: []}\n")
+    for args, message in ((["pod.yaml", "--select", "no-such-rule"], "matches no rule"),
+                          ([], "nothing to fix"),
+                          (["pod.yaml", "--diff", "--dry-run"], "cannot be combined")):
+        done = _kguard("fix", *args, cwd=tmp_path)
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert done.stderr.count("\n") == 1 and message in done.stderr and "Traceback" not in done.stderr
