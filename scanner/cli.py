@@ -514,6 +514,9 @@ def audit(
     request_timeout: Annotated[float, typer.Option(help="Seconds per API request.")] = 30.0,
     quiet: QuietOpt = False,
     report_dir: Annotated[Path | None, typer.Option(help="Also write every format into this directory.")] = None,
+    compare: Annotated[Path | None, typer.Option(
+        help="An earlier audit's JSON report or SARIF log: lead with what is new, updated or gone since (stderr); "
+             "--report-dir also gets kguard-compare.sarif (baselineState) and kguard-compare.md.")] = None,
 ) -> None:
     """Audit a live cluster (read-only) with the same policies; optionally map to and diff against Git."""
     from scanner.cluster.audit import AuditOptions, run_audit
@@ -549,6 +552,12 @@ def audit(
                 report.write_report_dir([result.result], report_dir, threshold=fail_on.threshold())
         fail(f"coverage incomplete: {len(result.result.coverage)} kind/namespace(s) could not be read "
              "(--require-full-coverage)")
+    if compare is not None:
+        from scanner.diff.previous import write_compared
+
+        with _errors_to_exit():
+            for line in write_compared(result.result, compare, report_dir, fail_on.threshold()):
+                typer.echo(line, err=True)
     with _errors_to_exit():
         finish([result.result], fmt=fmt, output=output, fail_on=fail_on, quiet=quiet, report_dir=report_dir)
 

@@ -29,7 +29,7 @@ def _capped(rows: Sequence[str], limit: int = MAX_MARKDOWN_ROWS) -> list[str]:
                              if len(rows) > limit else [])]
 
 
-def _finding_rows(changes: Sequence[FindingChange], base: str | None) -> list[str]:
+def finding_table(changes: Sequence[FindingChange], base: str | None) -> list[str]:
     rows = ["| Severity | Rule | Object | Where | Message |", "|---|---|---|---|---|"]
     body = []
     for change in changes:
@@ -71,7 +71,7 @@ def render(diff: DiffResult, threshold: Severity | None, environ: Mapping[str, s
     if findings or deltas:
         lines += ["", "### Blocking: introduced by this change", ""]
         if findings:
-            lines += _finding_rows(findings, base)
+            lines += finding_table(findings, base)
         lines += _capped([_delta_row(d, base) for d in deltas])
     for unit in changed_units:
         lines += ["", f"### {escape(unit_title(unit.key))}"
@@ -79,7 +79,7 @@ def render(diff: DiffResult, threshold: Severity | None, environ: Mapping[str, s
         for state, title in (("new", "New findings"), ("updated", "Updated findings"), ("absent", "Fixed findings")):
             picked = [c for c in unit.findings if c.state == state]
             if picked:
-                lines += ["", f"**{title}** ({len(picked)})", "", *_finding_rows(picked, base)]
+                lines += ["", f"**{title}** ({len(picked)})", "", *finding_table(picked, base)]
         for aspect, title in ASPECT_TITLES.items():
             picked_deltas = [d for d in unit.deltas if d.aspect == aspect]
             if picked_deltas:
