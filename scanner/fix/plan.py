@@ -100,6 +100,8 @@ class Planner:
         rendered = value_at(resource.obj, change.path)
         if rest and (any(isinstance(k, int) for k in rest) or change.op == DELETE or rendered is not None):
             return False  # the field (or a list item above it) comes from somewhere this document does not say
+        if change.op == DELETE and not rest and len(site.held) == 2 and isinstance(site.held[0], int):
+            return False  # a JSON6902 op that sets exactly this field: its value cannot go (the overlay patches it)
         node = self._node(site)
         if node is None:
             return False
