@@ -68,3 +68,34 @@ def test_compare_with_a_file_that_is_no_report(kube: Kube, tmp_path: Path) -> No
     assert run.returncode == 2
     assert run.stderr.strip().splitlines()[-1] == (f"kguard: error: {bad}: --compare: not a kguard JSON report "
                                                    "(schema 1.x) or SARIF log")
+
+
+def test_nightly_workflow_compares_with_the_previous_night(kube: Kube, tmp_path: Path) -> None:
+    """The nightly workflow's steps for real: the first night has nothing to compare with; the report it keeps
+    makes the second night's summary lead with what changed."""
+    import shutil
+
+    from tests.test_workflows import _bash, _load, _step
+
+    document = _load(REPO / ".github" / "workflows" / "nightly-audit.yml")
+    runner_temp = tmp_path / "runner"
+    runner_temp.mkdir()
+    shutil.copy(kube.plane.kubeconfig_admin, runner_temp / "kubeconfig")
+    work = tmp_path / "work"
+    work.mkdir()
+    output = tmp_path / "github-output"
+    env = {"RUNNER_TEMP": str(runner_temp), "OVERLAY": "none", "FAIL_ON": "high", "SARIF": "reports/kguard-audit.sarif",
+           "GITHUB_OUTPUT": str(output)}
+    audit = _step(document, "audit", "Audit")["run"]
+    for night in (1, 2):
+        output.write_text("")
+        done = _bash(audit, work, env)
+        assert done.returncode == 0 and output.read_text().startswith("exit-code="), done.stderr
+        assert (work / "reports" / "audit" / "kguard-compare.md").exists() == (night == 2)
+        summary = tmp_path / f"summary-{night}.md"
+        done = _bash(_step(document, "audit", "Job summary")["run"], work, {"GITHUB_STEP_SUMMARY": str(summary)})
+        assert done.returncode == 0, done.stderr
+        assert summary.read_text().startswith("## kguard audit: since `previous/kguard.json`" if night == 2
+                                              else "## kguard")
+        done = _bash(_step(document, "audit", "Keep tonight's report for tomorrow's comparison")["run"], work, {})
+        assert done.returncode == 0 and (work / "previous" / "kguard.json").is_file()
