@@ -89,35 +89,62 @@ def _rule_path(rule: reachability.PolicyRule, peer: reachability.Peer | None) ->
     return (*rule.field_path, side, peer.index) if peer is not None else rule.field_path
 
 
+def _rule_fact(rule: reachability.PolicyRule, peer: reachability.Peer | None, ports: str, cross: bool) -> Fact:
+    policy = rule.policy.identity
+    return Fact(ports, _location(rule.policy, _rule_path(rule, peer)),
+                f"{rule.direction} rule {rule.index + 1} of NetworkPolicy {policy.namespace}/{policy.name}",
+                Severity.HIGH if cross else None, cross)
+
+
 def network_facts(resources: Sequence[Resource]) -> dict[str, Fact]:
-    """Every allowed workload-to-workload connection (``source -> destination``: ports), with the NetworkPolicy
-    rule that admits it, or the destination when nothing isolates it."""
+    """The connections NetworkPolicies allow, without enumerating what nothing restricts:
+
+    - ``* -> W``: W is not isolated for ingress (every workload may connect), or a rule admits every source;
+    - ``W -> *``: W is not isolated for egress;
+    - ``S -> D``: each source an ingress rule of an isolated D admits by selector, with the ports left after both
+      sides' policies and the rule responsible (ingress, else the source's egress rule).
+
+    Work grows with the pairs the policies name, not with the square of the workloads.
+    """
     graph = reachability.build_graph(resources)
     env = {ns: reachability.environment(ns, labels) or "" for ns, labels in graph.namespace_labels.items()}
     out: dict[str, Fact] = {}
+    for group in graph.groups:
+        for member in group.members:
+            if group.ingress is None:
+                out[f"* -> {member.identity.display()}"] = Fact(
+                    "any source, any port", _location(member.resource, member.template_path),
+                    "no NetworkPolicy isolates it for ingress")
+            if group.egress is None:
+                out[f"{member.identity.display()} -> *"] = Fact(
+                    "any destination, any port", _location(member.resource, member.template_path),
+                    "no NetworkPolicy isolates it for egress")
     for destination in graph.groups:
-        for source in graph.groups:
-            if source is destination:
-                continue
-            hit = graph.connection(source, destination)
+        if destination.ingress is None:
+            continue
+        sources: set[int] = set()
+        for rule in destination.ingress:
+            admitted = graph.admitted_positions(rule)
+            if admitted is None:
+                for target in destination.members:
+                    out.setdefault(f"* -> {target.identity.display()}", _rule_fact(
+                        rule, None, reachability.describe_ports(rule.port_set(destination)), False))
+            else:
+                sources.update(admitted)
+        for index in sorted(sources):
+            source = graph.groups[index]
+            hit = None if source is destination else graph.connection(source, destination)
             if hit is None:
                 continue
-            ports = reachability.describe_ports(hit.ports)
             src_env, dst_env = env.get(source.namespace, ""), env.get(destination.namespace, "")
             cross = bool(src_env and dst_env and src_env != dst_env)
             rule = hit.ingress_rule or hit.egress_rule
+            assert rule is not None  # the destination is isolated: some ingress rule admitted the source
+            fact = _rule_fact(rule, hit.ingress_peer if rule is hit.ingress_rule else None,
+                              reachability.describe_ports(hit.ports), cross)
             for target in destination.members:
-                if rule is not None:
-                    where = _location(rule.policy, _rule_path(rule, hit.ingress_peer if rule is hit.ingress_rule
-                                                              else None))
-                    policy = rule.policy.identity
-                    why = f"{rule.direction} rule {rule.index + 1} of NetworkPolicy {policy.namespace}/{policy.name}"
-                else:
-                    where = _location(target.resource, target.template_path)
-                    why = "no NetworkPolicy isolates the destination"
                 for member in source.members:
-                    key = f"{member.identity.display()} -> {target.identity.display()}"
-                    out[key] = Fact(ports, where, why, Severity.HIGH if cross else None, cross)
+                    out[f"{member.identity.display()} -> {target.identity.display()}"] = fact
     return out
 
 
