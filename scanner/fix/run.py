@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,7 +80,7 @@ def _scan(target: Target, options: ScanOptions) -> tuple[ScanResult, list[Resour
     return result, loaded.resources
 
 
-def _owned(overlay: Path) -> callable:  # type: ignore[valid-type]
+def _owned(overlay: Path) -> Callable[[Path], bool]:
     """Files only this overlay reads (among the overlays of its repository) belong to it."""
     from scanner.load.kustomize import discover_overlays, kustomization_inputs
 

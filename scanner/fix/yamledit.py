@@ -117,10 +117,12 @@ def splice(original: str, before: str, after: str) -> str | None:
         if tag == "equal":
             continue
         if i1 < i2:
-            mapped = [to_orig.get(i) for i in range(i1, i2)]
-            if None in mapped or mapped != list(range(mapped[0], mapped[0] + len(mapped))):  # type: ignore[operator]
+            if any(i not in to_orig for i in range(i1, i2)):
                 return None
-            start, end = mapped[0], mapped[-1] + 1  # type: ignore[operator]
+            mapped = [to_orig[i] for i in range(i1, i2)]
+            if mapped != list(range(mapped[0], mapped[0] + len(mapped))):
+                return None
+            start, end = mapped[0], mapped[-1] + 1
         else:  # an insertion: the line above must be the original's (it is the parent key or a sibling)
             above = to_orig.get(i1 - 1, -1) if i1 else -1
             below = to_orig.get(i1, len(orig)) if i1 < len(old) else len(orig)
