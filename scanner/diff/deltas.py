@@ -186,7 +186,7 @@ def permission_facts(resources: Sequence[Resource]) -> tuple[dict[str, Fact], di
     paths: dict[str, Fact] = {}
     for path, lost in escalations(graph):
         where, why = _grant_blame(path.grant)
-        key = f"{path.grant.subject.display()} {path.action} -> {path.target}"
+        key = f"{path.grant.subject.display()} {path.action} {path.target}"
         gains = ", ".join(sorted({holding[0] for holding, _ in lost}))
         paths.setdefault(key, Fact(f"{path.verb}; gains {gains}", where, why, path_severity(lost)))
     return permissions, paths

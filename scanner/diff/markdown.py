@@ -14,6 +14,8 @@ from scanner.diff.run import DiffResult
 from scanner.model import Location, Severity
 from scanner.report.markdown import MAX_CHARS, blob_base, code, escape
 
+MAX_DELTA_ROWS = 20  # per aspect and unit; the JSON report lists all
+
 
 def _link(location: Location | None, base: str | None) -> str:
     if location is None:
@@ -67,6 +69,11 @@ def render(diff: DiffResult, threshold: Severity | None, environ: Mapping[str, s
         lines.append(f"| {code(unit_title(unit.key))} | {counts['new']} | {counts['absent']} | {counts['updated']} "
                      f"| {counts['unchanged']} | {per['network']} | {per['permission']} | {per['escalation']} "
                      f"| {per['namespace-level'] + per['workload-level']} |")
+    unchanged = [c for u in diff.units for c in u.findings if c.state == "unchanged" and not c.finding.suppressed]
+    by_severity = {s: sum(1 for c in unchanged if c.finding.severity == s) for s in sorted(Severity, reverse=True)}
+    lines += ["", f"Existing findings, unchanged and not blocking: {len(unchanged)} ("
+              + ", ".join(f"{n} {s.label}" for s, n in by_severity.items() if n) + ")." if unchanged
+              else "No existing unsuppressed finding."]
     findings, deltas = diff.blocking(threshold)
     if findings or deltas:
         lines += ["", "### Blocking: introduced by this change", ""]
@@ -84,13 +91,10 @@ def render(diff: DiffResult, threshold: Severity | None, environ: Mapping[str, s
             picked_deltas = [d for d in unit.deltas if d.aspect == aspect]
             if picked_deltas:
                 lines += ["", f"<details><summary>{title}: {len(picked_deltas)} change(s)</summary>", "",
-                          *_capped([_delta_row(d, base) for d in picked_deltas]), "", "</details>"]
-    unchanged = [c for u in diff.units for c in u.findings if c.state == "unchanged" and not c.finding.suppressed]
-    by_severity = {s: sum(1 for c in unchanged if c.finding.severity == s) for s in sorted(Severity, reverse=True)}
-    lines += ["", f"Existing findings, unchanged and not blocking: {len(unchanged)} ("
-              + ", ".join(f"{n} {s.label}" for s, n in by_severity.items() if n) + ")." if unchanged
-              else "No existing finding.", ""]
-    text = "\n".join(lines)
+                          *_capped([_delta_row(d, base) for d in picked_deltas], MAX_DELTA_ROWS), "", "</details>"]
+    text = "\n".join([*lines, ""])
     if len(text) > MAX_CHARS:
-        text = text[:MAX_CHARS].rsplit("\n", 1)[0] + "\n\n… (truncated: `--format json` has everything)\n"
+        text = text[:MAX_CHARS].rsplit("\n", 1)[0]
+        closing = "\n</details>" if text.count("<details>") > text.count("</details>") else ""
+        text += f"{closing}\n\n… (truncated: `--format json` has everything)\n"
     return text

@@ -137,7 +137,7 @@ def test_binding_to_escalating_role(repo: Commits, inside: Path) -> None:
     subject_line = line_of(RBAC, "- kind: ServiceAccount", after="deployer-impersonates")
     paths = deltas(data, "escalation")
     assert [(d["change"], d["key"]) for d in paths] == [
-        ("added", "ServiceAccount payments-production/deployer can impersonate -> "
+        ("added", "ServiceAccount payments-production/deployer can impersonate "
                   "ServiceAccount payments-production/ledger")]
     assert paths[0]["blocking"] and "secrets" in paths[0]["after"]["value"]
     assert (paths[0]["after"]["location"]["path"], paths[0]["after"]["location"]["line"]) == (
