@@ -16,6 +16,7 @@ it, 2 when a module's tests fail before any mutation (nothing would be measured)
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import random
@@ -33,7 +34,7 @@ PYTHON = sys.executable
 MODULES: dict[str, tuple[str, ...]] = {
     "scanner/engine/match.py": ("tests/engine/test_match.py",),
     "scanner/model.py": ("tests/test_model.py", "tests/test_suppress.py", "tests/report/test_sarif_regions.py"),
-    "scanner/suppress.py": ("tests/test_suppress.py",),
+    "scanner/suppress.py": ("tests/test_suppress.py", "tests/test_suppress_contract.py"),
     "scanner/engine/evaluate.py": ("tests/engine/test_evaluate.py",),
     "scanner/load/kustomize/blame.py": ("tests/load/test_kustomize_blame.py", "tests/load/test_kustomize.py"),
     "scanner/report/sarif.py": ("tests/report/test_sarif.py", "tests/report/test_sarif_regions.py"),
@@ -78,8 +79,40 @@ def write_config(work: Path, module: str, tests: tuple[str, ...]) -> Path:
     return config
 
 
-def sample(session: Path, size: int | None, seed: int) -> int:
-    """Mark all but a seeded random ``size`` of the pending mutants as skipped; the number of mutants."""
+def annotation_spans(source: Path) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """(start, end) (line, column) of every annotation, in a module that never evaluates them
+    (`from __future__ import annotations`); none otherwise."""
+    tree = ast.parse(source.read_text())
+    lazy = any(isinstance(node, ast.ImportFrom) and node.module == "__future__"
+               and any(alias.name == "annotations" for alias in node.names) for node in tree.body)
+    if not lazy:
+        return []
+    spans = []
+    for node in ast.walk(tree):
+        found = [node.returns] if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else []
+        if isinstance(node, (ast.arg, ast.AnnAssign)):
+            found.append(node.annotation)
+        spans += [((a.lineno, a.col_offset), (a.end_lineno or a.lineno, a.end_col_offset or 0)) for a in found if a]
+    return spans
+
+
+def skip_annotations(db: object, items: list, spans: list) -> list:
+    """Mark mutants inside annotations as skipped (equivalent by construction); the other items."""
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    kept = []
+    for item in items:
+        where = [tuple(m.start_pos) for m in item.mutations]
+        if where and all(any(start <= pos < end for start, end in spans) for pos in where):
+            db.set_result(item.job_id, WorkResult(output="in an annotation (never evaluated)",  # type: ignore
+                                                  worker_outcome=WorkerOutcome.SKIPPED))
+        else:
+            kept.append(item)
+    return kept
+
+
+def sample(session: Path, size: int | None, seed: int, module: Path) -> int:
+    """Skip mutants inside annotations, then all but a seeded random ``size`` of the rest; the number of mutants."""
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import WorkerOutcome, WorkResult
 
@@ -87,27 +120,31 @@ def sample(session: Path, size: int | None, seed: int) -> int:
         # job ids are random: order by what the mutant is, so a seed always picks the same mutants
         items = sorted(db.pending_work_items, key=lambda item: [
             (str(m.module_path), tuple(m.start_pos), m.operator_name, m.occurrence) for m in item.mutations])
+        total = len(items)
+        items = skip_annotations(db, items, annotation_spans(module))
         if size is not None and size < len(items):
             keep = {item.job_id for item in random.Random(seed).sample(items, size)}
             for item in items:
                 if item.job_id not in keep:
                     db.set_result(item.job_id, WorkResult(output="not in the sample",
                                                           worker_outcome=WorkerOutcome.SKIPPED))
-        return len(items)
+        return total
 
 
 def tally(session: Path, total: int) -> dict[str, object]:
     """Counts and surviving mutants of one session."""
     from cosmic_ray.work_db import WorkDB, use_db
 
-    counts = {"killed": 0, "survived": 0, "incompetent": 0, "sampled_out": 0, "not_run": 0}
+    counts = {"killed": 0, "survived": 0, "incompetent": 0, "in_annotations": 0, "sampled_out": 0, "not_run": 0}
     survivors = []
     with use_db(str(session), WorkDB.Mode.open) as db:
         done = list(db.completed_work_items)
         counts["not_run"] = len(list(db.pending_work_items))
     for item, result in done:
-        if result.worker_outcome == "skipped":
+        if result.worker_outcome == "skipped" and result.output == "not in the sample":
             counts["sampled_out"] += 1
+        elif result.worker_outcome == "skipped":
+            counts["in_annotations"] += 1
         elif result.test_outcome == "survived":
             counts["survived"] += 1
             mutation = item.mutations[0]
@@ -135,7 +172,7 @@ def run_module(work: Path, module: str, budget: float, size: int | None, seed: i
     session = work / f".mutation-{module.replace('/', '_')}.sqlite"
     cosmic = str(Path(PYTHON).parent / "cosmic-ray")
     subprocess.run([cosmic, "init", str(config), str(session)], cwd=work, check=True, capture_output=True)
-    total = sample(session, size, seed)
+    total = sample(session, size, seed, work / module)
     worker = subprocess.Popen([cosmic, "exec", str(config), str(session)], cwd=work, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -186,8 +223,8 @@ def summary_line(module: str, result: dict[str, object]) -> str:
         return f"{module}: {result['error']}"
     score = "n/a" if result["score"] is None else f"{result['score']}%"
     return (f"{module}: score {score} (killed {result['killed']}, survived {result['survived']}, incompetent "
-            f"{result['incompetent']}, not run in the budget {result['not_run']}, outside the sample "
-            f"{result['sampled_out']}, mutants {result['mutants']})")
+            f"{result['incompetent']}, not run in the budget {result['not_run']}, in annotations "
+            f"{result['in_annotations']}, outside the sample {result['sampled_out']}, mutants {result['mutants']})")
 
 
 if __name__ == "__main__":
