@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -255,3 +256,26 @@ def test_git_ignored_files_belong_to_no_revision(tmp_path: Path) -> None:
         os.chdir(before)
     assert code == 0
     assert {f["location"]["path"] for f in states(data, "new")} == {"plain/extra.yaml"}
+
+
+def test_broken_input_in_head_is_exit_2_naming_file_and_line(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    base = make_repo(root)
+    head = commit(root, {"plain/broken.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [unclosed\n"},
+                  "broken manifest")
+    fixed = commit(root, {"plain/broken.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fine\n"},
+                   "fixed manifest")
+    before = Path.cwd()
+    os.chdir(root)
+    try:
+        broken = CliRunner().invoke(app, ["diff", base, head])
+        warned = CliRunner().invoke(app, ["diff", head, fixed])
+    finally:
+        os.chdir(before)
+    assert broken.exit_code == 2 and "Traceback" not in broken.stderr
+    errors = [line for line in broken.stderr.splitlines() if line.startswith("kguard: error: ")]
+    assert len(errors) == 1 and re.match(r"kguard: error: plain/broken\.yaml:\d+: invalid YAML", errors[0])
+    assert broken.stdout.rstrip().endswith("(exit 2)")
+    # a base revision that did not load is a warning, not an error of the change
+    assert warned.exit_code == 0
+    assert "kguard: warning: base revision" in warned.stderr and "plain/broken.yaml" in warned.stderr
