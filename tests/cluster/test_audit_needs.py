@@ -132,7 +132,8 @@ def test_unreadable_namespaces_blind_namespace_selectors_but_not_rules_on_the_ob
                       ScanOptions(select=["pss-privileged", "rbac-wildcard-permissions", "seg-reachability-*"]))
 
     assert any(g["kind"] == "Namespace" and g["status"] == 403 for g in audit.result.coverage)
-    assert {f.rule_id for f in audit.result.findings} == {"rbac-wildcard-permissions"}  # no guessed PSS finding
+    judged = {f.rule_id for f in audit.result.findings if not f.rule_id.startswith("drift-")}  # other tests' CRDs
+    assert judged == {"rbac-wildcard-permissions"}  # no guessed PSS finding
     skipped = _not_evaluated(audit)
     assert "Namespace" in skipped["pss-privileged"] and "Namespace" in skipped["seg-reachability-cross-environment"]
 
@@ -216,8 +217,8 @@ def test_the_inventory_holds_what_the_templates_declare_and_referential_rules_st
 
     audit = run_audit(AuditOptions(kubeconfig=str(kube.plane.kubeconfig_admin), read=ReadOptions(namespaces=[ns])),
                       ScanOptions(select=["rbac-broad-role-binding", "seg-workload-ingress-isolation"]))
-    assert {(f.rule_id, f.resource.kind) for f in audit.result.findings} == {
-        ("rbac-broad-role-binding", "RoleBinding"), ("seg-workload-ingress-isolation", "Deployment")}
+    judged = {(f.rule_id, f.resource.kind) for f in audit.result.findings if not f.rule_id.startswith("drift-")}
+    assert judged == {("rbac-broad-role-binding", "RoleBinding"), ("seg-workload-ingress-isolation", "Deployment")}
 
     def res(api_version: str, kind: str) -> Resource:
         return Resource(obj={"apiVersion": api_version, "kind": kind, "metadata": {"name": "x"}}, path="p",
