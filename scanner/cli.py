@@ -566,7 +566,7 @@ def audit(
 def diff(
     base: Annotated[str, typer.Argument(help="The git revision to compare against (e.g. origin/main).")],
     head: Annotated[str | None, typer.Argument(help="The revision to judge (default: the working tree).")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="rich, json, sarif or markdown.")] = "rich",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="rich, json, sarif, markdown or html.")] = "rich",
     output: OutputOpt = None,
     fail_on_new: Annotated[FailOn, typer.Option(
         help="Exit 1 when the change introduces a finding, escalation path or cross-environment path at least "
@@ -577,7 +577,7 @@ def diff(
     select: SelectOpt = None,
     ignore: IgnoreOpt = None,
     report_dir: Annotated[Path | None, typer.Option(
-        help="Also write kguard-diff.json, .sarif, .md and .txt into this directory.")] = None,
+        help="Also write kguard-diff.json, .sarif, .md, .txt and .html into this directory.")] = None,
 ) -> None:
     """What a change does to security: scan the repository at BASE and HEAD and report new, fixed and unchanged
     findings, network paths opened or closed, permissions gained or lost and Pod Security changes."""

@@ -13,9 +13,9 @@ from scanner.model import Severity
 from scanner.report.safe import safe_text
 from scanner.scan import ScanOptions
 
-FORMATS = ("rich", "json", "sarif", "markdown")
+FORMATS = ("rich", "json", "sarif", "markdown", "html")
 REPORT_FILES = {"kguard-diff.json": "json", "kguard-diff.sarif": "sarif", "kguard-diff.md": "markdown",
-                "kguard-diff.txt": "rich"}
+                "kguard-diff.txt": "rich", "kguard-diff.html": "html"}
 
 
 def render(diff: DiffResult, fmt: str, threshold: Severity | None) -> str:
@@ -31,6 +31,10 @@ def render(diff: DiffResult, fmt: str, threshold: Severity | None) -> str:
         return markdown.render(diff, threshold)
     if fmt == "rich":
         return renderers.render_text(diff, threshold)
+    if fmt == "html":
+        from scanner.diff import html
+
+        return html.render(diff, threshold)
     raise UsageError(f"kguard diff --format must be one of {', '.join(FORMATS)}, not {fmt!r}")
 
 

@@ -219,6 +219,12 @@ def test_output_is_deterministic_and_other_formats(repo: Commits, inside: Path) 
     assert "### Blocking: introduced by this change" in markdown
     assert "(apps/overlays/staging/privileged.yaml#L11)" in markdown
     assert "loadtest-staging/loadgen -> Deployment payments-production/ledger" in markdown
+    code, page = diff(repo.initial, repo.binding, "-f", "html")
+    assert code == 1 and page.startswith("<!DOCTYPE html>") and "default-src 'none'" in page
+    assert "<script" not in page and "src=" not in page and 'href="http' not in page  # nothing fetched
+    svg = page[page.index("<svg"):page.index("</svg>")]
+    assert 'stroke="#1a7f37"' in svg  # the opened path and the new escalation path, drawn as added
+    assert "Deployment loadtest&#45;staging/loadgen" in svg and "ServiceAccount payments&#45;production/deployer" in svg
 
 
 def test_bad_revision_is_a_usage_error(repo: Commits, inside: Path) -> None:

@@ -44,7 +44,7 @@ def test_diff_job_steps_run_for_real(tmp_path: Path) -> None:
     text = summary.read_text()
     assert text.startswith("## kguard diff: FAIL") and "privileged.yaml#L11" in text
     assert {p.name for p in (root / "reports").iterdir()} == {"kguard-diff.json", "kguard-diff.sarif",
-                                                               "kguard-diff.md", "kguard-diff.txt"}
+                                                               "kguard-diff.md", "kguard-diff.txt", "kguard-diff.html"}
     final = _step(document, "diff", "Fail by kguard's exit code")["run"]
     assert _bash(final, root, {"CODE": "1"}).returncode == 1
     assert _bash(final, root, {"CODE": "0"}).returncode == 0
