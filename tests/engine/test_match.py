@@ -5,6 +5,7 @@ from scanner.engine.match import (
     Undecided,
     glob_match,
     is_cluster_scoped,
+    kinds_match,
     matches,
     selector_matches,
 )
@@ -174,3 +175,26 @@ def test_a_namespace_is_judged_by_the_namespace_selector_on_its_own_labels():
     assert matches({"namespaceSelector": {"matchLabels": {"env": "prod"}}}, shop, NAMESPACES)
     assert not matches({"namespaceSelector": {"matchLabels": {"env": "dev"}}}, shop, NAMESPACES)
     assert not matches({"namespaceSelector": {"matchLabels": {"env": "dev"}}}, shop, {})
+
+
+def test_match_labels_from_yaml_compare_by_value():
+    import yaml
+
+    selector = yaml.safe_load("matchLabels: {app: web, tier: front}")
+    labels = yaml.safe_load("{app: web, tier: front, extra: x}")
+    assert selector_matches(selector, labels)
+    assert not selector_matches(selector, {**labels, "tier": "back"})
+
+
+def test_a_kinds_entry_without_kinds_or_groups_matches_every_one():
+    assert kinds_match([{"apiGroups": ["apps"]}], "apps", "Deployment")
+    assert not kinds_match([{"apiGroups": ["apps"]}], "batch", "Job")
+    assert kinds_match([{"kinds": ["Job"]}], "batch", "Job")
+    assert kinds_match([{}], "batch", "Job")
+
+
+def test_cluster_scope_selects_cluster_scoped_objects_and_namespaces():
+    cluster_role = obj("ClusterRole", "rbac.authorization.k8s.io/v1", ns=None)
+    assert matches({"scope": "Cluster"}, cluster_role, NAMESPACES)
+    assert matches({"scope": "Cluster"}, obj("Namespace", name="shop", ns=None), NAMESPACES)
+    assert not matches({"scope": "Namespaced"}, cluster_role, NAMESPACES)
