@@ -247,13 +247,22 @@ def load_plan_files(plan: Plan) -> LoadResult:
     return loaded
 
 
-def load_context(paths: Sequence[str | Path], helm: HelmConfig, scanned: set[str]
-                 ) -> tuple[list[Resource], list[Skipped]]:
+def load_context(paths: Sequence[str | Path], helm: HelmConfig, scanned: set[str], *, rendered: bool = True,
+                 charts: bool = True) -> tuple[list[Resource], list[Skipped]]:
     """Objects of ``paths`` (directories as repositories) for the inventory only, without the ``scanned`` paths'
-    own objects; inputs that do not load are noted (they are not what is being scanned)."""
+    own objects; inputs that do not load are noted (they are not what is being scanned).
+
+    ``rendered=False`` (the implicit repository context of named files, on every pre-commit run) renders no
+    overlay: overlays are environments of their own, scanned as their own units, and rendering them all would make
+    the hook slow; ``charts`` says whether the chart releases are rendered (they are when a chart is what is being
+    scanned: its releases are each other's context). Named with --context (or `.kguard.yaml` `context:`) everything
+    is rendered.
+    """
     context = Plan()
     for path in paths:
         context.extend(plan_directory(path, helm) if Path(path).is_dir() else plan_paths([str(path)], helm))
+    if not rendered:
+        context = dataclasses.replace(context, overlays=[], releases=context.releases if charts else [])
     resources: list[Resource] = []
     problems: list[InputError] = list(context.errors)
     for loaded in [*load_overlays([str(o) for o in context.overlays], deferred_blame=True),
@@ -323,7 +332,9 @@ def scan_plan(plan: Plan, options: ScanOptions, *, context: Sequence[str] = (),
         others: list[Resource] = []
         if where is not None and loaded.resources:
             scanned = {r.path for r in loaded.resources}
-            from_context, notes = load_context(where, options.config.helm, scanned)
+            explicit = bool(context) or options.config.context is not None
+            from_context, notes = load_context(where, options.config.helm, scanned, rendered=explicit,
+                                               charts=bool(plan.releases))
             # a scanned object supersedes its copy in the context (the staged version of a committed file, a chart
             # that renders what an overlay also renders): the context only adds the other objects
             identities = {r.identity for r in loaded.resources}

@@ -79,7 +79,7 @@ def implied_pods(resources: list[Resource], specs: list[PodTemplatePath]) -> lis
 
 def _implied_pod(parent: Resource, spec: PodTemplatePath, template: dict[str, Any]) -> Resource:
     meta = dict(template.get("metadata") or {})
-    meta["name"] = f"{parent.name}-pod"  # Gatekeeper's expansion names the resultant "<parent>-pod" (gator agrees)
+    meta["name"] = f"{parent.name.lower()}-pod"  # Gatekeeper names the resultant "<parent, lower-cased>-pod"
     if parent.namespace:
         meta["namespace"] = parent.namespace
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": template["spec"]}

@@ -72,4 +72,4 @@ def test_pod_template_paths_come_from_the_repository_config(tmp_path, monkeypatc
     assert result.exit_code == 1 and result.stdout.startswith("wf.yaml:17:")
     (tmp_path / ".kguard.yaml").write_text("podTemplatePath: [x]\n")
     result = runner.invoke(app, ["scan", "wf.yaml", "-q"])
-    assert result.exit_code == 2 and "unknown setting(s) podTemplatePath" in result.stderr
+    assert result.exit_code == 2 and "unknown setting `podTemplatePath`" in result.stderr
