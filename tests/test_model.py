@@ -182,3 +182,10 @@ def test_defaults_of_a_resource_and_an_empty_result() -> None:
     assert (res.doc_index, res.origin, res.positions, res.parent) == (0, "file", {}, None)  # one object: document 0
     empty = ScanResult(findings=[])
     assert (empty.resources, empty.scanned, empty.input_errors, empty.category) == (0, [], [], "kguard")
+
+
+def test_an_input_error_reads_as_file_line_message() -> None:
+    from scanner.model import InputError
+
+    assert str(InputError(path="a.yaml", line=3, message="bad")) == "a.yaml:3: bad"
+    assert str(InputError(path="a.yaml", message="bad")) == "a.yaml: bad"
