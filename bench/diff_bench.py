@@ -4,7 +4,8 @@ Usage: python bench/diff_bench.py [--base REV] [--repeat 3]
 Works on a local clone at HEAD (the working tree is not touched) and times real `kguard` processes (start-up
 included), each diff interleaved with a reference `kguard scan .` of the same tree (a busy machine slows both):
 - typical: a commit that edits one overlay (production) against HEAD: one unit scanned twice, the rest once;
-- worst: a commit that edits `.kguard.yaml` against the previous one: every unit of both revisions rescanned;
+- all-overlays: a commit that edits the base every environment overlay reads (three units scanned twice);
+- worst: a commit that changes a `.kguard.yaml` setting (`failOn`): every unit of both revisions rescanned;
 - history (with --base): `kguard diff BASE` with HEAD checked out, as CI runs it.
 Ratios are diff time / scan time (target: under 2).
 """
@@ -80,9 +81,14 @@ def main() -> None:
         git(clone, "commit", "--quiet", "-am", "bench: touch the production overlay")
         measure("typical", head)
         previous = git(clone, "rev-parse", "HEAD")
+        base = clone / "manifests" / "base" / "kustomization.yaml"
+        base.write_text(base.read_text() + "# benchmark: every environment overlay changed\n")
+        git(clone, "commit", "--quiet", "-am", "bench: touch the base")
+        measure("all-overlays", previous)
+        previous = git(clone, "rev-parse", "HEAD")
         with (clone / ".kguard.yaml").open("a") as config:
-            config.write("# benchmark: every unit rescanned\n")
-        git(clone, "commit", "--quiet", "-am", "bench: touch .kguard.yaml")
+            config.write("failOn: high  # benchmark: a setting changed, every unit rescanned\n")
+        git(clone, "commit", "--quiet", "-am", "bench: a .kguard.yaml setting")
         measure("worst", previous)
     print(json.dumps(result, indent=2))
 

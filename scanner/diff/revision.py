@@ -2,7 +2,8 @@
 
 A unit is what one ScanResult covers: one rendered overlay (category `kguard/<overlay>`), or the plain files and
 Helm charts together (category `kguard`). A unit of the second revision whose inputs the change does not touch is
-taken over from the first instead of being rendered and evaluated again: same inputs, same policies, same result.
+taken over from the first instead of being rendered and evaluated again, when both revisions' `.kguard.yaml`
+settings are equal: same inputs, settings and policies give the same result.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scanner.config import CONFIG_FILE, Config, repository_config
+from scanner.config import Config, repository_config
 from scanner.load.files import display_path
 from scanner.load.kustomize import kustomization_inputs, load_overlays
 from scanner.model import InputError, Resource, ScanResult, Skipped
@@ -42,6 +43,7 @@ class Snapshot:
     label: str
     units: dict[str, Unit] = field(default_factory=dict)
     errors: list[InputError] = field(default_factory=list)
+    config: Config | None = None  # its .kguard.yaml, parsed
 
 
 @contextmanager
@@ -92,7 +94,10 @@ def scan_tree(root: Path, label: str, make_options: Callable[[Config], ScanOptio
         options = make_options(config)
         plan = _without_ignored(plan_directory(root, config.helm), root)
         snapshot.errors = list(plan.errors)
-        reusable = previous is not None and changed is not None and CONFIG_FILE not in changed
+        snapshot.config = config
+        # same settings (a .kguard.yaml edit that changes none, e.g. a comment, does not count)
+        reusable = (previous is not None and changed is not None and previous.config is not None
+                    and dataclasses.replace(previous.config, source=None) == dataclasses.replace(config, source=None))
 
         def reuse(key: str, inputs: frozenset[str]) -> Unit | None:
             if not reusable or previous is None or changed is None:

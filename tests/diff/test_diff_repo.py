@@ -55,6 +55,8 @@ class Commits:
                                    FILES["apps/overlays/staging/kustomization.yaml"]},
                             "staging: drop the privileged patch", remove=("apps/overlays/staging/privileged.yaml",))
         self.docs = commit(root, {"README.md": "# shop\n", "apps/base/NOTES.txt": "reviewed\n"}, "docs only")
+        self.config_comment = commit(root, {".kguard.yaml": "# settings: none yet\n"}, "a .kguard.yaml comment")
+        self.config_setting = commit(root, {".kguard.yaml": "failOn: critical\n"}, "a .kguard.yaml setting")
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +183,15 @@ def test_change_outside_the_inputs_scans_once(repo: Commits, inside: Path) -> No
     code, data = diff_json(repo.fixed, repo.docs)
     assert code == 0 and all(u["reused"] for u in data["units"])
     assert states(data, "unchanged") and not [f for f in data["units"] if f["deltas"]]
+    assert [s for s in ("new", "absent", "updated") if states(data, s)] == []
+
+
+def test_configuration_edit_rescans_only_when_a_setting_changes(repo: Commits, inside: Path) -> None:
+    # a comment changes no setting: the overlays are taken over (the file itself is an input of the files unit)
+    units = diff_json(repo.docs, repo.config_comment)[1]["units"]
+    assert [u["unit"] for u in units if not u["reused"]] == ["kguard"]
+    code, data = diff_json(repo.config_comment, repo.config_setting)
+    assert code == 0 and not any(u["reused"] for u in data["units"])
     assert [s for s in ("new", "absent", "updated") if states(data, s)] == []
 
 
