@@ -220,8 +220,9 @@ def test_working_tree_is_the_default_head(repo: Commits, inside: Path) -> None:
 
 
 def test_output_is_deterministic_and_other_formats(repo: Commits, inside: Path) -> None:
-    first = diff(repo.initial, repo.binding, "-f", "json")
-    assert first == diff(repo.initial, repo.binding, "-f", "json")
+    for fmt in ("json", "sarif"):
+        first = diff(repo.initial, repo.binding, "-f", fmt)
+        assert first == diff(repo.initial, repo.binding, "-f", fmt)
     code, text = diff(repo.initial, repo.binding)
     assert code == 1
     assert "apps/overlays/staging/privileged.yaml:11" in text and text.rstrip().splitlines()[-1].startswith("FAIL")
