@@ -4,6 +4,7 @@ app-of-apps, and the container image recipe."""
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -78,7 +79,8 @@ def test_audit_binding_and_cronjob(rendered_kguard_system: list[Obj]) -> None:
     assert re.fullmatch(r"\d+ \d+ \* \* \*", cron["spec"]["schedule"]), "runs once a night"
     pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "kguard-auditor"
-    assert pod["containers"][0]["args"] == ["audit", "--in-cluster", "--format", "json"]
+    assert pod["containers"][0]["command"] == ["/bin/sh", "-c"]
+    assert "kguard audit --in-cluster --format json" in pod["containers"][0]["args"][0]
     assert hardening_problems(objs) == []
     assert image_problems(objs) == []
 
@@ -170,3 +172,19 @@ def test_cronjob_runs_the_image_user() -> None:
     user = [arg for op, arg in dockerfile_instructions(DOCKERFILE) if op == "USER"][-1]
     pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     assert str(pod["securityContext"]["runAsUser"]) == user.split(":")[0]
+
+
+def test_nightly_audit_compares_with_the_previous_night_kept_on_its_own_volume() -> None:
+    docs = list(yaml.safe_load_all((MANIFESTS / "kguard-system" / "cronjob.yaml").read_text()))
+    (claim,) = yaml.safe_load_all((MANIFESTS / "kguard-system" / "reports.yaml").read_text())
+    assert claim["kind"] == "PersistentVolumeClaim" and claim["metadata"]["namespace"] == "kguard-system"
+    pod = docs[0]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["reports"]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    (container,) = pod["containers"]
+    assert {"name": "reports", "mountPath": "/reports"} in container["volumeMounts"]
+    script = container["args"][0]
+    assert "--compare /reports/last/kguard.json" in script and "--report-dir /reports/new" in script
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    syntax = subprocess.run(["sh", "-n", "-c", script], capture_output=True, text=True, check=False)
+    assert syntax.returncode == 0, syntax.stderr
