@@ -66,3 +66,56 @@ def test_apply_baseline_counts_what_it_suppressed_in_the_settings() -> None:
     assert apply_baseline([result], known, "baseline.json") == 2
     assert result.settings["suppressions"]["baseline"] == 2
     assert all(f.suppression is not None and f.suppression.kind == "external" for f in result.findings)
+
+
+def test_the_first_covering_entry_gives_the_justification() -> None:
+    text = POD.format(reason="x").replace(
+        '    kguard.io/ignore: "pss-privileged: x"\n',
+        '    kguard.io/ignore: |\n      pss-privileged: the named entry comes first\n'
+        '      pss-*: the wildcard entry comes second\n')
+    (pod,) = load_text(text, "pod.yaml").resources
+    (marked,), errors = apply_inline([_finding(pod, "pod.yaml#0")], [pod], today=TODAY)
+    assert errors == [] and marked.suppression is not None
+    assert marked.suppression.justification == "the named entry comes first"
+
+
+def test_baselines_drop_only_the_generator_hash_of_configmaps_and_secrets() -> None:
+    from scanner.model import ResourceId
+    from scanner.suppress import baseline_resource
+
+    def ident(kind: str, name: str) -> ResourceId:
+        return ResourceId(api_version="v1" if kind != "Deployment" else "apps/v1", kind=kind, name=name,
+                          namespace="shop")
+
+    assert baseline_resource(ident("ConfigMap", "cfg-5f7c9d8b6b")) == ident("ConfigMap", "cfg")
+    assert baseline_resource(ident("Secret", "tls-5f7c9d8b6b")) == ident("Secret", "tls")
+    assert baseline_resource(ident("Deployment", "web-5f7c9d8b6b")) == ident("Deployment", "web-5f7c9d8b6b")
+    assert baseline_resource(ident("ConfigMap", "cfg-plain")) == ident("ConfigMap", "cfg-plain")
+
+
+def test_baseline_ids_of_generated_objects_keep_the_constraint_apart() -> None:
+    from scanner.model import ResourceId, fingerprint
+
+    (pod,) = load_text(POD.format(reason="reviewed by the platform team"), "pod.yaml").resources
+    generated = ResourceId(api_version="v1", kind="ConfigMap", name="cfg-5f7c9d8b6b", namespace="shop")
+    stable = ResourceId(api_version="v1", kind="ConfigMap", name="cfg", namespace="shop")
+    base = dataclasses.replace(_finding(pod, "a.yaml#0"), resource=generated, fingerprint="f" * 32)
+    for constraint, rule in [("", "pss-privileged"), ("KguardPssPrivileged/pss-privileged", "pss-privileged"),
+                             ("KguardPssPrivileged/strict", "pss-privileged/strict")]:
+        finding = dataclasses.replace(base, constraint=constraint)
+        expected = fingerprint(rule, stable, finding.field_path, finding.message, finding.occurrence)
+        assert finding_id(finding) == expected, constraint
+    renamed = dataclasses.replace(base, resource=dataclasses.replace(generated, name="cfg-6b8d9c7f5f"))
+    assert finding_id(renamed) == finding_id(base)  # a new content hash is the same object
+
+
+def test_a_baseline_with_an_oversized_integer_is_a_usage_error(tmp_path) -> None:
+    import pytest
+
+    from scanner.errors import UsageError
+    from scanner.suppress import load_baseline
+
+    path = tmp_path / "baseline.json"
+    path.write_text('{"version": 1, "findings": [], "n": ' + "9" * 5000 + "}\n")
+    with pytest.raises(UsageError, match="baseline is not valid JSON"):
+        load_baseline(path)
