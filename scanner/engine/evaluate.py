@@ -255,6 +255,11 @@ def _collect_findings(run: runner.RunResult, plan: _Plan, templates: TemplateSet
     return failures
 
 
+def _checked_namespace(res: Resource) -> str | None:
+    """The namespace a constraint's namespaces/excludedNamespaces are checked against: a Namespace's own name."""
+    return res.name if res.kind == "Namespace" and res.identity.group == "" else res.namespace
+
+
 def _say_not_evaluated(plan: _Plan, resources: list[Resource], out: Evaluation) -> None:
     """Exempt objects and namespaces judged as unlabelled, as not-evaluated entries."""
     for i, constraints in sorted(plan.excluded.items()):
@@ -262,7 +267,7 @@ def _say_not_evaluated(plan: _Plan, resources: list[Resource], out: Evaluation) 
         first = res.positions.get(())
         out.not_evaluated.append(Skipped(
             path=res.path, line=first.line if first else None,
-            reason=f"{res.identity.display()}: namespace {res.namespace!r} is excluded (exempt) from "
+            reason=f"{res.identity.display()}: namespace {_checked_namespace(res)!r} is excluded (exempt) from "
                    f"{', '.join(sorted(set(constraints)))}"))
     for namespace, res in sorted(plan.missing_namespaces.items()):
         out.not_evaluated.append(Skipped(

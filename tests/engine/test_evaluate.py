@@ -398,3 +398,11 @@ def test_unknown_workload_kinds_are_listed_as_not_evaluated():
         select=["pss-privileged"], analyses=False, pod_template_paths=["Widget=spec.template"]))
     assert [f.rule_id for f in expanded.findings] == ["pss-privileged"]
     assert not any("Widget" in n.reason for n in expanded.not_evaluated)
+
+
+def test_an_exempt_namespace_object_is_named_by_itself(write_templates):
+    tdir = write_templates(template("K8sPriv", PRIVILEGED),
+                           constraint("K8sPriv", "ex", {"match": {"excludedNamespaces": ["shop"]}}))
+    result = scan(PODS, tdir)
+    reasons = [n.reason for n in result.not_evaluated]
+    assert any(r.startswith("Namespace shop: namespace 'shop' is excluded") for r in reasons), reasons
