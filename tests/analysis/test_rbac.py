@@ -562,3 +562,22 @@ def test_a_kind_of_another_api_group_is_not_a_workload():
     look_alike = ("apiVersion: example.com/v1\nkind: Deployment\nmetadata: {name: w, namespace: a}\n"
                   "spec: {template: {spec: {serviceAccountName: ci, containers: [{name: c, image: i}]}}}\n")
     assert run(*_exec_docs("create", look_alike))[0] == []
+
+
+def test_creating_any_workload_kind_of_the_table_is_pod_creation():
+    from scanner.analysis.rbac.capabilities import WORKLOADS
+    from scanner.workloads import WORKLOAD_KINDS
+
+    assert set(WORKLOADS) == {(w.groups[0], w.kind.lower() + "s") for w in WORKLOAD_KINDS if w.runs_pods}
+
+
+def test_creating_argo_rollouts_reaches_a_powerful_service_account():
+    rollout_creator = role("rollouts", """
+    - apiGroups: [argoproj.io]
+      resources: [rollouts]
+      verbs: [create]
+    """, ns="a")
+    findings, _ = run(sa("x", "a"), sa("ci", "a"), rollout_creator, SECRET_READER, CI_READS_SECRETS,
+                      binding("r", "Role", "rollouts", ["{kind: ServiceAccount, name: x}"], ns="a"))
+    assert [(f.rule_id, f.message.split(" and so ")[0]) for f in findings] == [
+        (POD_CREATE, "ServiceAccount a/x can create rollouts in a")]

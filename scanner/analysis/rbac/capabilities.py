@@ -13,8 +13,10 @@ READ_VERBS = ["get", "list", "watch"]
 Holding = tuple[str, str]  # (capability, scope)
 
 # Resources whose creation runs a pod (as any ServiceAccount of the namespace).
+# Resources whose creation runs a pod (every kind of scanner.workloads that runs pods, in its current API group).
 WORKLOADS = [("", "pods"), ("apps", "deployments"), ("apps", "statefulsets"), ("apps", "daemonsets"),
-             ("apps", "replicasets"), ("batch", "jobs"), ("batch", "cronjobs"), ("", "replicationcontrollers")]
+             ("apps", "replicasets"), ("batch", "jobs"), ("batch", "cronjobs"), ("", "replicationcontrollers"),
+             ("argoproj.io", "rollouts")]
 
 # Dangerous capabilities, most severe first: name -> (label, [(group, resource, verb, namespaced)]).
 # A capability checked only on cluster-scoped resources (namespaced=False) is inert in a RoleBinding.
