@@ -101,7 +101,8 @@ def test_baseline_ids_of_generated_objects_keep_the_constraint_apart() -> None:
     stable = ResourceId(api_version="v1", kind="ConfigMap", name="cfg", namespace="shop")
     base = dataclasses.replace(_finding(pod, "a.yaml#0"), resource=generated, fingerprint="f" * 32)
     for constraint, rule in [("", "pss-privileged"), ("KguardPssPrivileged/pss-privileged", "pss-privileged"),
-                             ("KguardPssPrivileged/strict", "pss-privileged/strict")]:
+                             ("KguardPssPrivileged/strict", "pss-privileged/strict"),
+                             ("KguardPssPrivileged/audit", "pss-privileged/audit")]:  # sorts before the rule id
         finding = dataclasses.replace(base, constraint=constraint)
         expected = fingerprint(rule, stable, finding.field_path, finding.message, finding.occurrence)
         assert finding_id(finding) == expected, constraint
