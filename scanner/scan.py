@@ -139,7 +139,9 @@ def scan_resources(resources: list[Resource], options: ScanOptions, *, loaded: L
     unjudged: list[Skipped] = []
     if partial:
         templates, unjudged = _without_referential_rules(templates, options, loaded)
-        options = dataclasses.replace(options, analyses=False)
+        if options.analyses and options.default_policies:  # self-contained analyses (posture) still run
+            ignored = [r.id for r in _context_analysis_rules(options)]
+            options = dataclasses.replace(options, ignore=(*options.ignore, *ignored))
     apply_default_namespace(resources, options.default_namespace)
     expansions = [parse_spec(text) for text in options.pod_template_paths]
     implied = implied_pods(resources, expansions)
@@ -192,16 +194,24 @@ def _graphs(resources: list[Resource], options: ScanOptions, inventory_from: lis
     return graph_data(inventory_from if inventory_from is not None else resources)
 
 
+def _context_analysis_rules(options: ScanOptions) -> list[Rule]:
+    """The selected rules of the analyses that judge an object by others (reachability, RBAC escalation)."""
+    from scanner.analysis import context_analysis_rules
+
+    return [r for r in context_analysis_rules() if _selected(r, options.select, options.ignore)]
+
+
 def _without_referential_rules(templates: TemplateSet, options: ScanOptions, loaded: LoadResult | None
                                ) -> tuple[TemplateSet, list[Skipped]]:
     """``templates`` without those reading `data.inventory`, and one not-evaluated entry per scanned input naming
     them and the analyses' rules."""
-    referential = {kind for kind, t in templates.templates.items() if t.uses_inventory}
+    # a template that declares what it reads (the catalogue's `sync:`, Gatekeeper's requires-sync-data) needs
+    # context only when that is something; an undeclared one whenever it reads `data.inventory` at all
+    referential = {kind for kind, t in templates.templates.items()
+                   if t.requires_sync or (t.requires_sync is None and t.uses_inventory)}
     rule_ids = sorted({t.rule.id if t.rule else kind for kind, t in templates.templates.items() if kind in referential})
     if options.analyses and options.default_policies:
-        from scanner.analysis import analysis_rules
-
-        rule_ids += sorted({r.id for r in analysis_rules() if _selected(r, options.select, options.ignore)})
+        rule_ids += sorted(r.id for r in _context_analysis_rules(options))
     kept = TemplateSet(templates={k: v for k, v in templates.templates.items() if k not in referential},
                        constraints=[c for c in templates.constraints if c.kind not in referential])
     if not rule_ids:

@@ -270,6 +270,23 @@ def test_no_context_says_so_instead_of_asserting_a_gap(tmp_path: Path, monkeypat
     assert {f["rule_id"] for f in document["findings"]} >= ISOLATION
 
 
+def test_without_context_self_contained_rules_still_judge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rules that need only the object itself (a wildcard ClusterRole, a Namespace below the default level) are
+    never dropped for lack of context; only the ones that judge an object by others are."""
+    (tmp_path / "cr.yaml").write_text("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\n"
+                                      "metadata: {name: god}\nrules:\n- {apiGroups: ['*'], resources: ['*'], "
+                                      "verbs: ['*']}\n")
+    (tmp_path / "ns.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ops\n  labels:\n"
+                                      "    pod-security.kubernetes.io/enforce: privileged\n")
+    monkeypatch.chdir(tmp_path)
+    code, document, _ = _json("scan", "cr.yaml", "ns.yaml")
+    rules = {f["rule_id"] for f in document["findings"]}
+    assert {"rbac-wildcard-permissions", "pss-namespace-level-lowered"} <= rules and code == 1
+    (note, *_) = [n for n in document["scan"]["not_evaluated"] if n["reason"].startswith("no context")]
+    assert "rbac-binding-dangerous-permissions" in note["reason"]
+    assert "rbac-wildcard-permissions" not in note["reason"] and "pss-namespace-level-lowered" not in note["reason"]
+
+
 def test_this_repository_scan_is_clean() -> None:
     """The README's main command on this repository: `kguard scan .` exits 0."""
     code, _, err = _run("scan", ".", "-q")

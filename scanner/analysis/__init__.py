@@ -42,6 +42,17 @@ def analysis_rules() -> list[Rule]:
     return [rule for module in _modules() for rule in module.RULES]
 
 
+# Analyses that judge an object only with the others it relates to: without the rest of the deployment (a file
+# scanned outside its repository) they are not evaluated. The posture analysis judges what it is given.
+NEEDS_CONTEXT: tuple[str, ...] = ("scanner.analysis.reachability", "scanner.analysis.rbac")
+
+
+def context_analysis_rules() -> list[Rule]:
+    """The rules of the analyses in `NEEDS_CONTEXT`."""
+    return [rule for name, module in zip(ANALYSES, _modules(), strict=True) if name in NEEDS_CONTEXT
+            for rule in module.RULES]
+
+
 def analysis_needs() -> set[tuple[str, str]]:
     """Every (group, kind) some analysis needs (a live audit lists them)."""
     return {gk for needs in NEEDS.values() for gk in needs}
