@@ -233,3 +233,44 @@ def test_ci_runs_the_projects_own_tests_on_pushes_and_pull_requests() -> None:
     uses = {step["uses"].split("@")[0] for step in job["steps"] if "uses" in step}
     assert {"actions/checkout", "actions/setup-python", "actions/setup-go", "actions/setup-node"} <= uses
     assert (REPO / ".ci" / "run").is_file()
+
+
+def _restore_config_script(place: str) -> str:
+    """The "Use the base branch's .kguard.yaml" script of the CI gate (every job runs the same one) or the action."""
+    document = _load(ACTION if place == "action.yml" else REPO / ".github" / "workflows" / place)
+    steps = document["runs"]["steps"] if place == "action.yml" else [
+        step for job in document["jobs"].values() for step in job["steps"]]
+    (script,) = {step["run"] for step in steps if step.get("name") == "Use the base branch's .kguard.yaml"}
+    return script
+
+
+@pytest.mark.parametrize("place", ["kguard.yml", "action.yml"])
+def test_base_config_survives_a_renamed_kguard_yaml(tmp_path: Path, place: str) -> None:
+    """A pull request that moves .kguard.yaml elsewhere is scanned with the base branch's file where it was (git's
+    rename detection would list only the new name, and the old one would stay deleted)."""
+    import os
+
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.invalid", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=tmp_path, env={**os.environ, **env}, capture_output=True,
+                              text=True, check=True).stdout.strip()
+
+    base_config = "failOn: low\nhelm: {enabled: true}\n"
+    (tmp_path / ".kguard.yaml").write_text(base_config)
+    (tmp_path / "app").mkdir()
+    git("init", "-q", "-b", "main")
+    git("add", ".")
+    git("commit", "-qm", "base")
+    base_sha = git("rev-parse", "HEAD")
+    git("remote", "add", "origin", str(tmp_path))
+    git("mv", ".kguard.yaml", "app/.kguard.yaml")
+    git("commit", "-qm", "pull request")
+    summary = tmp_path.parent / f"{tmp_path.name}-summary.md"
+    done = _bash(_restore_config_script(place), tmp_path,
+                 {**env, "BASE_SHA": base_sha, "WARN": "true", "GITHUB_STEP_SUMMARY": str(summary)})
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / ".kguard.yaml").read_text() == base_config
+    assert not (tmp_path / "app" / ".kguard.yaml").exists()
+    assert "::warning title=kguard configuration::.kguard.yaml is changed" in done.stdout
