@@ -29,6 +29,7 @@ from scanner.report._common import (
     category_title,
     coverage_text,
     format_field_path,
+    help_url,
     merged_settings,
     relative_posix_path,
     remediation_for,
@@ -119,7 +120,7 @@ def page_data(runs: list[ScanResult], root: Path, base: str | None) -> dict[str,
     for run in runs:
         by_id = {rule.id: rule for rule in report_rules(run)}
         for rule in by_id.values():
-            rules.setdefault(rule.id, {"title": safe_text(rule.title, prose=True), "help": _http(rule.help_url),
+            rules.setdefault(rule.id, {"title": safe_text(rule.title, prose=True), "help": help_url(rule.help_url),
                                        "fix": safe_text(sentence(rule.remediation), prose=True)})
         for finding in sort_findings(run.findings):
             path, inside = relative_posix_path(finding.location.path, root)
@@ -133,10 +134,6 @@ def page_data(runs: list[ScanResult], root: Path, base: str | None) -> dict[str,
             findings.append(entry)
     return {"findings": findings, "rules": rules, "categories": categories, "sources": snippets(wanted, root),
             "link": base or "", "severities": [s.label for s in SEVERITIES]}
-
-
-def _http(url: str) -> str:
-    return url if url.startswith(("https://", "http://")) else ""
 
 
 def _finding_data(finding: Finding, rules: dict[str, Any], run: ScanResult, path: str, inside: bool,

@@ -18,6 +18,7 @@ from scanner.analysis.graphs import graph_data
 from scanner.load.files import load_paths
 from scanner.model import Finding, Location, ResourceId, ScanResult, Severity
 from scanner.report import FORMATS, REPORT_FILES, html
+from scanner.report._common import DOCS_BASE_URL
 from scanner.report.html_graphs import MAX_NODES, quoted, rbac_picture, reachability_picture
 from scanner.report.html_source import blob_base, line_ranges, read_inside, snippets, web_url
 from scanner.scan import ScanOptions, scan_paths
@@ -307,6 +308,16 @@ def test_finding_outside_the_tree_has_no_snippet_or_link(tmp_path: Path) -> None
                                         end_column=2))
     data = page_data(html.render(ScanResult(findings=[finding]), root=REPO, link_base="https://h/o/r/blob/x"))
     assert data["sources"] == {} and "in" not in data["findings"][0]
+
+
+def test_help_links_resolve_as_in_the_other_formats(scan_result: ScanResult) -> None:
+    """A repository-relative help link (the drift rules') points at the project's docs; other schemes are dropped."""
+    links = {"pss-privileged": "docs/audit.md#drift-against-git", "rbac-wildcard-verbs": "javascript:alert(1)"}
+    rules = [dataclasses.replace(r, help_url=links.get(r.id, r.help_url)) for r in scan_result.rules]
+    data = page_data(html.render(dataclasses.replace(scan_result, rules=rules), root=REPO, link_base=None))
+    assert data["rules"]["pss-privileged"]["help"] == f"{DOCS_BASE_URL}docs/audit.md#drift-against-git"
+    assert data["rules"]["rbac-wildcard-verbs"]["help"] == ""
+    assert data["rules"]["pss-run-as-non-root"]["help"].startswith("https://kubernetes.io/")
 
 
 def test_several_runs_draw_only_what_they_have(fixture_result: ScanResult) -> None:
