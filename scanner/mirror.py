@@ -6,6 +6,7 @@ files, `check` lists the files that differ from what `policies/` generates (for 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -138,10 +139,12 @@ def write(policy_dir: Path, out_dir: Path, pod_security: PodSecurityConfig | Non
     """Write the generated files, delete stale ones; returns the paths that changed (relative to ``out_dir``)."""
     files = build(policy_dir, out_dir, pod_security, config)
     changed = check(policy_dir, out_dir, files)
-    for rel in sorted(_existing(out_dir) - files.keys()):
-        (out_dir / rel).unlink()
-    from scanner.safe_files import write_file  # never through a link planted in the checkout
+    from scanner.safe_files import open_directory, remove_file, write_file  # never through a link in the checkout
 
+    for directory in sorted({(out_dir / rel).parent for rel in files}):
+        os.close(open_directory(directory))  # a linked directory is refused before anything is removed or written
+    for rel in sorted(_existing(out_dir) - files.keys()):
+        remove_file(out_dir / rel)
     for rel, text in files.items():
         path = out_dir / rel
         if path.is_symlink() or not path.is_file() or path.read_text() != text:

@@ -64,6 +64,20 @@ def write_files(directory: Path, texts: dict[str, str], *, shown: Path | None = 
     return [directory / name for name in texts]
 
 
+def remove_file(path: Path) -> None:
+    """Delete ``path`` (the entry itself, never what a link points to), its directory reached as `write_file`
+    reaches it: a generated file that is no longer generated."""
+    dir_fd = open_directory(path.parent, path)
+    try:
+        os.unlink(path.name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot remove: {_reason(exc)}") from None
+    finally:
+        os.close(dir_fd)
+
+
 def open_directory(directory: Path, shown: Path | None = None) -> int:
     """An fd of ``directory``, created as needed, reached without following a symlink below the trusted start.
 

@@ -103,3 +103,23 @@ def test_check_sees_policy_changes(tmp_path: Path) -> None:
 def test_docs_rules_table_is_current() -> None:
     doc = (REPO / "docs/policies.md").read_text()
     assert mirror.rules_table(POLICIES) in doc
+
+
+def test_write_refuses_a_linked_directory_before_removing_or_writing_anything(tmp_path: Path, monkeypatch) -> None:
+    # a checkout where gatekeeper/templates links elsewhere: stale-looking files there are not deleted through it
+    import pytest
+
+    from scanner.errors import UsageError
+
+    monkeypatch.chdir(tmp_path)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.yaml").write_text("precious: true\n")
+    out = tmp_path / "gatekeeper"
+    out.mkdir()
+    (out / "templates").symlink_to(victim)
+    with pytest.raises(UsageError, match="symbolic link"):
+        mirror.write(POLICIES, out)
+    assert (victim / "keep.yaml").read_text() == "precious: true\n"
+    assert sorted(p.name for p in victim.iterdir()) == ["keep.yaml"]
+    assert not (out / "config.yaml").exists()
