@@ -147,6 +147,15 @@ def relative_posix_path(path: str, source_root: Path | None = None) -> tuple[str
     return text, not (text == ".." or text.startswith("../"))
 
 
+def working_tree(cwd: str | None = None) -> Path:
+    """What finding paths are relative to (`scanner.load.files.display_path`): the git work tree containing ``cwd``
+    (default: the current directory), else ``cwd`` itself."""
+    from scanner.load.files import repo_root
+
+    cwd = cwd or os.getcwd()
+    return repo_root(cwd) or Path(cwd)
+
+
 def terminal_path(path: str) -> str:
     """A finding's path as terminal and --quiet output show it: relative to the current directory, as linters print
     paths (``path`` is repository-relative, as findings and SARIF carry it). `<stdin>`, absolute paths and names
@@ -158,9 +167,7 @@ def terminal_path(path: str) -> str:
 def _from_cwd(path: str, cwd: str) -> str:
     if not path or path.startswith("<") or posixpath.isabs(path) or _WINDOWS_DRIVE.match(path):
         return path
-    from scanner.load.files import repo_root
-
-    base = repo_root(cwd) or Path(cwd)
+    base = working_tree(cwd)
     target = base / path
     if base == Path(cwd) or not (target.exists() or target.is_symlink()):
         return path

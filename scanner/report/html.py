@@ -37,6 +37,7 @@ from scanner.report._common import (
     sentence,
     settings_rows,
     sort_findings,
+    working_tree,
 )
 from scanner.report.html_graphs import NO_PATHS, Picture, rbac_picture, reachability_picture
 from scanner.report.html_source import blob_base, snippets
@@ -49,11 +50,12 @@ def render(results: ScanResult | Sequence[ScanResult], *, threshold: Severity | 
            root: Path | None = None, link_base: str | bool | None = True) -> str:
     """The page for one or several runs.
 
-    ``root``: the working tree snippets may be read from (default: the current directory). ``link_base``:
+    ``root``: the working tree snippets may be read from (default: the git work tree of the current directory, as
+    finding paths are relative to it, else the current directory). ``link_base``:
     ``True`` finds the repository URL (`blob_base`), a string is used as it is, ``None``/``False`` gives no links.
     """
     runs = as_results(results)
-    root = root or Path.cwd()
+    root = root or working_tree()
     base = blob_base(cwd=root) if link_base is True else (link_base or None)
     data = page_data(runs, root, base)
     payload = escape_json(json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":")))

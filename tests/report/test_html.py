@@ -310,6 +310,19 @@ def test_finding_outside_the_tree_has_no_snippet_or_link(tmp_path: Path) -> None
     assert data["sources"] == {} and "in" not in data["findings"][0]
 
 
+def test_snippets_when_run_from_a_subdirectory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Finding paths are relative to the git work tree (`display_path`), whatever directory kguard runs in."""
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "pod.yaml").write_text("kind: Pod\nmetadata:\n  name: p\n")
+    monkeypatch.chdir(tmp_path / "sub")
+    finding = Finding(rule_id="r", severity=Severity.HIGH, category="rbac", tags=(), message="m",
+                      resource=ResourceId(api_version="v1", kind="Pod", name="p"),
+                      location=Location(path="sub/pod.yaml", line=3, column=3, end_line=3, end_column=4))
+    data = page_data(html.render(ScanResult(findings=[finding]), link_base=None))
+    assert data["sources"] == {"sub/pod.yaml": [[1, ["kind: Pod", "metadata:", "  name: p", ""]]]}
+
+
 def test_help_links_resolve_as_in_the_other_formats(scan_result: ScanResult) -> None:
     """A repository-relative help link (the drift rules') points at the project's docs; other schemes are dropped."""
     links = {"pss-privileged": "docs/audit.md#drift-against-git", "rbac-wildcard-verbs": "javascript:alert(1)"}
