@@ -225,6 +225,47 @@ def test_remote_references_are_refused_without_contacting_them(
     assert requests == []
 
 
+def test_remote_values_and_plugin_configs_are_refused_without_contacting_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, http_server: tuple[int, list[str]]) -> None:
+    """Helm values files, the legacy helmChartInflationGenerator and builtin generator/transformer configs (inline
+    or in a file) name URLs kustomize fetches through its loader; Go does not proxy 127.0.0.1, so the guard must
+    refuse them all before kubectl runs."""
+    port, requests = http_server
+    url = f"http://127.0.0.1:{port}"
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    cases = {
+        "values": (f"helmCharts:\n- name: c\n  additionalValuesFiles:\n  - {url}/values.yaml\n",
+                   f"{url}/values.yaml (helmCharts[0].additionalValuesFiles) in overlays/values/kustomization.yaml:4"),
+        "legacy": (f"helmChartInflationGenerator:\n- chartName: c\n  values: {url}/legacy.yaml\n",
+                   f"{url}/legacy.yaml (helmChartInflationGenerator[0].values) in "
+                   "overlays/legacy/kustomization.yaml:3"),
+        "legacy-repo": (f"helmChartInflationGenerator:\n- chartName: c\n  chartRepoUrl: {url}/charts\n",
+                        f"repository {url}/charts (helmChartInflationGenerator[0].chartRepoUrl) in "
+                        "overlays/legacy-repo/kustomization.yaml:3"),
+        "generator-file": ("generators:\n- gen.yaml\n",
+                           f"{url}/generated.env (generators[0] ConfigMapGenerator: files) in "
+                           "overlays/generator-file/kustomization.yaml:2"),
+        "inline-transformer": ("transformers:\n- |-\n  apiVersion: builtin\n  kind: PatchTransformer\n"
+                               f"  metadata:\n    name: p\n  path: {url}/patch.yaml\n",
+                               f"{url}/patch.yaml (transformers[0] PatchTransformer: path) in "
+                               "overlays/inline-transformer/kustomization.yaml:2"),
+    }
+    for name, (text, _) in cases.items():
+        (repo / "overlays" / name).mkdir(parents=True)
+        (repo / "overlays" / name / "kustomization.yaml").write_text(text)
+    for name in ("values", "legacy"):  # a vendored chart: without the guard, kustomize would fetch the values
+        (repo / "overlays" / name / "charts" / "c").mkdir(parents=True)
+        (repo / "overlays" / name / "charts" / "c" / "Chart.yaml").write_text("apiVersion: v2\nname: c\nversion: 0.1.0\n")
+    (repo / "overlays" / "generator-file" / "gen.yaml").write_text(
+        f"apiVersion: builtin\nkind: ConfigMapGenerator\nmetadata:\n  name: g\nfiles:\n- {url}/generated.env\n")
+    monkeypatch.chdir(repo)
+    for name, (_, expected) in cases.items():
+        (error,) = kustomize.load_overlay(repo / "overlays" / name).errors
+        assert error.message.startswith("not scanned: remote ") and expected in error.message, error.message
+    assert requests == []
+
+
 def test_kubectl_runs_without_network_even_past_the_guard(tmp_path: Path, http_server: tuple[int, list[str]]) -> None:
     """Belt and braces: kubectl itself, given remote entries directly, reaches neither a host nor a git server.
 

@@ -6,17 +6,25 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from scanner.load.files import display_path, repo_root
 from scanner.load.kustomize.inputs import (
+    PLUGIN_LISTS,
     KustomizationError,
     Reference,
     helm_repositories,
     is_remote,
+    plugin_config_specs,
+    read_kustomization,
     reference_entries,
     resolved,
+    spec_references,
+    spec_repositories,
 )
 from scanner.load.kustomize.render import kustomization_file
+from scanner.load.kustomize.sources import file_docs
+from scanner.load.yaml_source import YamlLoadError, parse_documents
 
 
 class RefusedInput(Exception):
@@ -46,14 +54,51 @@ def check_local(overlay: Path) -> None:
             charts = helm_repositories(kfile)
         except KustomizationError:
             continue
-        if charts:
-            raise RefusedInput(f"not scanned: remote Helm chart repository {charts[0].value} ({charts[0].field}) in "
-                               f"{_where(kfile, charts[0])} (kguard renders without network; vendor the chart "
-                               "under the chart home)")
+        _refuse_charts(kfile, charts)
         for entry in entries:
             target = _check(kfile, entry, boundary)
             if target.is_dir():
                 queue.append(target)
+        for label, line, spec in _plugin_specs(kfile):  # read only now: every file entry is checked
+            def at_entry(found: Reference, label: str = label, line: int | None = line) -> Reference:
+                return Reference(f"{label}: {found.field.split('.', 1)[-1]}", found.value, line)
+
+            _refuse_charts(kfile, [at_entry(c) for c in spec_repositories(spec, kfile.parent, lambda _: None)])
+            for found in spec_references(spec, lambda _: None):
+                _check(kfile, at_entry(found), boundary)
+
+
+def _refuse_charts(kfile: Path, charts: list[Reference]) -> None:
+    if charts:
+        raise RefusedInput(f"not scanned: remote Helm chart repository {charts[0].value} ({charts[0].field}) in "
+                           f"{_where(kfile, charts[0])} (kguard renders without network; vendor the chart "
+                           "under the chart home)")
+
+
+def _plugin_specs(kfile: Path) -> list[tuple[str, int | None, dict[str, Any]]]:
+    """(field, line, kustomization fields) of each builtin plugin config that ``kfile``'s generators,
+    transformers and validators hold inline or name as a file; kustomize reads the files those configs name
+    (URLs included) as it reads the kustomization's own."""
+    doc = read_kustomization(kfile)
+    out = []
+    for key in PLUGIN_LISTS:
+        for i, entry in enumerate(doc.value.get(key) or []):
+            if not isinstance(entry, str):
+                continue
+            if "\n" in entry:
+                try:
+                    configs = [d.value for d in parse_documents(entry)]
+                except YamlLoadError:
+                    continue  # kustomize reports it
+            else:
+                target = resolved(kfile.parent / entry)
+                configs = [d.value for d in file_docs(str(target))] if target and target.is_file() else []
+            pos = doc.position((key, i))
+            for config in configs:
+                spec = plugin_config_specs(config)
+                if spec is not None:
+                    out.append((f"{key}[{i}] {config['kind']}", pos.line if pos else None, spec))
+    return out
 
 
 def _check(kfile: Path, entry: Reference, boundary: Path | None) -> Path:

@@ -4,6 +4,7 @@ name, and whether an entry is remote (for discovery, the pre-commit hook and the
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,9 @@ _LISTED = ("resources", "bases", "components", "crds", "configurations", "transf
            "patchesStrategicMerge")
 _PATH_ENTRIES = ("patches", "patchesJson6902", "replacements")
 _GENERATORS = ("configMapGenerator", "secretGenerator")
-_LIST_KEYS = (*_LISTED, *_PATH_ENTRIES, *_GENERATORS, "helmCharts")
+_LEGACY_HELM = "helmChartInflationGenerator"  # kustomize still reads it, as helmCharts + helmGlobals
+_LIST_KEYS = (*_LISTED, *_PATH_ENTRIES, *_GENERATORS, "helmCharts", _LEGACY_HELM)
+PLUGIN_LISTS = ("generators", "transformers", "validators")  # entries: a plugin config, inline or in a file
 
 # kustomize fetches these instead of reading a local path: URLs, go-getter (`git::`), `gh:`, scp-like `git@host:`
 _REMOTE_PREFIX = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|[A-Za-z][A-Za-z0-9+.-]*::|gh:|[^/@\s]+@[^/:\s]+:)")
@@ -71,22 +74,31 @@ def reference_entries(kfile: Path) -> list[Reference]:
     for key in _LIST_KEYS:
         if spec.get(key) is not None and not isinstance(spec[key], list):
             raise KustomizationError(f"`{key}` must be a list", _line(doc, (key,)))
+    return spec_references(spec, lambda path: _line(doc, path))
+
+
+def spec_references(spec: dict[str, Any], line_of: Callable[[FieldPath], int | None]) -> list[Reference]:
+    """The reference entries of a kustomization-shaped mapping; ``line_of`` gives an entry's line."""
     out: list[Reference] = []
 
     def add(field: str, value: Any, path: FieldPath, key_prefixed: bool = False) -> None:
         if isinstance(value, str) and "\n" not in value:
             out.append(Reference(field, value.split("=", 1)[1] if key_prefixed and "=" in value else value,
-                                 _line(doc, path)))
+                                 line_of(path)))
+
+    def entries(key: str) -> list[Any]:
+        value = spec.get(key)
+        return value if isinstance(value, list) else []
 
     for key in _LISTED:
-        for i, entry in enumerate(spec.get(key) or []):
+        for i, entry in enumerate(entries(key)):
             add(key, entry, (key, i))
     for key in _PATH_ENTRIES:
-        for i, entry in enumerate(spec.get(key) or []):
+        for i, entry in enumerate(entries(key)):
             if isinstance(entry, dict):
                 add(f"{key}[{i}].path", entry.get("path"), (key, i, "path"))
     for key in _GENERATORS:
-        for i, entry in enumerate(spec.get(key) or []):
+        for i, entry in enumerate(entries(key)):
             if not isinstance(entry, dict):
                 continue
             for sub in ("files", "envs"):
@@ -94,9 +106,16 @@ def reference_entries(kfile: Path) -> list[Reference]:
                 for j, item in enumerate(items if isinstance(items, list) else []):
                     add(f"{key}[{i}].{sub}", item, (key, i, sub, j), key_prefixed=sub == "files")
             add(f"{key}[{i}].env", entry.get("env"), (key, i, "env"))
-    for i, chart in enumerate(spec.get("helmCharts") or []):
+    for i, chart in enumerate(entries("helmCharts")):
         if isinstance(chart, dict):
             add(f"helmCharts[{i}].valuesFile", chart.get("valuesFile"), ("helmCharts", i, "valuesFile"))
+            extra = chart.get("additionalValuesFiles")
+            for j, item in enumerate(extra if isinstance(extra, list) else []):
+                add(f"helmCharts[{i}].additionalValuesFiles", item, ("helmCharts", i, "additionalValuesFiles", j))
+    for i, chart in enumerate(entries(_LEGACY_HELM)):
+        if isinstance(chart, dict):
+            for sub in ("values", "chartHome", "helmHome"):
+                add(f"{_LEGACY_HELM}[{i}].{sub}", chart.get(sub), (_LEGACY_HELM, i, sub))
     if isinstance(spec.get("helmGlobals"), dict):
         for key in ("chartHome", "configHome"):
             add(f"helmGlobals.{key}", spec["helmGlobals"].get(key), ("helmGlobals", key))
@@ -108,15 +127,41 @@ def reference_entries(kfile: Path) -> list[Reference]:
 def helm_repositories(kfile: Path) -> list[Reference]:
     """`helmCharts[].repo` entries whose chart is not already under the chart home (kustomize would pull it)."""
     doc = read_kustomization(kfile)
-    globals_ = doc.value.get("helmGlobals") if isinstance(doc.value.get("helmGlobals"), dict) else {}
-    home = kfile.parent / str(globals_.get("chartHome") or "charts")
+    return spec_repositories(doc.value, kfile.parent, lambda path: _line(doc, path))
+
+
+def spec_repositories(spec: dict[str, Any], base: Path,
+                      line_of: Callable[[FieldPath], int | None]) -> list[Reference]:
+    """The chart repositories of a kustomization-shaped mapping whose chart is not vendored (relative to ``base``)."""
+    globals_ = spec.get("helmGlobals") if isinstance(spec.get("helmGlobals"), dict) else {}
+    charts = [("helmCharts", i, chart, "name", "repo", globals_.get("chartHome"))
+              for i, chart in enumerate(spec.get("helmCharts") or [])]
+    charts += [(_LEGACY_HELM, i, chart, "chartName", "chartRepoUrl", chart.get("chartHome"))
+               for i, chart in enumerate(spec.get(_LEGACY_HELM) or []) if isinstance(chart, dict)]
     out = []
-    for i, chart in enumerate(doc.value.get("helmCharts") or []):
-        if not isinstance(chart, dict) or not isinstance(chart.get("repo"), str) or not chart["repo"]:
+    for key, i, chart, name, repo, home in charts:
+        if not isinstance(chart, dict) or not isinstance(chart.get(repo), str) or not chart[repo]:
             continue
-        if not (home / str(chart.get("name") or "")).is_dir():
-            out.append(Reference(f"helmCharts[{i}].repo", chart["repo"], _line(doc, ("helmCharts", i, "repo"))))
+        if not (base / str(home or "charts") / str(chart.get(name) or "")).is_dir():
+            out.append(Reference(f"{key}[{i}].{repo}", chart[repo], line_of((key, i, repo))))
     return out
+
+
+def plugin_config_specs(config: Any) -> dict[str, Any] | None:
+    """A builtin generator or transformer config (``apiVersion: builtin``) as the kustomization fields it
+    stands for, so its file and repository references are found like the kustomization's own; None otherwise."""
+    if not isinstance(config, dict) or not isinstance(config.get("kind"), str):
+        return None
+    shapes: dict[str, dict[str, Any]] = {
+        "ConfigMapGenerator": {"configMapGenerator": [config]},
+        "SecretGenerator": {"secretGenerator": [config]},
+        "HelmChartInflationGenerator": {"helmCharts": [config], "helmGlobals": config},
+        "PatchTransformer": {"patches": [config]},
+        "PatchJson6902Transformer": {"patches": [config]},
+        "PatchStrategicMergeTransformer": {"patchesStrategicMerge": config.get("paths")},
+        "ReplacementTransformer": {"replacements": config.get("replacements")},
+    }
+    return shapes.get(config["kind"])
 
 
 def _line(doc: SourceDoc, path: FieldPath) -> int | None:
