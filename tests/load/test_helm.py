@@ -9,18 +9,16 @@ from pathlib import Path
 import pytest
 
 from scanner.load.helm import Release, align, chart_of, load_release
-from tests.fixtures.tools import find_tool
+from tests.fixtures.tools import require_tool
 
 REPO = Path(__file__).resolve().parents[2]
 CHARTS = REPO / "manifests" / "helm"
-HELM = find_tool("helm")
 
 
 @pytest.fixture
 def helm_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    if HELM is None:
-        pytest.skip("helm not installed (scripts/install-tools.sh builds it)")
-    monkeypatch.setenv("PATH", f"{HELM.parent}:{__import__('os').environ['PATH']}")
+    helm = require_tool("helm")  # scripts/install-tools.sh builds it: missing is a failure, not a skip
+    monkeypatch.setenv("PATH", f"{helm.parent}:{__import__('os').environ['PATH']}")
     monkeypatch.chdir(REPO)
 
 
