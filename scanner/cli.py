@@ -476,12 +476,16 @@ def fix(
                                               pss_level=pss_level.value if pss_level else None))
         targets, notes = run.targets_for(list(paths or ()), options, kustomize=[str(k) for k in kustomize or ()],
                                          all_overlays=all_overlays)
-        for note in notes:
-            typer.echo(f"kguard: not fixed: {note}", err=True)
+        from scanner.report.safe import safe_text
+
+        for note in notes:  # they name files of the checkout
+            typer.echo(f"kguard: not fixed: {safe_text(note)}", err=True)
         outcome = run.fix(targets, options, unsafe=unsafe, in_base=in_base, write=not (dry_run or diff),
                           per_finding=sarif is not None)
-    if sarif is not None:
-        sarif.write_text(output.sarif_with_fixes(outcome), encoding="utf-8")
+        if sarif is not None:
+            from scanner.safe_files import write_file
+
+            write_file(sarif, output.sarif_with_fixes(outcome))  # never through a symlink (UsageError says why)
     typer.echo(run.unified_diff(outcome.edits) if diff else output.summary(outcome, written=not (dry_run or diff)),
                nl=False)
     raise typer.Exit(output.exit_code(outcome))

@@ -270,3 +270,14 @@ def test_terminal_paths_are_relative_to_the_working_directory_and_sarif_to_the_r
     assert quiet.stdout.startswith("apps/web/pod.yaml:8:7: high ")
     piped = runner.invoke(app, [*args, "-", "-q"], input=BAD_POD)
     assert piped.stdout.startswith("<stdin>:8:7: high ")
+
+
+def test_fix_sarif_is_never_written_through_a_symlink(files):
+    """`kguard fix --sarif` writes like every report: a link planted in the checkout is refused, not followed."""
+    victim = files.parent / "victim"
+    victim.write_text("authorized key\n")
+    (files / "fix.sarif").symlink_to(victim)
+    result = runner.invoke(app, ["fix", "bad.yaml", "--diff", "--select", "pss-privileged", "--sarif", "fix.sarif"])
+    assert result.exit_code == 2
+    assert "kguard: error: fix.sarif: cannot write report: it is a symbolic link" in result.stderr
+    assert victim.read_text() == "authorized key\n" and (files / "fix.sarif").is_symlink()
