@@ -53,6 +53,8 @@ class Plan:
     errors: list[InputError] = field(default_factory=list)
     named_files: bool = False  # files given by name: scanned with their repository as context
     repository: Path | None = None  # the repository of the named files
+    # discoveries already made, by resolved root (the named files' repository): the context reuses them
+    discoveries: dict[Path, Discovery] = field(default_factory=dict, repr=False, compare=False)
 
     def extend(self, other: Plan) -> None:
         self.overlays = _unique_dirs([*self.overlays, *other.overlays])
@@ -115,14 +117,17 @@ def _excluded(root: Path) -> tuple[str, tuple[str, ...]]:
     return config.source or CONFIG_FILE, config.exclude
 
 
-def plan_directory(directory: str | Path, helm: HelmConfig) -> Plan:
-    """A directory as a repository: overlays rendered, files no kustomization reads, charts, the rest listed."""
+def plan_directory(directory: str | Path, helm: HelmConfig, found: Discovery | None = None) -> Plan:
+    """A directory as a repository: overlays rendered, files no kustomization reads, charts, the rest listed.
+
+    ``found``: the directory's `discover` result when it is already known.
+    """
     root = Path(directory).resolve()
     if (root / CHART_FILE).is_file():
         plan = Plan()
         _add_chart(plan, root, helm)
         return plan
-    found = discover(root)
+    found = found if found is not None else discover(root)
     plan = Plan(overlays=list(found.overlays), not_scanned=list(found.skipped), errors=list(found.errors))
     source, patterns = _excluded(root)
 
@@ -177,6 +182,7 @@ def plan_paths(paths: Sequence[str], helm: HelmConfig, *, kustomize: Sequence[st
         else:
             plan.extend(_plan_file(path, raw, helm, discoveries))
     plan.overlays = _unique_dirs([*plan.overlays, *(Path(k) for k in kustomize)])
+    plan.discoveries.update(discoveries)
     return plan
 
 
@@ -248,7 +254,8 @@ def load_plan_files(plan: Plan) -> LoadResult:
 
 
 def load_context(paths: Sequence[str | Path], helm: HelmConfig, scanned: set[str], *, rendered: bool = True,
-                 charts: bool = True) -> tuple[list[Resource], list[Skipped]]:
+                 charts: bool = True, discoveries: dict[Path, Discovery] | None = None
+                 ) -> tuple[list[Resource], list[Skipped]]:
     """Objects of ``paths`` (directories as repositories) for the inventory only, without the ``scanned`` paths'
     own objects; inputs that do not load are noted (they are not what is being scanned).
 
@@ -256,11 +263,14 @@ def load_context(paths: Sequence[str | Path], helm: HelmConfig, scanned: set[str
     overlay: overlays are environments of their own, scanned as their own units, and rendering them all would make
     the hook slow; ``charts`` says whether the chart releases are rendered (they are when a chart is what is being
     scanned: its releases are each other's context). Named with --context (or `.kguard.yaml` `context:`) everything
-    is rendered.
+    is rendered. ``discoveries``: `Plan.discoveries` of the plan being scanned (not discovered again).
     """
     context = Plan()
     for path in paths:
-        context.extend(plan_directory(path, helm) if Path(path).is_dir() else plan_paths([str(path)], helm))
+        if Path(path).is_dir():
+            context.extend(plan_directory(path, helm, (discoveries or {}).get(Path(path).resolve())))
+        else:
+            context.extend(plan_paths([str(path)], helm))
     if not rendered:
         context = dataclasses.replace(context, overlays=[], releases=context.releases if charts else [])
     resources: list[Resource] = []
@@ -334,7 +344,7 @@ def scan_plan(plan: Plan, options: ScanOptions, *, context: Sequence[str] = (),
             scanned = {r.path for r in loaded.resources}
             explicit = bool(context) or options.config.context is not None
             from_context, notes = load_context(where, options.config.helm, scanned, rendered=explicit,
-                                               charts=bool(plan.releases))
+                                               charts=bool(plan.releases), discoveries=plan.discoveries)
             # a scanned object supersedes its copy in the context (the staged version of a committed file, a chart
             # that renders what an overlay also renders): the context only adds the other objects
             identities = {r.identity for r in loaded.resources}

@@ -260,6 +260,21 @@ def test_named_file_gets_its_repository_as_context(tmp_path: Path, monkeypatch: 
     assert document["scan"]["scanned"] == ["deploy/web.yaml"]
 
 
+
+def test_named_file_repository_is_discovered_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plan's discovery of the named file's repository is reused for its context (the pre-commit path)."""
+    import scanner.plan
+
+    _plain_repo(tmp_path)
+    (tmp_path / ".git").mkdir()
+    monkeypatch.chdir(tmp_path)
+    roots: list[Path] = []
+    real = scanner.plan.discover
+    monkeypatch.setattr(scanner.plan, "discover", lambda root: roots.append(Path(root)) or real(root))
+    _, document, _ = _json("scan", "deploy/web.yaml")
+    assert not ISOLATION & {f["rule_id"] for f in document["findings"]}  # the context was loaded
+    assert roots == [tmp_path.resolve()]
+
 def test_no_context_says_so_instead_of_asserting_a_gap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _plain_repo(tmp_path)  # no .git: no repository to take context from
     monkeypatch.chdir(tmp_path)
