@@ -5,18 +5,20 @@ aligned with that template's lines (a rendered line matches a template line with
 key at the same indentation), so a finding points at the template line that emitted the field, else at the
 nearest enclosing field that was matched (lines emitted by `include`/`toYaml` blame the key they sit under).
 
-helm runs without network access (as `kubectl kustomize` does): chart dependencies must be vendored.
+helm runs without network access (as `kubectl kustomize` does): chart dependencies must be vendored. helm follows
+symbolic links in a chart, so a chart with a link out of the repository (or into `.git/`) is refused unrendered.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from scanner.load.files import LoadResult, display_path, load_text
+from scanner.load.files import LoadResult, display_path, load_text, repo_root
 from scanner.load.kustomize.render import offline_env
 from scanner.model import FieldPath, InputError, Position, Resource
 
@@ -74,6 +76,10 @@ def render_release(release: Release) -> str:
     helm = helm_binary()
     if helm is None:
         raise HelmError("helm is not on PATH")
+    escape = _link_out_of_repository(release.chart)
+    if escape is not None:
+        raise HelmError(f"not scanned: symbolic link {display_path(escape)} leads outside the repository or into "
+                        ".git/ (helm would read what it points at)", display_path(escape))
     command = [helm, "template", release.name, str(release.chart)]
     if release.namespace:
         command += ["--namespace", release.namespace]
@@ -91,6 +97,36 @@ def render_release(release: Release) -> str:
     if done.returncode != 0:
         raise _helm_error(done.stderr, release.chart)
     return done.stdout
+
+
+def _link_out_of_repository(chart: Path) -> Path | None:
+    """The first symbolic link helm would follow from ``chart`` to a path outside the repository (the chart when
+    it is in none) or under `.git/`, or that loops; linked directories are searched too, each once."""
+    start = chart.resolve()
+    boundary = repo_root(str(start)) or start
+    seen: set[Path] = set()
+    stack = [start]
+    while stack:
+        directory = stack.pop()
+        if directory in seen:
+            continue
+        seen.add(directory)
+        try:
+            entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
+        except OSError:
+            continue  # helm reports what it cannot read
+        for entry in entries:
+            path = Path(entry.path)
+            if entry.is_symlink():
+                try:
+                    target = path.resolve()
+                except (OSError, RuntimeError):  # a loop
+                    return path
+                if not target.is_relative_to(boundary) or ".git" in target.relative_to(boundary).parts:
+                    return path
+            if entry.is_dir():  # follows links, as helm does
+                stack.append(path.resolve())
+    return None
 
 
 def _helm_error(stderr: str, chart: Path) -> HelmError:

@@ -4,6 +4,7 @@ them); the line alignment itself on small cases."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,42 @@ def test_align_does_not_match_a_key_at_another_indentation() -> None:
                 "        name: {{ .x }}"]
     rendered = ["metadata:", "  labels:", "    name: web", "spec:", "  template:", "        name: web"]
     assert align(rendered, template) == [1, 2, None, 4, 5, 6]
+
+
+def test_a_chart_linking_out_of_the_repository_is_refused_unrendered(
+        helm_on_path: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """helm follows symbolic links: a template, or a linked directory's file, pointing at a runner's file (or at
+    .git/) must not be rendered into a scanned object; a link inside the repository is fine."""
+    outside = tmp_path / "runner"
+    outside.mkdir()
+    (outside / "token.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stolen\n"
+                                        "data:\n  token: CANARY-RUNNER-TOKEN\n")
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / ".git" / "config.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: git\n")
+    (repo / "shared").mkdir()
+    (repo / "shared" / "ok.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\n")
+
+    def chart(name: str) -> Path:
+        (repo / name / "templates").mkdir(parents=True)
+        (repo / name / "Chart.yaml").write_text(f"apiVersion: v2\nname: {name}\nversion: 0.1.0\n")
+        (repo / name / "templates" / "cm.yaml").write_text(
+            f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n")
+        return repo / name
+
+    os.symlink(outside / "token.yaml", chart("file") / "templates" / "leak.yaml")
+    os.symlink("../../.git/config.yaml", chart("git") / "templates" / "git.yaml")
+    os.symlink("../../shared", chart("linked") / "templates" / "shared")
+    os.symlink(outside / "token.yaml", repo / "shared" / "leak.yaml")
+    os.symlink("../../shared/ok.yaml", chart("inside") / "templates" / "ok.yaml")
+    monkeypatch.chdir(repo)
+    for name, link in (("file", "file/templates/leak.yaml"), ("git", "git/templates/git.yaml"),
+                       ("linked", "shared/leak.yaml")):
+        loaded = load_release(Release(chart=repo / name, name="r"))
+        assert loaded.resources == []
+        (error,) = loaded.errors
+        assert error.path == link and error.message.startswith(f"not scanned: symbolic link {link} "), error
+    (repo / "shared" / "leak.yaml").unlink()
+    loaded = load_release(Release(chart=repo / "inside", name="r"))
+    assert not loaded.errors
+    assert sorted(r.name for r in loaded.resources) == ["inside", "shared"]
