@@ -216,15 +216,16 @@ def add_template_objects(resources: list[Resource], into: TemplateSet) -> None:
     """ConstraintTemplates + Constraints among loaded objects (`--templates`); a constraint without its template is
     an error."""
     pending: list[tuple[dict[str, Any], str]] = []
-    new: dict[str, tuple[Template, dict[str, Any]]] = {}
+    new: dict[str, Template] = {}
     for res in resources:
         where = f"{res.path}:{res.positions[()].line}"
         if res.kind == "ConstraintTemplate":
             try:
                 template = parse_template(res.obj, source=res.path)
-            except ValueError as exc:
+                template = replace(template, rule=rule_for_template(template, res.obj))
+            except ValueError as exc:  # also a kguard.io/ severity annotation that is not a severity
                 raise UsageError(f"{where}: invalid ConstraintTemplate: {exc}") from None
-            new[template.kind] = (template, res.obj)
+            new[template.kind] = template
         elif res.api_version.startswith("constraints.gatekeeper.sh/"):
             pending.append((res.obj, where))
     by_kind: dict[str, list[Constraint]] = {kind: [] for kind in new}
@@ -234,9 +235,8 @@ def add_template_objects(resources: list[Resource], into: TemplateSet) -> None:
             raise UsageError(f"{where}: constraint {kind}/{(obj.get('metadata') or {}).get('name')} has no "
                              "ConstraintTemplate in the given --templates")
         try:
-            by_kind[kind].append(parse_constraint(obj, new[kind][0], source=where.rsplit(":", 1)[0]))
+            by_kind[kind].append(parse_constraint(obj, new[kind], source=where.rsplit(":", 1)[0]))
         except (ValueError, KeyError) as exc:
             raise UsageError(f"{where}: invalid constraint: {exc}") from None
-    for kind, (template, obj) in sorted(new.items()):
-        with_rule = replace(template, rule=rule_for_template(template, obj))
-        into.add(with_rule, by_kind[kind])
+    for kind, template in sorted(new.items()):
+        into.add(template, by_kind[kind])

@@ -254,6 +254,17 @@ def test_constraint_without_template_is_a_usage_error(write_templates):
                                    default_policies=False))
 
 
+@pytest.mark.parametrize("annotation", ["kguard.io/severity", "kguard.io/baseline-severity"])
+def test_a_template_severity_annotation_that_is_no_severity_is_a_usage_error_naming_the_file(write_templates,
+                                                                                               annotation):
+    from scanner.errors import UsageError
+
+    tdir = write_templates(template("K8sPriv", PRIVILEGED, annotations={annotation: "bogus"}),
+                           constraint("K8sPriv", "p"))
+    with pytest.raises(UsageError, match=r"t\.yaml:1: invalid ConstraintTemplate: unknown severity 'bogus'"):
+        load_templates(ScanOptions(template_dirs=[tdir], default_policies=False))
+
+
 def test_backend_reports_compile_errors_per_template():
     backend = RegorusBackend()
     bad = Template(kind="Bad", rego="package bad\nviolation contains", rego_version="v1")
