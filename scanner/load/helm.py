@@ -20,6 +20,7 @@ from pathlib import Path
 
 from scanner.load.files import LoadResult, display_path, load_text, repo_root
 from scanner.load.kustomize.render import offline_env
+from scanner.load.yaml_source import NodeBudget
 from scanner.model import FieldPath, InputError, Position, Resource
 
 CHART_FILE = "Chart.yaml"
@@ -142,11 +143,13 @@ def _helm_error(stderr: str, chart: Path) -> HelmError:
     return HelmError(f"helm template failed: {message}", shown, int(at.group("line")) if at.group("line") else None)
 
 
-def load_release(release: Release, counts: dict[str, int] | None = None) -> LoadResult:
+def load_release(release: Release, counts: dict[str, int] | None = None,
+                 budget: NodeBudget | None = None) -> LoadResult:
     """Render ``release`` and load every document, blamed on its template file (and line where it aligns).
 
     ``counts`` numbers the documents of each template file; share it between releases of one chart so that every
-    object keeps a distinct (path, document index).
+    object keeps a distinct (path, document index). One node ``budget`` (by default one for this release) covers
+    all of helm's documents, however many a template emits.
     """
     shown = display_path(release.chart)
     try:
@@ -156,10 +159,11 @@ def load_release(release: Release, counts: dict[str, int] | None = None) -> Load
                                                               message=str(exc))])
     out = LoadResult(scanned=[display_path(release.chart / CHART_FILE)])
     counts = {} if counts is None else counts
+    budget = budget or NodeBudget()
     for source, chunk in _documents(text):
         template = release.chart / Path(*Path(source).parts[1:]) if source else release.chart / CHART_FILE
         where = display_path(template)
-        loaded = load_text(chunk, where, origin="helm")
+        loaded = load_text(chunk, where, origin="helm", budget=budget)
         lines = _template_lines(template)
         mapping = align(chunk.splitlines(), lines) if lines is not None else []
         for resource in loaded.resources:

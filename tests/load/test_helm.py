@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from scanner.load import yaml_source
 from scanner.load.helm import Release, align, chart_of, load_release
 from tests.fixtures.tools import require_tool
 
@@ -133,3 +134,20 @@ def test_a_chart_linking_out_of_the_repository_is_refused_unrendered(
     loaded = load_release(Release(chart=repo / "inside", name="r"))
     assert not loaded.errors
     assert sorted(r.name for r in loaded.resources) == ["inside", "shared"]
+
+
+def test_one_node_budget_covers_every_document_of_a_release(
+        helm_on_path: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A template that emits many documents, each within the limits, cannot buy a fresh budget per document."""
+    monkeypatch.setattr(yaml_source, "MAX_NODES_PER_RUN", 5_000)
+    chart = tmp_path / "bomb"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: bomb\nversion: 0.1.0\n")
+    (chart / "templates" / "many.yaml").write_text(
+        "{{- range until 20 }}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{{ . }}\n"
+        "data:\n  a: &a [1,1,1,1,1,1,1,1,1,1]\n  b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+        "  c: [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\n{{- end }}\n")
+    monkeypatch.chdir(tmp_path)
+    loaded = load_release(Release(chart=chart, name="r"))
+    assert 0 < len(loaded.resources) < 20
+    assert loaded.errors and all("nodes in this run" in e.message for e in loaded.errors), loaded.errors
