@@ -74,7 +74,7 @@ class Planner:
                 return
             slug = re.sub(r"[^a-z0-9]+", "-", f"networkpolicies-{resource.name}".lower()).strip("-")
             file = kfile.parent / f"{PATCH_PREFIX}{slug}.yaml"
-            if file.exists():
+            if file.exists() or file.is_symlink():
                 self.failed.extend((Change((), CREATE, f"NetworkPolicy {doc['metadata']['name']}",
                                            rule_ids[doc["metadata"]["name"]]), shown, f"{file.name} exists already")
                                    for doc in docs)
@@ -148,6 +148,12 @@ class Planner:
         for layer in blame.layers:
             if layer.file.resolve() != kfile.resolve():
                 name = layer.rename(name)
+        slug = re.sub(r"[^a-z0-9]+", "-", f"{resource.kind}-{name}".lower()).strip("-")
+        file = kfile.parent / f"{PATCH_PREFIX}{slug}.yaml"
+        if file.is_symlink():  # planted in the checkout: neither read nor written through
+            for change in changes:
+                self.failed.append((change, resource.identity.display(), f"{file.name} is a symbolic link"))
+            return
         json6902 = resource.identity.group not in BUILTIN_GROUPS
         body: dict[str, Any] = {}
         ops: list[dict[str, Any]] = []
@@ -159,8 +165,6 @@ class Planner:
                 self.placed.append(Placed(change, resource.identity.display(), kfile.parent, True))
         if not body and not ops:
             return
-        slug = re.sub(r"[^a-z0-9]+", "-", f"{resource.kind}-{name}".lower()).strip("-")
-        file = kfile.parent / f"{PATCH_PREFIX}{slug}.yaml"
         for placed in self.placed:
             if placed.patch and placed.file == kfile.parent:
                 placed.file = file

@@ -191,11 +191,14 @@ def fix(targets: Sequence[Target], options: ScanOptions, *, unsafe: bool = False
             continue
         # other overlays that read an edited file (a base edited with --in-base) are judged before and after too
         others = {o: _scan(Target(overlay=o), every_rule)[0] for o in _other_overlays(target, edits)}
-        _write(edits)
-        problem = _verify(target, every_rule, {target.label: before} | {display_path(o): r for o, r in others.items()},
-                          [target, *(Target(overlay=o) for o in others)])
+        problem: tuple[ScanResult, list[Finding]] | str = _write(edits)  # "" once every file is written
+        if not problem:
+            problem = _verify(target, every_rule,
+                              {target.label: before} | {display_path(o): r for o, r in others.items()},
+                              [target, *(Target(overlay=o) for o in others)])
+            if isinstance(problem, str):
+                _restore(edits)
         if isinstance(problem, str):
-            _restore(edits)
             outcome.errors.append(f"{target.label}: not fixed, the change was rolled back: {problem}")
             outcome.remaining += _chosen(before, options)
             continue
@@ -217,17 +220,30 @@ def _other_overlays(target: Target, edits: Edits) -> list[Path]:
             if o.resolve() != target.overlay.resolve()]
 
 
-def _write(edits: Edits) -> None:
-    for path, (_, new) in edits.items():
-        path.write_text(new, encoding="utf-8")
+def _write(edits: Edits) -> str:
+    """Write every edit, never through a symlink planted in the checkout (`scanner.safe_files`); when one cannot
+    be written, undo those already written and say why."""
+    from scanner.safe_files import write_file
+
+    done: Edits = {}
+    for path, (old, new) in edits.items():
+        try:
+            write_file(path, new)
+        except UsageError as exc:
+            _restore(done)
+            return str(exc)
+        done[path] = (old, new)
+    return ""
 
 
 def _restore(edits: Edits) -> None:
+    from scanner.safe_files import write_file
+
     for path, (old, _) in edits.items():
         if old is None:
-            path.unlink(missing_ok=True)
+            path.unlink(missing_ok=True)  # the file this fix created (unlink never follows a link)
         else:
-            path.write_text(old, encoding="utf-8")
+            write_file(path, old)
 
 
 def _verify(target: Target, options: ScanOptions, before: dict[str, ScanResult], scanned: list[Target]

@@ -370,3 +370,57 @@ def test_usage_errors_are_one_line(tmp_path: Path) -> None:
         done = _kguard("fix", *args, cwd=tmp_path)
         assert done.returncode == 2, (args, done.stdout, done.stderr)
         assert done.stderr.count("\n") == 1 and message in done.stderr and "Traceback" not in done.stderr
+
+
+WORKLOAD_DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+spec:
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: web
+          image: registry.example.com/web:1.0.0
+"""
+POD = "apiVersion: v1\nkind: Pod\nmetadata: {name: NAME, namespace: shop}\nspec:\n  containers:\n  - name: a\n    image: x\n"
+
+
+def test_a_symlinked_file_is_not_written_through(tmp_path: Path) -> None:
+    """A file that is a symlink is refused, and the files already written in that run are put back."""
+    work, outside = tmp_path / "work", tmp_path / "outside"
+    work.mkdir()
+    outside.mkdir()
+    (work / "a.yaml").write_text(POD.replace("NAME", "a"), encoding="utf-8")
+    (outside / "b.yaml").write_text(POD.replace("NAME", "b"), encoding="utf-8")
+    (work / "link.yaml").symlink_to(outside / "b.yaml")
+    done = _kguard("fix", "a.yaml", "link.yaml", "--select", "pss-*", cwd=work)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "link.yaml: cannot write" in done.stdout and "symbolic link" in done.stdout, done.stdout
+    assert (outside / "b.yaml").read_text(encoding="utf-8") == POD.replace("NAME", "b")
+    assert (work / "a.yaml").read_text(encoding="utf-8") == POD.replace("NAME", "a")
+
+
+def test_a_planted_patch_file_symlink_is_neither_read_nor_written(tmp_path: Path) -> None:
+    """`kguard-fix-*.yaml` planted as a (dangling) symlink out of the repository: that overlay is not fixed."""
+    root, outside = tmp_path / "repo", tmp_path / "outside"
+    for directory in (root / "base", root / "overlays/a", root / "overlays/b", outside):
+        directory.mkdir(parents=True)
+    (root / "base/deployment.yaml").write_text(WORKLOAD_DEPLOYMENT, encoding="utf-8")
+    (root / "base/kustomization.yaml").write_text("resources: [deployment.yaml]\n", encoding="utf-8")
+    for overlay in ("a", "b"):
+        (root / f"overlays/{overlay}/kustomization.yaml").write_text("resources: [../../base]\n", encoding="utf-8")
+    (root / "overlays/a/kguard-fix-deployment-web.yaml").symlink_to(outside / "planted.yaml")
+    _git(root, "init", "-q")
+    done = _kguard("fix", "--all-overlays", ".", "--select", "pss-allow-privilege-escalation", cwd=root)
+    assert "kguard-fix-deployment-web.yaml is a symbolic link" in done.stdout, done.stdout + done.stderr
+    assert list(outside.iterdir()) == []
+    assert (root / "overlays/a/kguard-fix-deployment-web.yaml").is_symlink()
+    assert (root / "overlays/a/kustomization.yaml").read_text(encoding="utf-8") == "resources: [../../base]\n"
+    assert (root / "overlays/b/kguard-fix-deployment-web.yaml").is_file()  # the other overlay is still fixed
