@@ -87,10 +87,13 @@ def load_previous(path: Path) -> list[Finding]:
         raise UsageError(f"{path}: --compare: no such file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UsageError(f"{path}: --compare: not a kguard JSON report or SARIF log ({exc})") from None
-    if isinstance(data, dict) and str(data.get("schema_version", "")).startswith("1."):
-        return _from_json(data)
-    if isinstance(data, dict) and isinstance(data.get("runs"), list):
-        return _from_sarif(data)
+    try:
+        if isinstance(data, dict) and str(data.get("schema_version", "")).startswith("1."):
+            return _from_json(data)
+        if isinstance(data, dict) and isinstance(data.get("runs"), list):
+            return _from_sarif(data)
+    except (AttributeError, TypeError, ValueError) as exc:  # a field of the wrong type (a line that is no number)
+        raise UsageError(f"{path}: --compare: not a kguard JSON report or SARIF log ({exc})") from None
     raise UsageError(f"{path}: --compare: not a kguard JSON report (schema 1.x) or SARIF log")
 
 
