@@ -20,7 +20,7 @@ from scanner.errors import UsageError
 from scanner.load.files import LoadResult, display_path, load_paths
 from scanner.model import Finding, Resource, ScanResult, Severity, Skipped
 from scanner.suppress import apply_inline
-from scanner.workloads import CONTAINER_PATHS
+from scanner.workloads import CONTAINER_PATHS, value_at
 
 
 @dataclass(slots=True, kw_only=True)
@@ -234,9 +234,6 @@ def policy_settings(options: ScanOptions) -> dict[str, object]:
     return out
 
 
-_POD_TEMPLATE_PATHS = CONTAINER_PATHS  # where the known workload kinds keep containers (scanner/workloads.py)
-
-
 def unjudged_pod_templates(resources: list[Resource], implied: list[Resource], templates: TemplateSet
                            ) -> list[Skipped]:
     """Objects that carry a pod template (containers at a usual place) but that no Pod Security constraint matches
@@ -253,7 +250,7 @@ def unjudged_pod_templates(resources: list[Resource], implied: list[Resource], t
         group = res.api_version.rpartition("/")[0]
         if any(kinds_match(c.match.get("kinds") or [], group, res.kind) for c in pss):
             continue
-        where = next((p for p in _POD_TEMPLATE_PATHS if isinstance(_get(res.obj, p), list)), None)
+        where = next((p for p in CONTAINER_PATHS if isinstance(value_at(res.obj, p), list)), None)
         if where is None:
             continue
         first = res.positions.get(())
@@ -262,14 +259,6 @@ def unjudged_pod_templates(resources: list[Resource], implied: list[Resource], t
                                   f"{'.'.join(where[:-1])} but is not a workload kind the Pod Security policies "
                                   "know: not evaluated (add --pod-template-path or podTemplatePaths in .kguard.yaml)"))
     return out
-
-
-def _get(obj: object, path: tuple[str, ...]) -> object:
-    for step in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(step)
-    return obj
 
 
 def _analyse(resources: list[Resource], options: ScanOptions, inventory_from: list[Resource] | None
