@@ -37,7 +37,7 @@ from scanner.load.kustomize import (
 )
 from scanner.load.kustomize.inputs import references
 from scanner.model import InputError, Resource, ScanResult, Skipped
-from scanner.scan import ScanOptions, load_templates, scan_resources
+from scanner.scan import ScanOptions, load_templates, run_settings, scan_resources
 
 _RELEASE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -309,7 +309,8 @@ def scan_loaded_overlays(dirs: Sequence[str], rendered: Sequence[LoadResult], op
         if not loaded.resources:
             rules = sorted((t.rule for t in templates.templates.values() if t.rule), key=lambda r: r.id)
             results.append(ScanResult(findings=[], scanned=loaded.scanned, skipped=loaded.skipped,
-                                      input_errors=loaded.errors, rules=rules, category=opts.category))
+                                      input_errors=loaded.errors, rules=rules, category=opts.category,
+                                      settings=run_settings(opts, [])))
             continue
         results.append(scan_resources(loaded.resources, opts, loaded=loaded, templates=templates))
     return results

@@ -159,15 +159,6 @@ def scan_resources(resources: list[Resource], options: ScanOptions, *, loaded: L
     loaded = loaded or LoadResult()
     findings, suppression_errors = apply_inline([*evaluation.findings, *analysis_findings], resources,
                                                 policy=options.config.suppressions)
-    settings = {
-        "policies": policy_settings(options),
-        "config": options.config.as_dict() | {"podSecurity": {
-            "defaultLevel": options.pod_security.default_level,
-            "exemptions": {"namespaces": list(options.pod_security.exempt_namespaces)}},
-            "select": list(options.select), "ignore": list(options.ignore)},  # in force: flags over the file
-        "suppressions": {"inline": sum(1 for f in findings if f.suppression and f.suppression.kind == "inSource"),
-                         "baseline": 0},
-    }
     return ScanResult(
         findings=findings,
         scanned=list(loaded.scanned),
@@ -179,7 +170,7 @@ def scan_resources(resources: list[Resource], options: ScanOptions, *, loaded: L
                        *unjudged],
         rules=sorted([*(t.rule for t in templates.templates.values() if t.rule), *analysis_rules], key=lambda r: r.id),
         category=options.category,
-        settings=settings,
+        settings=run_settings(options, findings),
         graphs=_graphs(resources, options, graph_from),
     )
 
@@ -220,6 +211,19 @@ def _without_referential_rules(templates: TemplateSet, options: ScanOptions, loa
               "evaluated (scan inside the repository, or pass --context PATH with the rest of the deployment)")
     inputs = (loaded.scanned if loaded else []) or ["<input>"]
     return kept, [Skipped(path=path, reason=reason) for path in inputs]
+
+
+def run_settings(options: ScanOptions, findings: Sequence[Finding]) -> dict[str, object]:
+    """What a scan ran with, as every report shows it: the policies, the configuration in force (flags over
+    `.kguard.yaml`) and the suppression counts (a baseline adds its own later)."""
+    in_force = dataclasses.replace(options.config, pod_security=options.pod_security, select=tuple(options.select),
+                                   ignore=tuple(options.ignore))
+    return {
+        "policies": policy_settings(options),
+        "config": in_force.as_dict(),
+        "suppressions": {"inline": sum(1 for f in findings if f.suppression and f.suppression.kind == "inSource"),
+                         "baseline": 0},
+    }
 
 
 def policy_settings(options: ScanOptions) -> dict[str, object]:

@@ -275,6 +275,21 @@ def test_named_file_repository_is_discovered_once(tmp_path: Path, monkeypatch: p
     assert not ISOLATION & {f["rule_id"] for f in document["findings"]}  # the context was loaded
     assert roots == [tmp_path.resolve()]
 
+
+def test_an_overlay_that_renders_nothing_still_records_the_settings(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    kustomization = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: {}\n"
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "kustomization.yaml").write_text(kustomization.format("[]"))
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "kustomization.yaml").write_text(kustomization.format("[pod.yaml]"))
+    (tmp_path / "app" / "pod.yaml").write_text(BAD_POD)
+    monkeypatch.chdir(tmp_path)
+    _, document, _ = _json("scan", "--kustomize", "empty", "--kustomize", "app", "--pss-level", "baseline")
+    settings = document["settings"]
+    assert settings["policies"]["source"] == "bundled"  # one value for both runs, not {"per_run": ...}
+    assert settings["config"]["podSecurity"]["defaultLevel"] == "baseline"
+
 def test_no_context_says_so_instead_of_asserting_a_gap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _plain_repo(tmp_path)  # no .git: no repository to take context from
     monkeypatch.chdir(tmp_path)
