@@ -274,3 +274,14 @@ def test_base_config_survives_a_renamed_kguard_yaml(tmp_path: Path, place: str) 
     assert (tmp_path / ".kguard.yaml").read_text() == base_config
     assert not (tmp_path / "app" / ".kguard.yaml").exists()
     assert "::warning title=kguard configuration::.kguard.yaml is changed" in done.stdout
+
+
+@pytest.mark.parametrize("path", [*WORKFLOWS, ACTION], ids=lambda p: p.name)
+def test_run_scripts_take_expressions_through_env_only(path: Path) -> None:
+    """No `${{ }}` inside a `run:` script: GitHub pastes an expression's value into the script text, so a branch
+    name, an overlay directory or an input could inject shell; values reach scripts as environment variables."""
+    document = _load(path)
+    jobs = document.get("jobs") or {"runs": document["runs"]}
+    pasted = [(job, step.get("name") or step["run"][:40]) for job, body in jobs.items()
+              for step in body.get("steps", []) if "${{" in step.get("run", "")]
+    assert pasted == []
