@@ -116,6 +116,11 @@ class Resource:
             api_version=self.api_version, kind=self.kind, name=self.name, namespace=self.namespace
         )
 
+    @property
+    def occurrence(self) -> str:
+        """Which copy of the object this is, as `Finding.occurrence` records it: `<path>#<document index>`."""
+        return f"{self.path}#{self.doc_index}"
+
     def locate(self, field_path: FieldPath) -> tuple[str, Position]:
         """Source file and position of a field: the deepest existing prefix of ``field_path``."""
         if self.blame is not None:

@@ -96,11 +96,6 @@ def _annotation(resource: Resource) -> str | None:
     return None if value is None else str(value)
 
 
-def occurrence_of(resource: Resource) -> str:
-    """Which copy of an object a resource is (`Finding.occurrence`)."""
-    return f"{resource.path}#{resource.doc_index}"
-
-
 def policy_problem(entry: IgnoreEntry, policy: SuppressionPolicy, today: dt.date) -> str | None:
     """Why an entry breaks the suppression policy (reason, expiry), or None."""
     if sum(ch.isalnum() for ch in entry.reason) < min(3, policy.min_reason_length) \
@@ -153,7 +148,7 @@ def apply_inline(findings: list[Finding], resources: Iterable[Resource], today: 
                 problem = policy_problem(entry, policy, today)
                 if problem:
                     raise SuppressionSyntaxError(f"suppression of {', '.join(entry.rules)}: {problem}")
-            by_occurrence[occurrence_of(resource)] = entries
+            by_occurrence[resource.occurrence] = entries
             if copies.get(resource.identity) == 1:
                 by_identity[resource.identity] = entries
         except SuppressionSyntaxError as exc:
