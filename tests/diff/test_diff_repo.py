@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -297,3 +298,26 @@ def test_broken_input_in_head_is_exit_2_naming_file_and_line(tmp_path: Path) -> 
     # a base revision that did not load is a warning, not an error of the change
     assert warned.exit_code == 0
     assert "kguard: warning: base revision" in warned.stderr and "plain/broken.yaml" in warned.stderr
+
+
+def test_a_revision_is_never_read_as_a_git_option(repo: Commits, inside: Path, tmp_path: Path) -> None:
+    planted = tmp_path / "written-by-git"
+    for args in (["--", f"--output={planted}"], [repo.initial, "--", f"--output={planted}"]):
+        result = CliRunner().invoke(app, ["diff", *args])
+        assert result.exit_code == 2, result.output
+        assert f"'--output={planted}' is not a git revision" in result.stderr
+    assert not planted.exists()
+
+
+def test_worktrees_are_removed_afterwards(repo: Commits, inside: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from scanner.diff.git import TMPDIR_ENV
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setenv(TMPDIR_ENV, str(scratch))
+    assert diff_json(repo.initial, repo.privileged)[0] == 1  # both revisions checked out
+    assert list(scratch.iterdir()) == []
+    listed = subprocess.run(["git", "-C", str(repo.root), "worktree", "list", "--porcelain"], capture_output=True,
+                            text=True, check=True).stdout
+    assert [line for line in listed.splitlines() if line.startswith("worktree ")] == [f"worktree {repo.root}"]
