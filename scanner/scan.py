@@ -38,7 +38,7 @@ class ScanOptions:
     workers: int | None = None
     timeout: float = 10.0
     category: str = "kguard"
-    pod_template_paths: Sequence[str] = ()  # KIND=PATH: custom workload kinds, evaluated as implied Pods
+    pod_template_paths: Sequence[str] = ()  # KIND=PATH: custom workload kinds (added to the config's), implied Pods
     analyses: bool = True  # whole-graph analyses (scanner/analysis/); like the catalogue, off with no default policies
     graphs: bool = False  # also export the reachability and RBAC graphs (ScanResult.graphs) for the HTML report
     on_progress: Callable[[int], None] | None = field(default=None, repr=False)
@@ -57,6 +57,8 @@ class ScanOptions:
         # rule patterns: comma lists allowed; the command line's list replaces the .kguard.yaml one
         self.select = split_patterns(self.select) or self.config.select
         self.ignore = split_patterns(self.ignore) or self.config.ignore
+        # custom workload kinds: the .kguard.yaml ones for every entry point, plus the command line's
+        self.pod_template_paths = tuple(dict.fromkeys([*self.config.pod_template_paths, *self.pod_template_paths]))
         for text in self.pod_template_paths:
             parse_spec(text)  # fail early on a malformed KIND=PATH
 
@@ -217,7 +219,7 @@ def run_settings(options: ScanOptions, findings: Sequence[Finding]) -> dict[str,
     """What a scan ran with, as every report shows it: the policies, the configuration in force (flags over
     `.kguard.yaml`) and the suppression counts (a baseline adds its own later)."""
     in_force = dataclasses.replace(options.config, pod_security=options.pod_security, select=tuple(options.select),
-                                   ignore=tuple(options.ignore))
+                                   ignore=tuple(options.ignore), pod_template_paths=tuple(options.pod_template_paths))
     return {
         "policies": policy_settings(options),
         "config": in_force.as_dict(),

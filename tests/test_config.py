@@ -180,6 +180,42 @@ def test_precommit_kustomize_honours_the_config_and_its_new_flags(repo: Path) ->
     assert run.returncode == 0 and run.stdout == ""  # a privileged namespace level: nothing applies
 
 
+
+WIDGET = """apiVersion: example.com/v1
+kind: Widget
+metadata:
+  name: w
+  namespace: shop
+spec:
+  template:
+    spec:
+      containers:
+      - name: app
+        image: registry.example/app:1.0
+        securityContext:
+          privileged: true
+"""
+
+
+def test_pod_template_paths_reach_every_entry_point_and_the_settings(repo: Path) -> None:
+    overlay = repo / "deploy"
+    overlay.mkdir()
+    (overlay / "widget.yaml").write_text(WIDGET)
+    (overlay / "kustomization.yaml").write_text("resources: [widget.yaml]\n")
+    run = kguard(repo, "precommit-kustomize", "deploy/widget.yaml", "--select", "pss-privileged")
+    assert run.returncode == 0, run.stderr  # not a known workload kind: listed as not evaluated
+    assert "not a workload kind" in " ".join(run.stdout.split())
+    (repo / ".kguard.yaml").write_text("podTemplatePaths: [Widget=spec.template]\n")
+    run = kguard(repo, "precommit-kustomize", "deploy/widget.yaml", "--select", "pss-privileged", "-q")
+    assert run.returncode == 1, run.stderr
+    assert "critical pss-privileged" in run.stdout
+    run = kguard(repo, "scan", "deploy/widget.yaml", "-f", "json", "--select", "pss-privileged",
+                 "--pod-template-path", "Gadget=spec.template")
+    assert run.returncode == 1, run.stderr
+    report = json.loads(run.stdout)
+    assert _rules(report) == {"pss-privileged"} and len(report["findings"]) == 1  # the file's entry, once
+    assert report["settings"]["config"]["podTemplatePaths"] == ["Widget=spec.template", "Gadget=spec.template"]
+
 def test_gatekeeper_build_honours_the_config(repo: Path) -> None:
     (repo / ".kguard.yaml").write_text("ignore: [rbac]\nseverityOverrides: {pss-privileged: medium}\n"
                                        "podSecurity: {exemptions: {namespaces: [kube-system]}}\n")
