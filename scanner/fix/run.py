@@ -17,7 +17,8 @@ from scanner.fix.plan import Placed, Planner
 from scanner.fix.pss import pod_security_changes
 from scanner.fix.yamledit import YamlEditError
 from scanner.load.files import display_path, load_paths, repo_root
-from scanner.model import Finding, Resource, ScanResult, Severity, fingerprint
+from scanner.model import Finding, Resource, ScanResult, Severity
+from scanner.report._common import finding_fingerprint
 from scanner.scan import ScanOptions, load_templates, rule_selected, scan_resources
 from scanner.workloads import workload_of
 
@@ -154,8 +155,7 @@ def plan_target(target: Target, options: ScanOptions, *, unsafe: bool, in_base: 
                 edits = alone.texts()
                 if edits:
                     what = "; ".join(dict.fromkeys(p.change.describe() for p in alone.placed))
-                    fixes[finding.fingerprint or fingerprint(finding.rule_id, finding.resource, finding.field_path,
-                                                             finding.message)] = (f"kguard fix: {what}", edits)
+                    fixes[finding_fingerprint(finding)] = (f"kguard fix: {what}", edits)
     left += [NotFixed(c.rule_id, shown, why) for c, shown, why in planner.failed]
     return planner, result, left, fixes
 
