@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -301,17 +302,34 @@ def _link_pss_overrides(policies: list[Policy]) -> list[Policy]:
     """Mark baseline checks that a restricted check replaces, and give that restricted check the severity floor of
     the baseline rules it replaces."""
     by_check = {check: p for p in policies if p.rule.pss_level == "baseline" for check in p.rule.pss_check}
-    overridden = {check for p in policies if p.rule.pss_level == "restricted" for check in p.rule.pss_overrides}
+    overridden = _overridden_checks(policies)
     out = []
     for policy in policies:
         rule = policy.rule
-        if rule.pss_level == "baseline" and rule.pss_check and set(rule.pss_check) <= overridden:
-            policy = replace(policy, pss_overridden=True)
+        policy = replace(policy, pss_overridden=_replaced(rule, overridden))
         replaced = [by_check[c].rule.severity for c in rule.pss_overrides if c in by_check]
         if replaced:
             policy = replace(policy, rule=replace(rule, baseline_severity=max(replaced)))
         out.append(policy)
     return out
+
+
+def select_policies(policies: list[Policy], keep: Callable[[Rule], bool]) -> list[Policy]:
+    """The policies whose rule ``keep`` selects (--select/--ignore), linked anew: a baseline check stays replaced at
+    restricted only while a selected restricted check replaces it, so ignoring that restricted check brings the
+    baseline check back instead of leaving restricted namespaces unchecked. Severity floors are left as they are."""
+    kept = [policy for policy in policies if keep(policy.rule)]
+    overridden = _overridden_checks(kept)
+    return [replace(policy, pss_overridden=_replaced(policy.rule, overridden)) for policy in kept]
+
+
+def _overridden_checks(policies: list[Policy]) -> set[str]:
+    """The baseline check ids the restricted policies among ``policies`` replace (upstream's OverrideCheckIDs)."""
+    return {check for p in policies if p.rule.pss_level == "restricted" for check in p.rule.pss_overrides}
+
+
+def _replaced(rule: Rule, overridden: set[str]) -> bool:
+    return rule.pss_level == "baseline" and bool(rule.pss_check) and set(rule.pss_check) <= overridden
 
 
 def _relative(path: Path, root: Path) -> str:

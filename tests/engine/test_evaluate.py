@@ -294,6 +294,25 @@ def test_restricted_checks_replace_the_baseline_checks_they_override():
     assert rule_ids("restricted") == ["pss-restricted-volumes"]
 
 
+def test_without_the_restricted_check_the_baseline_check_it_replaces_runs_at_restricted_again():
+    from scanner.engine.catalogue import default_policy_dir, load_catalogue, select_policies
+
+    def selector(policies, rule_id):
+        (policy,) = [p for p in policies if p.rule.id == rule_id]
+        (constraint,) = policy.to_constraints()
+        return constraint["spec"]["match"]["namespaceSelector"]
+
+    catalogue = load_catalogue(default_policy_dir())
+    at_restricted = {PSS_LABEL: "restricted"}
+    assert not selector_matches(selector(catalogue, "pss-capabilities-baseline"), at_restricted)
+    assert not selector_matches(selector(select_policies(catalogue, lambda rule: True),
+                                         "pss-capabilities-baseline"), at_restricted)
+    without = select_policies(catalogue, lambda rule: rule.id != "pss-capabilities-restricted")
+    assert "pss-capabilities-restricted" not in {p.rule.id for p in without}
+    assert selector_matches(selector(without, "pss-capabilities-baseline"), at_restricted)
+    assert selector_matches(selector(without, "pss-capabilities-baseline"), {})  # unlabelled: restricted default
+
+
 @pytest.mark.parametrize(("security", "blocks"), [
     ("  volumes:\n  - name: h\n    hostPath: {path: /etc}\n  containers:\n  - name: c\n    image: x\n", True),
     ("  containers:\n  - name: c\n    image: x\n    securityContext: {capabilities: {add: [SYS_ADMIN]}}\n", True),
