@@ -7,13 +7,13 @@ import json
 import os
 import posixpath
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 from scanner.engine.catalogue import Rule
-from scanner.model import FieldPath, Finding, ScanResult, Severity, fingerprint
+from scanner.model import FieldPath, Finding, ScanResult, Severity, Suppression, fingerprint
 from scanner.report.safe import safe_text
 
 __all__ = ["safe_text"]  # re-exported: every format escapes shown text through this one helper
@@ -177,6 +177,35 @@ def _from_cwd(path: str, cwd: str) -> str:
 def path_to_uri(path: str) -> str:
     """Percent-encode a relative posix path for use as a URI reference (``:`` and spaces included)."""
     return quote(path, safe="/")
+
+
+SUPPRESSION_KINDS = {"inSource": "annotation", "external": "baseline"}  # Suppression.kind as the reports name it
+PROBLEM_KINDS = ("input error", "policy error", "not evaluated", "skipped", "coverage gap")  # in report order
+
+
+def suppression_note(sup: Suppression) -> tuple[str, str]:
+    """How a finding is suppressed (``annotation, owner team, expires 2027-01-31``) and why (raw texts)."""
+    extra = "".join(f", {label} {value}" for label, value in (("owner", sup.owner), ("expires", sup.expires))
+                    if value)
+    return f"{SUPPRESSION_KINDS.get(sup.kind, sup.kind)}{extra}", sup.justification or "no justification given"
+
+
+def problem_rows(result: ScanResult, shown_path: Callable[[str], str] = str) -> list[tuple[str, str]]:
+    """What was not scanned or not evaluated, as (`PROBLEM_KINDS` entry, raw text) rows: input errors, policy
+    errors, objects not evaluated, skipped inputs and coverage gaps, each kind sorted; paths through ``shown_path``."""
+
+    def where(path: str, line: int | None) -> str:
+        return f"{shown_path(path)}:{line}" if line else shown_path(path)
+
+    rows = [("input error", f"{where(e.path, e.line)}: {e.message}")
+            for e in sorted(result.input_errors, key=lambda e: (e.path, e.line or 0, e.message))]
+    rows += [("policy error", f"{e.policy}: {e.message}")
+             for e in sorted(result.policy_errors, key=lambda e: (e.policy, e.message))]
+    for kind, items in (("not evaluated", result.not_evaluated), ("skipped", result.skipped)):
+        rows += [(kind, f"{where(s.path, s.line)}: {s.reason}")
+                 for s in sorted(items, key=lambda s: (s.path, s.line or 0, s.reason))]
+    rows += [("coverage gap", text) for text in sorted(coverage_text(gap) for gap in result.coverage)]
+    return rows
 
 
 def coverage_text(entry: dict[str, Any]) -> str:

@@ -23,20 +23,22 @@ from typing import Any
 
 from scanner.model import Finding, ScanResult, Severity
 from scanner.report._common import (
+    CATEGORY_ORDER,
     SEVERITIES,
     as_results,
     category_key,
     category_title,
-    coverage_text,
     format_field_path,
     help_url,
     merged_settings,
+    problem_rows,
     relative_posix_path,
     remediation_for,
     report_rules,
     sentence,
     settings_rows,
     sort_findings,
+    suppression_note,
     working_tree,
 )
 from scanner.report.html_graphs import NO_PATHS, Picture, rbac_picture, reachability_picture
@@ -160,10 +162,8 @@ def _finding_data(finding: Finding, rules: dict[str, Any], run: ScanResult, path
     if finding.field_path:
         entry["fp"] = safe_text(format_field_path(finding.field_path))
     if finding.suppression is not None:
-        sup = finding.suppression
-        how = {"inSource": "annotation", "external": "baseline"}.get(sup.kind, sup.kind)
-        extra = "".join(f", {k} {v}" for k, v in (("owner", sup.owner), ("expires", sup.expires)) if v)
-        entry["sup"] = safe_text(f"{how}{extra}: {sup.justification or 'no justification given'}")
+        how, why = suppression_note(finding.suppression)
+        entry["sup"] = safe_text(f"{how}: {why}")
     related = []
     for rel in finding.related:
         where = ""
@@ -213,7 +213,7 @@ def _summary(runs: list[ScanResult]) -> str:
     sev_items = "".join(
         f'<button type="button" class="sev-chip sev-{s.label}" data-severity="{s.label}">'
         f'<b>{by_severity.get(s, 0)}</b>{s.label}</button>' for s in SEVERITIES)
-    categories = sorted({f.category for f in active} | {"segmentation", "rbac", "pod-security"}, key=category_key)
+    categories = sorted({f.category for f in active} | set(CATEGORY_ORDER), key=category_key)
     by_category = Counter(f.category for f in active)
     cat_items = "".join(f'<li><span>{_text(category_title(c), prose=True)}</span><b>{by_category.get(c, 0)}</b></li>'
                         for c in categories)
@@ -326,24 +326,9 @@ def _findings_section(runs: list[ScanResult]) -> str:
 
 
 def _problems(runs: list[ScanResult]) -> str:
-    rows: list[tuple[str, str, str]] = []
     several = len(runs) > 1
-
-    def where(path: str, line: int | None) -> str:
-        return f"{path}:{line}" if line else path
-
-    for run in runs:
-        tag = safe_text(run.category) if several else ""
-        for err in sorted(run.input_errors, key=lambda e: (e.path, e.line or 0, e.message)):
-            rows.append(("input error", f"{where(err.path, err.line)}: {err.message}", tag))
-        for perr in sorted(run.policy_errors, key=lambda e: (e.policy, e.message)):
-            rows.append(("policy error", f"{perr.policy}: {perr.message}", tag))
-        for skip in sorted(run.not_evaluated, key=lambda s: (s.path, s.line or 0, s.reason)):
-            rows.append(("not evaluated", f"{where(skip.path, skip.line)}: {skip.reason}", tag))
-        for skip in sorted(run.skipped, key=lambda s: (s.path, s.line or 0, s.reason)):
-            rows.append(("skipped", f"{where(skip.path, skip.line)}: {skip.reason}", tag))
-        for text in sorted(coverage_text(gap) for gap in run.coverage):
-            rows.append(("coverage gap", text, tag))
+    rows = [(kind, text, safe_text(run.category) if several else "") for run in runs
+            for kind, text in problem_rows(run)]
     if not rows:
         body = '<p class="muted">Everything given was scanned and evaluated.</p>'
     else:

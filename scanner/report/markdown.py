@@ -17,12 +17,14 @@ from urllib.parse import quote
 
 from scanner.model import Finding, ScanResult, Severity
 from scanner.report._common import (
+    PROBLEM_KINDS,
     SEVERITIES,
     as_results,
     category_key,
     category_title,
     help_url,
     merged_settings,
+    problem_rows,
     relative_posix_path,
     report_rules,
     safe_text,
@@ -221,25 +223,13 @@ def graph_stats(graphs: Mapping[str, Any]) -> dict[str, Any]:
 def _problems(runs: Sequence[ScanResult]) -> list[str]:
     """Input counts, then every input error, policy error, object not evaluated, skipped input and coverage gap
     (the first `MAX_PROBLEMS`, collapsed; the rest counted)."""
-    from scanner.report._common import coverage_text
-
-    def where(path: str, line: int | None) -> str:
-        return f"{path}:{line}" if line else path
-
-    items: list[tuple[str, str]] = []
-    for r in runs:
-        items += [("input error", f"{where(e.path, e.line)}: {e.message}") for e in r.input_errors]
-        items += [("policy error", f"{e.policy}: {e.message}") for e in r.policy_errors]
-        items += [("not evaluated", f"{where(s.path, s.line)}: {s.reason}") for s in r.not_evaluated]
-        items += [("skipped", f"{where(s.path, s.line)}: {s.reason}") for s in r.skipped]
-        items += [("coverage gap", coverage_text(gap)) for gap in r.coverage]
-    order = {"input error": 0, "policy error": 1, "not evaluated": 2, "skipped": 3, "coverage gap": 4}
-    items.sort(key=lambda item: (order[item[0]], item[1]))
+    items = sorted((row for r in runs for row in problem_rows(r)),
+                   key=lambda item: (PROBLEM_KINDS.index(item[0]), item[1]))
     scanned = sum(len(r.scanned) for r in runs)
     resources = sum(r.resources for r in runs)
     lines = ["### Inputs", "", f"{scanned} file(s) scanned, {resources} resource(s) evaluated."]
     if items:
-        counts = ", ".join(f"{sum(kind == k for k, _ in items)} {kind}" for kind in order
+        counts = ", ".join(f"{sum(kind == k for k, _ in items)} {kind}" for kind in PROBLEM_KINDS
                            if any(k == kind for k, _ in items))
         lines += ["", "<details>", f"<summary>Not scanned or not evaluated: {counts}</summary>", ""]
         lines += [f"- {kind}: {code(text)}" for kind, text in items[:MAX_PROBLEMS]]

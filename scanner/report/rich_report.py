@@ -32,11 +32,13 @@ from scanner.engine.catalogue import Rule
 from scanner.model import Finding, RelatedLocation, ScanResult, Severity
 from scanner.report._common import (
     CATEGORY_ORDER,
+    SEVERITIES,
+    SUPPRESSION_KINDS,
     as_results,
     category_key,
     category_title,
-    coverage_text,
     format_field_path,
+    problem_rows,
     relative_posix_path,
     remediation_for,
     report_rules,
@@ -44,6 +46,7 @@ from scanner.report._common import (
     sentence,
     settings_rows,
     sort_findings,
+    suppression_note,
     terminal_path,
 )
 from scanner.report.safe import guard_lines
@@ -65,7 +68,8 @@ SEVERITY_STYLES = {
     Severity.LOW: "cyan",
     Severity.INFO: "dim",
 }
-_SEVERITIES = tuple(sorted(Severity, reverse=True))
+PROBLEM_STYLES = {"input error": "bold red", "policy error": "bold red", "not evaluated": "yellow", "skipped": "dim",
+                  "coverage gap": "yellow"}
 _SHORT = {Severity.CRITICAL: "crit", Severity.MEDIUM: "med"}  # column headers of the grand total
 
 
@@ -212,11 +216,10 @@ def report_renderables(result: ScanResult, view: View = FILE_VIEW, *, title_run:
 
 
 def _suppressed_counts(suppressed: list[Finding]) -> str:
-    kinds = {"inSource": "annotation", "external": "baseline"}
     counts: dict[str, int] = {}
     for finding in suppressed:
         assert finding.suppression is not None
-        how = kinds.get(finding.suppression.kind, finding.suppression.kind)
+        how = SUPPRESSION_KINDS.get(finding.suppression.kind, finding.suppression.kind)
         counts[how] = counts.get(how, 0) + 1
     return f"{len(suppressed)} ({', '.join(f'{n} {how}' for how, n in sorted(counts.items()))})"
 
@@ -343,16 +346,12 @@ def _related_line(rel: RelatedLocation) -> Text:
 
 def _suppressed_block(finding: Finding) -> RenderableType:
     assert finding.suppression is not None
-    sup = finding.suppression
-    how = {"inSource": "annotation", "external": "baseline"}.get(sup.kind, sup.kind)
-    extra = "".join(f", {label} {value}" for label, value in (("owner", sup.owner), ("expires", sup.expires))
-                    if value)
-    why = sup.justification or "no justification given"
+    how, why = suppression_note(finding.suppression)
     head = Text(f"{finding.severity.label.upper():<8} {safe_text(finding.rule_id)}", style="dim")
     body = _indented(
         Text(f"{_location(finding)}  {safe_text(finding.resource.display())}", style="dim"),
         Text(safe_text(sentence(finding.message)), style="dim"),
-        Text(safe_text(f"Suppressed ({how}{extra}): {why}"), style="dim"),
+        Text(safe_text(f"Suppressed ({how}): {why}"), style="dim"),
     )
     return Group(head, body, Text())
 
@@ -383,15 +382,15 @@ def grand_total_table(runs: Sequence[ScanResult]) -> Table:
     prefix = "kguard/"  # every overlay's and cluster's category starts with it
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     table.add_column("Run", overflow="fold")
-    for severity in _SEVERITIES:
+    for severity in SEVERITIES:
         table.add_column(Text(_SHORT.get(severity, severity.label), style=SEVERITY_STYLES[severity]),
                          justify="right", no_wrap=True)
     table.add_column("suppr", justify="right", no_wrap=True)
     table.add_column("errors", justify="right", no_wrap=True)
-    totals = [0] * (len(_SEVERITIES) + 2)
+    totals = [0] * (len(SEVERITIES) + 2)
     for result in runs:
         active = [f for f in result.findings if not f.suppressed]
-        row = [sum(f.severity == s for f in active) for s in _SEVERITIES]
+        row = [sum(f.severity == s for f in active) for s in SEVERITIES]
         row += [len(result.findings) - len(active), len(result.input_errors) + len(result.policy_errors)]
         totals = [a + b for a, b in zip(totals, row, strict=True)]
         table.add_row(Text(safe_text(result.category.removeprefix(prefix))), *map(str, row))
@@ -412,7 +411,7 @@ def verdict(runs: Sequence[ScanResult], threshold: Severity | None) -> Text:
     parts = []
     if blocking:
         assert threshold is not None
-        above = [f"{sum(f.severity == s for f in blocking)} {s.label}" for s in _SEVERITIES
+        above = [f"{sum(f.severity == s for f in blocking)} {s.label}" for s in SEVERITIES
                  if s > threshold and any(f.severity == s for f in blocking)]
         parts.append(f"{plural(len(blocking), 'finding')} >= {threshold.label}" + (f" ({', '.join(above)})"
                                                                                    if above else ""))
@@ -421,7 +420,7 @@ def verdict(runs: Sequence[ScanResult], threshold: Severity | None) -> Text:
         return Text(f"error: {problems}" + (f"; {parts[0]}" if parts else ""), style="bold red")
     if blocking:
         return Text(f"blocked: {parts[0]}", style="bold red")
-    below = [f"{sum(f.severity == s for f in active)} {s.label}" for s in _SEVERITIES
+    below = [f"{sum(f.severity == s for f in active)} {s.label}" for s in SEVERITIES
              if any(f.severity == s for f in active)]
     if threshold is None:
         rest = f" (--fail-on none; reported: {', '.join(below)})" if below else ""
@@ -444,28 +443,14 @@ def settings_grid(result: ScanResult) -> Table:
 def _problems(result: ScanResult, limit: int | None = None) -> Table | None:
     """Input errors, policy errors, objects not evaluated, skipped inputs and coverage gaps, one per row (the first
     ``limit`` rows and a count of the rest when ``limit`` is given)."""
-    rows: list[tuple[Text, str]] = []
-
-    def where(path: str, line: int | None) -> str:
-        return f"{terminal_path(path)}:{line}" if line else terminal_path(path)
-
-    for err in sorted(result.input_errors, key=lambda e: (e.path, e.line or 0, e.message)):
-        rows.append((Text("input error", "bold red"), f"{where(err.path, err.line)}: {err.message}"))
-    for perr in sorted(result.policy_errors, key=lambda e: (e.policy, e.message)):
-        rows.append((Text("policy error", "bold red"), f"{perr.policy}: {perr.message}"))
-    for skip in sorted(result.not_evaluated, key=lambda s: (s.path, s.line or 0, s.reason)):
-        rows.append((Text("not evaluated", "yellow"), f"{where(skip.path, skip.line)}: {skip.reason}"))
-    for skip in sorted(result.skipped, key=lambda s: (s.path, s.line or 0, s.reason)):
-        rows.append((Text("skipped", "dim"), f"{where(skip.path, skip.line)}: {skip.reason}"))
-    for text in sorted(coverage_text(gap) for gap in result.coverage):
-        rows.append((Text("coverage gap", "yellow"), text))
+    rows = problem_rows(result, terminal_path)
     if not rows:
         return None
     table = Table.grid(padding=(0, 2))
     table.add_column(no_wrap=True)
     table.add_column()
-    for label, text in rows[:limit]:
-        table.add_row(label, Text(safe_text(text)))
+    for kind, text in rows[:limit]:
+        table.add_row(Text(kind, PROBLEM_STYLES[kind]), Text(safe_text(text)))
     if limit is not None and len(rows) > limit:
         table.add_row(Text("..."), Text(f"and {len(rows) - limit} more (every one in --format json or sarif)",
                                         style="dim"))
@@ -483,7 +468,7 @@ def summary_table(result: ScanResult) -> Table:
     for category in categories:
         table.add_column(Text(safe_text(category_title(category), prose=True)), justify="right")
     table.add_column("Total", justify="right", style="bold")
-    for severity in _SEVERITIES:
+    for severity in SEVERITIES:
         row = [sum(f.severity == severity and f.category == c for f in active) for c in categories]
         table.add_row(Text(severity.label, style=SEVERITY_STYLES[severity]), *map(str, row), str(sum(row)))
     totals = [sum(f.category == c for f in active) for c in categories]
