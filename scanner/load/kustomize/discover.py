@@ -17,7 +17,7 @@ from pathlib import Path
 
 from scanner.config import CONFIG_FILE, Config, read_config
 from scanner.errors import UsageError
-from scanner.load.files import display_path
+from scanner.load.files import display_path, repo_root
 from scanner.load.kustomize.inputs import (
     KustomizationError,
     kustomization_inputs,
@@ -150,16 +150,7 @@ def overlays_for(roots: Sequence[str]) -> list[str]:
 def precommit_overlays(files: Sequence[str], root: str | Path = ".") -> list[str]:
     """The pre-commit hook's overlays: those under ``root`` (the repository) whose render reads a staged file."""
     root_path = Path(root)
-    if (git_root := _git_root(root_path)) is not None:
-        root_path = git_root
-    return [str(o) for o in affected_overlays(files, root_path)]
-
-
-def _git_root(start: Path) -> Path | None:
-    for parent in (start.resolve(), *start.resolve().parents):
-        if (parent / ".git").exists():
-            return parent
-    return None
+    return [str(o) for o in affected_overlays(files, repo_root(str(root_path.resolve())) or root_path)]
 
 
 def _kustomization_dirs(root: Path) -> list[Path]:
