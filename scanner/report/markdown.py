@@ -38,6 +38,7 @@ MAX_ROWS = 50  # blocking findings listed; the rest are counted
 MAX_OTHER_ROWS = 20  # findings below the threshold listed in the collapsed section
 MAX_CHARS = 60_000  # under GitHub's 65,536-character comment limit (job summaries allow 1 MiB)
 MAX_CELL = 300
+MAX_SETTING = 2000  # a settings line (e.g. every exclude glob of .kguard.yaml) in the footer
 MAX_PROBLEMS = 50
 MAX_GRAPH_EXAMPLES = 5
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~&:])")
@@ -103,9 +104,12 @@ def escape(text: object, *, limit: int = MAX_CELL) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", shown).replace("@", "@\u200b")
 
 
-def code(text: object) -> str:
-    """Untrusted text in a code span (backticks cannot close it; pipes cannot end the table cell)."""
+def code(text: object, *, limit: int = MAX_CELL) -> str:
+    """Untrusted text in a code span (backticks cannot close it; pipes cannot end the table cell), at most ``limit``
+    characters: a huge object or file name must not push the rest of the report past `MAX_CHARS`."""
     shown = safe_text(str(text)).replace("`", "'").replace("|", "¦")
+    if len(shown) > limit:
+        shown = shown[: limit - 1] + "…"
     return f"`{shown}`"
 
 
@@ -245,5 +249,5 @@ def _footer(runs: Sequence[ScanResult]) -> list[str]:
 
     rows = settings_rows(merged_settings(runs))
     return ["<details>", "<summary>What the scan ran with</summary>", "",
-            *(f"- {escape(label)}: {code(text)}" for label, text in rows), "", "</details>", "",
+            *(f"- {escape(label)}: {code(text, limit=MAX_SETTING)}" for label, text in rows), "", "</details>", "",
             f"<sub>kguard {escape(scanner.__version__)}</sub>"]

@@ -105,6 +105,16 @@ def test_large_result_fits_a_comment() -> None:
     assert "_... and 4950 more: every finding is in the SARIF and JSON reports._" in text
 
 
+def test_huge_names_are_cut_so_the_report_stays_whole() -> None:
+    """50 blocking findings on objects with 100,000-character names still leave room for the inputs and footer."""
+    huge = ResourceId(api_version="v1", kind="Pod", name="n" * 100_000, namespace="ns")
+    findings = [dataclasses.replace(f, severity=Severity.HIGH, resource=huge) for f in many(60)]
+    text = markdown.render(ScanResult(findings=findings), environ=GITHUB)
+    assert len(table_rows(text, "### Blocking findings")) == markdown.MAX_ROWS
+    assert "### Inputs" in text and "What the scan ran with" in text and "Report cut" not in text
+    assert max(len(span) for span in re.findall(r"`[^`]*`", text)) <= markdown.MAX_CELL + 2
+
+
 def test_hostile_text_is_inert() -> None:
     result = clean(build_result())
     evil = ResourceId(api_version="v1", kind="Pod", name="x`|<img src=x>", namespace="ns")
