@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from scanner.cli import Format
 from scanner.model import ScanResult, Severity
 from scanner.report import FORMATS, REPORT_FILES, render, write_report_dir
 
 
 def test_formats_registry(scan_result: ScanResult) -> None:
-    assert set(FORMATS) >= {"rich", "sarif", "json", "markdown"}
+    assert set(FORMATS) == {"rich", "sarif", "json", "markdown", "html"} == {f.value for f in Format}  # --format
     assert json.loads(render("sarif", scan_result))["version"] == "2.1.0"
     assert json.loads(render("json", scan_result))["schema_version"] == "1.1"
     assert "kguard report" in render("rich", scan_result)
@@ -37,7 +38,7 @@ def test_write_report_dir(tmp_path: Path, scan_result: ScanResult) -> None:
     target = tmp_path / "reports" / "nested"
     paths = write_report_dir(scan_result, target)
     assert [p.name for p in paths] == list(REPORT_FILES)
-    assert {"kguard.sarif", "kguard.json", "kguard.txt", "kguard.md", "kguard.html"} <= set(REPORT_FILES)
+    assert set(REPORT_FILES) == {"kguard.sarif", "kguard.json", "kguard.txt", "kguard.md", "kguard.html"}
     assert all(p.parent == target and p.stat().st_size > 0 for p in paths)
     assert json.loads((target / "kguard.sarif").read_text())["runs"][0]["results"]
     assert json.loads((target / "kguard.json").read_text())["summary"]["total"] == 6
