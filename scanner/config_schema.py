@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from scanner.errors import UsageError
+from scanner.load.yaml_source import MAX_NODES_PER_DOCUMENT
 from scanner.model import FieldPath
 
 SCHEMA_NAME = "kguard-config-1.json"
@@ -44,7 +45,7 @@ def load_with_lines(text: str) -> list[tuple[Any, dict[FieldPath, int]]]:
     """Every YAML document of ``text`` as (value, line of each field path); the line of a mapping entry is its key's.
 
     Values are PyYAML's safe ones (YAML 1.1 as `.kguard.yaml` has always been read: `n` stays a string). Raises
-    yaml.YAMLError.
+    yaml.YAMLError, or ValueError for a document that aliases expand beyond the manifests' node budget.
     """
     import yaml
 
@@ -52,22 +53,26 @@ def load_with_lines(text: str) -> list[tuple[Any, dict[FieldPath, int]]]:
     out = []
     for node in yaml.compose_all(text, Loader=loader):
         lines: dict[FieldPath, int] = {}
-        _walk(node, (), node.start_mark.line + 1, lines)
+        _walk(node, (), node.start_mark.line + 1, lines, [MAX_NODES_PER_DOCUMENT])
         out.append((loader("").construct_document(node), lines))
     return out
 
 
-def _walk(node: Any, path: FieldPath, line: int, lines: dict[FieldPath, int]) -> None:
+def _walk(node: Any, path: FieldPath, line: int, lines: dict[FieldPath, int], left: list[int]) -> None:
+    """Record the line of ``path`` and of everything below it; ``left`` is the node budget still unspent."""
     import yaml
 
+    left[0] -= 1
+    if left[0] < 0:  # aliases of aliases: a few lines that expand to billions of nodes
+        raise ValueError(f"the document expands to more than {MAX_NODES_PER_DOCUMENT:,} nodes (aliases)")
     lines[path] = line
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             if isinstance(key, yaml.ScalarNode):
-                _walk(value, (*path, key.value), key.start_mark.line + 1, lines)
+                _walk(value, (*path, key.value), key.start_mark.line + 1, lines, left)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _walk(item, (*path, index), item.start_mark.line + 1, lines)
+            _walk(item, (*path, index), item.start_mark.line + 1, lines, left)
 
 
 def _line(path: FieldPath, lines: dict[FieldPath, int]) -> int | None:

@@ -93,6 +93,14 @@ def test_errors_name_the_file_and_line(text: str, expected: str) -> None:
     assert "\n" not in str(caught.value)
 
 
+
+def test_an_alias_bomb_is_an_error_not_a_hang() -> None:
+    # nine lines of aliases of aliases: 10**9 nodes once expanded (the manifests' node budget applies here too)
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    with pytest.raises(UsageError, match=r"^cfg.yaml: cannot read: the document expands to more than 250,000 nodes"):
+        parse_config_text("\n".join(lines) + "\n", "cfg.yaml")
+
 def test_new_settings_are_typed_and_shown_in_reports_settings() -> None:
     config = parse_config_text("select: ['pss-privileged,rbac', seg-*]\nignore: [rbac-pod-exec]\nfailOn: critical\n"
                                "severityOverrides: {pss-privileged: low}\ncontext: [manifests]\n"
