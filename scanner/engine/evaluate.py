@@ -116,7 +116,8 @@ class _Plan:
     """What to evaluate, and what matching already decided."""
 
     units: list[_Unit] = field(default_factory=list)
-    excluded: dict[int, list[str]] = field(default_factory=dict)  # resource -> constraints its namespace is exempt from
+    # resource -> (its checked namespace, the constraints that namespace is exempt from)
+    excluded: dict[int, tuple[str, list[str]]] = field(default_factory=dict)
     missing_namespaces: dict[str, Resource] = field(default_factory=dict)  # judged as unlabelled: said once each
 
 
@@ -221,7 +222,7 @@ def _matched(constraint: Constraint, res: Resource, i: int, namespaces: dict[str
         plan.missing_namespaces.setdefault(verdict.namespace, res)
     if not verdict:
         if isinstance(verdict, Excluded):
-            plan.excluded.setdefault(i, []).append(constraint.label)
+            plan.excluded.setdefault(i, (verdict.namespace, []))[1].append(constraint.label)
         return False
     return True
 
@@ -255,19 +256,14 @@ def _collect_findings(run: runner.RunResult, plan: _Plan, templates: TemplateSet
     return failures
 
 
-def _checked_namespace(res: Resource) -> str | None:
-    """The namespace a constraint's namespaces/excludedNamespaces are checked against: a Namespace's own name."""
-    return res.name if res.kind == "Namespace" and res.identity.group == "" else res.namespace
-
-
 def _say_not_evaluated(plan: _Plan, resources: list[Resource], out: Evaluation) -> None:
     """Exempt objects and namespaces judged as unlabelled, as not-evaluated entries."""
-    for i, constraints in sorted(plan.excluded.items()):
+    for i, (namespace, constraints) in sorted(plan.excluded.items()):
         res = resources[i]
         first = res.positions.get(())
         out.not_evaluated.append(Skipped(
             path=res.path, line=first.line if first else None,
-            reason=f"{res.identity.display()}: namespace {_checked_namespace(res)!r} is excluded (exempt) from "
+            reason=f"{res.identity.display()}: namespace {namespace!r} is excluded (exempt) from "
                    f"{', '.join(sorted(set(constraints)))}"))
     for namespace, res in sorted(plan.missing_namespaces.items()):
         out.not_evaluated.append(Skipped(
