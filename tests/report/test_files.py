@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from scanner.errors import UsageError
-from scanner.safe_files import write_file, write_files
+from scanner.safe_files import remove_file, write_file, write_files
 
 
 @pytest.fixture
@@ -89,3 +89,16 @@ def test_absolute_path_outside_the_working_tree_is_the_users_choice(cwd: Path, t
     with pytest.raises(UsageError, match="symbolic link"):  # the report file itself is never a link
         write_file(tmp_path / "mine" / "link.txt", "y")
     assert (tmp_path / "real" / "new" / "r.txt").read_text() == "x"
+
+
+def test_remove_file_removes_a_link_itself_and_never_enters_a_linked_directory(cwd: Path, tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "t.yaml").write_text("keep")
+    os.symlink(tmp_path / "elsewhere" / "t.yaml", cwd / "link.yaml")
+    remove_file(Path("link.yaml"))
+    assert not os.path.lexists(cwd / "link.yaml") and (tmp_path / "elsewhere" / "t.yaml").read_text() == "keep"
+    os.symlink(tmp_path / "elsewhere", cwd / "templates")
+    with pytest.raises(UsageError, match="templates is a symbolic link"):
+        remove_file(Path("templates/t.yaml"))
+    assert (tmp_path / "elsewhere" / "t.yaml").read_text() == "keep"
+    remove_file(Path("missing.yaml"))  # nothing to remove is no error
