@@ -29,7 +29,7 @@ from scanner.model import (
     Severity,
     fingerprint,
 )
-from scanner.workloads import value_at, workload_controller
+from scanner.workloads import group_of, value_at, workload_controller
 from scanner.workloads import workload as workload_kind
 
 ENVIRONMENT_LABELS = ("environment", "app.kubernetes.io/environment")
@@ -268,10 +268,6 @@ def describe_ports(ports: PortSet) -> str:
     return ", ".join(parts[:3]) + (f" (+{len(parts) - 3} more)" if len(parts) > 3 else "")
 
 
-def _group_of(api_version: str) -> str:
-    return api_version.rpartition("/")[0]
-
-
 def _as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -318,7 +314,7 @@ def workloads(resources: Iterable[Resource]) -> list[Workload]:
     """Objects with a pod template, except objects a workload controller manages (their owner stands for them)."""
     out = []
     for res in resources:
-        kind = workload_kind(_group_of(res.api_version), res.kind)
+        kind = workload_kind(group_of(res.api_version), res.kind)
         if kind is None or not kind.runs_pods or res.parent is not None or workload_controller(res.obj):
             continue
         template_path = kind.template
@@ -418,7 +414,7 @@ def build_graph(resources: Sequence[Resource]) -> Graph:
         if res.kind == "Namespace" and res.api_version == "v1" and res.name:
             namespace_labels[res.name] = {**_labels(res.metadata.get("labels")), NAMESPACE_NAME_LABEL: res.name}
     policies = sorted((r for r in resources if r.kind == "NetworkPolicy"
-                       and _group_of(r.api_version) == "networking.k8s.io"),
+                       and group_of(r.api_version) == "networking.k8s.io"),
                       key=lambda r: (r.namespace or "default", r.name))
     for name in {w.namespace for w in found} | {p.namespace or "default" for p in policies}:
         namespace_labels.setdefault(name, {NAMESPACE_NAME_LABEL: name})

@@ -12,8 +12,8 @@ READ_VERBS = ["get", "list", "watch"]
 
 Holding = tuple[str, str]  # (capability, scope)
 
-# Resources whose creation runs a pod (as any ServiceAccount of the namespace).
-# Resources whose creation runs a pod (every kind of scanner.workloads that runs pods, in its current API group).
+# Resources whose creation runs a pod, as any ServiceAccount of the namespace (every kind of scanner.workloads that
+# runs pods, in its current API group).
 WORKLOADS = [("", "pods"), ("apps", "deployments"), ("apps", "statefulsets"), ("apps", "daemonsets"),
              ("apps", "replicasets"), ("batch", "jobs"), ("batch", "cronjobs"), ("", "replicationcontrollers"),
              ("argoproj.io", "rollouts")]
