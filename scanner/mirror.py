@@ -74,18 +74,11 @@ def configured_policies(policies: list[Policy], config: Config | None) -> list[P
         return policies
     from dataclasses import replace
 
-    from scanner.scan import rule_selected
+    from scanner.scan import overridden, rule_selected
 
     overrides = dict(config.severity_overrides)
-    out = []
-    for policy in policies:
-        if not rule_selected(policy.rule, config.select, config.ignore):
-            continue
-        if policy.rule.id in overrides:
-            policy = replace(policy, rule=replace(policy.rule, severity=overrides[policy.rule.id],
-                                                  baseline_severity=None))
-        out.append(policy)
-    return out
+    return [replace(policy, rule=overridden(policy.rule, overrides)) for policy in policies
+            if rule_selected(policy.rule, config.select, config.ignore)]
 
 
 def build(policy_dir: Path, out_dir: Path | None = None, pod_security: PodSecurityConfig | None = None,

@@ -15,7 +15,7 @@ from scanner.engine.evaluate import evaluate
 from scanner.engine.expand import implied_pods, parse_spec
 from scanner.engine.match import kinds_match
 from scanner.engine.review import apply_default_namespace
-from scanner.engine.templates import Template, TemplateSet, add_template_objects, from_policy
+from scanner.engine.templates import TemplateSet, add_template_objects, from_policy
 from scanner.errors import UsageError
 from scanner.load.files import LoadResult, display_path, load_paths
 from scanner.model import Finding, Resource, ScanResult, Severity, Skipped
@@ -109,20 +109,19 @@ def load_templates(options: ScanOptions) -> TemplateSet:
         raise UsageError(f"{options.config.source}: `severityOverrides` names no rule {unknown[0]!r} "
                          "(see `kguard rules`)")
     if overrides:
-        templates.templates = {k: _with_severity(t, overrides) for k, t in templates.templates.items()}
+        templates.templates = {k: t if t.rule is None else dataclasses.replace(t, rule=overridden(t.rule, overrides))
+                               for k, t in templates.templates.items()}
     keep = {kind for kind, t in templates.templates.items()
             if t.rule is None or _selected(t.rule, options.select, options.ignore)}
     return TemplateSet(templates={k: v for k, v in templates.templates.items() if k in keep},
                        constraints=[c for c in templates.constraints if c.kind in keep])
 
 
-def _with_severity(template: Template, overrides: dict[str, Severity]) -> Template:
-    """``template`` with its rule's severity as `.kguard.yaml` `severityOverrides` sets it (no baseline floor)."""
-    rule = template.rule
-    if rule is None or rule.id not in overrides:
-        return template
-    return dataclasses.replace(template, rule=dataclasses.replace(rule, severity=overrides[rule.id],
-                                                                   baseline_severity=None))
+def overridden(rule: Rule, overrides: dict[str, Severity]) -> Rule:
+    """``rule`` with the severity `.kguard.yaml` `severityOverrides` gives it (and no baseline floor then)."""
+    if rule.id not in overrides:
+        return rule
+    return dataclasses.replace(rule, severity=overrides[rule.id], baseline_severity=None)
 
 
 def scan_resources(resources: list[Resource], options: ScanOptions, *, loaded: LoadResult | None = None,
@@ -285,7 +284,7 @@ def _analyse(resources: list[Resource], options: ScanOptions, inventory_from: li
     if overrides:  # .kguard.yaml severityOverrides, as load_templates applies them to the templates' rules
         findings = [dataclasses.replace(f, severity=overrides[f.rule_id]) if f.rule_id in overrides else f
                     for f in findings]
-        rules = [dataclasses.replace(r, severity=overrides[r.id]) if r.id in overrides else r for r in rules]
+        rules = [overridden(r, overrides) for r in rules]
     return findings, rules
 
 
