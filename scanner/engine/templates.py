@@ -1,6 +1,6 @@
 """Gatekeeper ConstraintTemplates and Constraints as plain data.
 
-Both kguard's own catalogue (through `Policy.to_template`/`to_constraint`) and user YAML given with
+Both kguard's own catalogue (through `Policy.to_template`/`to_constraints`) and user YAML given with
 `--templates DIR` go through the same parser, so the scanner reads exactly what the cluster would.
 """
 
@@ -11,11 +11,11 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from scanner.engine.catalogue import Policy, Rule, package_of
+from scanner.errors import UsageError
+from scanner.model import Resource, Severity
 
 if TYPE_CHECKING:
     from scanner.config import PodSecurityConfig
-from scanner.errors import UsageError
-from scanner.model import Resource, Severity
 
 TARGET = "admission.k8s.gatekeeper.sh"
 SYNC_ANNOTATION = "metadata.gatekeeper.sh/requires-sync-data"
