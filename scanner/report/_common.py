@@ -28,6 +28,24 @@ _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:/")
 
 
+def blocks(severity: Severity, threshold: Severity | None) -> bool:
+    """Whether an unsuppressed finding of ``severity`` fails the run (`ScanResult.exit_code`: info never does)."""
+    return threshold is not None and severity >= threshold and severity > Severity.INFO
+
+
+def input_counts(runs: Sequence[ScanResult]) -> list[tuple[str, int]]:
+    """What was scanned, skipped, errored or left uncovered, as (label, count) rows in report order."""
+    return [
+        ("Files scanned", sum(len(r.scanned) for r in runs)),
+        ("Resources evaluated", sum(r.resources for r in runs)),
+        ("Skipped inputs", sum(len(r.skipped) for r in runs)),
+        ("Not evaluated", sum(len(r.not_evaluated) for r in runs)),
+        ("Input errors", sum(len(r.input_errors) for r in runs)),
+        ("Policy errors", sum(len(r.policy_errors) for r in runs)),
+        ("Coverage gaps", sum(len(r.coverage) for r in runs)),
+    ]
+
+
 def as_results(results: ScanResult | Sequence[ScanResult]) -> list[ScanResult]:
     """One or several results as a list (several = one run per Kustomize overlay or cluster)."""
     if isinstance(results, ScanResult):

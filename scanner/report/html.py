@@ -26,10 +26,12 @@ from scanner.report._common import (
     CATEGORY_ORDER,
     SEVERITIES,
     as_results,
+    blocks,
     category_key,
     category_title,
     format_field_path,
     help_url,
+    input_counts,
     merged_settings,
     problem_rows,
     relative_posix_path,
@@ -189,7 +191,7 @@ def verdict(runs: list[ScanResult], fail_on: Severity | None) -> tuple[str, str]
         return "error", f"errors: {input_errors} input error(s), {policy_errors} policy error(s)"
     if fail_on is None:
         return "passed", "passed (no --fail-on threshold)"
-    failing = [f for f in active if f.severity >= fail_on and f.severity > Severity.INFO]
+    failing = [f for f in active if blocks(f.severity, fail_on)]
     if not failing:
         return "passed", f"passed: no finding at or above {fail_on.label}"
     critical = sum(f.severity == Severity.CRITICAL for f in failing)
@@ -217,17 +219,8 @@ def _summary(runs: list[ScanResult]) -> str:
     by_category = Counter(f.category for f in active)
     cat_items = "".join(f'<li><span>{_text(category_title(c), prose=True)}</span><b>{by_category.get(c, 0)}</b></li>'
                         for c in categories)
-    inputs = [
-        ("Files scanned", sum(len(r.scanned) for r in runs)),
-        ("Resources evaluated", sum(r.resources for r in runs)),
-        ("Skipped inputs", sum(len(r.skipped) for r in runs)),
-        ("Not evaluated", sum(len(r.not_evaluated) for r in runs)),
-        ("Input errors", sum(len(r.input_errors) for r in runs)),
-        ("Policy errors", sum(len(r.policy_errors) for r in runs)),
-        ("Coverage gaps", sum(len(r.coverage) for r in runs)),
-    ]
     input_items = "".join(f'<li class="{"warn" if count and i >= 2 else ""}"><span>{label}</span><b>{count}</b></li>'
-                          for i, (label, count) in enumerate(inputs))
+                          for i, (label, count) in enumerate(input_counts(runs)))
     policies = merged_settings(runs).get("policies")
     source, digest = "not recorded", ""
     if isinstance(policies, dict) and policies:

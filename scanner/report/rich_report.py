@@ -35,9 +35,11 @@ from scanner.report._common import (
     SEVERITIES,
     SUPPRESSION_KINDS,
     as_results,
+    blocks,
     category_key,
     category_title,
     format_field_path,
+    input_counts,
     problem_rows,
     relative_posix_path,
     remediation_for,
@@ -191,7 +193,7 @@ def report_renderables(result: ScanResult, view: View = FILE_VIEW, *, title_run:
         out.append(Text("No unsuppressed findings.", style="bold green"))
     else:
         out.append(_heading(f"Findings ({len(active)}), most severe first"))
-        for block in rule_blocks(active):
+        for block in ruleblocks(active):
             out.append(_rule_block(block, rules, view))
     if suppressed:
         if view.show_suppressed:
@@ -250,7 +252,7 @@ class RuleBlock:
         return [f for group in self.objects for f in group]
 
 
-def rule_blocks(findings: Sequence[Finding]) -> list[RuleBlock]:
+def ruleblocks(findings: Sequence[Finding]) -> list[RuleBlock]:
     """Findings as rule blocks, most severe first, then by category and rule id; objects in location order."""
     by_rule: dict[tuple[str, Severity], dict[tuple[object, ...], list[Finding]]] = {}
     for finding in sort_findings(findings):
@@ -289,7 +291,7 @@ def _rule_block(block: RuleBlock, rules: dict[str, Rule], view: View) -> Rendera
     if rule and rule.title != block.rule_id:
         head.append(f"  {safe_text(rule.title, prose=True)}", style="italic")
     # compact: a rule below the fail threshold shows only where it fires (what blocks gets the messages and fixes)
-    brief = view.layout == COMPACT and not _blocks(block.severity, view.threshold)
+    brief = view.layout == COMPACT and not blocks(block.severity, view.threshold)
     fixes = {remediation_for(f, rules) for f in findings}
     shared_fix = None if brief else fixes.pop() if len(fixes) == 1 else None
     shown = block.objects if view.objects_per_rule is None else block.objects[: view.objects_per_rule]
@@ -303,11 +305,6 @@ def _rule_block(block: RuleBlock, rules: dict[str, Rule], view: View) -> Rendera
     if shared_fix:
         body.append(Text.assemble(("Fix: ", "green"), safe_text(sentence(shared_fix), prose=True)))
     return Group(head, _indented(*body), Text())
-
-
-def _blocks(severity: Severity, threshold: Severity | None) -> bool:
-    """Whether a finding of ``severity`` fails the run (`ScanResult.exit_code`: info never does)."""
-    return threshold is not None and severity >= threshold and severity > Severity.INFO
 
 
 def _where(finding: Finding) -> Text:
@@ -367,7 +364,7 @@ def rule_table(active: Sequence[Finding], rules: dict[str, Rule]) -> Table:
     table.add_column("Findings", justify="right", no_wrap=True)
     table.add_column("Objects", justify="right", no_wrap=True)
     table.add_column("Files", justify="right", no_wrap=True)
-    for block in rule_blocks(active):
+    for block in ruleblocks(active):
         findings = block.findings
         files = {relative_posix_path(f.location.path)[0] for f in findings}
         table.add_row(Text(block.severity.label, style=SEVERITY_STYLES[block.severity]),
@@ -407,7 +404,7 @@ def verdict(runs: Sequence[ScanResult], threshold: Severity | None) -> Text:
     active = [f for r in runs for f in r.findings if not f.suppressed]
     errors = [(sum(len(r.input_errors) for r in runs), "input error"),
               (sum(len(r.policy_errors) for r in runs), "policy error")]
-    blocking = [f for f in active if _blocks(f.severity, threshold)]
+    blocking = [f for f in active if blocks(f.severity, threshold)]
     parts = []
     if blocking:
         assert threshold is not None
@@ -482,15 +479,7 @@ def counts_table(result: ScanResult) -> Table:
     table = Table(title="Inputs", box=box.SIMPLE_HEAVY, title_justify="left", show_header=False)
     table.add_column("What")
     table.add_column("Count", justify="right")
-    rows = (
-        ("Files scanned", len(result.scanned), ""),
-        ("Resources evaluated", result.resources, ""),
-        ("Skipped inputs", len(result.skipped), "yellow"),
-        ("Not evaluated", len(result.not_evaluated), "yellow"),
-        ("Input errors", len(result.input_errors), "bold red"),
-        ("Policy errors", len(result.policy_errors), "bold red"),
-        ("Coverage gaps", len(result.coverage), "yellow"),
-    )
-    for label, count, style in rows:
+    styles = ("", "", "yellow", "yellow", "bold red", "bold red", "yellow")
+    for (label, count), style in zip(input_counts([result]), styles, strict=True):
         table.add_row(label, Text(str(count), style=style if count else ""))
     return table
