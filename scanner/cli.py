@@ -263,9 +263,9 @@ def _emit(results: list[ScanResult], fmt: Format, output: Path | None, quiet: bo
     write_file(output, text)  # temporary file + rename; never through a symlink (UsageError says why)
 
 
-def finish(results: list[ScanResult], *, fmt: Format, output: Path | None, fail_on: FailOn, quiet: bool,
-           report_dir: Path | None = None, layout: Layout = Layout.auto, show_suppressed: bool = False) -> None:
-    """Write the report(s) and exit with the contract's code (0 clean, 1 findings, 2 errors)."""
+def write_reports(results: list[ScanResult], *, fmt: Format, output: Path | None, fail_on: FailOn, quiet: bool,
+                  report_dir: Path | None = None, layout: Layout = Layout.auto, show_suppressed: bool = False) -> None:
+    """Problems on stderr, the report on stdout (or in ``output``), every format in ``report_dir``."""
     from scanner import report
 
     _report_problems(results, quiet, fmt)
@@ -275,6 +275,13 @@ def finish(results: list[ScanResult], *, fmt: Format, output: Path | None, fail_
             report.write_report_dir(results, report_dir, threshold=fail_on.threshold())
         except OSError as exc:
             raise UsageError(f"{report_dir}: cannot write reports: {exc.strerror or exc}") from None
+
+
+def finish(results: list[ScanResult], *, fmt: Format, output: Path | None, fail_on: FailOn, quiet: bool,
+           report_dir: Path | None = None, layout: Layout = Layout.auto, show_suppressed: bool = False) -> None:
+    """Write the report(s) and exit with the contract's code (0 clean, 1 findings, 2 errors)."""
+    write_reports(results, fmt=fmt, output=output, fail_on=fail_on, quiet=quiet, report_dir=report_dir,
+                  layout=layout, show_suppressed=show_suppressed)
     raise typer.Exit(max(r.exit_code(fail_on.threshold()) for r in results))
 
 
@@ -547,13 +554,9 @@ def audit(
         result = run_audit(options, scan_options, on_listed)
     print_summary(result, quiet)
     if require_full_coverage and result.result.coverage:
-        _report_problems([result.result], quiet)
-        _emit([result.result], fmt, output, quiet, fail_on)
-        if report_dir is not None:  # the nightly job still gets its summary and artifact
-            from scanner import report
-
-            with _errors_to_exit():
-                report.write_report_dir([result.result], report_dir, threshold=fail_on.threshold())
+        with _errors_to_exit():  # the nightly job still gets its report, summary and artifact
+            write_reports([result.result], fmt=fmt, output=output, fail_on=fail_on, quiet=quiet,
+                          report_dir=report_dir)
         fail(f"coverage incomplete: {len(result.result.coverage)} kind/namespace(s) could not be read "
              "(--require-full-coverage)")
     if compare is not None:
