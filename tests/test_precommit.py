@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.fixtures.git import git
+
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures" / "kustomize"
 TIMEOUT = 900  # each try-repo builds a fresh virtualenv with kguard in it
@@ -64,10 +66,8 @@ def _git_repo(path: Path, files: dict[str, str]) -> Path:
     for name, text in files.items():
         (path / name).parent.mkdir(parents=True, exist_ok=True)
         (path / name).write_text(text)
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
-    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=path, check=True, env=env)
-    subprocess.run(["git", "add", "-A"], cwd=path, check=True, env=env)
+    git(path, "init", "-q", "-b", "main")
+    git(path, "add", "-A")
     return path
 
 

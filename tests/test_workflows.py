@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.fixtures.git import GIT_ENV, git
 from tests.fixtures.tools import find_tool
 
 REPO = Path(__file__).resolve().parents[1]
@@ -248,28 +249,19 @@ def _restore_config_script(place: str) -> str:
 def test_base_config_survives_a_renamed_kguard_yaml(tmp_path: Path, place: str) -> None:
     """A pull request that moves .kguard.yaml elsewhere is scanned with the base branch's file where it was (git's
     rename detection would list only the new name, and the old one would stay deleted)."""
-    import os
-
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.invalid", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
-
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=tmp_path, env={**os.environ, **env}, capture_output=True,
-                              text=True, check=True).stdout.strip()
-
     base_config = "failOn: low\nhelm: {enabled: true}\n"
     (tmp_path / ".kguard.yaml").write_text(base_config)
     (tmp_path / "app").mkdir()
-    git("init", "-q", "-b", "main")
-    git("add", ".")
-    git("commit", "-qm", "base")
-    base_sha = git("rev-parse", "HEAD")
-    git("remote", "add", "origin", str(tmp_path))
-    git("mv", ".kguard.yaml", "app/.kguard.yaml")
-    git("commit", "-qm", "pull request")
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-qm", "base")
+    base_sha = git(tmp_path, "rev-parse", "HEAD")
+    git(tmp_path, "remote", "add", "origin", str(tmp_path))
+    git(tmp_path, "mv", ".kguard.yaml", "app/.kguard.yaml")
+    git(tmp_path, "commit", "-qm", "pull request")
     summary = tmp_path.parent / f"{tmp_path.name}-summary.md"
     done = _bash(_restore_config_script(place), tmp_path,
-                 {**env, "BASE_SHA": base_sha, "WARN": "true", "GITHUB_STEP_SUMMARY": str(summary)})
+                 {**GIT_ENV, "BASE_SHA": base_sha, "WARN": "true", "GITHUB_STEP_SUMMARY": str(summary)})
     assert done.returncode == 0, done.stderr
     assert (tmp_path / ".kguard.yaml").read_text() == base_config
     assert not (tmp_path / "app" / ".kguard.yaml").exists()
