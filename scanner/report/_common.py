@@ -33,6 +33,14 @@ def blocks(severity: Severity, threshold: Severity | None) -> bool:
     return threshold is not None and severity >= threshold and severity > Severity.INFO
 
 
+def run_counts(result: ScanResult) -> list[int]:
+    """A run's row of the grand total: unsuppressed findings per severity (`SEVERITIES` order), then suppressed
+    findings, then input and policy errors."""
+    active = [f for f in result.findings if not f.suppressed]
+    return [*(sum(f.severity == s for f in active) for s in SEVERITIES), len(result.findings) - len(active),
+            len(result.input_errors) + len(result.policy_errors)]
+
+
 def input_counts(runs: Sequence[ScanResult]) -> list[tuple[str, int]]:
     """What was scanned, skipped, errored or left uncovered, as (label, count) rows in report order."""
     return [

@@ -28,6 +28,7 @@ from scanner.report._common import (
     problem_rows,
     relative_posix_path,
     report_rules,
+    run_counts,
     safe_text,
     sentence,
     settings_rows,
@@ -126,15 +127,11 @@ def link(finding: Finding, base: str | None) -> str:
 def _counts_table(runs: Sequence[ScanResult]) -> list[str]:
     header = ["Run", *(s.label for s in SEVERITIES), "suppressed", "errors"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    totals = [0] * (len(SEVERITIES) + 2)
-    for result in runs:
-        active = [f for f in result.findings if not f.suppressed]
-        row = [sum(f.severity == s for f in active) for s in SEVERITIES]
-        row += [len(result.findings) - len(active), len(result.input_errors) + len(result.policy_errors)]
-        totals = [a + b for a, b in zip(totals, row, strict=True)]
+    rows = [run_counts(result) for result in runs]
+    for result, row in zip(runs, rows, strict=True):
         lines.append(f"| {code(result.category)} | " + " | ".join(map(str, row)) + " |")
     if len(runs) > 1:
-        lines.append("| **total** | " + " | ".join(f"**{n}**" for n in totals) + " |")
+        lines.append("| **total** | " + " | ".join(f"**{sum(column)}**" for column in zip(*rows, strict=True)) + " |")
     return lines
 
 

@@ -44,6 +44,7 @@ from scanner.report._common import (
     relative_posix_path,
     remediation_for,
     report_rules,
+    run_counts,
     safe_text,
     sentence,
     settings_rows,
@@ -384,14 +385,11 @@ def grand_total_table(runs: Sequence[ScanResult]) -> Table:
                          justify="right", no_wrap=True)
     table.add_column("suppr", justify="right", no_wrap=True)
     table.add_column("errors", justify="right", no_wrap=True)
-    totals = [0] * (len(SEVERITIES) + 2)
-    for result in runs:
-        active = [f for f in result.findings if not f.suppressed]
-        row = [sum(f.severity == s for f in active) for s in SEVERITIES]
-        row += [len(result.findings) - len(active), len(result.input_errors) + len(result.policy_errors)]
-        totals = [a + b for a, b in zip(totals, row, strict=True)]
+    rows = [run_counts(result) for result in runs]
+    for result, row in zip(runs, rows, strict=True):
         table.add_row(Text(safe_text(result.category.removeprefix(prefix))), *map(str, row))
     table.add_section()
+    totals = [sum(column) for column in zip(*rows, strict=True)]
     table.add_row(Text("total", style="bold"), *(Text(str(n), style="bold") for n in totals))
     return table
 
