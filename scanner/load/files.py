@@ -179,8 +179,13 @@ def load_file(file: Path, budget: NodeBudget | None = None) -> LoadResult:
     return load_text(text, shown, budget=budget)
 
 
-def _inside(target: Path, root: Path) -> bool:
-    return target == root or root in target.parents
+def _link_problem(target: Path, boundary: Path, outside: str) -> str | None:
+    """Why a symbolic link to ``target`` is not read: it leads out of ``boundary`` or into a `.git/` directory."""
+    if not target.is_relative_to(boundary):
+        return outside
+    if ".git" in target.relative_to(boundary).parts:
+        return "symbolic link into .git/ (repository metadata and credentials), not read"
+    return None
 
 
 def _walk(directory: Path, result: LoadResult) -> list[Path]:
@@ -198,8 +203,8 @@ def walk_tree(directory: Path, result: LoadResult,
 
     Hidden directories are not walked; ``skip_dir(path)`` returns why another directory is not walked (recorded
     as skipped), or None. Symbolic links to directories are never followed (no loops, no escaping the tree) and
-    symbolic links to files outside the repository (or outside ``directory`` when it is in none) are not read;
-    both are recorded.
+    symbolic links to files outside the repository (or outside ``directory`` when it is in none) or under `.git/`
+    are not read; both are recorded.
     """
     files: list[Path] = []
     charts: list[Path] = []
@@ -231,9 +236,15 @@ def walk_tree(directory: Path, result: LoadResult,
             file = root_path / name
             if not name.endswith(MANIFEST_SUFFIXES):
                 continue
-            if file.is_symlink() and not _inside(file.resolve(), boundary):
-                result.skipped.append(Skipped(path=display_path(file), reason=outside))
-                continue
+            if file.is_symlink():
+                try:
+                    target = file.resolve()
+                except (OSError, RuntimeError):
+                    result.errors.append(InputError(path=display_path(file), message="cannot read: symbolic link loop"))
+                    continue
+                if (why := _link_problem(target, boundary, outside)) is not None:
+                    result.skipped.append(Skipped(path=display_path(file), reason=why))
+                    continue
             files.append(file)
     return files, charts
 

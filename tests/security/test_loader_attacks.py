@@ -223,11 +223,22 @@ def test_symlinked_directories_neither_loop_nor_escape(repo, tmp_path_factory):
     (repo / "loop").symlink_to(repo)
     (repo / "escape").symlink_to(outside)
     (repo / "leak.yaml").symlink_to(outside / "secret.yaml")
+    (repo / ".git" / "config.yaml").write_text("apiVersion: v1\nkind: Secret\nmetadata: {name: git}\n")
+    (repo / "git.yaml").symlink_to(".git/config.yaml")
     outcome = run_cli(".", timeout=60)
     assert outcome.canary_found() and outcome.exit_code == 1
     assert outcome.report["scan"]["resources"] == 1
     assert sorted((s["path"], s["reason"]) for s in outcome.report["scan"]["skipped"]) == [
         ("escape", "symbolic link to a directory, not followed"),
+        ("git.yaml", "symbolic link into .git/ (repository metadata and credentials), not read"),
         ("leak.yaml", "symbolic link pointing outside the repository, not read"),
         ("loop", "symbolic link to a directory, not followed"),
     ]
+
+
+def test_a_symlink_loop_is_an_error_not_a_crash(repo):
+    (repo / "a.yaml").symlink_to("b.yaml")
+    (repo / "b.yaml").symlink_to("a.yaml")
+    outcome = run_cli(".", timeout=60)
+    assert outcome.canary_found()
+    assert_clean_failure(outcome, "a.yaml: cannot read: symbolic link loop", "b.yaml: cannot read: symbolic link loop")
