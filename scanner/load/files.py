@@ -52,15 +52,21 @@ def display_path(path: Path | str) -> str:
     """Repository-relative posix path (relative to the git root of the cwd, else to the cwd).
 
     The directories are resolved, the file name is not: a symbolic link is shown as itself, not as its target.
+    Bytes of a name that are not UTF-8 are shown as U+FFFD (reports are UTF-8 and could not hold them).
     """
     given = Path(path)
     absolute = given.parent.resolve() / given.name if given.name not in ("", ".", "..") else given.resolve()
     cwd = Path.cwd()
     base = repo_root(str(cwd)) or cwd
     try:
-        return absolute.relative_to(base).as_posix()
+        shown = absolute.relative_to(base).as_posix()
     except ValueError:
-        return Path(os.path.relpath(absolute, cwd)).as_posix()
+        shown = Path(os.path.relpath(absolute, cwd)).as_posix()
+    try:
+        shown.encode("utf-8")
+    except UnicodeEncodeError:
+        return shown.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return shown
 
 
 def _missing(value: Any) -> bool:

@@ -242,3 +242,12 @@ def test_a_symlink_loop_is_an_error_not_a_crash(repo):
     outcome = run_cli(".", timeout=60)
     assert outcome.canary_found()
     assert_clean_failure(outcome, "a.yaml: cannot read: symbolic link loop", "b.yaml: cannot read: symbolic link loop")
+
+
+def test_a_file_name_that_is_not_utf8_is_scanned_not_a_crash(repo):
+    """Reports are UTF-8: such a name is shown with U+FFFD, and the file's objects are still judged."""
+    with open(os.path.join(os.fsencode(repo), b"\xff-pod.yaml"), "w") as handle:
+        handle.write(CANARY)
+    outcome = run_cli(".", timeout=60)
+    assert outcome.exit_code == 1, outcome.stderr
+    assert outcome.canary_found() and outcome.canary_found(path="\ufffd-pod.yaml")
