@@ -194,6 +194,34 @@ def _link_problem(target: Path, boundary: Path, outside: str) -> str | None:
     return None
 
 
+def escaping_link(directory: Path, boundary: Path) -> Path | None:
+    """The first symbolic link below ``directory`` that leads out of ``boundary`` or into a `.git/` directory, or
+    loops; linked directories are searched too, each once (for tools that follow links, as helm does)."""
+    seen: set[Path] = set()
+    stack = [directory.resolve()]
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            entries = sorted(os.scandir(current), key=lambda entry: entry.name)
+        except OSError:
+            continue  # the tool reports what it cannot read
+        for entry in entries:
+            path = Path(entry.path)
+            if entry.is_symlink():
+                try:
+                    target = path.resolve()
+                except (OSError, RuntimeError):  # a loop
+                    return path
+                if _link_problem(target, boundary, "outside") is not None:
+                    return path
+            if entry.is_dir():  # follows links
+                stack.append(path.resolve())
+    return None
+
+
 def _walk(directory: Path, result: LoadResult) -> list[Path]:
     """Manifest files below ``directory``, sorted; Helm charts are recorded as skipped (they need rendering)."""
     files, charts = walk_tree(directory, result)

@@ -11,14 +11,13 @@ symbolic links in a chart, so a chart with a link out of the repository (or into
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from scanner.load.files import LoadResult, display_path, load_text, repo_root
+from scanner.load.files import LoadResult, display_path, escaping_link, load_text, repo_root
 from scanner.load.kustomize.render import offline_env
 from scanner.load.yaml_source import NodeBudget
 from scanner.model import FieldPath, InputError, Position, Resource
@@ -77,7 +76,8 @@ def render_release(release: Release) -> str:
     helm = helm_binary()
     if helm is None:
         raise HelmError("helm is not on PATH")
-    escape = _link_out_of_repository(release.chart)
+    chart = release.chart.resolve()
+    escape = escaping_link(chart, repo_root(str(chart)) or chart)
     if escape is not None:
         raise HelmError(f"not scanned: symbolic link {display_path(escape)} leads outside the repository or into "
                         ".git/ (helm would read what it points at)", display_path(escape))
@@ -98,36 +98,6 @@ def render_release(release: Release) -> str:
     if done.returncode != 0:
         raise _helm_error(done.stderr, release.chart)
     return done.stdout
-
-
-def _link_out_of_repository(chart: Path) -> Path | None:
-    """The first symbolic link helm would follow from ``chart`` to a path outside the repository (the chart when
-    it is in none) or under `.git/`, or that loops; linked directories are searched too, each once."""
-    start = chart.resolve()
-    boundary = repo_root(str(start)) or start
-    seen: set[Path] = set()
-    stack = [start]
-    while stack:
-        directory = stack.pop()
-        if directory in seen:
-            continue
-        seen.add(directory)
-        try:
-            entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
-        except OSError:
-            continue  # helm reports what it cannot read
-        for entry in entries:
-            path = Path(entry.path)
-            if entry.is_symlink():
-                try:
-                    target = path.resolve()
-                except (OSError, RuntimeError):  # a loop
-                    return path
-                if not target.is_relative_to(boundary) or ".git" in target.relative_to(boundary).parts:
-                    return path
-            if entry.is_dir():  # follows links, as helm does
-                stack.append(path.resolve())
-    return None
 
 
 def _helm_error(stderr: str, chart: Path) -> HelmError:

@@ -341,6 +341,41 @@ def test_outside_the_repository_and_chart_home_under_git_are_refused(tmp_path: P
         assert error.message.startswith("not scanned: ") and expected in error.message, error.message
 
 
+def test_a_chart_home_linking_out_of_the_repository_is_refused(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """kustomize's load restrictor does not cover helm, which follows symbolic links in a vendored chart: a link
+    to a runner's file (directly, or through a linked directory) would be rendered as an object."""
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    outside = tmp_path / "runner-home"
+    outside.mkdir()
+    (outside / "token.yaml").write_text("apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: CANARY-TOKEN\n")
+    (repo / "shared").mkdir()
+    os.symlink(outside / "token.yaml", repo / "shared" / "token.yaml")
+    cases = {
+        "file": ("helmCharts:\n- name: c\n", "overlays/file/charts/c/templates/leak.yaml"),
+        "linked-dir": ("helmGlobals:\n  chartHome: vendor\nhelmCharts:\n- name: c\n", "shared/token.yaml"),
+        "legacy": ("helmChartInflationGenerator:\n- chartName: c\n", "overlays/legacy/charts/c/templates/leak.yaml"),
+    }
+    for name, (text, _) in cases.items():
+        home = repo / "overlays" / name / ("vendor" if name == "linked-dir" else "charts")
+        (home / "c" / "templates").mkdir(parents=True)
+        (home / "c" / "Chart.yaml").write_text("apiVersion: v2\nname: c\nversion: 0.1.0\n")
+        (home / "c" / "values.yaml").write_text("{}\n")
+        (repo / "overlays" / name / "kustomization.yaml").write_text(text)
+        if name == "linked-dir":
+            os.symlink("../../../../../shared", home / "c" / "templates" / "shared")
+        else:
+            os.symlink(outside / "token.yaml", home / "c" / "templates" / "leak.yaml")
+    monkeypatch.chdir(repo)
+    for name, (_, link) in cases.items():
+        loaded = kustomize.load_overlay(repo / "overlays" / name)
+        assert loaded.resources == []
+        (error,) = loaded.errors
+        assert error.message.startswith(f"not scanned: symbolic link {link} in the Helm chart home of "
+                                        f"overlays/{name}/kustomization.yaml leads outside"), error.message
+
+
 def test_runner_paths_are_shown_relative_to_the_repository(attack_repo: Callable[..., Path], tmp_path: Path) -> None:
     attack_repo("absolute-paths")
     outcome = scan_all(*POLICY_ARGS)

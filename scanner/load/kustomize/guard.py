@@ -8,11 +8,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from scanner.load.files import display_path, repo_root
+from scanner.load.files import display_path, escaping_link, repo_root
 from scanner.load.kustomize.inputs import (
     PLUGIN_LISTS,
     KustomizationError,
     Reference,
+    chart_homes,
     helm_repositories,
     is_remote,
     plugin_config_specs,
@@ -59,6 +60,7 @@ def check_local(overlay: Path) -> None:
             target = _check(kfile, entry, boundary)
             if target.is_dir():
                 queue.append(target)
+        _check_chart_homes(kfile, read_kustomization(kfile).value, boundary)
         for label, line, spec in _plugin_specs(kfile):  # read only now: every file entry is checked
             def at_entry(found: Reference, label: str = label, line: int | None = line) -> Reference:
                 return Reference(f"{label}: {found.field.split('.', 1)[-1]}", found.value, line)
@@ -66,6 +68,20 @@ def check_local(overlay: Path) -> None:
             _refuse_charts(kfile, [at_entry(c) for c in spec_repositories(spec, kfile.parent, lambda _: None)])
             for found in spec_references(spec, lambda _: None):
                 _check(kfile, at_entry(found), boundary)
+            _check_chart_homes(kfile, spec, boundary)
+
+
+def _check_chart_homes(kfile: Path, spec: dict[str, Any], boundary: Path | None) -> None:
+    """helm follows symbolic links in a chart (kustomize's load restrictor does not cover it): refuse a chart home
+    holding a link out of the repository or into .git/."""
+    if boundary is None:
+        return
+    for home in chart_homes(spec, kfile.parent):
+        link = escaping_link(home, boundary) if home.is_dir() else None
+        if link is not None:
+            raise RefusedInput(f"not scanned: symbolic link {display_path(link)} in the Helm chart home of "
+                               f"{display_path(kfile)} leads outside the repository or into .git/ (helm would read "
+                               "what it points at)")
 
 
 def _refuse_charts(kfile: Path, charts: list[Reference]) -> None:

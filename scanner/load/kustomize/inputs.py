@@ -133,18 +133,29 @@ def helm_repositories(kfile: Path) -> list[Reference]:
 def spec_repositories(spec: dict[str, Any], base: Path,
                       line_of: Callable[[FieldPath], int | None]) -> list[Reference]:
     """The chart repositories of a kustomization-shaped mapping whose chart is not vendored (relative to ``base``)."""
+    out = []
+    for key, i, chart, name, repo, home in _helm_charts(spec):
+        if not isinstance(chart.get(repo), str) or not chart[repo]:
+            continue
+        if not (base / home / str(chart.get(name) or "")).is_dir():
+            out.append(Reference(f"{key}[{i}].{repo}", chart[repo], line_of((key, i, repo))))
+    return out
+
+
+def chart_homes(spec: dict[str, Any], base: Path) -> list[Path]:
+    """The directories helm reads the charts of a kustomization-shaped mapping from (relative to ``base``)."""
+    return list(dict.fromkeys(base / home for *_, home in _helm_charts(spec)))
+
+
+def _helm_charts(spec: dict[str, Any]) -> list[tuple[str, int, dict[str, Any], str, str, str]]:
+    """(field, index, chart, its name field, its repository field, its chart home) of every Helm chart."""
     globals_ = spec.get("helmGlobals") if isinstance(spec.get("helmGlobals"), dict) else {}
     charts = [("helmCharts", i, chart, "name", "repo", globals_.get("chartHome"))
               for i, chart in enumerate(spec.get("helmCharts") or [])]
     charts += [(_LEGACY_HELM, i, chart, "chartName", "chartRepoUrl", chart.get("chartHome"))
                for i, chart in enumerate(spec.get(_LEGACY_HELM) or []) if isinstance(chart, dict)]
-    out = []
-    for key, i, chart, name, repo, home in charts:
-        if not isinstance(chart, dict) or not isinstance(chart.get(repo), str) or not chart[repo]:
-            continue
-        if not (base / str(home or "charts") / str(chart.get(name) or "")).is_dir():
-            out.append(Reference(f"{key}[{i}].{repo}", chart[repo], line_of((key, i, repo))))
-    return out
+    return [(key, i, chart, name, repo, str(home or "charts"))
+            for key, i, chart, name, repo, home in charts if isinstance(chart, dict)]
 
 
 def plugin_config_specs(config: Any) -> dict[str, Any] | None:
