@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scanner.config import Config, PodSecurityConfig, split_patterns
-from scanner.engine.catalogue import PSS_LEVELS, Rule, default_policy_dir, library_digest, load_catalogue
+from scanner.engine.catalogue import (
+    PSS_LEVELS,
+    Rule,
+    default_policy_dir,
+    library_digest,
+    load_catalogue,
+    select_policies,
+)
 from scanner.engine.engines import make_backend
 from scanner.engine.evaluate import evaluate
 from scanner.engine.expand import implied_pods, parse_spec
@@ -84,16 +91,17 @@ rule_selected = _selected  # whether --select/--ignore keep a rule (the audit de
 def load_templates(options: ScanOptions) -> TemplateSet:
     """The catalogue (unless --no-default-policies) plus --templates, filtered by --select/--ignore."""
     templates = TemplateSet()
-    if options.default_policies:
-        for policy in load_catalogue(options.policy_dir or default_policy_dir()):
-            template, constraints = from_policy(policy, options.pod_security)
-            templates.add(template, constraints)
+    catalogue = load_catalogue(options.policy_dir or default_policy_dir()) if options.default_policies else []
+    # linked anew over the selection: ignoring a restricted check brings back the baseline check it replaces
+    for policy in select_policies(catalogue, lambda rule: _selected(rule, options.select, options.ignore)):
+        template, constraints = from_policy(policy, options.pod_security)
+        templates.add(template, constraints)
     if options.template_dirs:
         loaded = load_paths(list(options.template_dirs))
         if loaded.errors:
             raise UsageError(str(loaded.errors[0]))
         add_template_objects(loaded.resources, templates)
-    known = [t.rule for t in templates.templates.values() if t.rule]
+    known = [*(p.rule for p in catalogue), *(t.rule for t in templates.templates.values() if t.rule)]
     if options.analyses and options.default_policies:
         from scanner.analysis import analysis_rules
 

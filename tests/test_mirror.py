@@ -123,3 +123,16 @@ def test_write_refuses_a_linked_directory_before_removing_or_writing_anything(tm
     assert (victim / "keep.yaml").read_text() == "precious: true\n"
     assert sorted(p.name for p in victim.iterdir()) == ["keep.yaml"]
     assert not (out / "config.yaml").exists()
+
+
+def test_an_ignored_restricted_check_gives_its_baseline_check_the_restricted_namespaces_back() -> None:
+    """The mirror of a `.kguard.yaml` that ignores pss-capabilities-restricted enforces what the scan checks: the
+    baseline capabilities check everywhere but privileged namespaces (not only at baseline)."""
+    from scanner.config import parse_config
+
+    config = parse_config({"ignore": ["pss-capabilities-restricted"]}, ".kguard.yaml")
+    files = mirror.build(POLICIES, config=config)
+    assert "constraints/kguardpsscapabilitiesrestricted.yaml" not in files
+    (constraint,) = yaml.safe_load_all(files["constraints/kguardpsscapabilitiesbaseline.yaml"])
+    (expression,) = constraint["spec"]["match"]["namespaceSelector"]["matchExpressions"]
+    assert (expression["operator"], expression["values"]) == ("NotIn", ["privileged"])

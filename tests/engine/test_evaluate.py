@@ -436,3 +436,14 @@ def test_an_exempt_namespace_object_is_named_by_itself(write_templates):
     result = scan(PODS, tdir)
     reasons = [n.reason for n in result.not_evaluated]
     assert any(r.startswith("Namespace shop: namespace 'shop' is excluded") for r in reasons), reasons
+
+
+def test_ignoring_a_restricted_check_brings_back_the_baseline_check_it_replaces():
+    """--ignore (or .kguard.yaml ignore:) of the restricted check must not leave restricted namespaces without the
+    baseline one: an added SYS_ADMIN is still reported, at the baseline rule's severity."""
+    text = ("apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: ns}\nspec:\n  containers:\n"
+            "  - name: c\n    image: x\n    securityContext: {capabilities: {add: [SYS_ADMIN]}}\n")
+    options = ScanOptions(select=["pss-capabilities-*"], ignore=["pss-capabilities-restricted"], analyses=False)
+    result = scan_resources(load_text(text, "p.yaml").resources, options)
+    assert [(f.rule_id, f.severity) for f in result.findings] == [("pss-capabilities-baseline", Severity.HIGH)]
+    assert result.exit_code(Severity.HIGH) == 1
