@@ -263,6 +263,24 @@ def test_discover_overlays_from_config(tmp_path: Path) -> None:
         kustomize.discover_overlays(tmp_path)
 
 
+def test_the_files_of_a_kustomization_s_helm_charts_are_its_inputs(tmp_path: Path) -> None:
+    """helm reads the whole chart: a changed template must re-render the overlay (pre-commit, `kguard diff`)."""
+    overlay = tmp_path / "overlay"
+    template = overlay / "charts" / "web" / "templates" / "deployment.yaml"
+    template.parent.mkdir(parents=True)
+    template.write_text("kind: Deployment\n")
+    (overlay / "charts" / "web" / "Chart.yaml").write_text("apiVersion: v2\nname: web\nversion: 0.1.0\n")
+    (overlay / "kustomization.yaml").write_text("helmCharts:\n- name: web\n  releaseName: web\n")
+    other = tmp_path / "other"
+    (other / "vendor" / "api" / "templates").mkdir(parents=True)
+    (other / "vendor" / "api" / "templates" / "pod.yaml").write_text("kind: Pod\n")
+    (other / "kustomization.yaml").write_text("helmGlobals: {chartHome: vendor}\nhelmCharts:\n- name: api\n")
+    assert template.resolve() in kustomize.kustomization_inputs(overlay)
+    assert (overlay / "charts" / "web" / "Chart.yaml").resolve() in kustomize.kustomization_inputs(overlay)
+    assert (other / "vendor" / "api" / "templates" / "pod.yaml").resolve() in kustomize.kustomization_inputs(other)
+    assert kustomize.affected_overlays([template], tmp_path) == [overlay.resolve()]
+
+
 def test_kustomization_inputs_and_affected_overlays() -> None:
     inputs = kustomize.kustomization_inputs(APP / "overlays" / "prod")
     for expected in ("base/workloads.yaml", "base/config.env", "base/kustomization.yaml",

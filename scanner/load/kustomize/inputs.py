@@ -3,6 +3,7 @@ name, and whether an entry is remote (for discovery, the pre-commit hook and the
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -230,5 +231,23 @@ def kustomization_inputs(directory: str | Path) -> set[Path]:
         inputs.add(kfile)
         dirs, files = references(kfile)
         inputs.update(files)
+        inputs.update(_chart_files(kfile))
         stack.extend(dirs)
     return inputs
+
+
+def _chart_files(kfile: Path) -> set[Path]:
+    """The files under the chart homes of a kustomization's Helm charts (helm reads the whole chart: templates,
+    values, helpers), without following links (the guard refuses charts whose links leave the repository)."""
+    try:
+        spec = read_kustomization(kfile).value
+    except KustomizationError:
+        return set()
+    out: set[Path] = set()
+    for home in chart_homes(spec, kfile.parent):
+        target = resolved(home)
+        if target is None or not target.is_dir():
+            continue
+        for root, _, names in os.walk(target):
+            out.update(Path(root) / name for name in names)
+    return out
