@@ -37,6 +37,7 @@ and wrong types are errors (exit 2) that name the file and the line.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ CONFIG_FILE = ".kguard.yaml"
 LIST_KEYS = ("overlays", "exclude", "podTemplatePaths")
 RULE_KEYS = ("select", "ignore")
 FAIL_ON = ("critical", "high", "medium", "low", "none")
+_NAMESPACE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")  # a DNS-1123 label
 SECTION_KEYS = {"podSecurity": ("defaultLevel", "exemptions"), "helm": ("enabled", "kubeVersion", "releases"),
                 "suppressions": ("wildcardMaxSeverity", "inlineMaxSeverity", "maxExpiryDays", "minReasonLength")}
 PSS_LEVELS = ("privileged", "baseline", "restricted")
@@ -173,6 +175,10 @@ def _pod_security(value: Any, shown: str) -> PodSecurityConfig:
         raise UsageError(f"{shown}: `podSecurity.defaultLevel` must be one of {', '.join(PSS_LEVELS)}, not {level!r}")
     exemptions = _mapping(spec.get("exemptions") or {}, f"{shown}: `podSecurity.exemptions`", EXEMPTION_KEYS)
     namespaces = _strings(exemptions.get("namespaces") or [], f"{shown}: `podSecurity.exemptions.namespaces`")
+    for name in namespaces:  # exact names, as upstream's exemptions: a Gatekeeper glob would exempt far more
+        if not _NAMESPACE_NAME.fullmatch(name):
+            raise UsageError(f"{shown}: `podSecurity.exemptions.namespaces`: {name!r} is not a namespace name "
+                             "(exemptions name namespaces exactly; no wildcards)")
     return PodSecurityConfig(default_level=level, exempt_namespaces=tuple(sorted(set(namespaces))))
 
 

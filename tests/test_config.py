@@ -240,3 +240,11 @@ def test_gatekeeper_build_honours_the_config(repo: Path) -> None:
     (repo / ".kguard.yaml").write_text("ignore: [seg]\n")  # another configuration: the mirror is out of date
     check = kguard(repo, "gatekeeper", "build", "--out", "gk", "--policy-dir", str(REPO / "policies"), "--check")
     assert check.returncode == 1 and "kguardrbacwildcardpermissions.yaml" in check.stderr
+
+
+@pytest.mark.parametrize("name", ["*", "kube-*", "Kube-System", ""])
+def test_pod_security_exemptions_are_exact_namespace_names(tmp_path, name):
+    """A Gatekeeper glob in an exemption would exempt far more than upstream's exact names: refused, with the line."""
+    (tmp_path / ".kguard.yaml").write_text(f"podSecurity:\n  exemptions:\n    namespaces: [kube-system, {name!r}]\n")
+    with pytest.raises(UsageError, match=r"\.kguard\.yaml:3"):
+        read_config(tmp_path)
