@@ -312,7 +312,7 @@ ContextOpt = Annotated[list[Path] | None, typer.Option(
     help="Load this directory or file as inventory only (other objects the rules look at, never reported on); "
     "default for named files: .kguard.yaml `context:`, else their repository.")]
 PolicyDirOpt = Annotated[
-    Path | None, typer.Option(help="Policy library (default: ./policies in a repo, else the bundled one).")
+    Path | None, typer.Option(help="Policy library (default: the one kguard ships, never a scanned policies/ folder).")
 ]
 
 
