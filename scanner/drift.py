@@ -16,7 +16,7 @@ from typing import Any
 
 from scanner.engine.catalogue import Policy, Rule
 from scanner.engine.match import is_cluster_scoped
-from scanner.model import FieldPath, Finding, Location, Resource, ResourceId, Severity, fingerprint
+from scanner.model import FieldPath, Finding, Resource, ResourceId, Severity, fingerprint
 from scanner.workloads import WORKLOAD_KINDS, group_of, pod_spec_path
 
 CATEGORY = "drift"
@@ -218,17 +218,13 @@ def security_differences(git: dict[str, Any], live: dict[str, Any]) -> list[Diff
 # --- findings ------------------------------------------------------------------------------------------------
 
 
-def _location(res: Resource, path: FieldPath) -> Location:
-    file, pos = res.locate(path)
-    return Location(path=file, line=pos.line, column=pos.column, end_line=pos.end_line, end_column=pos.end_column)
-
 
 def drift_finding(rule_id: str, res: Resource, message: str, path: FieldPath = (),
                   ident: ResourceId | None = None, located: Resource | None = None) -> Finding:
     rule = RULES[rule_id]
     ident = ident or res.identity
     return Finding(rule_id=rule.id, severity=rule.severity, category=rule.category, tags=rule.tags, message=message,
-                   resource=ident, location=_location(located or res, path), field_path=path,
+                   resource=ident, location=located or res.location(path), field_path=path,
                    remediation=rule.remediation, fingerprint=fingerprint(rule.id, ident, path, message))
 
 

@@ -133,6 +133,11 @@ class Resource:
                 return self.path, pos
         return self.path, Position(1, 1, 1, 1)
 
+    def location(self, field_path: FieldPath) -> Location:
+        """`locate` as the `Location` a finding carries."""
+        file, pos = self.locate(field_path)
+        return Location(path=file, line=pos.line, column=pos.column, end_line=pos.end_line, end_column=pos.end_column)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Location:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from scanner.analysis.context import AnalysisContext
 from scanner.engine.catalogue import PSS_LABEL, PSS_LEVELS, Rule
-from scanner.model import Finding, Location, RelatedLocation, Resource, ResourceId, Severity, fingerprint
+from scanner.model import Finding, RelatedLocation, Resource, ResourceId, Severity, fingerprint
 
 PSS_DOCS = "https://kubernetes.io/docs/concepts/security/pod-security-admission/"
 
@@ -50,15 +50,6 @@ DUPLICATE = Rule(
 RULES: tuple[Rule, ...] = (LEVEL_LOWERED, DUPLICATE)
 
 
-def _location(res: Resource, path: tuple[str | int, ...]) -> Location:
-    file, pos = res.locate(path)
-    return Location(path=file, line=pos.line, column=pos.column, end_line=pos.end_line, end_column=pos.end_column)
-
-
-def _occurrence(res: Resource) -> str:
-    return f"{res.path}#{res.doc_index}"
-
-
 def lowered_levels(resources: Sequence[Resource], default_level: str) -> list[Finding]:
     """Namespaces labelled below ``default_level`` (an invalid value counts as restricted, as upstream does)."""
     out = []
@@ -72,12 +63,12 @@ def lowered_levels(resources: Sequence[Resource], default_level: str) -> list[Fi
         path = ("metadata", "labels", PSS_LABEL)
         out.append(Finding(
             rule_id=LEVEL_LOWERED.id, severity=LEVEL_LOWERED.severity, category=LEVEL_LOWERED.category,
-            tags=LEVEL_LOWERED.tags, resource=res.identity, location=_location(res, path), field_path=path,
+            tags=LEVEL_LOWERED.tags, resource=res.identity, location=res.location(path), field_path=path,
             message=(f"Namespace {res.name} sets {PSS_LABEL}={level}, below the default level {default_level}: "
                      f"its workloads are held only to {level}"),
             remediation=LEVEL_LOWERED.remediation, constraint=f"{LEVEL_LOWERED.kind}/{LEVEL_LOWERED.id}",
             fingerprint=fingerprint(LEVEL_LOWERED.id, res.identity, path, level, res.path),
-            occurrence=_occurrence(res)))
+            occurrence=res.occurrence))
     return out
 
 
@@ -92,10 +83,10 @@ def duplicates(resources: Sequence[Resource]) -> list[Finding]:
         original = first.setdefault(key, res)
         if original is res:
             continue
-        shown = _location(original, ())
+        shown = original.location(())
         out.append(Finding(
             rule_id=DUPLICATE.id, severity=DUPLICATE.severity, category=DUPLICATE.category, tags=DUPLICATE.tags,
-            resource=res.identity, location=_location(res, ()),
+            resource=res.identity, location=res.location(()),
             message=(f"{res.identity.display()} is also defined at {shown.path}:{shown.line}; the cluster keeps "
                      "only the copy applied last"),
             remediation=DUPLICATE.remediation, constraint=f"{DUPLICATE.kind}/{DUPLICATE.id}",
@@ -103,7 +94,7 @@ def duplicates(resources: Sequence[Resource]) -> list[Finding]:
                                                          name=original.name, namespace=original.namespace),
                                      location=shown, message="first definition"),),
             fingerprint=fingerprint(DUPLICATE.id, res.identity, (), "", f"{res.path}#{original.path}"),
-            occurrence=_occurrence(res)))
+            occurrence=res.occurrence))
     return out
 
 

@@ -22,7 +22,6 @@ from scanner.engine.match import selector_matches
 from scanner.model import (
     FieldPath,
     Finding,
-    Location,
     RelatedLocation,
     Resource,
     ResourceId,
@@ -495,10 +494,6 @@ def cross_environment_connections(graph: Graph) -> list[Connection]:
     return out
 
 
-def _location(resource: Resource, path: FieldPath) -> Location:
-    file, pos = resource.locate(path)
-    return Location(path=file, line=pos.line, column=pos.column, end_line=pos.end_line, end_column=pos.end_column)
-
 
 def _rule_path(rule: PolicyRule, peer: Peer | None) -> FieldPath:
     return (*rule.field_path, "from" if rule.direction == "ingress" else "to", peer.index) if peer else rule.field_path
@@ -514,25 +509,25 @@ def _findings(connection: Connection, env_of: dict[str, str | None],
     ports = describe_ports(connection.ports)
     if connection.source.index not in sources:
         sources[connection.source.index] = RelatedLocation(
-            resource=source.identity, location=_location(source.resource, source.template_path),
+            resource=source.identity, location=source.resource.location(source.template_path),
             message=f"the source, in environment {source_env}")
     related = [sources[connection.source.index]]
     ingress = connection.ingress_rule
     if ingress is not None:
-        blamed = _location(ingress.policy, _rule_path(ingress, connection.ingress_peer))
+        blamed = ingress.policy.location(_rule_path(ingress, connection.ingress_peer))
         related.append(RelatedLocation(resource=ingress.policy.identity, location=blamed,
                                        message=f"ingress rule {ingress.index + 1} admits the source"))
     egress = connection.egress_rule
     if egress is not None:
         related.append(RelatedLocation(resource=egress.policy.identity,
-                                       location=_location(egress.policy, egress.field_path),
+                                       location=egress.policy.location(egress.field_path),
                                        message=f"egress rule {egress.index + 1} lets the source out"))
     out = []
     for destination in connection.destination.members:
         ident = destination.identity
         target = f"{ident.display()} ({dest_env})"
         if ingress is None:
-            location = _location(destination.resource, destination.template_path)
+            location = destination.resource.location(destination.template_path)
             message = (f"{target} is not isolated for ingress: workloads of environment {source_env} can connect "
                        f"to it on {ports}, e.g. {example}")
         else:
@@ -549,7 +544,7 @@ def _findings(connection: Connection, env_of: dict[str, str | None],
             # one finding per (destination, source environment), whatever the example or the blamed line
             fingerprint=fingerprint(f"{rule.id}/{source_env}", ident, destination.template_path or ("spec",), "",
                                     destination.resource.path),
-            occurrence=f"{destination.resource.path}#{destination.resource.doc_index}",
+            occurrence=destination.resource.occurrence,
         ))
     return out
 

@@ -63,10 +63,6 @@ class Delta:
         return False
 
 
-def _location(resource: Resource, path: FieldPath) -> Location:
-    file, pos = resource.locate(path)
-    return Location(path=file, line=pos.line, column=pos.column, end_line=pos.end_line, end_column=pos.end_column)
-
 
 def diff_facts(aspect: str, base: dict[str, Fact], head: dict[str, Fact]) -> list[Delta]:
     """Added, removed and changed facts, sorted by key."""
@@ -91,7 +87,7 @@ def _rule_path(rule: reachability.PolicyRule, peer: reachability.Peer | None) ->
 
 def _rule_fact(rule: reachability.PolicyRule, peer: reachability.Peer | None, ports: str, cross: bool) -> Fact:
     policy = rule.policy.identity
-    return Fact(ports, _location(rule.policy, _rule_path(rule, peer)),
+    return Fact(ports, rule.policy.location(_rule_path(rule, peer)),
                 f"{rule.direction} rule {rule.index + 1} of NetworkPolicy {policy.namespace}/{policy.name}",
                 Severity.HIGH if cross else None, cross)
 
@@ -113,11 +109,11 @@ def network_facts(resources: Sequence[Resource]) -> dict[str, Fact]:
         for member in group.members:
             if group.ingress is None:
                 out[f"* -> {member.identity.display()}"] = Fact(
-                    "any source, any port", _location(member.resource, member.template_path),
+                    "any source, any port", member.resource.location(member.template_path),
                     "no NetworkPolicy isolates it for ingress")
             if group.egress is None:
                 out[f"{member.identity.display()} -> *"] = Fact(
-                    "any destination, any port", _location(member.resource, member.template_path),
+                    "any destination, any port", member.resource.location(member.template_path),
                     "no NetworkPolicy isolates it for egress")
     for destination in graph.groups:
         if destination.ingress is None:
@@ -169,7 +165,7 @@ def _permissions_of(grant: Grant) -> Iterable[str]:
 
 
 def _grant_blame(grant: Grant) -> tuple[Location, str]:
-    where = _location(grant.binding, ("subjects", grant.subject_index))
+    where = grant.binding.location(("subjects", grant.subject_index))
     return where, f"{grant.via} -> {grant.rule.role_label} rule {grant.rule.index}"
 
 
@@ -203,10 +199,10 @@ def namespace_levels(resources: Sequence[Resource], default_level: str) -> dict[
         labels = res.metadata.get("labels")
         label = labels.get(PSS_LABEL) if isinstance(labels, dict) else None
         if isinstance(label, str) and label in PSS_LEVELS:
-            where, why = _location(res, ("metadata", "labels", PSS_LABEL)), f"label {PSS_LABEL}: {label}"
+            where, why = res.location(("metadata", "labels", PSS_LABEL)), f"label {PSS_LABEL}: {label}"
             level = label
         else:
-            where, why, level = _location(res, ()), "no enforce label: the default level", default_level
+            where, why, level = res.location(()), "no enforce label: the default level", default_level
         out[f"Namespace {res.name}"] = Fact(level, where, why)
     return out
 
@@ -234,6 +230,6 @@ def workload_levels(findings: Sequence[Finding], rule_levels: dict[str, str], re
         if finding is not None and rank < ceiling:
             out[key] = Fact(PSS_LEVELS[rank], finding.location, f"{finding.rule_id}: {finding.message}")
         else:
-            out[key] = Fact(PSS_LEVELS[rank], _location(workload.resource, workload.template_path),
+            out[key] = Fact(PSS_LEVELS[rank], workload.resource.location(workload.template_path),
                             "meets its namespace's enforce level")
     return out

@@ -20,7 +20,6 @@ from scanner.engine.templates import Constraint, Template, TemplateSet
 from scanner.model import (
     FieldPath,
     Finding,
-    Location,
     PolicyError,
     RelatedLocation,
     Resource,
@@ -80,10 +79,6 @@ def _field_path(details: dict[str, Any]) -> FieldPath:
     return tuple(raw)
 
 
-def _location(resource: Resource, path: FieldPath) -> Location:
-    file, pos = resource.locate(path)
-    return Location(path=file, line=pos.line, column=pos.column, end_line=pos.end_line, end_column=pos.end_column)
-
 
 def _identity_key(api_version: str, kind: str, namespace: str | None, name: str) -> tuple[str, str, str, str]:
     return (api_version.rpartition("/")[0], kind, namespace or "", name)
@@ -97,7 +92,7 @@ def _related(details: dict[str, Any], index: dict[tuple[str, str, str, str], Res
         ident = ResourceId(api_version=str(item.get("apiVersion", "")), kind=str(item.get("kind", "")),
                            name=str(item.get("name", "")), namespace=item.get("namespace") or None)
         target = index.get(_identity_key(ident.api_version, ident.kind, ident.namespace, ident.name))
-        location = _location(target, _field_path(item)) if target is not None else None
+        location = target.location(_field_path(item)) if target is not None else None
         related.append(RelatedLocation(resource=ident, location=location, message=str(item.get("message", ""))))
     return tuple(related)
 
@@ -287,7 +282,7 @@ def _finding(template: Template, constraint: Constraint, res: Resource, violatio
     assert rule is not None
     details = violation["details"] if isinstance(violation.get("details"), dict) else {}
     path = _field_path(details)
-    location = _location(res, path)
+    location = res.location(path)
     message = violation["msg"]
     if res.parent is not None:  # report on the parent, as Gatekeeper does for expanded resources
         message = f"[Implied by {res.implied_by}] {message}"
@@ -311,5 +306,5 @@ def _finding(template: Template, constraint: Constraint, res: Resource, violatio
         # a second constraint of the same template is a distinct finding
         fingerprint=fingerprint(rule.id if constraint.name == rule.id else f"{rule.id}/{constraint.name}",
                                 ident, path, message, f"{source}#{ordinal}"),
-        occurrence=f"{res.path}#{res.doc_index}",
+        occurrence=res.occurrence,
     )

@@ -120,7 +120,7 @@ def plan_target(target: Target, options: ScanOptions, *, unsafe: bool, in_base: 
     """Scan ``target`` and plan the edits that fix its findings."""
     result, resources = _scan(target, dataclasses.replace(options, select=list(ALL_RULES)))
     chosen = {rule.id for rule in result.rules if rule_selected(rule, options.select, options.ignore)}
-    by_key = {(r.identity, f"{r.path}#{r.doc_index}"): r for r in resources if r.parent is None}
+    by_key = {(r.identity, r.occurrence): r for r in resources if r.parent is None}
     grouped: dict[int, list[Finding]] = defaultdict(list)
     owners: dict[int, Resource] = {}
     for finding in result.findings:

@@ -10,15 +10,11 @@ from scanner.analysis.rbac.graph import Grant, Graph, build_graph
 from scanner.analysis.rbac.rules import RULES, RULES_BY_ID
 from scanner.analysis.rbac.subjects import Subject
 from scanner.engine.catalogue import Rule
-from scanner.model import Finding, Location, RelatedLocation, Resource, ResourceId, Severity, fingerprint
+from scanner.model import Finding, RelatedLocation, Resource, ResourceId, Severity, fingerprint
 
 RBAC_API = "rbac.authorization.k8s.io/v1"
 BOOTSTRAP_LABEL = ("kubernetes.io/bootstrapping", "rbac-defaults")
 
-
-def _location(res: Resource, path: tuple[str | int, ...]) -> Location:
-    file, pos = res.locate(path)
-    return Location(path=file, line=pos.line, column=pos.column, end_line=pos.end_line, end_column=pos.end_column)
 
 
 def _is_bootstrap(res: Resource) -> bool:
@@ -47,7 +43,7 @@ def _finding(path: Path, lost: list[tuple[Holding, Grant | None]]) -> Finding:
     related = []
     if grant.rule.role is not None:
         related.append(RelatedLocation(resource=grant.rule.role.identity,
-                                       location=_location(grant.rule.role, ("rules", grant.rule.index)),
+                                       location=grant.rule.role.location(("rules", grant.rule.index)),
                                        message=f"rule {grant.rule.index} grants {path.verb}"))
     else:
         related.append(RelatedLocation(resource=ResourceId(api_version=RBAC_API, kind="ClusterRole",
@@ -56,20 +52,20 @@ def _finding(path: Path, lost: list[tuple[Holding, Grant | None]]) -> Finding:
                                        message=f"built-in role (not in the scanned set) grants {path.verb}"))
     if top_grant is not None:
         related.append(RelatedLocation(resource=top_grant.binding.identity,
-                                       location=_location(top_grant.binding, ("subjects", top_grant.subject_index)),
+                                       location=top_grant.binding.location(("subjects", top_grant.subject_index)),
                                        message=f"gives {path.target} {describe(top)}"))
     elif path.target_role is not None:
-        related.append(RelatedLocation(resource=path.target_role.identity, location=_location(path.target_role, ()),
+        related.append(RelatedLocation(resource=path.target_role.identity, location=path.target_role.location(()),
                                        message=f"grants {describe(top)}"))
     ident = grant.binding.identity
     field_path = ("subjects", grant.subject_index)
     return Finding(
         rule_id=rule.id, severity=severity, category=rule.category, tags=rule.tags, message=message,
-        resource=ident, location=_location(grant.binding, field_path), field_path=field_path,
+        resource=ident, location=grant.binding.location(field_path), field_path=field_path,
         remediation=rule.remediation, constraint=f"{rule.kind}/{rule.id}", related=tuple(related),
         fingerprint=fingerprint(rule.id, ident, (*field_path, path.target), "",
                                 grant.binding.path),
-        occurrence=f"{grant.binding.path}#{grant.binding.doc_index}",
+        occurrence=grant.binding.occurrence,
     )
 
 
