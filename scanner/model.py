@@ -20,6 +20,10 @@ class Severity(enum.IntEnum):
     HIGH = 3
     CRITICAL = 4
 
+    def blocks(self, threshold: Severity | None) -> bool:
+        """Whether an unsuppressed finding of this severity fails a run with ``threshold`` (info never does)."""
+        return threshold is not None and self >= threshold and self > Severity.INFO
+
     @classmethod
     def parse(cls, text: str) -> Severity:
         try:
@@ -260,8 +264,4 @@ class ScanResult:
         """0 = clean, 1 = an unsuppressed finding at or above ``fail_on``, 2 = input or policy errors."""
         if self.input_errors or self.policy_errors:
             return 2
-        if fail_on is None:
-            return 0
-        failing = any(f.severity >= fail_on and f.severity > Severity.INFO and not f.suppressed
-                      for f in self.findings)
-        return 1 if failing else 0
+        return 1 if any(f.severity.blocks(fail_on) and not f.suppressed for f in self.findings) else 0

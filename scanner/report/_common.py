@@ -28,10 +28,6 @@ _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:/")
 
 
-def blocks(severity: Severity, threshold: Severity | None) -> bool:
-    """Whether an unsuppressed finding of ``severity`` fails the run (`ScanResult.exit_code`: info never does)."""
-    return threshold is not None and severity >= threshold and severity > Severity.INFO
-
 
 def run_counts(result: ScanResult) -> list[int]:
     """A run's row of the grand total: unsuppressed findings per severity (`SEVERITIES` order), then suppressed

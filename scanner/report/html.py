@@ -26,7 +26,6 @@ from scanner.report._common import (
     CATEGORY_ORDER,
     SEVERITIES,
     as_results,
-    blocks,
     category_key,
     category_title,
     format_field_path,
@@ -191,7 +190,7 @@ def verdict(runs: list[ScanResult], fail_on: Severity | None) -> tuple[str, str]
         return "error", f"errors: {input_errors} input error(s), {policy_errors} policy error(s)"
     if fail_on is None:
         return "passed", "passed (no --fail-on threshold)"
-    failing = [f for f in active if blocks(f.severity, fail_on)]
+    failing = [f for f in active if f.severity.blocks(fail_on)]
     if not failing:
         return "passed", f"passed: no finding at or above {fail_on.label}"
     critical = sum(f.severity == Severity.CRITICAL for f in failing)

@@ -20,7 +20,6 @@ from scanner.report._common import (
     PROBLEM_KINDS,
     SEVERITIES,
     as_results,
-    blocks,
     category_key,
     category_title,
     help_url,
@@ -56,7 +55,7 @@ def render(results: ScanResult | Sequence[ScanResult], *, threshold: Severity | 
     runs = as_results(results)
     base = blob_base(os.environ if environ is None else environ)
     active = [f for r in runs for f in r.findings if not f.suppressed]
-    blocking = [f for f in active if blocks(f.severity, threshold)]
+    blocking = [f for f in active if f.severity.blocks(threshold)]
     blocking_ids = {id(f) for f in blocking}
     others = [f for f in active if id(f) not in blocking_ids]
     out = [f"## kguard: {verdict_text(runs, threshold)}", "", *_counts_table(runs), ""]

@@ -35,7 +35,6 @@ from scanner.report._common import (
     SEVERITIES,
     SUPPRESSION_KINDS,
     as_results,
-    blocks,
     category_key,
     category_title,
     format_field_path,
@@ -292,7 +291,7 @@ def _rule_block(block: RuleBlock, rules: dict[str, Rule], view: View) -> Rendera
     if rule and rule.title != block.rule_id:
         head.append(f"  {safe_text(rule.title, prose=True)}", style="italic")
     # compact: a rule below the fail threshold shows only where it fires (what blocks gets the messages and fixes)
-    brief = view.layout == COMPACT and not blocks(block.severity, view.threshold)
+    brief = view.layout == COMPACT and not block.severity.blocks(view.threshold)
     fixes = {remediation_for(f, rules) for f in findings}
     shared_fix = None if brief else fixes.pop() if len(fixes) == 1 else None
     shown = block.objects if view.objects_per_rule is None else block.objects[: view.objects_per_rule]
@@ -402,7 +401,7 @@ def verdict(runs: Sequence[ScanResult], threshold: Severity | None) -> Text:
     active = [f for r in runs for f in r.findings if not f.suppressed]
     errors = [(sum(len(r.input_errors) for r in runs), "input error"),
               (sum(len(r.policy_errors) for r in runs), "policy error")]
-    blocking = [f for f in active if blocks(f.severity, threshold)]
+    blocking = [f for f in active if f.severity.blocks(threshold)]
     parts = []
     if blocking:
         assert threshold is not None
