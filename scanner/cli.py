@@ -381,7 +381,7 @@ def scan(
             analyses=not no_analyses, config=config, graphs=fmt in GRAPH_FORMATS or report_dir is not None,
             pss_level=pss_level.value if pss_level else None, select=select or (), ignore=ignore or (),
             default_namespace=default_namespace, engine=engine.value, opa_url=opa_url, workers=workers,
-            timeout=policy_timeout, pod_template_paths=[*config.pod_template_paths, *(pod_template_path or ())],
+            timeout=policy_timeout, pod_template_paths=pod_template_path or (),
             on_total=on_total, on_progress=on_progress,
         )
         from scanner.plan import plan_paths, scan_plan, settings_root, without_overlays
