@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from scanner.cli import app
+from tests.fixtures.objects import WEB_DEPLOYMENT
 from tests.fixtures.tools import find_tool, require_tool
 
 REPO = Path(__file__).resolve().parents[1]
@@ -224,23 +225,7 @@ spec:
   podSelector: {}
   policyTypes: [Ingress, Egress]
 """
-WORKLOAD = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: shop
-spec:
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-        - name: web
-          image: registry.example.com/web:1.0.0
-"""
+WORKLOAD = WEB_DEPLOYMENT
 ISOLATION = {"seg-workload-ingress-isolation", "seg-workload-egress-isolation"}
 
 

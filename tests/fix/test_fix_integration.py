@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.objects import WEB_DEPLOYMENT
 from tests.fixtures.tools import require_tool
 
 pytestmark = pytest.mark.integration
@@ -372,23 +373,7 @@ def test_usage_errors_are_one_line(tmp_path: Path) -> None:
         assert done.stderr.count("\n") == 1 and message in done.stderr and "Traceback" not in done.stderr
 
 
-WORKLOAD_DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: shop
-spec:
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-        - name: web
-          image: registry.example.com/web:1.0.0
-"""
+WORKLOAD_DEPLOYMENT = WEB_DEPLOYMENT
 POD = "apiVersion: v1\nkind: Pod\nmetadata: {name: NAME, namespace: shop}\nspec:\n  containers:\n  - name: a\n    image: x\n"
 
 
