@@ -25,9 +25,27 @@ def _script():
 def test_every_listed_module_and_test_exists() -> None:
     script = _script()
     for module, tests in script.MODULES.items():
-        assert (REPO / module).is_file(), module
-        assert tests and all((REPO / t).is_file() for t in tests), (module, tests)
+        assert all((REPO / file).is_file() for file in script.files_of(module)), module
+        assert tests and all((REPO / t.split("::")[0]).is_file() for t in tests), (module, tests)
     assert set(script.CI_SUBSET) <= set(script.MODULES)
+    assert set(script.PATHS) <= set(script.MODULES)
+
+
+def test_a_path_names_only_functions_and_classes_that_exist() -> None:
+    script = _script()
+    for target, scopes in script.PATHS.items():
+        for file, names in scopes.items():
+            assert len(script.scope_spans(REPO / file, names)) >= len(names), (target, file)
+    with pytest.raises(SystemExit, match=r"no class or function Severity\.nope"):
+        script.scope_spans(REPO / "scanner" / "model.py", ("Severity.blocks", "Severity.nope"))
+
+
+def test_scope_spans_cover_the_named_method_only(tmp_path: Path) -> None:
+    source = tmp_path / "m.py"
+    source.write_text("class A:\n    def f(self):\n        return 1\n\n    def g(self):\n        return 2\n\n\n"
+                      "def f():\n    return 3\n")
+    assert _script().scope_spans(source, ("A.f",)) == [((2, 0), (3, 16))]
+    assert _script().scope_spans(source, ("f", "A")) == [((1, 0), (6, 16)), ((9, 0), (10, 12))]
 
 
 def test_an_unknown_module_is_refused() -> None:
