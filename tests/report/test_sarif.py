@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 from scanner.engine.catalogue import SECURITY_SEVERITY
-from scanner.model import Location, ScanResult, Severity
+from scanner.model import InputError, Location, ScanResult, Severity
 from scanner.report import sarif
 from tests.report.report_sample import build_result, check_golden
 
@@ -218,3 +218,90 @@ def test_full_description_clipped(scan_result: ScanResult) -> None:
     rules = {r["id"]: r for r in _log(scan_result)["runs"][0]["tool"]["driver"]["rules"]}
     text = rules["seg-default-deny"]["fullDescription"]["text"]
     assert 1000 < len(text) <= 1024 and text.endswith("…")
+
+
+def _rule_with(**changes: object) -> ScanResult:
+    result = build_result()
+    result.rules = [dataclasses.replace(result.rules[0], **changes), *result.rules[1:]]
+    return result
+
+
+def _driver_rule(result: ScanResult, rule_id: str = "pss-privileged") -> dict:
+    return next(r for r in _log(result)["runs"][0]["tool"]["driver"]["rules"] if r["id"] == rule_id)
+
+
+def test_tags_are_the_category_then_the_others_once_at_most_ten() -> None:
+    """GitHub code scanning keeps at most 10 tags per rule; the category leads and is not repeated, even when the
+    metadata spells it as another string object."""
+    category = "-".join(["pod", "security"])  # equal to the tags' "pod-security", not the same object
+    tags = ("pod-security", "pss-baseline", "pss-baseline", *(f"t{n}" for n in range(12)))
+    props = _driver_rule(_rule_with(category=category, tags=tags))["properties"]
+    assert props["tags"] == ["pod-security", "pss-baseline", *(f"t{n}" for n in range(8))]
+
+
+def test_prose_from_policy_metadata_reads_as_one_line() -> None:
+    """Titles and remediations are often YAML block scalars: their line breaks become spaces, not escapes."""
+    result = _rule_with(title="Privileged\ncontainers\n")
+    result.findings = [dataclasses.replace(f, remediation="Remove\nprivileged.") if f.rule_id == "pss-privileged"
+                       else f for f in result.findings]
+    assert _driver_rule(result)["shortDescription"]["text"] == "Privileged containers"
+    (message,) = [r["message"]["text"] for r in _log(result)["runs"][0]["results"] if r["ruleId"] == "pss-privileged"]
+    assert message.endswith("Remediation: Remove privileged.")
+
+
+def test_notifications_are_ordered_by_file_line_and_message_whatever_the_input_order() -> None:
+    errors = [InputError(path="a.yaml", line=3, message="b second"), InputError(path="a.yaml", line=3,
+                                                                                  message="a first"),
+              InputError(path="a.yaml", line=1, message="on line one"),
+              InputError(path="a.yaml", line=None, message="z the whole file")]
+    texts = []
+    for order in (errors, errors[::-1]):
+        run = _log(ScanResult(findings=[], input_errors=list(order)))["runs"][0]
+        texts.append([n["message"]["text"] for n in run["invocations"][0]["toolExecutionNotifications"]])
+    assert texts[0] == texts[1] == ["a.yaml: z the whole file", "a.yaml:1: on line one", "a.yaml:3: a first",
+                                    "a.yaml:3: b second"]
+
+
+def _apply(text: str, change: dict) -> str:
+    """SARIF 2.1.0 §3.57: each replacement deletes its region of the original content (character offsets) and
+    inserts its content there; regions do not overlap, so applying them from the end keeps the offsets valid."""
+    for replacement in sorted(change["replacements"], key=lambda r: r["deletedRegion"]["charOffset"], reverse=True):
+        region = replacement["deletedRegion"]
+        start, length = region["charOffset"], region["charLength"]
+        text = text[:start] + replacement.get("insertedContent", {}).get("text", "") + text[start + length:]
+    return text
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    ("a: 1\nb: 2\nc: 3\n", "a: 1\nb: 20\nc: 3\n"),  # a changed line in the middle
+    ("a: 1\nb: 2\n", "a: 1\nb: 2\nc: 3\n"),  # lines added at the end
+    ("a: 1\nb: 2\nc: 3\nd: 4\n", "b: 2\nd: 4\n"),  # lines deleted (first, and between)
+    ("ä: 1\nb: 2\nc: 3\n", "ä: 1\nb: 2\nc: 30\n"),  # offsets in characters, not bytes
+    (None, "kind: NetworkPolicy\n"),  # a new file
+])
+def test_a_fix_turns_the_old_text_into_the_new_one(old: str | None, new: str) -> None:
+    fix = sarif.fix_object("set b", [("manifests/x.yaml", old, new)])
+    (change,) = fix["artifactChanges"]
+    assert fix["description"] == {"text": "set b"}
+    assert change["artifactLocation"] == {"uri": "manifests/x.yaml", "uriBaseId": "%SRCROOT%"}
+    assert _apply(old or "", change) == new
+    assert all(r["deletedRegion"]["charLength"] >= 0 for r in change["replacements"])
+
+
+def test_a_fix_changes_each_file_once_in_path_order() -> None:
+    fix = sarif.fix_object("two files", [("b.yaml", "x: 1\n", "x: 2\n"), ("a.yaml", "y: 1\n", "y: 2\n")])
+    assert [c["artifactLocation"]["uri"] for c in fix["artifactChanges"]] == ["a.yaml", "b.yaml"]
+    assert [_apply(old, c) for old, c in zip(("y: 1\n", "x: 1\n"), fix["artifactChanges"], strict=True)] == [
+        "y: 2\n", "x: 2\n"]
+
+
+def test_fixes_are_attached_to_the_result_with_their_fingerprint_and_nothing_else_changes(
+        scan_result: ScanResult) -> None:
+    log_text = sarif.render(scan_result)
+    assert sarif.attach_fixes(log_text, {}) == log_text
+    first = json.loads(log_text)["runs"][0]["results"][0]
+    fix = sarif.fix_object("fix it", [("a.yaml", "a: 1\n", "a: 2\n")])
+    fixed = json.loads(sarif.attach_fixes(log_text, {first["partialFingerprints"]["kguard/v1"]: fix}))
+    results = fixed["runs"][0]["results"]
+    assert results[0]["fixes"] == [fix]
+    assert all("fixes" not in r for r in results[1:])

@@ -28,6 +28,9 @@ def _regions(result: ScanResult) -> list[dict]:
      {"startLine": 9, "startColumn": 13, "endLine": 9, "endColumn": 29}),
     (Location(path="a.yaml", line=4, column=3, end_line=7, end_column=1),
      {"startLine": 4, "startColumn": 3, "endLine": 7, "endColumn": 1}),
+    # an unknown column (0) is the start of the line: SARIF columns start at 1
+    (Location(path="a.yaml", line=3, column=0, end_line=3, end_column=0),
+     {"startLine": 3, "startColumn": 1, "endLine": 3, "endColumn": 1}),
 ])
 def test_a_location_becomes_the_same_region(location: Location, region: dict) -> None:
     sample = build_result()
