@@ -281,3 +281,47 @@ def test_fix_sarif_is_never_written_through_a_symlink(files):
     assert result.exit_code == 2
     assert "kguard: error: fix.sarif: cannot write report: it is a symbolic link" in result.stderr
     assert victim.read_text() == "authorized key\n" and (files / "fix.sarif").is_symlink()
+
+
+# -- the exit-code path: usage errors, no arguments, internal errors, embedding --------------------------------
+
+def test_an_unknown_option_is_one_usage_line_with_the_help_hint(files):
+    result = kguard("bad.yaml", "--no-such-option")
+    _one_error_line(result, "No such option: --no-such-option")
+    assert result.stderr.rstrip("\n").endswith("(see 'kguard scan --help')")
+
+
+def test_no_arguments_show_the_help_and_exit_2():
+    result = runner.invoke(app, [])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Usage: kguard ") and "scan" in result.stderr
+
+
+def test_embedding_without_standalone_mode_returns_the_exit_code(files):
+    """click's non-standalone mode (kguard called from Python): the exit code is returned, the process not ended."""
+    import typer
+
+    command = typer.main.get_command(app)
+    args = ["scan", "--templates", "templates", "--no-default-policies", "-q"]
+    assert command.main([*args, "bad.yaml"], standalone_mode=False) == 1
+    assert command.main([*args, "good.yaml"], standalone_mode=False) == 0
+
+
+def test_an_internal_error_is_one_line_and_exit_2_unless_debugging(monkeypatch, capsys):
+    """The console-script entry point: an unexpected exception anywhere below is one line, exit 2;
+    KGUARD_DEBUG=1 lets it through with its traceback."""
+    from scanner import cli
+
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli, "app", broken)
+    monkeypatch.delenv("KGUARD_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == ("kguard: internal error: RuntimeError: boom (set KGUARD_DEBUG=1 for a "
+                                       "traceback)\n")
+    monkeypatch.setenv("KGUARD_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="boom"):
+        cli.main()
