@@ -581,3 +581,90 @@ def test_creating_argo_rollouts_reaches_a_powerful_service_account():
                       binding("r", "Role", "rollouts", ["{kind: ServiceAccount, name: x}"], ns="a"))
     assert [(f.rule_id, f.message.split(" and so ")[0]) for f in findings] == [
         (POD_CREATE, "ServiceAccount a/x can create rollouts in a")]
+
+
+BINDER = role("binder", """
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [clusterroles]
+  verbs: [bind]
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [rolebindings]
+  verbs: [create]
+""")
+CLUSTER_BINDING_CREATOR = role("crb-creator", """
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [clusterrolebindings]
+  verbs: [create]
+""")
+
+
+def test_bind_through_a_role_binding_reaches_cluster_admin_in_that_namespace_only():
+    """A RoleBinding's bind + create rolebindings binds roles in its namespace (high: the gain is namespaced),
+    even when the subject may also create ClusterRoleBindings (those need bind cluster-wide)."""
+    findings, _ = run(BINDER, binding("b", "ClusterRole", "binder", ["{kind: User, name: erin}"], ns="team-a"),
+                      CLUSTER_BINDING_CREATOR, binding("c", "ClusterRole", "crb-creator", ["{kind: User, name: erin}"]))
+    assert [(f.rule_id, f.severity, f.message.split(",")[0]) for f in findings] == [
+        (BIND_ESCALATE_IMPERSONATE, Severity.HIGH, "User erin can bind ClusterRole cluster-admin in namespace team-a")]
+
+
+def test_bind_limited_by_resource_names_reaches_only_the_named_cluster_roles():
+    binder = role("binder", """
+    - apiGroups: [rbac.authorization.k8s.io]
+      resources: [clusterroles]
+      verbs: [bind]
+      resourceNames: [secret-reader]
+    - apiGroups: [rbac.authorization.k8s.io]
+      resources: [clusterrolebindings]
+      verbs: [create]
+    """)
+    node_proxy = role("node-proxy", """
+    - apiGroups: [""]
+      resources: [nodes/proxy]
+      verbs: [get]
+    """)
+    findings, _ = run(binder, SECRET_READER, node_proxy, binding("b", "ClusterRole", "binder",
+                                                                  ["{kind: User, name: erin}"]))
+    assert [f.message.split(",")[0] for f in findings] == ["User erin can bind ClusterRole secret-reader cluster-wide"]
+
+
+def test_bind_on_named_roles_reaches_the_role_of_the_binding_s_namespace_only():
+    boss = """
+    - apiGroups: [""]
+      resources: [secrets]
+      verbs: [get]
+    """
+    binder = role("role-binder", """
+    - apiGroups: [rbac.authorization.k8s.io]
+      resources: [roles]
+      verbs: [bind]
+      resourceNames: [secret-boss]
+    - apiGroups: [rbac.authorization.k8s.io]
+      resources: [rolebindings]
+      verbs: [create]
+    """)
+    findings, _ = run(*(role("secret-boss", boss, ns=ns) for ns in ("team-a", "team-b", "team-c")),
+                      role("other", boss, ns="team-b"), binder,
+                      binding("b", "ClusterRole", "role-binder", ["{kind: User, name: erin}"], ns="team-b"))
+    assert [(f.severity, f.message.split(",")[0]) for f in findings] == [
+        (Severity.HIGH, "User erin can bind Role team-b/secret-boss in namespace team-b")]
+
+
+def test_update_on_roles_without_escalate_is_no_escalation():
+    updater = role("updater", """
+    - apiGroups: [rbac.authorization.k8s.io]
+      resources: [clusterroles, roles]
+      verbs: [update, patch]
+    """)
+    assert run(updater, binding("u", "ClusterRole", "updater", ["{kind: User, name: carol}"]))[0] == []
+
+
+def test_impersonating_users_reaches_users_not_groups():
+    impersonator = role("impersonator", """
+    - apiGroups: [""]
+      resources: [users]
+      verbs: [impersonate]
+    """)
+    findings, _ = run(impersonator, binding("imp", "ClusterRole", "impersonator", ["{kind: User, name: bob}"]),
+                      SECRET_READER, binding("s", "ClusterRole", "secret-reader",
+                                             ["{kind: User, name: alice}", "{kind: Group, name: ops}"]))
+    assert [f.message.split(",")[0] for f in findings] == ["User bob can impersonate User alice"]
