@@ -23,13 +23,23 @@ if {
 	some j, peer in util.list(rule, [netpol.peers_field[direction]])
 	ns_selector := object.get(peer, "namespaceSelector", null)
 	is_object(ns_selector)
-	some other in object.keys(object.get(data.inventory, ["cluster", "v1", "Namespace"], {}))
+	some other in candidates(ns_selector)
 	other != namespace
 	selector.matches(ns_selector, netpol.namespace_labels(other))
 	other_env := netpol.environment(other)
 	other_env != ""
 	other_env != env
 }
+
+# The Namespaces in data.inventory a namespaceSelector can select. Every Namespace carries the label
+# kubernetes.io/metadata.name with its own name, so a selector that requires that label (the usual way to name one
+# namespace) can select only the namespace it names: looked up directly instead of testing every Namespace.
+candidates(ns_selector) := {name |
+	name := util.map(ns_selector, ["matchLabels"])["kubernetes.io/metadata.name"]
+	_ = data.inventory.cluster.v1.Namespace[name]
+} if {
+	_ = util.map(ns_selector, ["matchLabels"])["kubernetes.io/metadata.name"]
+} else := object.keys(object.get(data.inventory, ["cluster", "v1", "Namespace"], {}))
 
 flow := {"Ingress": "ingress from", "Egress": "egress to"}
 
