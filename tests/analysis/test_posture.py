@@ -51,3 +51,42 @@ def test_duplicates_are_reported_with_the_first_copy_related():
     (related,) = finding.related
     assert related.location is not None and related.location.line == 1
     assert "ns.yaml:1" in finding.message
+
+
+def _names(found) -> list[tuple[str, str]]:
+    return [(f.rule_id, f.resource.name) for f in found]
+
+
+def test_only_v1_namespaces_lower_the_level_and_an_invalid_level_counts_as_restricted():
+    lookalike = namespace("x", "privileged").replace("apiVersion: v1", "apiVersion: example.com/v1")
+    assert findings(lookalike) == []
+    # upstream Pod Security admission reads an invalid level as restricted: never below a default
+    assert findings(namespace("d", "bogus"), default="baseline") == []
+    assert findings(namespace("d", "Privileged"), default="baseline") == []
+
+
+def test_duplicates_are_the_same_group_kind_namespace_and_name():
+    """The API version inside a group does not make another object; another group, kind, namespace or name does."""
+    def cm(name: str, ns: str | None, api: str = "v1", kind: str = "ConfigMap") -> str:
+        where = f"\n  namespace: {ns}" if ns else ""
+        return f"apiVersion: {api}\nkind: {kind}\nmetadata:\n  name: {name}{where}\n"
+
+    deploy = "apiVersion: {api}\nkind: Deployment\nmetadata:\n  name: web\n  namespace: a\n"
+    assert _names(findings(deploy.format(api="apps/v1"), deploy.format(api="apps/v1beta2"))) == [
+        ("input-duplicate-object", "web")]
+    assert findings(deploy.format(api="apps/v1"), deploy.format(api="extensions/v1beta1")) == []
+    assert findings(cm("c", "a"), cm("c", "b"), cm("c", None), cm("d", "a"), cm("c", "a", kind="Secret")) == []
+    three = findings(cm("c", "a"), cm("c", "a"), cm("c", "a"))
+    assert [(f.location.line, f.related[0].location.line) for f in three] == [(7, 1), (13, 1)]
+
+
+def test_objects_without_a_name_are_not_duplicates():
+    nameless = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  namespace: a\n"
+    assert findings(nameless, nameless) == []
+
+
+def test_findings_of_both_kinds_come_sorted_by_location():
+    found = findings(namespace("z", "privileged"), namespace("a", "privileged"), namespace("a"))
+    assert _names(found) == [("pss-namespace-level-lowered", "z"), ("pss-namespace-level-lowered", "a"),
+                             ("input-duplicate-object", "a")]
+    assert [f.location.line for f in found] == sorted(f.location.line for f in found)
