@@ -7,14 +7,24 @@ by the catalogue), exactly as Gatekeeper decides them with the generated `gateke
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from scanner.engine import runner
 from scanner.engine.backend import Backend, EvalFailure
 from scanner.engine.catalogue import Rule
-from scanner.engine.match import AssumedUnlabelled, Excluded, Undecided, kinds_match, matches
+from scanner.engine.match import (
+    AssumedUnlabelled,
+    Excluded,
+    Placement,
+    Undecided,
+    Verdict,
+    kinds_match,
+    matches,
+    placement,
+    reads_only_placement,
+)
 from scanner.engine.review import inventory, namespaces_by_name, review
 from scanner.engine.templates import Constraint, Template, TemplateSet
 from scanner.model import (
@@ -175,6 +185,8 @@ def _plan(resources: list[Resource], templates: TemplateSet, namespaces: dict[st
     by_type: dict[tuple[str, str], list[int]] = {}  # (group, kind) -> resources: match.kinds filters cheaply
     for i, res in enumerate(resources):
         by_type.setdefault((res.api_version.rpartition("/")[0], res.kind), []).append(i)
+    placements = [placement(res.obj) for res in resources]
+    decided: dict[str, dict[Placement, Verdict]] = {}  # a match (constraints share them) -> verdict by placement
     reviews: dict[int, str] = {}
     unit_of: dict[tuple[str, int], _Unit] = {}  # (parameters, resource) -> unit: same input, one evaluation
     for constraint in sorted(templates.constraints, key=lambda c: (c.kind, c.name)):
@@ -189,9 +201,10 @@ def _plan(resources: list[Resource], templates: TemplateSet, namespaces: dict[st
         kinds = constraint.match.get("kinds") or []
         candidates = sorted(i for (group, kind), indexes in by_type.items() if kinds_match(kinds, group, kind)
                             for i in indexes)
-        for i in candidates:
+        known = decided.setdefault(repr(constraint.match), {})
+        for i, verdict in _verdicts(constraint.match, candidates, resources, placements, namespaces, known):
             res = resources[i]
-            if not _matched(constraint, res, i, namespaces, plan, out):
+            if verdict is not True and not _matched(constraint, verdict, res, i, plan, out):
                 continue
             if i not in reviews:
                 reviews[i] = json.dumps(review(res.obj, namespaces.get(res.namespace or "")))
@@ -203,10 +216,26 @@ def _plan(resources: list[Resource], templates: TemplateSet, namespaces: dict[st
     return plan
 
 
-def _matched(constraint: Constraint, res: Resource, i: int, namespaces: dict[str, dict[str, Any]], plan: _Plan,
-             out: Evaluation) -> bool:
-    """Whether ``constraint`` judges ``res``; undecided matches, exemptions and unknown namespaces are noted."""
-    verdict = matches(constraint.match, res.obj, namespaces, missing_namespace_unlabelled=True)
+def _verdicts(match: dict[str, Any], candidates: list[int], resources: list[Resource],
+              placements: list[Placement | None], namespaces: dict[str, dict[str, Any]],
+              known: dict[Placement, Verdict]) -> Iterator[tuple[int, Verdict]]:
+    """(index, `matches` verdict) for each candidate, in order. A match that reads only the objects' placement is
+    decided once per placement: ``known`` keeps those verdicts (the same object for every object placed alike)."""
+    cached = reads_only_placement(match)
+    for i in candidates:
+        key = placements[i] if cached else None
+        if key is not None and key in known:
+            yield i, known[key]
+            continue
+        verdict = matches(match, resources[i].obj, namespaces, missing_namespace_unlabelled=True)
+        if key is not None:
+            known[key] = verdict
+        yield i, verdict
+
+
+def _matched(constraint: Constraint, verdict: Verdict, res: Resource, i: int, plan: _Plan, out: Evaluation) -> bool:
+    """Whether ``verdict`` lets ``constraint`` judge ``res``; undecided matches, exemptions and unknown namespaces
+    are noted."""
     if isinstance(verdict, Undecided):
         first = res.positions.get(())
         out.not_evaluated.append(Skipped(path=res.path, line=first.line if first else None,

@@ -65,6 +65,9 @@ class AssumedUnlabelled:
         return self.matched
 
 
+Verdict = bool | Undecided | Excluded | AssumedUnlabelled  # what `matches` decides
+
+
 def glob_match(pattern: str, value: str) -> bool:
     """Gatekeeper wildcards: `x*` prefix, `*x` suffix, `*x*` contains, otherwise exact."""
     if pattern.startswith("*") and pattern.endswith("*") and len(pattern) > 1:
@@ -115,7 +118,7 @@ def matches(
     namespaces: dict[str, dict[str, Any]],
     *,
     missing_namespace_unlabelled: bool = False,
-) -> bool | Undecided | Excluded | AssumedUnlabelled:
+) -> Verdict:
     """Whether a constraint's ``match`` selects ``obj``; ``namespaces`` maps a name to its Namespace object."""
     api_version, kind = str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
     group = api_version.rpartition("/")[0]
@@ -156,6 +159,29 @@ def matches(
     if match.get("name") and not glob_match(match["name"], name):
         return False
     return assumed or True
+
+
+Placement = tuple[str, str, str | None]  # (API group, kind, metadata.namespace) as `matches` reads them
+
+
+def placement(obj: dict[str, Any]) -> Placement | None:
+    """What `matches` reads of ``obj`` when a match selects by neither labels nor name: its group, kind and
+    namespace. None for a core Namespace (judged by its own name and labels) and for a namespace that is not a
+    string; two objects with the same placement get the same verdict from such a match."""
+    api_version, kind = str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
+    group = api_version.rpartition("/")[0]
+    if kind == "Namespace" and group == "":
+        return None
+    meta = obj.get("metadata")
+    namespace = meta.get("namespace") if isinstance(meta, dict) else None
+    if namespace is not None and not isinstance(namespace, str):
+        return None
+    return group, kind, namespace
+
+
+def reads_only_placement(match: dict[str, Any]) -> bool:
+    """Whether `matches` decides ``match`` on an object's `placement` alone (no labelSelector, no name)."""
+    return not (match.get("labelSelector") or match.get("name"))
 
 
 def _labels(obj: dict[str, Any]) -> dict[str, Any]:

@@ -447,3 +447,22 @@ def test_ignoring_a_restricted_check_brings_back_the_baseline_check_it_replaces(
     result = scan_resources(load_text(text, "p.yaml").resources, options)
     assert [(f.rule_id, f.severity) for f in result.findings] == [("pss-capabilities-baseline", Severity.HIGH)]
     assert result.exit_code(Severity.HIGH) == 1
+
+
+def test_objects_in_one_namespace_are_matched_each_by_its_own_labels_and_name(write_templates):
+    """Verdicts are shared between objects placed alike only where a match reads nothing else: a labelSelector
+    or a name still decides per object, and constraints with the same match still each report."""
+    pod = ("apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: shop, labels: {{app: {app}}}}}\n"
+           "spec:\n  containers:\n  - name: c\n    image: x\n    securityContext: {{privileged: true}}\n")
+    text = "---\n".join(pod.format(name=name, app=app) for name, app in
+                        (("web-1", "web"), ("web-2", "db"), ("db-1", "web"), ("db-2", "db")))
+    kinds = {"kinds": [{"apiGroups": [""], "kinds": ["Pod"]}]}
+    tdir = write_templates(template("K8sPriv", PRIVILEGED),
+                           constraint("K8sPriv", "all", {"match": kinds}),
+                           constraint("K8sPriv", "again", {"match": kinds}),
+                           constraint("K8sPriv", "web", {"match": {**kinds, "labelSelector": {"matchLabels": {"app": "web"}}}}),
+                           constraint("K8sPriv", "named", {"match": {**kinds, "name": "db-*"}}))
+    found = sorted((f.constraint.split("/")[1], f.resource.name) for f in scan(text, tdir).findings)
+    assert found == sorted([*(("all", n) for n in ("web-1", "web-2", "db-1", "db-2")),
+                            *(("again", n) for n in ("web-1", "web-2", "db-1", "db-2")),
+                            ("web", "web-1"), ("web", "db-1"), ("named", "db-1"), ("named", "db-2")])

@@ -7,6 +7,8 @@ from scanner.engine.match import (
     is_cluster_scoped,
     kinds_match,
     matches,
+    placement,
+    reads_only_placement,
     selector_matches,
 )
 
@@ -198,3 +200,45 @@ def test_cluster_scope_selects_cluster_scoped_objects_and_namespaces():
     assert matches({"scope": "Cluster"}, cluster_role, NAMESPACES)
     assert matches({"scope": "Cluster"}, obj("Namespace", name="shop", ns=None), NAMESPACES)
     assert not matches({"scope": "Namespaced"}, cluster_role, NAMESPACES)
+
+
+PLACEMENT_MATCHES = [
+    {},
+    {"kinds": [{"apiGroups": ["apps"], "kinds": ["Deployment"]}]},
+    {"scope": "Namespaced", "namespaces": ["sh*"]},
+    {"scope": "Cluster"},
+    {"excludedNamespaces": ["shop"]},
+    {"namespaceSelector": {"matchLabels": {"env": "prod"}}},
+    {"namespaceSelector": {"matchExpressions": [{"key": "env", "operator": "NotIn", "values": ["prod"]}]}},
+    {"labelSelector": {}, "name": ""},  # empty selectors select by nothing
+]
+
+
+@pytest.mark.parametrize("match", PLACEMENT_MATCHES)
+@pytest.mark.parametrize("placed", [
+    {"kind": "Deployment", "api": "apps/v1", "ns": "shop"}, {"kind": "Pod", "ns": "shop"},
+    {"kind": "Pod", "ns": "elsewhere"}, {"kind": "ClusterRole", "api": "rbac.authorization.k8s.io/v1", "ns": None},
+])
+def test_objects_placed_alike_get_the_same_verdict_from_a_match_that_reads_only_placement(match, placed):
+    assert reads_only_placement(match)
+    variants = [obj(name=name, labels=labels, **placed) for name, labels in
+                (("web", None), ("db", {"env": "prod", "app": "db"}), ("kube-proxy", {"tier": "system"}))]
+    assert len({placement(v) for v in variants}) == 1
+    verdicts = [matches(match, v, NAMESPACES, missing_namespace_unlabelled=True) for v in variants]
+    assert verdicts[1:] == verdicts[:-1]
+
+
+def test_placement_is_group_kind_and_namespace_and_absent_where_the_verdict_needs_more():
+    assert placement(obj("Deployment", "apps/v1", ns="shop")) == ("apps", "Deployment", "shop")
+    assert placement(obj("ClusterRole", "rbac.authorization.k8s.io/v1", ns=None)) == \
+        ("rbac.authorization.k8s.io", "ClusterRole", None)
+    assert placement({"apiVersion": "v1", "kind": "Pod", "metadata": ["not", "a", "mapping"]}) == ("", "Pod", None)
+    assert placement(obj("Namespace", name="shop", ns=None)) is None  # judged by its own name and labels
+    assert placement(obj("Namespace", "example.com/v1", ns="shop")) == ("example.com", "Namespace", "shop")
+    assert placement({"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": ["x"]}}) is None
+
+
+def test_a_match_by_labels_or_name_reads_more_than_placement():
+    assert not reads_only_placement({"labelSelector": {"matchLabels": {"app": "web"}}})
+    assert not reads_only_placement({"name": "web*"})
+    assert reads_only_placement({"namespaceSelector": {"matchLabels": {"env": "prod"}}, "namespaces": ["shop"]})
