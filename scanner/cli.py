@@ -7,10 +7,12 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any
 
 import typer
+from typer._click.types import FloatParamType, IntParamType
 from typer.core import TyperArgument, TyperGroup, TyperOption
+from typer.models import TyperPath
 
 from scanner.errors import KguardError, UsageError
 from scanner.model import ScanResult, Severity
@@ -29,29 +31,30 @@ def _metavar(param: TyperOption) -> str | None:
     if param.is_flag or param.count:
         return None
     name = param.name or ""
-    desc = param.type_descriptor
-    if desc.is_choice:
-        return "[" + "|".join(str(choice) for choice in desc.choices or ()) + "]"
-    if desc.is_path:
+    kind = param.type
+    choices = getattr(kind, "choices", None)
+    if choices is not None:
+        return "[" + "|".join(str(choice) for choice in choices) + "]"
+    if isinstance(kind, TyperPath):
         return "DIR" if name.endswith("dir") or name == "kustomize" else "PATH"
     if name in _METAVARS:
         return _METAVARS[name]
-    element = get_args(desc.annotation)[0] if desc.is_list and get_args(desc.annotation) else desc.annotation
-    if element is int:
+    if isinstance(kind, IntParamType):
         return "N"
-    if element is float:
+    if isinstance(kind, FloatParamType):
         return "SECONDS" if "timeout" in name else "NUMBER"
     return "TEXT"
 
 
 class _NamedArgument(TyperArgument):
-    """An argument shown in help by its name alone (`PATHS...`), without a type placeholder."""
+    """An argument shown in help by its name alone (`PATHS`; `PATHS...` in the usage line, `[PATHS]...` when
+    optional), without a type placeholder."""
 
-    def display_type_rich(self, ctx: Any) -> str | None:
-        return None
-
-    def _usage_display_name(self) -> str:  # typer writes a required one as {PATHS}
-        name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+    def make_metavar(self, ctx: Any, *, usage: bool = False) -> str:
+        name = self.metavar or (self.name or "arg").upper()
+        if not usage:
+            return name
+        name = name if self.required else f"[{name}]"
         return f"{name}..." if self.nargs != 1 else name
 
 
