@@ -280,7 +280,7 @@ def parse_config_text(text: str, shown: str) -> Config:
     Schema (errors `shown:LINE: ...`), then typed."""
     import yaml
 
-    from scanner.config_schema import load_with_lines, validate
+    from scanner.config_schema import load_with_lines, validate_text
 
     try:
         documents = load_with_lines(text)
@@ -294,7 +294,7 @@ def parse_config_text(text: str, shown: str) -> Config:
     if not documents:
         return Config(source=shown)
     value, lines = documents[0]
-    validate(value, lines, shown)
+    validate_text(text, value, lines, shown)
     return parse_config(value, shown)
 
 

@@ -1,6 +1,8 @@
 """`.kguard.yaml` against its published JSON Schema (docs/json-schema/kguard-config-1.json), errors as `file:line`.
 
-The schema ships inside the wheel (`scanner/_bundled/`); an editable install reads the repository's copy.
+The schema ships inside the wheel (`scanner/_bundled/`); an editable install reads the repository's copy. A text
+that passed is remembered in the user cache (`scanner.user_cache`, keyed by the exact text and schema), so the
+pre-commit hook does not import and run jsonschema on every commit for an unchanged file.
 """
 
 from __future__ import annotations
@@ -10,11 +12,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from scanner import user_cache
 from scanner.errors import UsageError
 from scanner.load.yaml_source import MAX_NODES_PER_DOCUMENT
 from scanner.model import FieldPath
 
 SCHEMA_NAME = "kguard-config-1.json"
+VERDICTS = "config-valid"  # user cache namespace: texts that passed the schema
+VERDICT_FORMAT = "kguard config verdict 1"
 
 
 def schema_path() -> Path:
@@ -26,11 +31,15 @@ def schema_path() -> Path:
 
 
 @functools.cache
+def _schema_bytes() -> bytes:
+    return schema_path().read_bytes()
+
+
+@functools.cache
 def _validator() -> Any:
     from jsonschema import Draft202012Validator
 
-    schema = json.loads(schema_path().read_text(encoding="utf-8"))
-    return Draft202012Validator(schema)
+    return Draft202012Validator(json.loads(_schema_bytes().decode("utf-8")))
 
 
 def dotted(path: FieldPath) -> str:
@@ -110,6 +119,18 @@ def _describe(error: Any) -> tuple[FieldPath, str]:
 
 _TYPE_WORDS = {"object": "a mapping", "array": "a list", "string": "a string", "boolean": "true or false",
                "integer": "a whole number", "number": "a number"}
+
+
+def validate_text(text: str, value: Any, lines: dict[FieldPath, int], shown: str) -> None:
+    """`validate` the document ``value`` read from ``text``, unless this exact text (read by this PyYAML) already
+    passed against this exact schema: then it passes again without jsonschema."""
+    import yaml
+
+    entry = user_cache.key(VERDICT_FORMAT, yaml.__version__, _schema_bytes(), text)
+    if user_cache.get(VERDICTS, entry) == b"valid":
+        return
+    validate(value, lines, shown)
+    user_cache.put(VERDICTS, entry, b"valid")
 
 
 def validate(value: Any, lines: dict[FieldPath, int], shown: str) -> None:

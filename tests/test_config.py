@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -248,3 +249,46 @@ def test_pod_security_exemptions_are_exact_namespace_names(tmp_path, name):
     (tmp_path / ".kguard.yaml").write_text(f"podSecurity:\n  exemptions:\n    namespaces: [kube-system, {name!r}]\n")
     with pytest.raises(UsageError, match=r"\.kguard\.yaml:3"):
         read_config(tmp_path)
+
+
+# -- the schema verdict in the user cache (the pre-commit hook reads .kguard.yaml on every commit) -----------------
+
+VALID = "exclude: [tests]\nfailOn: high\npodSecurity:\n  defaultLevel: baseline\n"
+JSONSCHEMA_LOADED = """
+import sys
+from pathlib import Path
+from scanner.config import read_config
+print(read_config(Path(sys.argv[1])).pod_security.default_level, "jsonschema" in sys.modules)
+"""
+
+
+def test_a_file_that_passed_the_schema_is_not_validated_again(tmp_path: Path) -> None:
+    (tmp_path / ".kguard.yaml").write_text(VALID)
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+    def read() -> str:
+        return subprocess.run([sys.executable, "-c", JSONSCHEMA_LOADED, str(tmp_path)], env=env, capture_output=True,
+                              text=True, timeout=120, check=True).stdout
+
+    assert read() == "baseline True\n"  # validated, and the verdict remembered
+    assert read() == "baseline False\n"  # the same text: jsonschema is not even imported
+    (tmp_path / ".kguard.yaml").write_text(VALID + "#\n")
+    assert read() == "baseline True\n"  # any other text is validated
+
+
+def test_a_remembered_verdict_covers_only_its_exact_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert parse_config_text(VALID, "cfg.yaml").pod_security.default_level == "baseline"
+    assert list((tmp_path / "cache").rglob("*"))  # remembered
+    with pytest.raises(UsageError, match=r"^cfg.yaml:5: unknown setting `selct`"):
+        parse_config_text(VALID + "selct: [pss-*]\n", "cfg.yaml")
+    with pytest.raises(UsageError, match=r"^cfg.yaml:4: `podSecurity.defaultLevel` must be one of"):
+        parse_config_text(VALID.replace("baseline", "strict"), "cfg.yaml")
+
+
+def test_an_unusable_user_cache_still_validates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
+    assert parse_config_text(VALID, "cfg.yaml").fail_on == "high"
+    with pytest.raises(UsageError, match=r"^cfg.yaml:5: unknown setting `selct`"):
+        parse_config_text(VALID + "selct: [pss-*]\n", "cfg.yaml")
