@@ -12,6 +12,7 @@ batch, while the other templates carry on.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import tempfile
@@ -202,6 +203,7 @@ def _run_forked(backend: Backend, scheduler: _Scheduler, timeout: float, count: 
     global _STATE
     ctx = multiprocessing.get_context("fork")
     _STATE = (backend, scheduler.units)
+    gc.freeze()  # a worker that garbage-collected what exists now would copy every page it touches
     size = min(count, len(scheduler.jobs))
     take_worker = getattr(backend, "take_worker", None)  # a child of the backend's that has compiled everything
     own = take_worker(scheduler.units) if take_worker is not None else None
