@@ -165,6 +165,12 @@ def relative_posix_path(path: str, source_root: Path | None = None) -> tuple[str
             if _WINDOWS_DRIVE.match(text):  # another drive: no relative form exists
                 return posixpath.normpath(text), False
             return posixpath.relpath(posixpath.normpath(text), root), False
+    return _normalised(text)
+
+
+@functools.lru_cache(maxsize=8192)
+def _normalised(text: str) -> tuple[str, bool]:
+    """A relative posix path normalised, and whether it stays inside (every finding of a file asks the same)."""
     text = posixpath.normpath(text) if text else "."
     return text, not (text == ".." or text.startswith("../"))
 

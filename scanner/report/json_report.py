@@ -14,6 +14,7 @@ from typing import Any
 
 import scanner
 from scanner.model import Finding, Location, ScanResult, Severity
+from scanner.report import json_text
 from scanner.report._common import (
     CATEGORY_ORDER,
     as_results,
@@ -32,7 +33,7 @@ SCHEMA_VERSION = "1.1"
 
 def render(results: ScanResult | Sequence[ScanResult]) -> str:
     """The JSON report for one or several scan results, indented, ending in a newline."""
-    return escape_json(json.dumps(build(results), indent=2, ensure_ascii=False, default=str)) + "\n"
+    return escape_json(json_text.dumps(build(results))) + "\n"
 
 
 def build(results: ScanResult | Sequence[ScanResult]) -> dict[str, Any]:

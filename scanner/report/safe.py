@@ -89,4 +89,6 @@ def escape_json(text: str) -> str:
     Only valid on JSON text: these characters can occur nowhere but inside strings, where the escape means the same
     character, so a parser reads back identical data.
     """
+    if text.isascii() and "\x7f" not in text:  # it escapes DEL and characters above ASCII: most reports have none
+        return text
     return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -20,6 +20,7 @@ import sarif_om as om
 import scanner
 from scanner.engine.catalogue import SECURITY_SEVERITY, Rule
 from scanner.model import Finding, Location, RelatedLocation, ResourceId, ScanResult, Severity
+from scanner.report import json_text
 from scanner.report._common import (
     PROJECT_URL,
     as_results,
@@ -93,7 +94,7 @@ def render(results: ScanResult | Sequence[ScanResult], *, source_root: Path | No
         version=SARIF_VERSION,
         schema_uri=SCHEMA_URI,
     )
-    return escape_json(json.dumps(to_json(log), indent=2, ensure_ascii=False, default=str)) + "\n"
+    return escape_json(json_text.dumps(to_json(log))) + "\n"
 
 
 def automation_id(result: ScanResult) -> str:
@@ -446,4 +447,4 @@ def attach_fixes(log_text: str, fixes: dict[str, dict[str, Any]]) -> str:
             fix = fixes.get((result.get("partialFingerprints") or {}).get(FINGERPRINT_KEY, ""))
             if fix is not None:
                 result["fixes"] = [fix]
-    return escape_json(json.dumps(log, indent=2, ensure_ascii=False)) + "\n"
+    return escape_json(json_text.dumps(log, default=json.JSONEncoder().default)) + "\n"

@@ -55,3 +55,8 @@ def test_escape_json_round_trips_the_data() -> None:
     assert json.loads(text) == data
     assert "\\u0085" in text and "\\u202e" in text and "日本" in text
     assert not any(0x7F <= ord(c) <= 0x9F or c in "\u2028\u2029\u202e\u2066" for c in text)
+
+
+def test_escape_json_escapes_a_del_in_otherwise_ascii_text_and_leaves_plain_ascii_alone() -> None:
+    assert escape_json('{"a": "x\x7fy"}') == '{"a": "x\\u007fy"}'
+    assert escape_json('{"a": "plain \\u0085 text"}') == '{"a": "plain \\u0085 text"}'

@@ -1,0 +1,88 @@
+"""json_text.dumps writes exactly what json.dumps(indent=2, ensure_ascii=False, default=str) writes."""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+from pathlib import PurePosixPath
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scanner.model import Severity
+from scanner.report.json_text import dumps
+
+
+def reference(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str)
+
+
+class Colour(enum.StrEnum):
+    RED = "red"
+
+
+class Label(str):
+    pass
+
+
+class Counts(dict):
+    pass
+
+
+class Items(list):
+    pass
+
+
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.integers(min_value=2**70), st.floats(allow_nan=True),
+    st.text(), st.text(alphabet=st.characters(max_codepoint=0x20)),  # control characters
+    st.sampled_from(["\x7f\x85\u2028\u202e", "\ud800 lone surrogate", '"quoted" \\ back', "日本"]),
+    st.sampled_from([Severity.HIGH, Colour.RED, Label("sub"), PurePosixPath("a/b.yaml"), b"bytes", 1.5e300, -0.0]),
+)
+keys = st.one_of(st.text(), st.integers(), st.floats(allow_nan=True), st.booleans(), st.none(),
+                 st.sampled_from([Label("k"), Colour.RED]))
+documents = st.recursive(scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.lists(inner, max_size=3).map(tuple),
+    st.dictionaries(keys, inner, max_size=4), st.dictionaries(st.text(), inner, max_size=3).map(Counts),
+    st.lists(inner, max_size=3).map(Items),
+), max_leaves=30)
+
+
+@settings(max_examples=400, deadline=None)
+@given(documents)
+def test_any_document_is_written_as_json_dumps_writes_it(data: Any) -> None:
+    assert dumps(data) == reference(data)
+
+
+@pytest.mark.parametrize("data", [
+    {}, [], (), "", 0, None, True, math.inf, -math.inf, math.nan, {"a": {}, "b": [], "c": [[], {}]},
+    {1: "int key", 2.5: "float key", False: "bool key", None: "null key"},
+    {"nested": [{"deep": [1, [2, [3, {"x": None}]]]}]},
+])
+def test_edge_documents(data: Any) -> None:
+    assert dumps(data) == reference(data)
+
+
+def test_a_custom_default_is_used_like_json_uses_it() -> None:
+    data = {"when": {1, 2}, "list": [frozenset()]}
+    assert dumps(data, default=sorted) == json.dumps(data, indent=2, ensure_ascii=False, default=sorted)
+
+
+def test_errors_are_jsons_errors() -> None:
+    with pytest.raises(TypeError, match="keys must be str, int, float, bool or None, not tuple"):
+        dumps({(1, 2): "tuple key"})
+    loop: list[Any] = []
+    loop.append({"again": loop})
+    with pytest.raises(ValueError, match="Circular reference detected"):
+        dumps(loop)
+    with pytest.raises(ValueError, match="Circular reference detected"):
+        reference(loop)
+
+
+def test_a_shared_container_is_no_circular_reference() -> None:
+    shared = {"a": [1, 2]}
+    data = {"first": shared, "second": shared, "list": [shared, shared]}
+    assert dumps(data) == reference(data)
