@@ -91,6 +91,7 @@ class Policy:
     directory: Path
     metadata: dict[str, Any] = field(default_factory=dict)
     pss_overridden: bool = False  # a baseline check that a restricted check of the catalogue replaces at restricted
+    bundled: bool = False  # from the library kguard ships (`default_policy_dir`), not a --policy-dir of someone's
 
     def to_template(self) -> dict[str, Any]:
         """The Gatekeeper ConstraintTemplate (Rego v1 through `code`)."""
@@ -286,7 +287,9 @@ def load_catalogue(policy_dir: Path) -> list[Policy]:
     if not policy_dir.is_dir():
         raise UsageError(f"{policy_dir}: policy directory not found")
     libs = load_libs(policy_dir)
-    policies = [load_policy(m.parent, libs, policy_dir.parent) for m in sorted(policy_dir.glob("*/*/metadata.yaml"))]
+    bundled = policy_dir.resolve() == default_policy_dir().resolve()
+    policies = [replace(load_policy(m.parent, libs, policy_dir.parent), bundled=bundled)
+                for m in sorted(policy_dir.glob("*/*/metadata.yaml"))]
     if not policies:  # an empty library would evaluate nothing and pass every input
         raise UsageError(f"{policy_dir}: no policies found (expected <category>/<policy>/metadata.yaml)")
     seen: dict[str, Path] = {}

@@ -7,10 +7,14 @@ out. All the kinds that judge one input are evaluated in a single query: library
 each kind is evaluated on its own, so a runtime error stays with the template that raised it (Gatekeeper isolates
 templates the same way).
 
-Nothing is compiled in the calling process: a forked child compiles template by template under the time limit
-(a source that hangs or crashes the parser costs only its template) and then serves as the first evaluation worker.
-Modules are rewritten first so that `not` evaluates its operands the way OPA does (`regorus_compat`), and templates
-calling built-ins that reach outside the scan are refused (`backend.forbidden_builtin`).
+Templates from elsewhere (--templates, a --policy-dir) are never compiled in the calling process first: a forked
+child compiles them template by template under the time limit (a source that hangs or crashes the parser costs only
+its template) and then serves as the first evaluation worker. When the library kguard ships (`Template.trusted`,
+known to compile) is all there is, no trial is needed: each process compiles a template when it first evaluates it
+(a one-file scan compiles only the templates that match something), and small work is evaluated right here
+(`in_process`) instead of in a forked worker. Modules are rewritten first so that `not` evaluates its operands the
+way OPA does (`regorus_compat`; the library's rewrites are remembered in the user cache), and templates calling
+built-ins that reach outside the scan are refused (`backend.forbidden_builtin`).
 """
 
 from __future__ import annotations
@@ -27,10 +31,13 @@ import regorus
 from scanner.engine import isolated
 from scanner.engine.backend import EvalFailure, Outcome, Unit, forbidden_builtin, gatekeeper_results
 from scanner.engine.catalogue import package_of
-from scanner.engine.regorus_compat import hoist_negated_operands
+from scanner.engine.regorus_compat import hoist_negated_operands, hoist_remembered
 from scanner.engine.templates import Template
 
 DEFAULT_TIME_LIMIT = 10.0
+# `in_process`: the most work evaluated without a forked worker (and so without --policy-timeout), trusted library only
+IN_PROCESS_MAX_EVALUATIONS = 256
+IN_PROCESS_MAX_INPUT_BYTES = 256 * 1024
 
 
 @dataclass(slots=True)
@@ -59,7 +66,8 @@ class RegorusBackend:
         self._rules: dict[str, str] = {}  # kind -> `data.<package>.violation`
         self._home: dict[str, _Shared] = {}  # kind -> the engine it lives in
         self._shared: list[_Shared] = []
-        self._pending: list[Template] = []  # compiled in the trial child; compiled here on first use
+        self._pending: list[Template] = []  # compiled in the trial child (or trusted); compiled here on first use
+        self._trusted = False  # every template loaded is `trusted` (no trial child compiled them)
         self._inventory_json: str | None = None
         self._late: dict[str, str] = {}  # kind -> why it failed on first use (never expected: the child compiled it)
         self._host: isolated.Child | None = None  # the trial child, holding every template compiled
@@ -74,6 +82,8 @@ class RegorusBackend:
         that makes the parser hang or crash is reported by name and the next child carries on. When one child
         compiled them all, it stays (`take_worker`) and evaluates as the runner's first worker, so nothing is
         compiled twice; any other process compiles the templates that compiled there when it first evaluates.
+        When every template is `trusted` (kguard's own library), none is compiled now: the process that evaluates
+        compiles the templates it needs on first use (a failure then fails those evaluations, by template).
         """
         self.close()
         errors: dict[str, str] = {}
@@ -86,6 +96,9 @@ class RegorusBackend:
                 allowed.append(template)
         self._inventory_json = (json.dumps({"inventory": inventory}) if any(t.uses_inventory for t in allowed)
                                 else None)
+        if allowed and all(t.trusted for t in allowed):
+            self._pending, self._trusted = list(allowed), True
+            return errors
         trial, kept = RegorusBackend(), []
         checked = isolated.run_each(allowed, trial._trial, timeout=self.time_limit, linger=trial._linger, keep=kept)
         for template, outcome in zip(allowed, checked, strict=True):
@@ -133,10 +146,22 @@ class RegorusBackend:
 
         runner.serve(conn, self, units)
 
-    def _compile_pending(self) -> None:
-        """Compile here what compiled in the trial child (known to be safe to parse)."""
-        pending, self._pending = self._pending, []
-        for template in pending:
+    def in_process(self, units: list[Unit]) -> bool:
+        """Whether ``units`` are better evaluated in this process than in a forked worker (`runner.run` asks): only
+        for kguard's own library, whose Rego is known, and little work, small enough that the time limit a worker
+        enforces is not needed."""
+        return (self._trusted and sum(len(kinds) for kinds, _ in units) <= IN_PROCESS_MAX_EVALUATIONS
+                and sum(len(text) for _, text in units) <= IN_PROCESS_MAX_INPUT_BYTES)
+
+    def _compile_pending(self, kinds: set[str] | None = None) -> None:
+        """Compile here what compiled in the trial child or is trusted (known to be safe to parse): the templates
+        of ``kinds``, or all."""
+        if kinds is None:
+            now, self._pending = self._pending, []
+        else:
+            now = [t for t in self._pending if t.kind in kinds]
+            self._pending = [t for t in self._pending if t.kind not in kinds]
+        for template in now:
             problem = self._add(template, self._inventory_json)
             if problem is not None:
                 self._late[template.kind] = problem
@@ -154,12 +179,12 @@ class RegorusBackend:
                 shared.engine.add_data_json(inventory_json)
             self._shared.append(shared)
         try:  # regorus parses each module as it is added: an error belongs to this template alone
-            v1 = template.rego_version == "v1"
+            v1, remember = template.rego_version == "v1", template.trusted
             for pkg, text in sorted(libs.items()):
                 if pkg not in shared.libs:
-                    shared.engine.add_policy(f"{template.kind}/lib/{pkg}.rego", _as_opa(text, v1))
+                    shared.engine.add_policy(f"{template.kind}/lib/{pkg}.rego", _as_opa(text, v1, remember))
                     shared.libs[pkg] = text
-            shared.engine.add_policy(f"{template.kind}/template.rego", _as_opa(template.rego or "", v1))
+            shared.engine.add_policy(f"{template.kind}/template.rego", _as_opa(template.rego or "", v1, remember))
         except (RuntimeError, ValueError) as exc:
             return f"does not compile: {_first_line(exc)}"
         shared.packages.add(template.package)
@@ -168,11 +193,11 @@ class RegorusBackend:
         return None
 
     def evaluate(self, kind: str, inputs: list[str]) -> list[Outcome]:
-        self._compile_pending()
+        self._compile_pending({kind})
         return [self._one(kind, text) for text in inputs]
 
     def evaluate_units(self, units: list[Unit]) -> list[dict[str, Outcome]]:
-        self._compile_pending()
+        self._compile_pending({kind for kinds, _ in units for kind in kinds})
         results: list[dict[str, Outcome]] = []
         for kinds, text in units:
             result: dict[str, Outcome] = {}
@@ -227,6 +252,7 @@ class RegorusBackend:
             self._host.stop()
             self._host = None
         self._pending.clear()
+        self._trusted = False
         self._late.clear()
         self._inventory_json = None
         self._shared.clear()
@@ -237,13 +263,13 @@ class RegorusBackend:
 _REWRITTEN: dict[tuple[str, bool], str] = {}  # (module text, v1) -> text for regorus
 
 
-def _as_opa(text: str, v1: bool) -> str:
+def _as_opa(text: str, v1: bool, remember: bool = False) -> str:
     """The module rewritten so that regorus evaluates negations as OPA does (see `regorus_compat`); once per
-    text and Rego version."""
+    text and Rego version, and, for a trusted module (``remember``), once per user cache."""
     key = (text, v1)
     rewritten = _REWRITTEN.get(key)
     if rewritten is None:
-        rewritten = _REWRITTEN[key] = hoist_negated_operands(text, v1)
+        rewritten = _REWRITTEN[key] = (hoist_remembered if remember else hoist_negated_operands)(text, v1)
     return rewritten
 
 

@@ -161,7 +161,9 @@ def run(
     scheduler = _Scheduler(units, on_progress)
     if not units:
         return scheduler.result
-    if not backend.forkable or "fork" not in multiprocessing.get_all_start_methods():
+    in_process = getattr(backend, "in_process", None)  # a backend may find little work not worth a worker
+    if (not backend.forkable or "fork" not in multiprocessing.get_all_start_methods()
+            or (workers is None and in_process is not None and in_process(units))):
         set_time_limit = getattr(backend, "set_time_limit", None)  # in-process backends limit their own calls
         if set_time_limit is not None:
             set_time_limit(timeout)

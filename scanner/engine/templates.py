@@ -37,6 +37,8 @@ class Template:
     # what `data.inventory` must hold for the template to judge fairly: requirements that must all be met, each a
     # tuple of equivalent (group, kind)s (Gatekeeper's `metadata.gatekeeper.sh/requires-sync-data`); None: undeclared
     requires_sync: tuple[tuple[tuple[str, str], ...], ...] | None = None
+    # generated from the library kguard ships (known to compile): a backend may compile it without isolation
+    trusted: bool = False
 
     @property
     def package(self) -> str:
@@ -168,7 +170,7 @@ def from_policy(policy: Policy, pod_security: PodSecurityConfig | None = None) -
     template = parse_template(policy.to_template(), source=policy.rule.source, rule=policy.rule)
     # the catalogue's `sync:` is the complete list of what the policy reads: every entry is needed, none = nothing
     template = replace(template, requires_sync=tuple(((str(s.get("group", "")), str(s["kind"])),)
-                                                    for s in policy.sync if s.get("kind")))
+                                                    for s in policy.sync if s.get("kind")), trusted=policy.bundled)
     return template, [parse_constraint(c, template, source=policy.rule.source)
                       for c in policy.to_constraints(pod_security)]
 

@@ -14,6 +14,7 @@ import textwrap
 import pytest
 import regorus
 
+from scanner.engine import regorus_compat
 from scanner.engine.opa_backend import OpaBackend
 from scanner.engine.regorus_backend import RegorusBackend
 from scanner.engine.regorus_compat import hoist_negated_operands
@@ -169,3 +170,53 @@ def test_both_backends_give_opas_verdict_on_an_optional_parameter(opa_on_path):
             backend.close()
 
     assert verdicts["regorus"] == verdicts["opa"] == [expected for _, _, expected in CASES]
+
+
+# -- the rewrites of kguard's own library are remembered in the user cache -----------------------------------------
+
+NEGATING = "package p\n\nr { not f(input.x, 1) }\nf(_, _) := true\n"
+
+
+@pytest.fixture
+def user_cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    return tmp_path / "xdg" / "kguard" / "derived" / regorus_compat.REWRITES
+
+
+def test_a_remembered_rewrite_is_the_rewrite_and_needs_no_parse_the_next_time(user_cache_dir, monkeypatch):
+    expected = hoist_negated_operands(NEGATING, rego_v1=False)
+    assert regorus_compat.hoist_remembered(NEGATING, rego_v1=False) == expected
+    assert len(list(user_cache_dir.iterdir())) == 1
+    monkeypatch.setattr(regorus_compat, "_parse", lambda *_: pytest.fail("parsed again"))
+    assert regorus_compat.hoist_remembered(NEGATING, rego_v1=False) == expected
+
+
+def test_a_remembered_rewrite_is_for_its_exact_text_and_rego_version(user_cache_dir):
+    regorus_compat.hoist_remembered(NEGATING, rego_v1=False)
+    other = NEGATING.replace("input.x", "input.y")
+    assert regorus_compat.hoist_remembered(other, rego_v1=False) == hoist_negated_operands(other, rego_v1=False)
+    v1 = "package p\n\nr if not f(input.x)\nf(_) := true\n"
+    assert regorus_compat.hoist_remembered(v1, rego_v1=True) == hoist_negated_operands(v1, rego_v1=True)
+    assert len(list(user_cache_dir.iterdir())) == 3
+    plain = "package p\n\nr { not input.x }\n"  # nothing to rewrite: nothing to remember
+    assert regorus_compat.hoist_remembered(plain, rego_v1=False) == plain
+    assert len(list(user_cache_dir.iterdir())) == 3
+
+
+def test_a_damaged_entry_is_derived_again(user_cache_dir):
+    expected = regorus_compat.hoist_remembered(NEGATING, rego_v1=False)
+    (entry,) = user_cache_dir.iterdir()
+    entry.write_bytes(entry.read_bytes().replace(b"not f(", b"f("))  # the checksum no longer matches
+    assert regorus_compat.hoist_remembered(NEGATING, rego_v1=False) == expected
+
+
+def test_templates_from_elsewhere_never_reach_the_cache(user_cache_dir):
+    backend = RegorusBackend()
+    try:
+        negating = Template(kind="K8sNegating", rego=NEGATING.replace("package p", "package k8snegating")
+                            .replace("r {", "violation[{\"msg\": \"x\"}] {"))
+        assert backend.load([negating], {}) == {}
+        assert backend.evaluate("K8sNegating", [json.dumps({"review": {}})]) == [[]]
+        assert not user_cache_dir.exists()
+    finally:
+        backend.close()
