@@ -7,6 +7,7 @@ A `Policy` is the source of truth for one rule; it converts to a Gatekeeper Cons
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -353,10 +354,31 @@ def default_policy_dir() -> Path:
 
 
 def library_digest(policy_dir: Path) -> str:
-    """sha256 over every file of a policy library (relative path and content, sorted): names the exact policies a
-    report was produced with."""
+    """sha256 over every file of a policy library (relative path and content, sorted by path components): names the
+    exact policies a report was produced with. Files in `__pycache__` are left out; linked directories are not
+    followed, linked files are read."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in policy_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-        digest.update(path.relative_to(policy_dir).as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    for relative, path in sorted(_library_files(str(policy_dir), ()), key=lambda item: item[0]):
+        digest.update("/".join(relative).encode() + b"\0")
+        with open(path, "rb") as file:
+            digest.update(hashlib.sha256(file.read()).digest())
     return digest.hexdigest()
+
+
+def _library_files(directory: str, relative: tuple[str, ...]) -> list[tuple[tuple[str, ...], str]]:
+    """(path components below the library, path) of every file under ``directory`` (os.scandir: the pre-commit hook
+    digests some 450 files on every run)."""
+    found: list[tuple[tuple[str, ...], str]] = []
+    try:
+        with os.scandir(directory) as entries:
+            listed = list(entries)
+    except PermissionError:  # an unreadable directory holds nothing the scan reads either
+        return found
+    for entry in listed:
+        if entry.name == "__pycache__":
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            found += _library_files(entry.path, (*relative, entry.name))
+        elif entry.is_file():
+            found.append(((*relative, entry.name), entry.path))
+    return found
