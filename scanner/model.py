@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
 import enum
 import hashlib
 import json
+from array import array
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +50,143 @@ class Position:
     end_column: int
 
 
+class PathTable:
+    """Every field path met in this process, numbered once: a path's number comes from its parent's and its key.
+
+    Documents store these numbers instead of a tuple per field; the tuples themselves are kept here, once each.
+    """
+
+    ROOT = 0
+
+    def __init__(self) -> None:
+        self._numbers: dict[tuple[int, str | int], int] = {}
+        self.paths: list[FieldPath] = [()]
+
+    def child(self, parent: int, key: str | int) -> int:
+        """The number of ``parent``'s path extended by ``key``, assigned on first use."""
+        number = self._numbers.get((parent, key))
+        if number is None:
+            number = self._numbers[(parent, key)] = len(self.paths)
+            self.paths.append((*self.paths[parent], key))
+        return number
+
+    def add(self, path: FieldPath) -> int:
+        number = self.ROOT
+        for key in path:
+            number = self.child(number, key)
+        return number
+
+    def find(self, path: FieldPath) -> int | None:
+        """The number of ``path``, or None when no document ever had it (keys compare as in a tuple)."""
+        number: int | None = self.ROOT
+        numbers = self._numbers
+        for key in path:
+            number = numbers.get((number, key))
+            if number is None:
+                return None
+        return number
+
+
+FIELD_PATHS = PathTable()
+
+
+class Positions(Mapping[FieldPath, Position]):
+    """The positions of one document's fields: a read-only mapping, stored compactly.
+
+    Each field is its path's number in `FIELD_PATHS` and four 0-based numbers (line, column, end line, end column,
+    lines counted from the document's chunk); `Position` objects are made only when asked for. Iteration follows
+    the order the fields were first recorded in, as the dict this replaces did; lookups are a binary search over
+    the path numbers.
+    """
+
+    __slots__ = ("_by_number", "_line_base", "_marks", "_numbers")
+
+    def __init__(self, numbers: array[int], marks: array[int], line_base: int = 1) -> None:
+        """``numbers[i]`` is the path of field i and ``marks[4 i:4 i + 4]`` its position; ``line_base`` is added
+        to lines and 1 to columns."""
+        self._numbers = numbers
+        self._marks = marks
+        self._by_number = array("I", sorted(range(len(numbers)), key=numbers.__getitem__))
+        self._line_base = line_base
+
+    @classmethod
+    def from_fields(cls, fields: dict[int, tuple[int, int, int, int]], line_base: int = 1) -> Positions:
+        """From {path number: (line, column, end line, end column)}, 0-based, in their order."""
+        marks = array("I")
+        for mark in fields.values():
+            marks.extend(mark)
+        return cls(array("I", fields), marks, line_base)
+
+    def _slot(self, path: object) -> int | None:
+        if not isinstance(path, tuple):
+            hash(path)  # an unhashable key raises, as with a dict
+            return None
+        number = FIELD_PATHS.find(path)
+        if number is None:
+            return None
+        numbers, by_number = self._numbers, self._by_number
+        at = bisect.bisect_left(by_number, number, key=numbers.__getitem__)
+        if at < len(by_number) and numbers[by_number[at]] == number:
+            return by_number[at]
+        return None
+
+    def _position(self, slot: int) -> Position:
+        line, column, end_line, end_column = self._marks[4 * slot:4 * slot + 4]
+        base = self._line_base
+        return Position(line + base, column + 1, end_line + base, end_column + 1)
+
+    def __getitem__(self, path: FieldPath) -> Position:
+        slot = self._slot(path)
+        if slot is None:
+            raise KeyError(path)
+        return self._position(slot)
+
+    def get(self, path: FieldPath, default: Any = None) -> Any:
+        slot = self._slot(path)
+        return default if slot is None else self._position(slot)
+
+    def __contains__(self, path: object) -> bool:
+        return self._slot(path) is not None
+
+    def __iter__(self) -> Iterator[FieldPath]:
+        paths = FIELD_PATHS.paths
+        return (paths[number] for number in self._numbers)
+
+    def __len__(self) -> int:
+        return len(self._numbers)
+
+    def items(self) -> Iterator[tuple[FieldPath, Position]]:  # type: ignore[override]
+        paths = FIELD_PATHS.paths
+        return ((paths[number], self._position(slot)) for slot, number in enumerate(self._numbers))
+
+    def below(self, prefix: FieldPath) -> dict[str | int, Positions]:
+        """The fields under ``prefix``, grouped by the key that follows it and re-rooted at that key's value (the
+        items of a `kind: List`: ``below(("items",))[3]`` are item 3's own positions)."""
+        groups: dict[str | int, tuple[array[int], array[int]]] = {}
+        depth, paths = len(prefix), FIELD_PATHS.paths
+        for slot, number in enumerate(self._numbers):
+            path = paths[number]
+            if len(path) <= depth or path[:depth] != prefix:
+                continue
+            numbers, marks = groups.setdefault(path[depth], (array("I"), array("I")))
+            numbers.append(FIELD_PATHS.add(path[depth + 1:]))
+            marks.extend(self._marks[4 * slot:4 * slot + 4])
+        return {key: Positions(numbers, marks, self._line_base) for key, (numbers, marks) in groups.items()}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with the paths themselves: path numbers mean nothing in another process."""
+        fields = {FIELD_PATHS.paths[number]: tuple(self._marks[4 * slot:4 * slot + 4])
+                  for slot, number in enumerate(self._numbers)}
+        return _unpickle_positions, (fields, self._line_base)
+
+    def __repr__(self) -> str:
+        return f"Positions({dict(self.items())!r})"
+
+
+def _unpickle_positions(fields: dict[FieldPath, tuple[int, int, int, int]], line_base: int) -> Positions:
+    return Positions.from_fields({FIELD_PATHS.add(path): mark for path, mark in fields.items()}, line_base)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ResourceId:
     """The identity Kubernetes gives an object."""
@@ -85,7 +225,7 @@ class Resource:
     obj: dict[str, Any]
     path: str
     doc_index: int = 0
-    positions: dict[FieldPath, Position] = field(default_factory=dict)
+    positions: Mapping[FieldPath, Position] = field(default_factory=dict)
     origin: str = "file"  # file | kustomize | cluster | stdin
     blame: Any = None  # optional callable(field_path) -> (path, Position) | None, set by the kustomize loader
     parent: Resource | None = None  # implied objects (expansion): the object findings are reported on

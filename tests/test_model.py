@@ -146,7 +146,7 @@ def test_locate_falls_back_to_the_deepest_known_prefix_then_the_object() -> None
     (res,) = load_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: []\n", "p.yaml").resources
     assert res.locate(("spec", "containers", 0, "image"))[1].line == 5
     assert res.locate(("status", "phase")) == ("p.yaml", res.positions[()])
-    res.positions.clear()
+    res.positions = {}  # no known position at all: the first line
     assert res.locate(("spec",)) == ("p.yaml", Position(1, 1, 1, 1))
     res.blame = lambda path: ("overlay/kustomization.yaml", Position(7, 3, 7, 9))
     assert res.locate(("spec",)) == ("overlay/kustomization.yaml", Position(7, 3, 7, 9))
@@ -189,3 +189,95 @@ def test_an_input_error_reads_as_file_line_message() -> None:
 
     assert str(InputError(path="a.yaml", line=3, message="bad")) == "a.yaml:3: bad"
     assert str(InputError(path="a.yaml", message="bad")) == "a.yaml: bad"
+
+
+def _positions_and_dict(fields: list[tuple[tuple, tuple[int, int, int, int]]], line_base: int = 1):
+    """A `Positions` and the dict it stands for, filled in the same order (a repeated path overwrites)."""
+    from scanner.model import FIELD_PATHS, Position, Positions
+
+    expected: dict = {}
+    numbered: dict = {}
+    for path, (line, column, end_line, end_column) in fields:
+        expected[path] = Position(line + line_base, column + 1, end_line + line_base, end_column + 1)
+        numbered[FIELD_PATHS.add(path)] = (line, column, end_line, end_column)
+    return Positions.from_fields(numbered, line_base), expected
+
+
+def test_positions_behave_like_the_dict_they_replace() -> None:
+    import random
+
+    rng = random.Random(7)
+    keys = ["metadata", "name", "spec", "containers", "1", "", "é", 0, 1, 2, 10]
+    for _ in range(200):
+        fields = []
+        for _ in range(rng.randint(0, 40)):
+            path = tuple(rng.choice(keys) for _ in range(rng.randint(0, 5)))
+            fields.append((path, tuple(rng.randint(0, 70_000) for _ in range(4))))
+        positions, expected = _positions_and_dict(fields, line_base=rng.randint(1, 500))
+        assert list(positions.items()) == list(expected.items())  # first-recorded order, later values
+        assert list(positions) == list(expected) and len(positions) == len(expected)
+        assert positions == expected and dict(positions) == expected
+        for path, _ in fields:
+            for probe in (path, path[:-1], (*path, "missing"), (*path, 3), ("never", "seen")):
+                assert positions.get(probe) == expected.get(probe)
+                assert (probe in positions) == (probe in expected)
+                if probe in expected:
+                    assert positions[probe] == expected[probe]
+                else:
+                    with pytest.raises(KeyError):
+                        positions[probe]
+
+
+def test_positions_edge_cases_match_a_dict() -> None:
+    from scanner.model import Position
+
+    positions, expected = _positions_and_dict([((), (0, 0, 3, 0)), (("items", 0), (1, 2, 1, 9)),
+                                               (("a", "b"), (2, 4, 2, 5))])
+    assert positions.get(("items", 0.0)) == expected.get(("items", 0.0)) == Position(2, 3, 2, 10)  # 0.0 == 0
+    assert positions.get("a") is None and "a" not in positions and positions.get("a", 5) == 5  # not a tuple
+    for bad in (["a"], ("a", ["b"])):
+        with pytest.raises(TypeError):
+            positions.get(bad)  # unhashable, as for a dict
+        with pytest.raises(TypeError):
+            expected.get(bad)
+    empty, nothing = _positions_and_dict([])
+    assert empty == nothing == {} and not empty and empty.get(()) is None and list(empty.items()) == []
+    assert "Position(line=1" in repr(positions)
+
+
+def test_positions_below_a_prefix_are_re_rooted_per_key() -> None:
+    positions, expected = _positions_and_dict([
+        ((), (0, 0, 9, 0)), (("kind",), (0, 0, 0, 10)), (("items",), (1, 0, 1, 6)),
+        (("items", 0), (2, 2, 4, 0)), (("items", 0, "metadata", "name"), (3, 4, 3, 12)),
+        (("items", 1), (5, 2, 6, 0)), (("itemsx", 0), (7, 0, 7, 3)), (("items", "stale"), (8, 0, 8, 3)),
+    ], line_base=11)
+    groups = positions.below(("items",))
+    assert list(groups) == [0, 1, "stale"]
+    for key, group in groups.items():
+        assert dict(group) == {path[2:]: pos for path, pos in expected.items() if path[:2] == ("items", key)}
+    assert groups[0][("metadata", "name")].line == 3 + 11
+    assert positions.below(("nothing",)) == {}
+
+
+def test_positions_pickle_with_their_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pickle
+
+    import scanner.model
+    from scanner.model import PathTable
+
+    positions, expected = _positions_and_dict([((), (0, 0, 2, 0)), (("spec", "containers", 0), (1, 2, 1, 8))])
+    data = pickle.dumps(positions)
+    monkeypatch.setattr(scanner.model, "FIELD_PATHS", PathTable())  # another process numbers paths its own way
+    scanner.model.FIELD_PATHS.add(("other", "paths", "first"))
+    assert dict(pickle.loads(data)) == expected
+
+
+def test_path_numbers_are_shared_and_found_by_equal_keys() -> None:
+    from scanner.model import PathTable
+
+    table = PathTable()
+    spec = table.child(table.ROOT, "spec")
+    first = table.child(spec, 0)
+    assert table.add(("spec", 0)) == first and table.paths[first] == ("spec", 0)
+    assert table.find(("spec", 0)) == first and table.find(("spec", "0")) is None and table.find(("spec", 1)) is None
+    assert table.find(()) == table.ROOT

@@ -11,14 +11,14 @@ import functools
 import os
 import stat
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from scanner.load.objects import object_problem
 from scanner.load.yaml_source import MAX_FILE_BYTES, Document, Ignored, NodeBudget, YamlLoadError, parse_stream
-from scanner.model import FieldPath, InputError, Position, Resource, Skipped
+from scanner.model import FieldPath, InputError, Position, Positions, Resource, Skipped
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"
@@ -73,7 +73,7 @@ def _missing(value: Any) -> bool:
     return value is None or value == ""
 
 
-def _add_object(obj: Any, positions: dict[FieldPath, Position], path: str, doc_index: int, origin: str,
+def _add_object(obj: Any, positions: Mapping[FieldPath, Position], path: str, doc_index: int, origin: str,
                 result: LoadResult, what: str) -> bool:
     """Record ``obj`` as a Resource, a Skipped non-object or an InputError for a malformed one."""
     line = positions.get((), Position(1, 1, 1, 1)).line
@@ -123,9 +123,9 @@ def _expand_list(value: dict[str, Any], doc: Document, path: str, origin: str, r
         where = doc.positions.get(("items",), doc.positions[()])
         result.errors.append(InputError(path=path, line=where.line, message="items of a List must be a list"))
         return
+    of_item = doc.positions.below(("items",))
     for i, item in enumerate(items or []):
-        prefix = ("items", i)
-        positions = {k[2:]: v for k, v in doc.positions.items() if k[:2] == prefix}
+        positions = of_item.get(i) or Positions.from_fields({})
         _add_object(item, positions, path, doc.index, origin, result, "List item is not a Kubernetes object")
 
 

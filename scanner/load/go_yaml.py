@@ -92,9 +92,12 @@ def _in_int64(value: int | None) -> bool:
     return value is not None and _INT64_MIN <= value <= _INT64_MAX
 
 
+SHORT = 64  # plain scalars up to this length are remembered
+
+
 def resolve_plain(text: str, *, timestamps: bool = True) -> tuple[str, Any]:
     """(kind, value) of an untagged plain scalar, by go-yaml v2's rules (short ones are remembered)."""
-    if len(text) <= 64:
+    if len(text) <= SHORT:
         return _resolve_short(text, timestamps)
     return _resolve(text, timestamps)
 
@@ -102,6 +105,18 @@ def resolve_plain(text: str, *, timestamps: bool = True) -> tuple[str, Any]:
 @functools.lru_cache(maxsize=8192)
 def _resolve_short(text: str, timestamps: bool) -> tuple[str, Any]:
     return _resolve(text, timestamps)
+
+
+@functools.lru_cache(maxsize=8192)
+def short_plain_value(text: str) -> Any:
+    """`json_value` of an untagged plain scalar of at most `SHORT` characters, remembered; raises `DecodeError`."""
+    return json_value(*resolve_plain(text))
+
+
+@functools.lru_cache(maxsize=8192)
+def short_plain_key(text: str) -> str:
+    """`json_key` of an untagged plain scalar of at most `SHORT` characters, remembered; raises `DecodeError`."""
+    return json_key(*resolve_plain(text))
 
 
 def _resolve(text: str, timestamps: bool) -> tuple[str, Any]:

@@ -24,7 +24,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from scanner.load import go_yaml
-from scanner.model import FieldPath, Position
+from scanner.model import FIELD_PATHS, Positions
 
 try:  # libyaml is much faster; fall back to the pure-Python loader
     from yaml import CSafeLoader as _BaseLoader
@@ -50,7 +50,7 @@ class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
     def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> str:
         if kind is ScalarNode:
             return _PLAIN if implicit[0] else _STR_TAG
-        return super().resolve(kind, value, implicit)
+        return self.DEFAULT_SEQUENCE_TAG if kind is SequenceNode else self.DEFAULT_MAPPING_TAG
 
 
 class YamlLoadError(Exception):
@@ -65,7 +65,7 @@ class YamlLoadError(Exception):
 @dataclass(slots=True)
 class Document:
     value: Any
-    positions: dict[FieldPath, Position]
+    positions: Positions
     index: int
 
 
@@ -151,54 +151,81 @@ def _clip(text: str, limit: int = 60) -> str:
     return repr(text)
 
 
-def _position(start: Node, end: Node, offset: int) -> Position:
-    return Position(start.start_mark.line + 1 + offset, start.start_mark.column + 1,
-                    end.end_mark.line + 1 + offset, end.end_mark.column + 1)
-
-
 class _Builder:
-    """Turns one composed document into JSON values + positions, counting every node it visits."""
+    """Turns one composed document into JSON values + field positions, counting every node it visits.
 
-    def __init__(self, offset: int, lines: list[str], limit: int, limit_message: str) -> None:
-        self.positions: dict[FieldPath, Position] = {}
-        self.offset = offset
-        self.lines = lines
-        self.may_have_tags = any("!" in line for line in lines)
-        self.limit = limit
+    Positions are recorded as {path number: (line, column, end line, end column)}, 0-based and relative to the
+    chunk, in the order the fields are met; a later duplicate key overwrites the earlier one's, as a dict would.
+
+    Counting follows go-yaml v2: every node visited (an alias expands to all of its nodes again) is charged to the
+    node budget, and the share of decodes made inside aliases is bounded. Outside aliases, with fewer than 100
+    alias decodes so far, counting a node is just ``visited += 1`` against ``quick_limit``; otherwise
+    `_check_counts` applies every rule.
+    """
+
+    def __init__(self, chunk: _Chunk, limit: int, limit_message: str) -> None:
+        self.fields: dict[int, tuple[int, int, int, int]] = {}
+        self.offset = chunk.first_line
+        self.lines = chunk.lines
+        self.may_have_tags = "!" in chunk.text
+        # without an '&' there is no anchor, so no node can be met twice: no alias bookkeeping is needed
+        self.anchored = "&" in chunk.text
+        self.limit = self.quick_limit = limit
         self.limit_message = limit_message
-        self.visited = 0
-        self.decodes = 0  # go-yaml v2's decode and alias counters
-        self.alias_decodes = 0
+        self.visited = 0  # nodes, alias expansions included
+        self.alias_refs = 0  # alias references; go-yaml's decode count is visited + alias_refs
+        self.alias_decodes = 0  # decodes made inside an alias
         self.alias_depth = 0
-        self.seen: set[int] = set()
-        self.active: set[int] = set()
+        self.seen: set[int] = set()  # nodes met so far (anchored documents only)
+        self.active: set[int] = set()  # collections being built (anchored documents only)
 
     def fail(self, message: str, node: Node) -> YamlLoadError:
         return YamlLoadError(message, node.start_mark.line + 1 + self.offset)
 
-    def _count(self, node: Node, alias: bool = False) -> None:
-        if not alias:  # an alias reference is no node of its own; go-yaml's ratio counts it though
-            self.visited += 1
-            if self.visited > self.limit:
-                raise self.fail(self.limit_message, node)
-        self.decodes += 1
+    def _count(self, node: Node) -> None:
+        self.visited += 1
+        if self.visited > self.quick_limit:
+            self._check_counts(node)
+
+    def _check_counts(self, node: Node) -> None:
+        """Every counting rule for a node just added to ``visited``."""
+        if self.visited > self.limit:
+            raise self.fail(self.limit_message, node)
         if self.alias_depth:
             self.alias_decodes += 1
-        if self.alias_decodes > 100 and self.decodes > 1000 and (
-                self.alias_decodes / self.decodes > _allowed_alias_ratio(self.decodes)):
+        self._check_ratio(node)
+
+    def _count_alias(self, node: Node) -> None:
+        """An alias reference: no node of its own, but go-yaml's ratio counts it."""
+        self.alias_refs += 1
+        if self.alias_depth:
+            self.alias_decodes += 1
+        self._check_ratio(node)
+
+    def _check_ratio(self, node: Node) -> None:
+        decodes = self.visited + self.alias_refs
+        if self.alias_decodes > 100 and decodes > 1000 and (
+                self.alias_decodes / decodes > _allowed_alias_ratio(decodes)):
             raise self.fail("document contains excessive aliasing (alias expansion bomb?)", node)
 
-    def build(self, node: Node, path: FieldPath, depth: int) -> Any:
-        """The JSON value of ``node``; a node met again is an alias, expanded like go-yaml does.
+    def _set_alias_depth(self, depth: int) -> None:
+        self.alias_depth = depth
+        self.quick_limit = self.limit if not depth and self.alias_decodes <= 100 else -1
+
+    def build(self, node: Node, path: int, depth: int) -> Any:
+        """The JSON value of ``node`` at path number ``path``; a node met again is an alias, expanded like go-yaml
+        does.
 
         On an error the builder is thrown away, so its bookkeeping needs no unwinding.
         """
         key = id(node)
-        alias = key in self.seen
+        alias = self.anchored and key in self.seen
+        if type(node) is ScalarNode and not alias:
+            return self._scalar(node, path, depth)
         if alias:
-            self._count(node, alias=True)
-            self.alias_depth += 1
-        else:
+            self._count_alias(node)
+            self._set_alias_depth(self.alias_depth + 1)
+        elif self.anchored:
             self.seen.add(key)
         self._count(node)
         if type(node) is ScalarNode:
@@ -208,37 +235,66 @@ class _Builder:
                 raise self.fail(f"nesting deeper than {MAX_DEPTH} levels", node)
             if key in self.active:
                 raise self.fail("anchor value contains itself (recursive alias)", node)
-            self.active.add(key)
-            if isinstance(node, SequenceNode):
-                value = []
-                positions, offset = self.positions, self.offset
-                for index, item in enumerate(node.value):
-                    child = (*path, index)
-                    positions[child] = _position(item, item, offset)
-                    value.append(self.build(item, child, depth + 1))
-            elif isinstance(node, MappingNode):
-                value = {}
-                self._fill(node, value, path, depth)
-            else:
-                raise self.fail(f"unsupported YAML node {type(node).__name__}", node)
+            if self.anchored:
+                self.active.add(key)
+            value = self._collection(node, path, depth)
             self.active.discard(key)
         if alias:
-            self.alias_depth -= 1
+            self._set_alias_depth(self.alias_depth - 1)
         return value
 
-    def _fill(self, node: MappingNode, result: dict[str, Any], path: FieldPath, depth: int) -> None:
+    def _scalar(self, node: ScalarNode, path: int, depth: int) -> Any:
+        """`build` for a scalar node: counted and decoded, or expanded as an alias when met before."""
+        if self.anchored:
+            key = id(node)
+            if key in self.seen:
+                return self.build(node, path, depth)
+            self.seen.add(key)
+        self.visited += 1  # `_count`, written out: most nodes are scalars
+        if self.visited > self.quick_limit:
+            self._check_counts(node)
+        return self._scalar_value(node)
+
+    def _collection(self, node: Node, path: int, depth: int) -> Any:
+        """The value of a mapping or sequence node (already counted)."""
+        if type(node) is MappingNode:
+            result: dict[str, Any] = {}
+            self._fill(node, result, path, depth)
+            return result
+        if type(node) is not SequenceNode:
+            raise self.fail(f"unsupported YAML node {type(node).__name__}", node)
+        items = []
+        fields, child_number = self.fields, FIELD_PATHS.child
+        for index, item in enumerate(node.value):
+            child = child_number(path, index)
+            start, end = item.start_mark, item.end_mark
+            fields[child] = (start.line, start.column, end.line, end.column)
+            if type(item) is ScalarNode:
+                items.append(self._scalar(item, child, depth + 1))
+            else:
+                items.append(self.build(item, child, depth + 1))
+        return items
+
+    def _fill(self, node: MappingNode, result: dict[str, Any], path: int, depth: int) -> None:
         """Entries of ``node`` into ``result`` in order, later ones winning (go-yaml v2, merge keys included)."""
+        fields, child_number = self.fields, FIELD_PATHS.child
         for key_node, value_node in node.value:
-            if isinstance(key_node, ScalarNode) and key_node.value == "<<" and key_node.tag in (_PLAIN, _MERGE_TAG):
+            if type(key_node) is ScalarNode and key_node.value == "<<" and key_node.tag in (_PLAIN, _MERGE_TAG):
                 self._merge(value_node, result, path, depth)
                 continue
-            key = self._key(key_node, depth)
-            child = (*path, key)
-            end = value_node if isinstance(value_node, ScalarNode) else key_node
-            self.positions[child] = _position(key_node, end, self.offset)
-            result[key] = self.build(value_node, child, depth + 1)
+            key = self._key(key_node)
+            child = child_number(path, key)
+            start = key_node.start_mark
+            if type(value_node) is ScalarNode:
+                end = value_node.end_mark
+                fields[child] = (start.line, start.column, end.line, end.column)
+                result[key] = self._scalar(value_node, child, depth + 1)
+            else:
+                end = key_node.end_mark
+                fields[child] = (start.line, start.column, end.line, end.column)
+                result[key] = self.build(value_node, child, depth + 1)
 
-    def _merge(self, value_node: Node, result: dict[str, Any], path: FieldPath, depth: int) -> None:
+    def _merge(self, value_node: Node, result: dict[str, Any], path: int, depth: int) -> None:
         is_list = isinstance(value_node, SequenceNode) and id(value_node) not in self.seen  # not an alias
         sources = list(reversed(value_node.value)) if is_list else [value_node]
         for source in sources:
@@ -247,34 +303,43 @@ class _Builder:
             merged = self.build(source, path, depth + 1)
             result.update(merged)
 
-    def _key(self, node: Node, depth: int) -> str:
-        if not isinstance(node, ScalarNode):
+    def _key(self, node: Node) -> str:
+        if type(node) is not ScalarNode:
             hint = " (template braces {{ }}? render the template first)" if "{{" in self._line(node) else ""
             raise self.fail(f"invalid map key: a {'list' if isinstance(node, SequenceNode) else 'mapping'}{hint}",
                             node)
-        self._count(node)
-        kind, value = self._resolve(node)
+        self.visited += 1  # `_count`, written out: one per mapping entry
+        if self.visited > self.quick_limit:
+            self._check_counts(node)
+        text = node.value
         try:
-            return go_yaml.json_key(kind, value)
+            if (node.tag == _PLAIN and len(text) <= go_yaml.SHORT and not node.style
+                    and not (self.may_have_tags and self._has_tag(node))):  # most keys: remembered
+                return go_yaml.short_plain_key(text)
+            return go_yaml.json_key(*self._resolve(node))
         except go_yaml.DecodeError as exc:
             raise self.fail(str(exc), node) from None
 
     def _scalar_value(self, node: ScalarNode) -> Any:
-        kind, value = self._resolve(node)
+        text = node.value
         try:
-            return go_yaml.json_value(kind, value)
+            if (node.tag == _PLAIN and len(text) <= go_yaml.SHORT and not node.style
+                    and not (self.may_have_tags and self._has_tag(node))):  # most values: remembered
+                return go_yaml.short_plain_value(text)
+            return go_yaml.json_value(*self._resolve(node))
         except go_yaml.DecodeError as exc:
             raise self.fail(str(exc), node) from None
 
     def _resolve(self, node: ScalarNode) -> tuple[str, Any]:
+        tag = node.tag
         try:
-            if node.tag == _STR_TAG:
+            if tag == _STR_TAG:
                 return go_yaml.STR, node.value
-            if node.tag == _PLAIN:
+            if tag == _PLAIN:
                 if node.style or (self.may_have_tags and self._has_tag(node)):  # the non-specific tag "!": text
                     return go_yaml.STR, node.value
                 return go_yaml.resolve_plain(node.value)
-            return go_yaml.resolve_tagged(node.tag, node.value)
+            return go_yaml.resolve_tagged(tag, node.value)
         except go_yaml.DecodeError as exc:
             raise self.fail(str(exc), node) from None
 
@@ -336,15 +401,17 @@ def _parse_chunk(chunk: _Chunk, index: int, budget: NodeBudget) -> Iterator[Docu
         if node is None:
             return
         limit, message = budget.limit()
-        builder = _Builder(chunk.first_line, chunk.lines, limit, message)
+        builder = _Builder(chunk, limit, message)
         try:
-            value = builder.build(node, (), 0)
+            value = builder.build(node, FIELD_PATHS.ROOT, 0)
         finally:
             budget.charge(builder.visited)
         if value is None:
             return
-        builder.positions[()] = _position(node, node, chunk.first_line)
-        yield Document(value=value, positions=builder.positions, index=index)
+        start, end = node.start_mark, node.end_mark
+        builder.fields[FIELD_PATHS.ROOT] = (start.line, start.column, end.line, end.column)
+        yield Document(value=value, positions=Positions.from_fields(builder.fields, chunk.first_line + 1),
+                       index=index)
         if _has_more(loader):
             end = next((n for n in range(node.end_mark.line, len(chunk.lines))
                         if chunk.lines[n].startswith("...")), node.end_mark.line)

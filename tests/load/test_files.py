@@ -306,3 +306,19 @@ def test_symlinked_directories_are_not_followed(tmp_path):
         ("loop", "symbolic link to a directory, not followed"),
         ("root", "symbolic link to a directory, not followed"),
     ]
+
+
+def test_list_items_carry_exactly_their_own_positions():
+    item = "- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: c{n}\n  data: {{a: '1', b: [x, y]}}\n"
+    text = "apiVersion: v1\nkind: List\nitems:\n" + "".join(item.format(n=n) for n in range(3))
+    alone = load_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c0\ndata: {a: '1', b: [x, y]}\n",
+                      "one.yaml").resources[0]
+    resources = load_text(text, "list.yaml").resources
+    assert [r.name for r in resources] == ["c0", "c1", "c2"]
+    for n, resource in enumerate(resources):
+        assert list(resource.positions) == [(), *list(alone.positions)[:-1]]  # an item is recorded before its fields
+        assert resource.positions[()].line == 4 + 5 * n
+        for path, pos in alone.positions.items():
+            if path:
+                assert resource.positions[path].line == pos.line + 3 + 5 * n
+                assert resource.positions[path].column == pos.column + 2

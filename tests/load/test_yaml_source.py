@@ -81,3 +81,42 @@ def test_huge_files_are_rejected(monkeypatch):
     monkeypatch.setattr(yaml_source, "MAX_FILE_BYTES", 1000)
     with pytest.raises(YamlLoadError, match="larger than"):
         list(parse_documents("a: " + "x" * 2000 + "\n"))
+
+
+def test_a_repeated_key_keeps_its_first_place_and_the_later_position():
+    (doc,) = parse_documents("a: {b: 1, c: 2}\nz: 0\na:\n  b: 3\n")
+    assert doc.value == {"a": {"b": 3}, "z": 0}
+    assert list(doc.positions) == [("a",), ("a", "b"), ("a", "c"), ("z",), ()]  # as a dict filled in order
+    assert (doc.positions[("a",)].line, doc.positions[("a", "b")].line) == (3, 4)
+    assert doc.positions[("a", "c")].line == 1  # the earlier value's field stays known, as before
+
+
+def test_alias_fields_point_at_the_anchored_text():
+    text = "labels: &l\n  app: web\n  tier: [a, &t b]\nselector: *l\nsame: *t\nlist: [*l, x]\n"
+    (doc,) = parse_documents(text)
+    assert doc.value["selector"] == doc.value["list"][0] == {"app": "web", "tier": ["a", "b"]}
+    assert doc.value["same"] == "b"
+    for prefix in (("selector",), ("list", 0)):
+        assert doc.positions[(*prefix, "app")] == doc.positions[("labels", "app")]
+        assert doc.positions[(*prefix, "tier", 1)] == doc.positions[("labels", "tier", 1)]
+    assert doc.positions[("selector",)].line == 4 and doc.positions[("list", 1)].column == 12
+
+
+def test_merged_fields_are_positioned_at_their_source_and_explicit_keys_win():
+    (doc,) = parse_documents("base: &b {x: 1, z: 2}\nother:\n  <<: *b\n  z: 3\n")
+    assert doc.positions[("other", "x")] == doc.positions[("base", "x")]
+    assert doc.positions[("other", "z")].line == 4
+
+
+@pytest.mark.parametrize("anchor", ["", "&a "])
+@pytest.mark.parametrize("limit", [1, 2, 3, 4, 6, 9])
+def test_the_node_budget_stops_at_the_node_that_exceeds_it(anchor, limit):
+    """Nodes are counted one by one (keys included), with or without anchors in the document."""
+    text = f"a: {anchor}1\nb:\n  - x\n  - {{c: 2}}\nd: 4\n"
+    budget = yaml_source.NodeBudget()
+    budget.per_document = limit
+    items = list(yaml_source.parse_stream(text, budget))
+    # nodes in order: root(1) a(1) 1(1) b(2) seq(3) x(3) map(4) c(4) 2(4) d(5) 4(5) -> the line of node limit+1
+    lines = [1, 1, 1, 2, 3, 3, 4, 4, 4, 5, 5]
+    assert [(type(item).__name__, item.line) for item in items] == [("YamlLoadError", lines[limit])]
+    assert budget.run_left == budget.per_run - (limit + 1)

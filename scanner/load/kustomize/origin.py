@@ -120,10 +120,10 @@ def _objects(file: str) -> list[SourceDoc]:
             continue
         items = value.get("items")
         if str(value.get("kind", "")).endswith("List") and isinstance(items, list):
+            of_item = doc.positions.below(("items",))
             for i, item in enumerate(items):
                 if isinstance(item, dict):
-                    positions = {k[2:]: v for k, v in doc.positions.items() if k[:2] == ("items", i)}
-                    out.append(SourceDoc(doc.path, item, positions))
+                    out.append(SourceDoc(doc.path, item, of_item.get(i, {})))
             continue
         out.append(doc)
     return out
