@@ -58,8 +58,17 @@ def _names(found) -> list[tuple[str, str]]:
 
 
 def test_only_v1_namespaces_lower_the_level_and_an_invalid_level_counts_as_restricted():
-    lookalike = namespace("x", "privileged").replace("apiVersion: v1", "apiVersion: example.com/v1")
-    assert findings(lookalike) == []
+    for group in ("example.com", "zeta.example.com"):  # a look-alike kind of a group sorting before or after v1
+        assert findings(namespace("x", "privileged").replace("apiVersion: v1", f"apiVersion: {group}/v1")) == []
+    labelled = "apiVersion: v1\nkind: {kind}\nmetadata:\n  name: o\n  labels:\n" \
+               "    pod-security.kubernetes.io/enforce: privileged\n"
+    for kind in ("ConfigMap", "ServiceAccount"):  # the label means nothing on other objects
+        assert findings(labelled.format(kind=kind)) == []
+    # whatever comes before it, a lowered Namespace is found
+    assert _names(findings(labelled.format(kind="ConfigMap"), namespace("p", "privileged"))) == [
+        ("pss-namespace-level-lowered", "p")]
+    # a level above the default is no lowering
+    assert findings(namespace("r", "restricted"), default="baseline") == []
     # upstream Pod Security admission reads an invalid level as restricted: never below a default
     assert findings(namespace("d", "bogus"), default="baseline") == []
     assert findings(namespace("d", "Privileged"), default="baseline") == []
@@ -83,6 +92,23 @@ def test_duplicates_are_the_same_group_kind_namespace_and_name():
 def test_objects_without_a_name_are_not_duplicates():
     nameless = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  namespace: a\n"
     assert findings(nameless, nameless) == []
+    named = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: a\n"
+    assert _names(findings(nameless, named, named)) == [("input-duplicate-object", "c")]
+
+
+def test_objects_implied_by_pod_template_paths_are_not_duplicates():
+    """Implied Pods (Gatekeeper expansion names them `<parent>-pod`) are not definitions in the input: a Deployment
+    and a StatefulSet both called web imply two Pods web-pod, yet nobody defined an object twice."""
+    from scanner.engine.expand import implied_pods, parse_spec
+
+    text = "\n---\n".join(
+        f"apiVersion: apps/v1\nkind: {kind}\nmetadata: {{name: web, namespace: a}}\nspec:\n  template:\n"
+        "    spec:\n      containers: [{name: c, image: i}]" for kind in ("Deployment", "StatefulSet"))
+    loaded = load_text(text, "apps.yaml")
+    implied = implied_pods(loaded.resources, [parse_spec("Deployment=spec.template"),
+                                              parse_spec("StatefulSet=spec.template")])
+    assert [p.name for p in implied] == ["web-pod", "web-pod"]
+    assert analyse([*loaded.resources, *implied], AnalysisContext(default_pss_level="privileged"))[0] == []
 
 
 def test_findings_of_both_kinds_come_sorted_by_location():

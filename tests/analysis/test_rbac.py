@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 
 import pytest
@@ -15,7 +16,7 @@ from scanner.analysis.rbac import (
     build_graph,
 )
 from scanner.load.files import load_text
-from scanner.model import Severity
+from scanner.model import Resource, Severity
 from tests.fixtures.controlplane import control_plane  # noqa: F401 - fixture (live-cluster test below)
 
 
@@ -642,20 +643,34 @@ def test_bind_on_named_roles_reaches_the_role_of_the_binding_s_namespace_only():
       resources: [rolebindings]
       verbs: [create]
     """)
-    findings, _ = run(*(role("secret-boss", boss, ns=ns) for ns in ("team-a", "team-b", "team-c")),
-                      role("other", boss, ns="team-b"), binder,
-                      binding("b", "ClusterRole", "role-binder", ["{kind: User, name: erin}"], ns="team-b"))
-    assert [(f.severity, f.message.split(",")[0]) for f in findings] == [
-        (Severity.HIGH, "User erin can bind Role team-b/secret-boss in namespace team-b")]
+    docs = [*(role("secret-boss", boss, ns=ns) for ns in ("team-a", "team-b", "team-c")),
+            role("other", boss, ns="team-b"), binder,
+            binding("b", "ClusterRole", "role-binder", ["{kind: User, name: erin}"], ns="team-b")]
+    expected = [(Severity.HIGH, "User erin can bind Role team-b/secret-boss in namespace team-b")]
+    findings, _ = run(*docs)
+    assert [(f.severity, f.message.split(",")[0]) for f in findings] == expected
+    # objects read from a live cluster are decoded JSON: equal names are never the same string object
+    read = [Resource(obj=json.loads(json.dumps(r.obj)), path=f"cluster/{i}", positions={}, origin="cluster")
+            for i, r in enumerate(load_text("---\n".join(docs), "rbac.yaml").resources)]
+    assert [(f.severity, f.message.split(",")[0]) for f in analyse(read)[0]] == expected
 
 
-def test_update_on_roles_without_escalate_is_no_escalation():
-    updater = role("updater", """
-    - apiGroups: [rbac.authorization.k8s.io]
-      resources: [clusterroles, roles]
-      verbs: [update, patch]
-    """)
-    assert run(updater, binding("u", "ClusterRole", "updater", ["{kind: User, name: carol}"]))[0] == []
+def test_escalate_needs_update_or_patch_and_update_alone_is_no_escalation():
+    for verbs in ("[update, patch]", "[escalate]"):
+        only = role("only", f"""
+        - apiGroups: [rbac.authorization.k8s.io]
+          resources: [clusterroles, roles]
+          verbs: {verbs}
+        """)
+        assert run(only, binding("u", "ClusterRole", "only", ["{kind: User, name: carol}"]))[0] == [], verbs
+
+
+def test_bind_with_create_rolebindings_through_a_cluster_role_binding_is_not_cluster_admin():
+    """Without create on ClusterRoleBindings, bind reaches roles namespace by namespace only (reported not at all:
+    docs/analysis-rbac.md), never cluster-wide."""
+    findings, _ = run(BINDER, binding("b", "ClusterRole", "binder", ["{kind: User, name: erin}"]))
+    assert not any("cluster-wide" in f.message.split(",")[0] for f in findings)
+    assert all(f.severity < Severity.CRITICAL for f in findings)
 
 
 def test_impersonating_users_reaches_users_not_groups():
