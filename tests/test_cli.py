@@ -315,7 +315,7 @@ def test_an_internal_error_is_one_line_and_exit_2_unless_debugging(monkeypatch, 
     def broken() -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(cli, "app", broken)
+    monkeypatch.setattr(cli, "for_invocation", lambda args: broken)  # what main() runs
     monkeypatch.delenv("KGUARD_DEBUG", raising=False)
     with pytest.raises(SystemExit) as exited:
         cli.main()
@@ -325,3 +325,33 @@ def test_an_internal_error_is_one_line_and_exit_2_unless_debugging(monkeypatch, 
     monkeypatch.setenv("KGUARD_DEBUG", "1")
     with pytest.raises(RuntimeError, match="boom"):
         cli.main()
+
+
+def test_the_console_script_builds_only_the_command_it_runs(files, monkeypatch, capsys):
+    """`main` builds the one command named (typer inspects each command it builds); help, unknown names and
+    sub-groups still see every command."""
+    from scanner import cli
+
+    lean = cli.for_invocation(["--no-color?", "scan", "--fail-on", "high", "x.yaml"])
+    assert [c.callback.__name__ for c in lean.registered_commands] == ["scan"] and lean.registered_groups == []
+    assert len(cli.app.registered_commands) > 1  # the app itself is left whole (tests and embedders use it)
+    assert [g.name for g in cli.for_invocation(["gatekeeper", "build"]).registered_groups] == ["gatekeeper"]
+    assert cli.for_invocation(["gatekeeper", "build"]).registered_commands == []
+    assert cli.for_invocation(["precommit-kustomize"]).registered_commands[0].callback.__name__ == \
+        "precommit_kustomize"
+    for whole in ([], ["--help"], ["--version"], ["scna"]):
+        assert cli.for_invocation(whole) is cli.app
+
+    def run(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["kguard", *args])
+        with pytest.raises(SystemExit) as exited:
+            cli.main()
+        out = capsys.readouterr()
+        return exited.value.code, out.out, out.err
+
+    code, out, _ = run("scan", "--templates", "templates", "--no-default-policies", "-q", "bad.yaml")
+    assert code == 1 and out == "bad.yaml:8:7: high k8spriv container c is privileged\n"
+    code, _, err = run("scna")
+    assert code == 2 and err.startswith("kguard: error: No such command 'scna'. Did you mean 'scan'?")
+    code, out, _ = run("--help")
+    assert code == 0 and all(name in out for name in ("scan", "precommit-kustomize", "audit", "gatekeeper"))
