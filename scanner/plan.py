@@ -32,7 +32,6 @@ from scanner.load.kustomize import (
     discover_roots,
     kustomization_file,
     kustomization_inputs,
-    load_overlays,
     precommit_overlays,
 )
 from scanner.load.kustomize.inputs import references
@@ -243,6 +242,16 @@ def plan_precommit(files: Sequence[str], helm: HelmConfig) -> Plan:
     return plan
 
 
+def _render(dirs: Sequence[str], *, deferred_blame: bool) -> list[LoadResult]:
+    """`load_overlays`, imported only when there is an overlay (rendering with blame is a large part of the loader
+    that a scan of plain files, as the pre-commit hook's, never needs)."""
+    if not dirs:
+        return []
+    from scanner.load.kustomize import load_overlays
+
+    return load_overlays(dirs, deferred_blame=deferred_blame)
+
+
 def load_plan_files(plan: Plan) -> LoadResult:
     """The files and chart releases of ``plan``, loaded into one result."""
     loaded = load_paths(plan.files)
@@ -275,7 +284,7 @@ def load_context(paths: Sequence[str | Path], helm: HelmConfig, scanned: set[str
         context = dataclasses.replace(context, overlays=[], releases=context.releases if charts else [])
     resources: list[Resource] = []
     problems: list[InputError] = list(context.errors)
-    for loaded in [*load_overlays([str(o) for o in context.overlays], deferred_blame=True),
+    for loaded in [*_render([str(o) for o in context.overlays], deferred_blame=True),
                    load_plan_files(dataclasses.replace(context, named_files=False))]:
         resources += [r for r in loaded.resources if r.path not in scanned]
         problems += loaded.errors
@@ -292,7 +301,7 @@ def scan_overlays(dirs: Sequence[str | Path], options: ScanOptions, *, deferred_
     ``not_scanned`` and ``errors`` (from discovery) are added to the first overlay's result.
     """
     shown = [str(d) for d in dirs]
-    results = scan_loaded_overlays(shown, load_overlays(shown, deferred_blame=deferred_blame), options,
+    results = scan_loaded_overlays(shown, _render(shown, deferred_blame=deferred_blame), options,
                                    templates if templates is not None else load_templates(options))
     if results:
         results[0].skipped += not_scanned
@@ -333,7 +342,7 @@ def scan_plan(plan: Plan, options: ScanOptions, *, context: Sequence[str] = (),
     """Scan every unit of ``plan``: the files and charts together (with their context), then each overlay."""
     templates = load_templates(options)  # policy problems are usage errors: fail before reading input
     dirs = [str(o) for o in plan.overlays]
-    rendered = load_overlays(dirs, deferred_blame=deferred_blame)
+    rendered = _render(dirs, deferred_blame=deferred_blame)
     results: list[ScanResult] = []
     if plan.files or plan.releases or not plan.overlays:
         loaded = load_plan_files(plan)

@@ -15,7 +15,6 @@ lines), `sources` (YAML documents with positions), `discover` and `inputs` (whic
 """
 
 from scanner.errors import UsageError
-from scanner.load.kustomize.blame import ObjectBlame, align
 from scanner.load.kustomize.discover import (
     CONFIG_FILE,
     Discovery,
@@ -27,8 +26,6 @@ from scanner.load.kustomize.discover import (
     precommit_overlays,
 )
 from scanner.load.kustomize.inputs import kustomization_inputs
-from scanner.load.kustomize.origin import ORIGIN_ANNOTATION, TRANSFORMATIONS_ANNOTATION
-from scanner.load.kustomize.overlay import REDACTED, load_overlay, load_overlays, redact_values
 from scanner.load.kustomize.render import (
     KUSTOMIZATION_FILES,
     RenderError,
@@ -36,7 +33,21 @@ from scanner.load.kustomize.render import (
     kustomization_file,
     render,
 )
-from scanner.load.kustomize.targets import selector_matches
+
+# Rendering with blame (overlay, blame, origin, targets) is imported on first use: a scan of plain files, as the
+# pre-commit hook's, needs discovery only.
+_LAZY = {"ObjectBlame": "blame", "align": "blame", "ORIGIN_ANNOTATION": "origin",
+         "TRANSFORMATIONS_ANNOTATION": "origin", "REDACTED": "overlay", "load_overlay": "overlay",
+         "load_overlays": "overlay", "redact_values": "overlay", "selector_matches": "targets"}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+
 
 __all__ = [
     "CONFIG_FILE",
