@@ -6,6 +6,7 @@ A `Policy` is the source of truth for one rule; it converts to a Gatekeeper Cons
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -228,8 +229,14 @@ def _needed_libs(rego: str, libs: dict[str, str]) -> list[str]:
         if name in seen or name not in libs:
             continue
         seen.append(name)
-        todo.extend(_LIB_IMPORT.findall(libs[name]))
+        todo.extend(_lib_imports(libs[name]))
     return sorted(seen)
+
+
+@functools.lru_cache(maxsize=256)
+def _lib_imports(text: str) -> list[str]:
+    """The libs a lib's ``text`` imports (every policy of the library asks again for the same few libs)."""
+    return _LIB_IMPORT.findall(text)
 
 
 def load_policy(directory: Path, libs: dict[str, str], root: Path) -> Policy:
