@@ -9,8 +9,10 @@ Message texts (shown by code scanning) go through `safe_text`; the serialised lo
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -111,10 +113,10 @@ def build_run(result: ScanResult, source_root: Path | None = None,
     rule_index = {rule.id: index for index, rule in enumerate(rules)}
     by_id = {rule.id: rule for rule in rules}
     outside: list[str] = []
-    results = [_result(f, by_id, rule_index, source_root, outside) for f in sort_findings(result.findings)]
-    if baseline_state is not None:
-        for sarif_result, finding in zip(results, sort_findings(result.findings), strict=True):
-            sarif_result.baseline_state = baseline_state(result, finding)
+    findings = sort_findings(result.findings)
+    states = [baseline_state(result, f) for f in findings] if baseline_state is not None else [None] * len(findings)
+    results = [_result(f, by_id, rule_index, source_root, outside, state) for f, state in zip(findings, states,
+                                                                                             strict=True)]
     results.sort(key=_result_key)
     return om.Run(
         tool=om.Tool(driver=_driver(rules)),
@@ -210,7 +212,9 @@ def _result(
     rule_index: dict[str, int],
     source_root: Path | None,
     outside: list[str],
-) -> om.Result:
+    baseline_state: str | None = None,
+) -> _Json:
+    """The SARIF result of one finding, as JSON data (a log's results are most of it: no sarif-om objects)."""
     text = safe_text(sentence(finding.message))
     remediation = remediation_for(finding, rules)
     if remediation:
@@ -228,37 +232,39 @@ def _result(
     if finding.enforcement_action:
         props["enforcement-action"] = finding.enforcement_action
     primary = _physical(finding.location, source_root, outside)
-    return om.Result(
-        message=om.Message(text=text),
-        rule_id=finding.rule_id,
-        rule_index=rule_index[finding.rule_id],
-        level=level_of(finding.severity),
-        locations=[om.Location(physical_location=primary, logical_locations=[_logical(finding.resource)])],
-        related_locations=[_related(r, i, source_root, outside) for i, r in enumerate(finding.related, 1)] or None,
-        partial_fingerprints={"primaryLocationLineHash": fp, FINGERPRINT_KEY: fp},
-        suppressions=[_suppression(finding)] if finding.suppression else None,
-        properties=property_bag(props, tags=list(finding.tags) or None),
-    )
+    return _json(om.Result, {
+        "message": _json(om.Message, {"text": text}),
+        "rule_id": finding.rule_id,
+        "rule_index": rule_index[finding.rule_id],
+        "level": level_of(finding.severity),
+        "baseline_state": baseline_state,
+        "locations": [_json(om.Location, {"physical_location": primary,
+                                          "logical_locations": [_logical(finding.resource)]})],
+        "related_locations": [_related(r, i, source_root, outside) for i, r in enumerate(finding.related, 1)] or None,
+        "partial_fingerprints": {"primaryLocationLineHash": fp, FINGERPRINT_KEY: fp},
+        "suppressions": [_suppression(finding)] if finding.suppression else None,
+        "properties": _property_json(props, tags=list(finding.tags) or None),
+    })
 
 
-def _suppression(finding: Finding) -> om.Suppression:
+def _suppression(finding: Finding) -> _Json:
     assert finding.suppression is not None
     sup = finding.suppression
     extra = {k: v for k, v in (("owner", sup.owner), ("expires", sup.expires)) if v}
-    return om.Suppression(
-        kind=sup.kind, state="accepted", justification=safe_text(sup.justification) or None,
-        properties=property_bag(extra) if extra else None,
-    )
+    return _json(om.Suppression, {
+        "kind": sup.kind, "state": "accepted", "justification": safe_text(sup.justification) or None,
+        "properties": _property_json(extra) if extra else None,
+    })
 
 
-def _result_key(result: om.Result) -> tuple[Any, ...]:
-    phys = result.locations[0].physical_location
-    region = phys.region
-    return (phys.artifact_location.uri, region.start_line, region.start_column, result.rule_id,
-            result.partial_fingerprints[FINGERPRINT_KEY])
+def _result_key(result: dict[str, Any]) -> tuple[Any, ...]:
+    physical = result["locations"][0]["physicalLocation"]
+    region = physical["region"]
+    return (physical["artifactLocation"]["uri"], region["startLine"], region["startColumn"], result["ruleId"],
+            result["partialFingerprints"][FINGERPRINT_KEY])
 
 
-def _physical(location: Location, source_root: Path | None, outside: list[str]) -> om.PhysicalLocation:
+def _physical(location: Location, source_root: Path | None, outside: list[str]) -> _Json:
     path, inside = relative_posix_path(location.path, source_root)
     if not inside:
         outside.append(location.path)
@@ -266,10 +272,11 @@ def _physical(location: Location, source_root: Path | None, outside: list[str]) 
     column = max(location.column, 1)
     end_line = max(location.end_line, line)
     end_column = max(location.end_column, 1) if end_line > line else max(location.end_column, column)
-    return om.PhysicalLocation(
-        artifact_location=om.ArtifactLocation(uri=path_to_uri(path), uri_base_id=SRCROOT),
-        region=om.Region(start_line=line, start_column=column, end_line=end_line, end_column=end_column),
-    )
+    return _json(om.PhysicalLocation, {
+        "artifact_location": _json(om.ArtifactLocation, {"uri": path_to_uri(path), "uri_base_id": SRCROOT}),
+        "region": _json(om.Region, {"start_line": line, "start_column": column, "end_line": end_line,
+                                    "end_column": end_column}),
+    })
 
 
 def resource_fqn(resource: ResourceId) -> str:
@@ -278,18 +285,19 @@ def resource_fqn(resource: ResourceId) -> str:
     return f"{ns}{resource.kind}/{resource.name}"
 
 
-def _logical(resource: ResourceId) -> om.LogicalLocation:
-    return om.LogicalLocation(name=resource.name, fully_qualified_name=resource_fqn(resource), kind="resource")
+def _logical(resource: ResourceId) -> _Json:
+    return _json(om.LogicalLocation, {"name": resource.name, "fully_qualified_name": resource_fqn(resource),
+                                      "kind": "resource"})
 
 
-def _related(related: RelatedLocation, ident: int, source_root: Path | None, outside: list[str]) -> om.Location:
+def _related(related: RelatedLocation, ident: int, source_root: Path | None, outside: list[str]) -> _Json:
     physical = _physical(related.location, source_root, outside) if related.location else None
-    return om.Location(
-        id=ident,
-        physical_location=physical,
-        logical_locations=[_logical(related.resource)],
-        message=om.Message(text=safe_text(related.message or related.resource.display())),
-    )
+    return _json(om.Location, {
+        "id": ident,
+        "physical_location": physical,
+        "logical_locations": [_logical(related.resource)],
+        "message": _json(om.Message, {"text": safe_text(related.message or related.resource.display())}),
+    })
 
 
 def _invocation(
@@ -379,27 +387,99 @@ def to_json(obj: Any) -> Any:
     """sarif-om objects as JSON data: spec (camelCase) names, None and sarif-om's sentinel defaults dropped.
 
     `level` is always written, even when it equals SARIF's default ("warning"), so readers need not know defaults.
+    Keys come in `_KEY_ORDER` first, then in sarif-om's field order, then a property bag's own entries.
     """
-    if attr.has(type(obj)):
-        out: dict[str, Any] = {}
-        names = set()
-        for fld in attr.fields(type(obj)):
-            names.add(fld.name)
-            value = getattr(obj, fld.name)
-            if value is None or (fld.name != "level" and value == _default(fld)):
-                continue
-            name = _RENAMED.get((type(obj), fld.name), fld.metadata["schema_property_name"])
-            out[name] = to_json(value)
-        for key, value in vars(obj).items():  # extra property-bag entries
-            if key not in names and value is not None:
-                out[key] = to_json(value)
-        ranked = sorted(enumerate(out), key=lambda item: (_KEY_RANK.get(item[1], len(_KEY_RANK)), item[0]))
-        return {key: out[key] for _, key in ranked}
+    if type(obj) is _Json:
+        return obj
+    layout = _layout(type(obj))
+    if layout is not None:
+        return _attrs_json(obj, layout)
     if isinstance(obj, dict):
         return {str(key): to_json(value) for key, value in obj.items() if value is not None}
     if isinstance(obj, list | tuple):
         return [to_json(value) for value in obj]
     return obj
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """How `to_json` writes one sarif-om class: (attribute, JSON name, whether it is left out at its default,
+    the default) per field, in output order, and the attribute names (anything else is a property-bag entry)."""
+
+    fields: tuple[tuple[str, str, bool, Any], ...]
+    attributes: frozenset[str]
+
+
+@functools.cache
+def _layout(cls: type) -> _Layout | None:
+    """The `_Layout` of an attrs class (worked out once per class); None for any other type."""
+    if not attr.has(cls):
+        return None
+    fields = []
+    for fld in attr.fields(cls):
+        name = _RENAMED.get((cls, fld.name), fld.metadata["schema_property_name"])
+        default = _default(fld)
+        fields.append((fld.name, name, fld.name != "level" and default is not None, default))
+    ranked = sorted(enumerate(fields), key=lambda item: (_rank(item[1][1]), item[0]))
+    return _Layout(fields=tuple(field for _, field in ranked), attributes=frozenset(f[0] for f in fields))
+
+
+def _rank(key: str) -> int:
+    return _KEY_RANK.get(key, len(_KEY_RANK))
+
+
+_PLAIN = frozenset({str, int, bool, float})  # `to_json` gives these back unchanged
+
+
+class _Json(dict):  # type: ignore[type-arg]
+    """A sarif-om object already turned into JSON data (`to_json` passes it through)."""
+
+
+def _json(cls: type, values: dict[str, Any], extra: dict[str, Any] | None = None) -> _Json:
+    """``to_json(cls(**values))`` with ``extra`` as property-bag entries, without building the sarif-om object."""
+    return _fields_json(_given_fields(cls, tuple(values)), values, extra or {})
+
+
+@functools.cache
+def _given_fields(cls: type, given: tuple[str, ...]) -> tuple[tuple[str, str, bool, Any], ...]:
+    """The `_Layout` fields of ``cls`` that can be written when only ``given`` are set: those and the ones whose
+    default is written anyway (`level`), in output order."""
+    layout = _layout(cls)
+    assert layout is not None
+    unknown = set(given) - layout.attributes
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field {sorted(unknown)[0]!r}")
+    return tuple(f for f in layout.fields if f[0] in given or (f[3] is not None and not f[2]))
+
+
+def _property_json(props: dict[str, Any], tags: list[str] | None = None) -> _Json:
+    """``to_json(property_bag(props, tags))``."""
+    return _json(om.PropertyBag, {"tags": tags}, props)
+
+
+def _attrs_json(obj: Any, layout: _Layout) -> _Json:
+    values = vars(obj)
+    return _fields_json(layout.fields, values, {k: v for k, v in values.items() if k not in layout.attributes})
+
+
+def _fields_json(fields: tuple[tuple[str, str, bool, Any], ...], values: dict[str, Any], extra: dict[str, Any]
+                 ) -> _Json:
+    """``fields`` (`_Layout` entries, ``values`` by attribute name: a missing one has its default), then the
+    property-bag entries."""
+    out = _Json()
+    for attribute, name, omit_default, default in fields:
+        value = values.get(attribute, default)
+        if value is None or (omit_default and value == default):
+            continue
+        out[name] = value if type(value) in _PLAIN else to_json(value)
+    ranked_extra = False
+    for key, value in extra.items():
+        if value is not None:
+            out[key] = value if type(value) in _PLAIN else to_json(value)
+            ranked_extra = ranked_extra or key in _KEY_RANK
+    if ranked_extra:  # an entry named like a well-known key moves up among the fields (a stable sort by rank)
+        return _Json(sorted(out.items(), key=lambda item: _rank(item[0])))
+    return out
 
 
 def _default(fld: attr.Attribute) -> Any:  # type: ignore[type-arg]
