@@ -76,15 +76,14 @@ def _missing(value: Any) -> bool:
 def _add_object(obj: Any, positions: Mapping[FieldPath, Position], path: str, doc_index: int, origin: str,
                 result: LoadResult, what: str) -> bool:
     """Record ``obj`` as a Resource, a Skipped non-object or an InputError for a malformed one."""
-    line = positions.get((), Position(1, 1, 1, 1)).line
     if not isinstance(obj, dict) or _missing(obj.get("apiVersion")) or _missing(obj.get("kind")):
-        result.skipped.append(Skipped(path=path, line=line, reason=what))
+        result.skipped.append(Skipped(path=path, line=positions.get((), Position(1, 1, 1, 1)).line, reason=what))
         return False
     problem = object_problem(obj)
     if problem is not None:
         field_path, message = problem
         where = positions.get(field_path) or positions.get(field_path[:-1]) or positions.get(())
-        result.errors.append(InputError(path=path, line=where.line if where else line, message=message))
+        result.errors.append(InputError(path=path, line=where.line if where else 1, message=message))
         return False
     result.resources.append(Resource(obj=obj, path=path, doc_index=doc_index, positions=positions, origin=origin))
     return True
@@ -148,11 +147,14 @@ def _read_bounded(file: Path) -> bytes:
     """At most MAX_FILE_BYTES + 1 bytes of a regular file; never blocks on pipes or reads devices."""
     fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise _NotRegular(_file_kind(mode))
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _NotRegular(_file_kind(info.st_mode))
         with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read(MAX_FILE_BYTES + 1)
+            data = handle.read(min(info.st_size, MAX_FILE_BYTES) + 1)  # read(n) sets aside n bytes first
+            if len(data) > info.st_size:  # the file grew meanwhile
+                data += handle.read(MAX_FILE_BYTES + 1 - len(data))
+            return data
     finally:
         os.close(fd)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -92,15 +92,15 @@ class NodeBudget:
         self.file_left = self.per_file
 
     def limit(self) -> tuple[int, str]:
-        """The tightest limit on the next document, and how to name it when exceeded."""
-        return min(
-            (self.per_document, f"document expands to more than {self.per_document:,} nodes"),
-            (self.file_left, f"file expands to more than {self.per_file:,} nodes; its remaining documents"
-                             " were not read"),
-            (self.run_left, f"the input expands to more than {self.per_run:,} nodes in this run;"
-                            " remaining documents were not read"),
-            key=lambda item: item[0],
-        )
+        """The tightest limit on the next document, and how to name it when exceeded (the first of equal ones)."""
+        tightest = min(self.per_document, self.file_left, self.run_left)
+        if tightest == self.per_document:
+            return tightest, f"document expands to more than {self.per_document:,} nodes"
+        if tightest == self.file_left:
+            return tightest, (f"file expands to more than {self.per_file:,} nodes; its remaining documents were not"
+                              " read")
+        return tightest, (f"the input expands to more than {self.per_run:,} nodes in this run; remaining documents"
+                          " were not read")
 
     def charge(self, nodes: int) -> None:
         self.run_left = max(0, self.run_left - nodes)
@@ -108,17 +108,29 @@ class NodeBudget:
 
 
 _YAML_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # what libyaml counts as a new line
+_OTHER_BREAKS = "\r\x85\u2028\u2029"  # line breaks for YAML besides "\n"
+_SEPARATOR = re.compile("^---", re.MULTILINE)  # "^" follows "\n" only: kubectl's lines
 
 
-@dataclass(slots=True)
 class _Chunk:
-    """One kubectl document: its text, its lines as YAML counts them, the 0-based line it starts on, and a
-    problem with its separator line."""
+    """One kubectl document: its text, the 0-based line it starts on, and a problem with its separator line.
 
-    text: str
-    first_line: int
-    problem: str = ""
-    lines: list[str] = field(default_factory=list)
+    Its lines as YAML counts them are split only when asked for (tags, error hints, ignored text).
+    """
+
+    __slots__ = ("_lines", "first_line", "problem", "text")
+
+    def __init__(self, text: str, first_line: int, problem: str = "") -> None:
+        self.text = text
+        self.first_line = first_line
+        self.problem = problem
+        self._lines: list[str] | None = None
+
+    @property
+    def lines(self) -> list[str]:
+        if self._lines is None:
+            self._lines = _YAML_BREAK.split(self.text)
+        return self._lines
 
 
 def split_documents(text: str) -> Iterator[_Chunk]:
@@ -129,21 +141,20 @@ def split_documents(text: str) -> Iterator[_Chunk]:
     sees it and line numbers hold). Only spaces or a comment may follow ``---``; anything else is a problem kubectl
     refuses too.
     """
-    raw = text.split("\n")
-    raw = [line + "\n" for line in raw[:-1]] + ([raw[-1]] if raw[-1] else [])
-    starts = [number for number, line in enumerate(raw) if line.startswith("---") and number > 0]
+    starts = [match.start() for match in _SEPARATOR.finditer(text, 1)]
+    only_newlines = not any(character in text for character in _OTHER_BREAKS)
     first_line = 0
-    for begin, end in zip([0, *starts], [*starts, len(raw)], strict=True):
-        if begin == end and raw:
-            continue
-        chunk_text = "".join(raw[begin:end])
-        lines = _YAML_BREAK.split(chunk_text)
-        separator = raw[begin] if raw and raw[begin].startswith("---") else ""
-        rest = separator[3:].strip()
-        problem = "" if not rest or rest.startswith("#") else (
-            f"invalid document separator {_clip(separator.rstrip())} (only a comment may follow '---')")
-        yield _Chunk(chunk_text, first_line, problem, lines)
-        first_line += len(lines) - 1
+    for begin, end in zip([0, *starts], [*starts, len(text)], strict=True):
+        chunk = _Chunk(text[begin:end], first_line)
+        if text.startswith("---", begin):
+            line_end = text.find("\n", begin, end)
+            separator = text[begin:end if line_end < 0 else line_end + 1]
+            rest = separator[3:].strip()
+            if rest and not rest.startswith("#"):
+                chunk.problem = (f"invalid document separator {_clip(separator.rstrip())} (only a comment may follow"
+                                 " '---')")
+        yield chunk
+        first_line += chunk.text.count("\n") if only_newlines else len(chunk.lines) - 1
 
 
 def _clip(text: str, limit: int = 60) -> str:
@@ -166,7 +177,7 @@ class _Builder:
     def __init__(self, chunk: _Chunk, limit: int, limit_message: str) -> None:
         self.fields: dict[int, tuple[int, int, int, int]] = {}
         self.offset = chunk.first_line
-        self.lines = chunk.lines
+        self.chunk = chunk
         self.may_have_tags = "!" in chunk.text
         # without an '&' there is no anchor, so no node can be met twice: no alias bookkeeping is needed
         self.anchored = "&" in chunk.text
@@ -344,16 +355,16 @@ class _Builder:
             raise self.fail(str(exc), node) from None
 
     def _line(self, node: Node) -> str:
-        row = node.start_mark.line
-        return self.lines[row] if row < len(self.lines) else ""
+        row, lines = node.start_mark.line, self.chunk.lines
+        return lines[row] if row < len(lines) else ""
 
     def _has_tag(self, node: Node) -> bool:
         """Whether the node's text starts with a ``!`` tag (after an optional anchor)."""
-        mark = node.start_mark
+        mark, lines = node.start_mark, self.chunk.lines
         row, column = mark.line, mark.column
-        if row >= len(self.lines) or self.lines[row][column:column + 1] not in ("!", "&"):
+        if row >= len(lines) or lines[row][column:column + 1] not in ("!", "&"):
             return False
-        text = self.lines[row][column:]
+        text = lines[row][column:]
         if text.startswith("&"):
             parts = text.split(None, 1)
             text = parts[1] if len(parts) > 1 else ""
