@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 import re
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from scanner import user_cache
 from scanner.errors import UsageError
 from scanner.model import Severity
 from scanner.workloads import match_kinds
@@ -33,6 +35,8 @@ SECURITY_SEVERITY = {  # SARIF properties.security-severity (GitHub buckets: >9 
     Severity.INFO: "1.0",
 }
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: start-up matters
+METADATA = "policy-metadata"  # user cache namespace: the shipped library's metadata, parsed
+METADATA_FORMAT = "kguard policy metadata 1"
 _LIB_IMPORT = re.compile(r"^\s*import\s+data\.lib\.([A-Za-z0-9_]+)", re.MULTILINE)
 _PACKAGE = re.compile(r"^\s*package\s+([A-Za-z0-9_.]+)", re.MULTILINE)
 
@@ -197,8 +201,6 @@ def pss_selectors(levels: frozenset[str], default_level: str) -> list[tuple[str,
 
 
 def _sync_annotation(sync: tuple[dict[str, str], ...]) -> str:
-    import json
-
     # Gatekeeper's format: a list of requirements that must all be met, each a list of equivalent clauses (any one
     # meets it); every `sync:` entry is needed, so each is a requirement of its own
     return json.dumps([[{"groups": [s.get("group", "")], "versions": [s["version"]], "kinds": [s["kind"]]}]
@@ -239,12 +241,42 @@ def _lib_imports(text: str) -> list[str]:
     return _LIB_IMPORT.findall(text)
 
 
-def load_policy(directory: Path, libs: dict[str, str], root: Path) -> Policy:
+def read_metadata(directories: list[Path], remember: bool = False) -> list[Any]:
+    """The parsed `metadata.yaml` of each policy directory. ``remember`` (the library kguard ships): the parse of
+    these exact texts is kept in the user cache as JSON (when JSON holds it exactly), so that the pre-commit hook
+    does not run YAML over every policy's metadata on each commit."""
+    texts = []
+    for directory in directories:
+        try:
+            texts.append((directory / "metadata.yaml").read_text())
+        except OSError as exc:
+            raise UsageError(f"{directory / 'metadata.yaml'}: cannot read policy: {exc}") from None
+    entry = user_cache.key(METADATA_FORMAT, yaml.__version__, *texts) if remember else None
+    cached = user_cache.get(METADATA, entry) if entry else None
+    if cached is not None:
+        return json.loads(cached)
+    metas = []
+    for directory, text in zip(directories, texts, strict=True):
+        try:
+            metas.append(yaml.load(text, Loader=_YamlLoader))
+        except yaml.YAMLError as exc:
+            raise UsageError(f"{directory / 'metadata.yaml'}: cannot read policy: {exc}") from None
+    if entry:
+        try:
+            encoded = json.dumps(metas)
+        except (TypeError, ValueError):  # a date or another value JSON has no word for: parsed on every run
+            return metas
+        if json.loads(encoded) == metas:
+            user_cache.put(METADATA, entry, encoded.encode())
+    return metas
+
+
+def load_policy(directory: Path, libs: dict[str, str], root: Path, meta: Any) -> Policy:
+    """The policy in ``directory`` whose `metadata.yaml` parsed to ``meta``."""
     meta_path = directory / "metadata.yaml"
     try:
-        meta = yaml.load(meta_path.read_text(), Loader=_YamlLoader)
         rego = (directory / "policy.rego").read_text()
-    except (OSError, yaml.YAMLError) as exc:
+    except OSError as exc:
         raise UsageError(f"{meta_path}: cannot read policy: {exc}") from None
     if not isinstance(meta, dict):
         raise UsageError(f"{meta_path}: metadata must be a mapping")
@@ -296,8 +328,9 @@ def load_catalogue(policy_dir: Path) -> list[Policy]:
         raise UsageError(f"{policy_dir}: policy directory not found")
     libs = load_libs(policy_dir)
     bundled = policy_dir.resolve() == default_policy_dir().resolve()
-    policies = [replace(load_policy(m.parent, libs, policy_dir.parent), bundled=bundled)
-                for m in sorted(policy_dir.glob("*/*/metadata.yaml"))]
+    directories = [m.parent for m in sorted(policy_dir.glob("*/*/metadata.yaml"))]
+    policies = [replace(load_policy(directory, libs, policy_dir.parent, meta), bundled=bundled)
+                for directory, meta in zip(directories, read_metadata(directories, remember=bundled), strict=True)]
     if not policies:  # an empty library would evaluate nothing and pass every input
         raise UsageError(f"{policy_dir}: no policies found (expected <category>/<policy>/metadata.yaml)")
     seen: dict[str, Path] = {}
