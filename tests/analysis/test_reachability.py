@@ -420,3 +420,62 @@ def test_kguard_rules_lists_the_analysis_rule():
     rules = {r["id"]: r for r in json.loads(result.stdout)}
     assert rules["seg-reachability-cross-environment"]["kind"] == "KguardAnalysisReachabilityCrossEnvironment"
     assert list(rules) == sorted(rules)
+
+
+# --- details the messages and the model rest on ----------------------------------------------------------------------
+
+def _only_finding_on(resources, name: str):
+    (finding,) = [f for f in analyse(resources)[0] if f.resource.name == name]
+    return finding
+
+
+def test_the_message_names_both_environments_the_ports_and_the_admitting_rule():
+    """The format docs/analysis-reachability.md shows."""
+    allow = policy("api", "shop-production", ingress=[{"ports": [{"port": 8080}]}])
+    finding = _only_finding_on(two_envs(allow), "api")
+    assert finding.message == ("Deployment shop-production/api (production) can be reached from environment staging "
+                               "on TCP/8080, e.g. Deployment shop-staging/client (staging): admitted by ingress rule 1 "
+                               "of NetworkPolicy shop-production/api")
+
+
+def test_a_named_port_opens_only_the_container_port_of_that_name():
+    docs = [namespace("shop-staging", environment="staging"), namespace("shop-production", environment="production"),
+            deployment("client", "shop-staging"),
+            deployment("api", "shop-production", ports={"admin": 9000, "metrics": 9090, "zz-debug": 9999}),
+            policy("api", "shop-production", ingress=[{"ports": [{"port": "metrics"}]}])]
+    assert "on TCP/9090, e.g." in _only_finding_on(load(*docs), "api").message
+
+
+def test_a_port_entry_without_a_port_opens_every_port_of_its_protocol():
+    allow = policy("api", "shop-production", ingress=[{"ports": [{"protocol": "UDP"}]}])
+    assert "on UDP/1-65535, e.g." in _only_finding_on(two_envs(allow), "api").message
+
+
+def test_describe_ports():
+    from scanner.analysis.reachability import describe_ports
+
+    assert describe_ports(None) == "any port"
+    # a one-port range is one port, whichever int objects hold its bounds (ports read from JSON are distinct)
+    assert describe_ports(frozenset({("TCP", int("8080"), int("8080"))})) == "TCP/8080"
+    assert describe_ports(frozenset({("TCP", 8000, 8100)})) == "TCP/8000-8100"
+    five = frozenset(("TCP", port, port) for port in range(1001, 1006))
+    assert describe_ports(five) == "TCP/1001, TCP/1002, TCP/1003 (+2 more)"
+
+
+def test_only_v1_namespaces_give_a_namespace_its_labels():
+    """Another object named like the namespace, or a Namespace look-alike of another group, does not relabel it."""
+    impostors = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+                     "name": "shop-production", "namespace": "shop-production", "labels": {"environment": "staging"}}},
+                 {"apiVersion": "example.com/v1", "kind": "Namespace", "metadata": {
+                     "name": "shop-production", "labels": {"environment": "staging"}}}]
+    for impostor in impostors:
+        graph = build_graph(two_envs(impostor))
+        assert environment("shop-production", graph.namespace_labels["shop-production"]) == "production", impostor
+
+
+def test_a_network_policy_kind_of_another_api_group_isolates_nothing():
+    calico = {"apiVersion": "crd.projectcalico.org/v1", "kind": "NetworkPolicy",
+              "metadata": {"name": "deny", "namespace": "shop-production"},
+              "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}
+    assert reaches(two_envs(calico), "client", "api")
+    assert not reaches(two_envs(policy("deny", "shop-production", types=["Ingress"])), "client", "api")
