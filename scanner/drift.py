@@ -16,7 +16,7 @@ from typing import Any
 
 from scanner.engine.catalogue import Policy, Rule
 from scanner.engine.match import is_cluster_scoped
-from scanner.model import FieldPath, Finding, Resource, ResourceId, Severity, fingerprint
+from scanner.model import FieldPath, Finding, IdentityKey, Resource, ResourceId, Severity, fingerprint
 from scanner.workloads import WORKLOAD_KINDS, group_of, pod_spec_path
 
 CATEGORY = "drift"
@@ -56,7 +56,6 @@ RULES: dict[str, Rule] = {r.id: r for r in (
           "Check the Gatekeeper audit interval, sync configuration and template version."),
 )}
 
-Key = tuple[str, str, str, str]  # (group, kind, namespace, name)
 
 # Objects every cluster creates by itself; never "missing in Git".
 _SYSTEM_NAMES = {("", "ServiceAccount"): {"default"}, ("", "ConfigMap"): {"kube-root-ca.crt"},
@@ -64,10 +63,6 @@ _SYSTEM_NAMES = {("", "ServiceAccount"): {"default"}, ("", "ConfigMap"): {"kube-
 _SECURITY_KINDS = (*(w.kind for w in WORKLOAD_KINDS), "NetworkPolicy", "Role", "ClusterRole", "RoleBinding",
                    "ClusterRoleBinding")
 _RBAC_GROUP = "rbac.authorization.k8s.io"
-
-
-def key(res: Resource) -> Key:
-    return (res.api_version.rpartition("/")[0], res.kind, res.namespace or "", res.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +232,7 @@ def _managed_by_cluster(res: Resource) -> bool:
     """Objects the cluster makes itself: controller-owned, built-in defaults, `system:` RBAC."""
     if res.metadata.get("ownerReferences"):
         return True
-    group, kind = key(res)[:2]
+    group, kind = res.key[:2]
     if res.name in _SYSTEM_NAMES.get((group, kind), ()):
         return True
     if res.name.startswith("system:") or (res.name.startswith("kube-") and kind == "Namespace"):
@@ -257,11 +252,11 @@ def git_drift(cluster: Iterable[Resource], git: Iterable[Resource], *, readable:
     namespaces are not compared.
     Cluster objects count as "missing in Git" only for kinds Git declares, in namespaces Git uses.
     """
-    git_index: dict[Key, Resource] = {}
+    git_index: dict[IdentityKey, Resource] = {}
     for res in git:
         ns = res.namespace or (None if is_cluster_scoped(res.api_version, res.kind) else default_namespace)
         git_index[(res.api_version.rpartition("/")[0], res.kind, ns or "", res.name)] = res
-    live_index = {key(r): r for r in cluster}
+    live_index = {r.key: r for r in cluster}
     git_kinds = {k[:2] for k in git_index}
     git_namespaces = {k[2] for k in git_index if k[2]}
     findings: list[Finding] = []

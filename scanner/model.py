@@ -187,6 +187,9 @@ def _unpickle_positions(fields: dict[FieldPath, tuple[int, int, int, int]], line
     return Positions.from_fields({FIELD_PATHS.add(path): mark for path, mark in fields.items()}, line_base)
 
 
+IdentityKey = tuple[str, str, str, str]  # (API group, kind, namespace or "", name): one object in any version
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ResourceId:
     """The identity Kubernetes gives an object."""
@@ -199,6 +202,11 @@ class ResourceId:
     @property
     def group(self) -> str:
         return self.api_version.rpartition("/")[0]
+
+    @property
+    def key(self) -> IdentityKey:
+        """The identity whatever the API version: (group, kind, namespace or "", name)."""
+        return (self.group, self.kind, self.namespace or "", self.name)
 
     def display(self) -> str:
         ns = f"{self.namespace}/" if self.namespace else ""
@@ -259,6 +267,11 @@ class Resource:
         return ResourceId(
             api_version=self.api_version, kind=self.kind, name=self.name, namespace=self.namespace
         )
+
+    @property
+    def key(self) -> IdentityKey:
+        """`identity.key` without building the identity."""
+        return (self.api_version.rpartition("/")[0], self.kind, self.namespace or "", self.name)
 
     @property
     def occurrence(self) -> str:

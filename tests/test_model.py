@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from scanner.model import ResourceId, fingerprint
+from scanner.model import Resource, ResourceId, fingerprint
 from scanner.scan import ScanOptions, scan_paths
 
 WEB = ResourceId(api_version="apps/v1", kind="Deployment", name="web", namespace="staging")
@@ -281,3 +281,20 @@ def test_path_numbers_are_shared_and_found_by_equal_keys() -> None:
     assert table.add(("spec", 0)) == first and table.paths[first] == ("spec", 0)
     assert table.find(("spec", 0)) == first and table.find(("spec", "0")) is None and table.find(("spec", 1)) is None
     assert table.find(()) == table.ROOT
+
+
+def test_the_identity_key_is_one_object_in_any_api_version() -> None:
+    """`Resource.key` / `ResourceId.key`: (group, kind, namespace or "", name); the version never splits an object,
+    everything else does, and the key of a resource is the key of its identity (generateName included)."""
+    def res(api_version: str, kind: str = "Deployment", namespace: str | None = "shop", name: str = "api",
+            name_field: str = "name") -> Resource:
+        meta = {name_field: name, **({"namespace": namespace} if namespace else {})}
+        return Resource(obj={"apiVersion": api_version, "kind": kind, "metadata": meta}, path="f.yaml")
+
+    assert res("apps/v1").key == res("apps/v1beta2").key == ("apps", "Deployment", "shop", "api")
+    assert res("v1", "Namespace", None, "shop").key == ("", "Namespace", "", "shop")
+    distinct = [res("apps/v1"), res("extensions/v1beta1"), res("apps/v1", "StatefulSet"),
+                res("apps/v1", namespace="prod"), res("apps/v1", name="web"), res("apps/v1", namespace=None)]
+    assert len({r.key for r in distinct}) == len(distinct)
+    for r in [*distinct, res("batch/v1", "Job", name="run-", name_field="generateName")]:
+        assert r.key == r.identity.key

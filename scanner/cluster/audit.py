@@ -14,7 +14,7 @@ from typing import Any
 from scanner.cluster.client import connect
 from scanner.cluster.gitmap import git_index, load_git, map_findings
 from scanner.cluster.kinds import CONSTRAINTS_GROUP, constraint_patterns
-from scanner.cluster.owners import collapse, key_of, owners, resource_key
+from scanner.cluster.owners import collapse, owners
 from scanner.cluster.read import Progress, ReadOptions, Snapshot, in_scope, read_cluster, safe_segment
 from scanner.errors import UsageError
 from scanner.model import Location, ScanResult, Skipped
@@ -83,10 +83,10 @@ def run_audit(options: AuditOptions, scan_options: Any, progress: Progress | Non
     category = f"{CATEGORY_PREFIX}/{safe_segment(client.context)}"
     opts = dataclasses.replace(scan_options, category=category)
     owned = owners(snapshot.resources)
-    keys = [resource_key(r) for r in snapshot.resources]
+    keys = [r.key for r in snapshot.resources]
     index = set(keys)
     # made from a template kguard evaluates at the owner: stays in data.inventory, is not evaluated again
-    derived = {k for k, owner in owned.items() if key_of(owner) in index}
+    derived = {k for k, owner in owned.items() if owner.key in index}
     evaluated = [r for r, k in zip(snapshot.resources, keys, strict=True) if k not in derived]
     if progress is not None:
         progress(f"evaluating {len(evaluated)} objects ({len(derived)} controller-made ones at their owner)", -1)

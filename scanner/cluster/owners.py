@@ -12,26 +12,15 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from scanner.model import FieldPath, Finding, Location, Resource, ResourceId, fingerprint
+from scanner.model import FieldPath, Finding, IdentityKey, Location, Resource, ResourceId, fingerprint
 from scanner.workloads import CONTROLLERS, controller_ref, template_of_kind
 
-__all__ = ["collapse", "controller_ref", "key_of", "owners", "rebase", "resource_key", "top_owner"]
+__all__ = ["collapse", "controller_ref", "owners", "rebase", "top_owner"]
 
 # Where a kind the table does not know keeps its pod template (findings moved to an owner get their path rebased).
 DEFAULT_POD_PREFIX: FieldPath = ("spec", "template")
 MAX_DEPTH = 5
 
-Key = tuple[str, str, str, str]  # (group, kind, namespace, name)
-
-
-def key_of(ident: ResourceId) -> Key:
-    return (ident.group, ident.kind, ident.namespace or "", ident.name)
-
-
-def resource_key(res: Resource) -> Key:
-    """`key_of(res.identity)` without building the identity."""
-    meta = res.metadata
-    return (res.api_version.rpartition("/")[0], res.kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
 
 
 def _ref_identity(ref: dict[str, Any], namespace: str | None) -> ResourceId:
@@ -39,7 +28,7 @@ def _ref_identity(ref: dict[str, Any], namespace: str | None) -> ResourceId:
                       name=str(ref.get("name", "")), namespace=namespace)
 
 
-def top_owner(res: Resource, index: dict[Key, Resource]) -> ResourceId | None:
+def top_owner(res: Resource, index: dict[IdentityKey, Resource]) -> ResourceId | None:
     """The outermost workload controller of ``res`` (following ReplicaSet -> Deployment, Job -> CronJob, ...).
 
     Owners that were not read (missing, forbidden) still count, by the identity in the reference.
@@ -55,7 +44,7 @@ def top_owner(res: Resource, index: dict[Key, Resource]) -> ResourceId | None:
         if (ident.group, ident.kind) not in CONTROLLERS:
             break
         owner = ident
-        found = index.get(key_of(ident))
+        found = index.get(ident.key)
         if found is None and ident.kind == "ReplicaSet":
             owner = _deployment_by_hash(current, ident, index) or owner
             break
@@ -66,7 +55,8 @@ def top_owner(res: Resource, index: dict[Key, Resource]) -> ResourceId | None:
     return owner
 
 
-def _deployment_by_hash(pod: dict[str, Any] | None, rs: ResourceId, index: dict[Key, Resource]) -> ResourceId | None:
+def _deployment_by_hash(pod: dict[str, Any] | None, rs: ResourceId,
+                        index: dict[IdentityKey, Resource]) -> ResourceId | None:
     """An unreadable ReplicaSet `<deployment>-<pod-template-hash>` still names its Deployment (when that was read)."""
     labels = ((pod or {}).get("metadata") or {}).get("labels") or {}
     suffix = f"-{labels.get('pod-template-hash', '')}"
@@ -76,15 +66,15 @@ def _deployment_by_hash(pod: dict[str, Any] | None, rs: ResourceId, index: dict[
     return deployment.identity if deployment is not None else None
 
 
-def owners(resources: Iterable[Resource]) -> dict[Key, ResourceId]:
+def owners(resources: Iterable[Resource]) -> dict[IdentityKey, ResourceId]:
     """Controlled object -> its outermost workload owner, for every controlled object."""
     items = list(resources)
-    index = {resource_key(r): r for r in items}
-    result: dict[Key, ResourceId] = {}
+    index = {r.key: r for r in items}
+    result: dict[IdentityKey, ResourceId] = {}
     for res in items:
         owner = top_owner(res, index)
         if owner is not None:
-            result[resource_key(res)] = owner
+            result[res.key] = owner
     return result
 
 
@@ -106,32 +96,33 @@ def rebase(path: FieldPath, child_kind: str, owner_kind: str) -> FieldPath:
     return path
 
 
-def collapse(findings: list[Finding], owned: dict[Key, ResourceId], locations: dict[Key, Location]) -> list[Finding]:
+def collapse(findings: list[Finding], owned: dict[IdentityKey, ResourceId],
+             locations: dict[IdentityKey, Location]) -> list[Finding]:
     """Report findings on controlled objects once, at the owner.
 
     A finding on a controlled object is dropped when its owner has a finding of the same rule and constraint;
     otherwise the first one (sorted) moves to the owner, saying on how many controlled objects it was seen.
     """
     kept: list[Finding] = []
-    moved: dict[tuple[Key, str, str], list[Finding]] = {}
+    moved: dict[tuple[IdentityKey, str, str], list[Finding]] = {}
     for finding in findings:
-        owner = owned.get(key_of(finding.resource))
+        owner = owned.get(finding.resource.key)
         if owner is None:
             kept.append(finding)
         else:
-            moved.setdefault((key_of(owner), finding.rule_id, finding.constraint), []).append(finding)
-    at_owner = {(key_of(f.resource), f.rule_id, f.constraint) for f in kept}
+            moved.setdefault((owner.key, finding.rule_id, finding.constraint), []).append(finding)
+    at_owner = {(f.resource.key, f.rule_id, f.constraint) for f in kept}
     for group_key, items in sorted(moved.items()):
         if group_key in at_owner:
             continue
         items.sort(key=lambda f: (f.resource.kind, f.resource.name, f.sort_key()))
         first = items[0]
-        owner = owned[key_of(first.resource)]
+        owner = owned[first.resource.key]
         names = sorted({f"{f.resource.kind} {f.resource.name}" for f in items})
         seen = f"seen on {names[0]}" + (f" and {len(names) - 1} more controlled object(s)" if len(names) > 1 else "")
         path = rebase(first.field_path, first.resource.kind, owner.kind)
         message = f"{first.message} ({seen} of {owner.kind} {owner.name})"
-        location = locations.get(key_of(owner), first.location)
+        location = locations.get(owner.key, first.location)
         kept.append(replace(first, resource=owner, field_path=path, message=message, location=location,
                             fingerprint=fingerprint(first.rule_id, owner, path, first.message)))
     return kept

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scanner.cluster.owners import collapse, controller_ref, key_of, owners, rebase, top_owner
+from scanner.cluster.owners import collapse, controller_ref, owners, rebase, top_owner
 from scanner.model import Finding, Location, Resource, ResourceId, Severity
 
 
@@ -37,16 +37,16 @@ def test_controller_ref_needs_controller_true() -> None:
 
 def test_pods_resolve_through_replicaset_to_deployment_and_job_to_cronjob() -> None:
     resolved = owners(ALL)
-    assert resolved[key_of(POD_A.identity)] == DEPLOY.identity
-    assert resolved[key_of(RS.identity)] == DEPLOY.identity
-    assert resolved[key_of(JOB_POD.identity)] == CRON.identity
-    assert key_of(STANDALONE.identity) not in resolved
-    assert key_of(MIRROR.identity) not in resolved  # a Node is no workload controller
-    assert key_of(DEPLOY.identity) not in resolved
+    assert resolved[POD_A.identity.key] == DEPLOY.identity
+    assert resolved[RS.identity.key] == DEPLOY.identity
+    assert resolved[JOB_POD.identity.key] == CRON.identity
+    assert STANDALONE.identity.key not in resolved
+    assert MIRROR.identity.key not in resolved  # a Node is no workload controller
+    assert DEPLOY.identity.key not in resolved
 
 
 def test_owner_that_was_not_read_still_counts_by_reference() -> None:
-    index = {key_of(POD_A.identity): POD_A}  # the ReplicaSet could not be listed
+    index = {POD_A.identity.key: POD_A}  # the ReplicaSet could not be listed
     assert top_owner(POD_A, index) == ResourceId(api_version="apps/v1", kind="ReplicaSet", name="web-5d8f",
                                                  namespace="shop")
 
@@ -54,7 +54,7 @@ def test_owner_that_was_not_read_still_counts_by_reference() -> None:
 def test_unreadable_replicaset_resolves_by_pod_template_hash() -> None:
     pod = _obj("v1", "Pod", "web-5d8f-c", "u-pc", ("apps/v1", "ReplicaSet", "web-5d8f", "u-rs"))
     pod.obj["metadata"]["labels"] = {"pod-template-hash": "5d8f"}
-    index = {key_of(r.identity): r for r in (pod, DEPLOY)}  # ReplicaSets forbidden
+    index = {r.identity.key: r for r in (pod, DEPLOY)}  # ReplicaSets forbidden
     assert top_owner(pod, index) == DEPLOY.identity
     pod.obj["metadata"]["labels"] = {"pod-template-hash": "zzzz"}
     assert top_owner(pod, index).kind == "ReplicaSet"
@@ -62,7 +62,7 @@ def test_unreadable_replicaset_resolves_by_pod_template_hash() -> None:
 
 def test_uid_mismatch_stops_at_the_reference() -> None:
     impostor = _obj("apps/v1", "ReplicaSet", "web-5d8f", "other-uid", ("apps/v1", "Deployment", "web", "u-dep"))
-    index = {key_of(r.identity): r for r in (impostor, DEPLOY, POD_A)}
+    index = {r.identity.key: r for r in (impostor, DEPLOY, POD_A)}
     assert top_owner(POD_A, index).kind == "ReplicaSet"
 
 
@@ -83,7 +83,7 @@ def _finding(res: Resource, rule: str, msg: str, path: tuple = ()) -> Finding:
 
 
 def test_collapse_reports_once_at_the_owner() -> None:
-    locations = {key_of(r.identity): Location(path=r.path, line=1, column=1, end_line=1, end_column=1) for r in ALL}
+    locations = {r.identity.key: Location(path=r.path, line=1, column=1, end_line=1, end_column=1) for r in ALL}
     pod_path = ("spec", "containers", 0, "securityContext")
     findings = [
         _finding(DEPLOY, "privileged", "web privileged", ("spec", "template", *pod_path)),
