@@ -25,7 +25,7 @@ from scanner.engine.match import (
     placement,
     reads_only_placement,
 )
-from scanner.engine.review import inventory, namespaces_by_name, review
+from scanner.engine.review import inventory, inventory_kinds, namespaces_by_name, review, synced
 from scanner.engine.templates import Constraint, Template, TemplateSet
 from scanner.model import (
     FieldPath,
@@ -171,8 +171,10 @@ def _runnable(templates: TemplateSet, out: Evaluation) -> list[Template]:
 
 def _compile(runnable: list[Template], backend: Backend, real: list[Resource], timeout: float,
              out: Evaluation) -> dict[str, str]:
-    """Load the templates and `data.inventory` into the backend; kind -> compile error (also reported)."""
-    compile_errors = runner.load(backend, runnable, inventory(real), timeout=timeout)
+    """Load the templates and `data.inventory` (the kinds they read) into the backend; kind -> compile error (also
+    reported)."""
+    compile_errors = runner.load(backend, runnable, inventory(synced(real, inventory_kinds(runnable))),
+                                 timeout=timeout)
     for kind, message in sorted(compile_errors.items()):
         out.errors.append(PolicyError(policy=kind, message=message))
     return compile_errors

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from scanner.engine.match import is_cluster_scoped
+from scanner.engine.templates import Template
 from scanner.model import Resource
 
 
@@ -40,6 +42,27 @@ def apply_default_namespace(resources: list[Resource], default_namespace: str) -
         meta = res.obj.setdefault("metadata", {})
         if isinstance(meta, dict):
             meta["namespace"] = default_namespace
+
+
+def inventory_kinds(templates: Iterable[Template]) -> frozenset[tuple[str, str]] | None:
+    """The (group, kind)s `data.inventory` must hold for ``templates``, as Gatekeeper's sync would: Namespaces and
+    every kind a template declares it reads (`requires-sync-data`; the catalogue's `sync:`); None (everything) when
+    one reads `data.inventory` without declaring what, or declares a wildcard."""
+    kinds = {("", "Namespace")}
+    for template in templates:
+        if template.requires_sync is None:
+            if template.uses_inventory:
+                return None
+            continue
+        kinds.update(gk for requirement in template.requires_sync for gk in requirement)
+    return None if any("*" in gk for gk in kinds) else frozenset(kinds)
+
+
+def synced(resources: list[Resource], kinds: frozenset[tuple[str, str]] | None) -> list[Resource]:
+    """The objects of ``kinds`` (`inventory_kinds`; None: all of them)."""
+    if kinds is None:
+        return resources
+    return [res for res in resources if (res.api_version.rpartition("/")[0], res.kind) in kinds]
 
 
 def inventory(resources: list[Resource]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from scanner.engine.catalogue import PSS_LABEL, PSS_LEVELS, pss_selectors
 from scanner.engine.evaluate import severity_for
 from scanner.engine.match import selector_matches
 from scanner.engine.regorus_backend import RegorusBackend
+from scanner.engine.review import inventory_kinds
 from scanner.engine.templates import Template
 from scanner.load.files import load_text
 from scanner.model import Severity
@@ -466,3 +467,66 @@ def test_objects_in_one_namespace_are_matched_each_by_its_own_labels_and_name(wr
     assert found == sorted([*(("all", n) for n in ("web-1", "web-2", "db-1", "db-2")),
                             *(("again", n) for n in ("web-1", "web-2", "db-1", "db-2")),
                             ("web", "web-1"), ("web", "db-1"), ("named", "db-1"), ("named", "db-2")])
+
+
+LOOKUP = """
+package k8slookup
+violation contains {"msg": msg} if {
+  some ns, kinds in data.inventory.namespace
+  some gv, objects in kinds
+  some kind, by_name in objects
+  some name, _ in by_name
+  msg := sprintf("inventory holds %v %v/%v", [kind, ns, name])
+}
+"""
+
+INVENTORY = """\
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny, namespace: shop}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: trigger, namespace: shop}
+"""
+
+
+def _inventory_seen(write_templates, annotations: dict | None) -> list[str]:
+    tdir = write_templates(template("K8sLookup", LOOKUP, annotations=annotations),
+                           constraint("K8sLookup", "one", {"match": {"kinds": [{"kinds": ["ConfigMap"]}]}}))
+    return sorted(f.message for f in scan(INVENTORY, tdir).findings)
+
+
+def test_a_template_that_reads_the_inventory_without_declaring_what_sees_every_object(write_templates):
+    assert _inventory_seen(write_templates, None) == ["inventory holds ConfigMap shop/trigger",
+                                                      "inventory holds NetworkPolicy shop/deny",
+                                                      "inventory holds Service shop/web"]
+    wildcard = '[[{"groups": ["*"], "versions": ["v1"], "kinds": ["NetworkPolicy"]}]]'
+    assert len(_inventory_seen(write_templates, {"metadata.gatekeeper.sh/requires-sync-data": wildcard})) == 3
+
+
+def test_a_template_that_declares_what_it_reads_gets_those_kinds_in_the_inventory_as_gatekeeper_syncs_them(
+        write_templates):
+    declared = '[[{"groups": ["networking.k8s.io"], "versions": ["v1"], "kinds": ["NetworkPolicy"]}]]'
+    seen = _inventory_seen(write_templates, {"metadata.gatekeeper.sh/requires-sync-data": declared})
+    assert seen == ["inventory holds NetworkPolicy shop/deny"]
+
+
+def test_inventory_kinds_are_namespaces_and_the_declared_ones():
+    def tpl(requires_sync, rego="package p\nviolation contains x if { x := data.inventory }"):
+        return Template(kind="K", rego=rego, requires_sync=requires_sync)
+
+    assert inventory_kinds([tpl(((("", "ServiceAccount"),), (("apps", "Deployment"), ("", "Pod"))))]) == {
+        ("", "Namespace"), ("", "ServiceAccount"), ("apps", "Deployment"), ("", "Pod")}
+    assert inventory_kinds([tpl(()), tpl(None, rego="package p\nviolation contains x if { x := input }")]) == {
+        ("", "Namespace")}
+    assert inventory_kinds([tpl(()), tpl(None)]) is None  # reads the inventory, says nothing about what
+    assert inventory_kinds([tpl(((("", "*"),),))]) is None
