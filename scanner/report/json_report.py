@@ -33,7 +33,7 @@ SCHEMA_VERSION = "1.1"
 
 def render(results: ScanResult | Sequence[ScanResult]) -> str:
     """The JSON report for one or several scan results, indented, ending in a newline."""
-    return escape_json(json_text.dumps(build(results))) + "\n"
+    return escape_json(json_text.dumps(build(results), end="\n"))
 
 
 def build(results: ScanResult | Sequence[ScanResult]) -> dict[str, Any]:

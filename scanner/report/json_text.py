@@ -17,10 +17,12 @@ _int_text = int.__repr__  # as `json` writes ints (and int subclasses such as In
 _float_repr = float.__repr__
 
 
-def dumps(data: Any, default: Callable[[Any], Any] = str) -> str:
-    """``data`` as ``json.dumps(data, indent=2, ensure_ascii=False, default=default)`` writes it."""
+def dumps(data: Any, default: Callable[[Any], Any] = str, *, end: str = "") -> str:
+    """``data`` as ``json.dumps(data, indent=2, ensure_ascii=False, default=default)`` writes it, then ``end``
+    (a file's final newline without copying the whole text once more)."""
     out: list[str] = []
     _Writer(out, default).value(data, "\n")
+    out.append(end)
     return "".join(out)
 
 
@@ -140,6 +142,12 @@ class _Writer:
         for member in items:
             self.out.append(separator)
             separator = "," + inner
-            self.item(member, inner)
+            if isinstance(member, dict):  # a document's bulk (findings, results): one string each, not many parts
+                outer, self.out = self.out, []
+                self.mapping(member, inner)
+                outer.append("".join(self.out))
+                self.out = outer
+            else:
+                self.item(member, inner)
         self.out.append(pad + "]")
         self.open.discard(id(items))

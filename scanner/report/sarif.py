@@ -96,7 +96,7 @@ def render(results: ScanResult | Sequence[ScanResult], *, source_root: Path | No
         version=SARIF_VERSION,
         schema_uri=SCHEMA_URI,
     )
-    return escape_json(json_text.dumps(to_json(log))) + "\n"
+    return escape_json(json_text.dumps(to_json(log), end="\n"))
 
 
 def automation_id(result: ScanResult) -> str:
@@ -527,4 +527,4 @@ def attach_fixes(log_text: str, fixes: dict[str, dict[str, Any]]) -> str:
             fix = fixes.get((result.get("partialFingerprints") or {}).get(FINGERPRINT_KEY, ""))
             if fix is not None:
                 result["fixes"] = [fix]
-    return escape_json(json_text.dumps(log, default=json.JSONEncoder().default)) + "\n"
+    return escape_json(json_text.dumps(log, default=json.JSONEncoder().default, end="\n"))

@@ -86,3 +86,8 @@ def test_a_shared_container_is_no_circular_reference() -> None:
     shared = {"a": [1, 2]}
     data = {"first": shared, "second": shared, "list": [shared, shared]}
     assert dumps(data) == reference(data)
+
+
+def test_end_is_written_after_the_document_and_list_items_stay_in_place() -> None:
+    data = {"findings": [{"a": [1, {"b": None}]}, [], {"c": {}}, "x"], "n": 1}
+    assert dumps(data, end="\n") == reference(data) + "\n"
