@@ -35,6 +35,10 @@ from scanner.engine.regorus_compat import hoist_negated_operands, hoist_remember
 from scanner.engine.templates import Template
 
 DEFAULT_TIME_LIMIT = 10.0
+# A rule of the shipped library that reads only data.inventory and reads its own value back from here when present:
+# evaluated once per engine and handed back, instead of once per review (see `_precompute`).
+PRECOMPUTED = "kguard.io/precomputed"
+_PRECOMPUTED_REF = re.compile(r'data\.inventory\["kguard\.io/precomputed"\]\["([\w.]+)"\]\.([A-Za-z_]\w*)')
 # `in_process`: the most work evaluated without a forked worker (and so without --policy-timeout), trusted library only
 IN_PROCESS_MAX_EVALUATIONS = 256
 IN_PROCESS_MAX_INPUT_BYTES = 256 * 1024
@@ -190,6 +194,8 @@ class RegorusBackend:
         shared.packages.add(template.package)
         self._home[template.kind] = shared
         self._rules[template.kind] = f"data.{template.package}.violation"
+        if template.trusted and inventory_json is not None:
+            _precompute(shared.engine, template)
         return None
 
     def evaluate(self, kind: str, inputs: list[str]) -> list[Outcome]:
@@ -271,6 +277,27 @@ def _as_opa(text: str, v1: bool, remember: bool = False) -> str:
     if rewritten is None:
         rewritten = _REWRITTEN[key] = (hoist_remembered if remember else hoist_negated_operands)(text, v1)
     return rewritten
+
+
+def _precompute(engine: Any, template: Template) -> None:
+    """Evaluate once the rules ``template`` reads back from `data.inventory["kguard.io/precomputed"][<its package>]`
+    and put their values there, so that a review reads the value instead of recomputing it.
+
+    Such a rule reads data.inventory only (an index over every namespace's RoleBindings, say): evaluated per
+    review it costs time in proportion to the inventory, for every object reviewed. Only kguard's own library
+    (`Template.trusted`) gets this, and its tests check that each such rule has the same value whatever the input.
+    A rule that cannot be evaluated here is left to each review (slower, same verdicts). Gatekeeper, gator and OPA
+    have no such key: the policy computes the rule where it is used.
+    """
+    for package, rule in sorted(set(_PRECOMPUTED_REF.findall(template.rego or ""))):
+        if package != template.package:
+            continue
+        try:
+            engine.set_input_json("{}")
+            value = json.loads(engine.eval_rule_as_json(f"data.{package}.{rule}"))
+        except (RuntimeError, ValueError):
+            continue
+        engine.add_data_json(json.dumps({"inventory": {PRECOMPUTED: {package: {rule: value}}}}))
 
 
 def _cidr_overlap(cidr: str, ip: str) -> bool:

@@ -39,8 +39,8 @@ service_account(namespace, account) := sa if {
 
 rbac_gv := "rbac.authorization.k8s.io/v1"
 
-# Cheapest first: bindings in the account's own namespace, then cluster-wide ones, and only then every other
-# namespace (a RoleBinding anywhere may name the account).
+# Cheapest first: bindings in the account's own namespace, then cluster-wide ones, and only then the RoleBindings of
+# every namespace (a RoleBinding anywhere may name the account), through the index `rolebinding_subjects`.
 has_binding(namespace, account) if {
 	some binding in object.get(data.inventory, ["namespace", namespace, rbac_gv, "RoleBinding"], {})
 	binds(binding, namespace, namespace, account)
@@ -48,11 +48,10 @@ has_binding(namespace, account) if {
 	some binding in object.get(data.inventory, ["cluster", rbac_gv, "ClusterRoleBinding"], {})
 	binds(binding, "", namespace, account)
 } else if {
-	# one reference walks every namespace's RoleBindings (about twice as fast as object.get per namespace)
-	some binding_ns
-	binding := data.inventory.namespace[binding_ns]["rbac.authorization.k8s.io/v1"].RoleBinding[_]
-	binding_ns != namespace
-	binds(binding, binding_ns, namespace, account)
+	rolebinding_subjects[json.marshal(["ServiceAccount", namespace, account])]
+} else if {
+	some group in service_account_groups(namespace)
+	rolebinding_subjects[json.marshal(["Group", group])]
 }
 
 binds(binding, binding_ns, namespace, account) if {
@@ -65,5 +64,27 @@ binds(binding, binding_ns, namespace, account) if {
 binds(binding, _, namespace, _) if {
 	some subject in util.list(binding, ["subjects"])
 	subject.kind == "Group"
-	subject.name in {"system:serviceaccounts", concat(":", ["system:serviceaccounts", namespace])}
+	subject.name in service_account_groups(namespace)
 }
+
+service_account_groups(namespace) := {"system:serviceaccounts", concat(":", ["system:serviceaccounts", namespace])}
+
+# Every subject a RoleBinding in any namespace names, as {key: true}: ["ServiceAccount", namespace, name] (the
+# namespace defaults to the binding's) and ["Group", name], JSON-encoded. It reads data.inventory only, never the
+# reviewed object, so kguard evaluates it once per scan and hands the value back under
+# data.inventory["kguard.io/precomputed"] (see docs/performance.md): without that, each review would walk every
+# namespace's RoleBindings. Gatekeeper, gator and OPA have no such key and compute it where it is used.
+rolebinding_subjects := precomputed if {
+	precomputed := data.inventory["kguard.io/precomputed"]["kguard.rbac.automount_unused_token"].rolebinding_subjects
+} else := {key: true |
+	some binding_ns
+	binding := data.inventory.namespace[binding_ns][rbac_gv].RoleBinding[_]
+	some subject in util.list(binding, ["subjects"])
+	key := subject_key(subject, binding_ns)
+}
+
+subject_key(subject, binding_ns) := json.marshal(["ServiceAccount", object.get(subject, "namespace", binding_ns), subject.name]) if {
+	subject.kind == "ServiceAccount"
+}
+
+subject_key(subject, _) := json.marshal(["Group", subject.name]) if subject.kind == "Group"

@@ -1,0 +1,113 @@
+"""Rules of the shipped library that read only data.inventory are evaluated once per engine and handed back under
+`data.inventory["kguard.io/precomputed"]` (issue 16: a review must not cost time in proportion to the inventory)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+
+import pytest
+
+from scanner.engine.catalogue import default_policy_dir, load_catalogue
+from scanner.engine.regorus_backend import _PRECOMPUTED_REF, PRECOMPUTED, RegorusBackend, _engine
+from scanner.engine.review import inventory, review
+from scanner.engine.templates import Template, from_policy
+from scanner.model import Resource
+
+LIBRARY = [from_policy(policy)[0] for policy in load_catalogue(default_policy_dir())]
+PRECOMPUTING = [t for t in LIBRARY if _PRECOMPUTED_REF.search(t.rego or "")]
+AUTOMOUNT = next(t for t in LIBRARY if t.kind == "KguardRbacAutomountUnusedToken")
+
+
+def _res(obj: dict) -> Resource:
+    return Resource(obj=obj, path="inventory.yaml")
+
+
+def _binding(namespace: str, name: str, *subjects: dict) -> Resource:
+    return _res({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                 "metadata": {"name": name, "namespace": namespace},
+                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
+                 "subjects": list(subjects)})
+
+
+def _account(namespace: str, name: str) -> Resource:
+    return _res({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}})
+
+
+def _deployment(namespace: str, account: str) -> Resource:
+    return _res({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": account, "namespace": namespace},
+                 "spec": {"template": {"spec": {"serviceAccountName": account,
+                                                "containers": [{"name": "app", "image": "app:1"}]}}}})
+
+
+INVENTORY = [
+    _account("shop", "api"), _account("shop", "reporter"), _account("qa", "tester"), _account("ops", "idle"),
+    _binding("payments", "reporter-reads-payments", {"kind": "ServiceAccount", "name": "reporter",
+                                                     "namespace": "shop"}),
+    _binding("ops", "ops-local", {"kind": "ServiceAccount", "name": "idle"}),  # namespace: the binding's own
+    _binding("audit", "all-of-qa", {"kind": "Group", "name": "system:serviceaccounts:qa"}),
+    _binding("audit", "odd-subjects", "not a subject", {"kind": "ServiceAccount", "name": 7}, {"kind": "User"}),
+]
+REVIEWED = [_deployment("shop", "api"), _deployment("shop", "reporter"), _deployment("ops", "idle"),
+            _deployment("qa", "tester")]
+
+
+def _input(res: Resource) -> str:
+    return json.dumps({"parameters": {}, "review": review(res.obj, None)})
+
+
+def test_the_library_precomputes_the_automount_index_and_nothing_it_does_not_own() -> None:
+    assert [t.kind for t in PRECOMPUTING] == ["KguardRbacAutomountUnusedToken"]
+    for template in PRECOMPUTING:  # a template may hand back only rules of its own package
+        assert {package for package, _ in _PRECOMPUTED_REF.findall(template.rego or "")} == {template.package}
+
+
+@pytest.mark.parametrize("template", PRECOMPUTING, ids=lambda t: t.kind)
+def test_a_precomputed_rule_has_one_value_whatever_the_input(template: Template) -> None:
+    """Handing a value back is only right for a rule that does not read the reviewed object: evaluated without the
+    key, under every reviewed input and none, it must give the same value."""
+    engine = _engine(template.rego_version)
+    engine.add_data_json(json.dumps({"inventory": inventory([*INVENTORY, *REVIEWED])}))
+    for lib in template.libs:
+        engine.add_policy(f"lib-{hash(lib)}.rego", lib)
+    engine.add_policy("template.rego", template.rego or "")
+    for _, rule in _PRECOMPUTED_REF.findall(template.rego or ""):
+        values = set()
+        for text in ["{}", *(_input(r) for r in REVIEWED)]:
+            engine.set_input_json(text)
+            values.add(engine.eval_rule_as_json(f"data.{template.package}.{rule}"))
+        assert len(values) == 1, f"{template.kind}: {rule} depends on the input"
+        assert json.loads(values.pop())  # and it indexes something here
+
+
+def _violations(backend: RegorusBackend) -> list[list[str]]:
+    units = [((AUTOMOUNT.kind,), _input(r)) for r in REVIEWED]
+    return [[v["msg"] for v in result[AUTOMOUNT.kind]] for result in backend.evaluate_units(units)]
+
+
+def test_reviews_read_the_handed_back_index_with_the_same_verdicts() -> None:
+    trusted, untrusted = RegorusBackend(), RegorusBackend()
+    data = inventory([*INVENTORY, *REVIEWED])
+    try:
+        trusted.load([AUTOMOUNT], data)
+        with_index = _violations(trusted)
+        (shared,) = trusted._shared
+        handed = json.loads(shared.engine.eval_query_as_json(f'x := data.inventory["{PRECOMPUTED}"]'))
+        index = handed["result"][0]["bindings"]["x"][AUTOMOUNT.package]["rolebinding_subjects"]
+        assert set(index) == {'["ServiceAccount","shop","reporter"]', '["ServiceAccount","ops","idle"]',
+                              '["Group","system:serviceaccounts:qa"]',
+                              '["ServiceAccount","audit",7]'}  # kept as a number: never an account's name
+
+        untrusted.load([dataclasses.replace(AUTOMOUNT, trusted=False)], data)  # a user template: no index
+        without_index = _violations(untrusted)
+        for shared in untrusted._shared:
+            assert "kguard.io/precomputed" not in shared.engine.eval_query_as_json("x := data.inventory")
+    finally:
+        trusted.close()
+        untrusted.close()
+    # shop/api: no binding anywhere; shop/reporter: bound in payments; ops/idle: bound in its own namespace;
+    # qa/tester: covered by the group of qa's accounts, bound in audit
+    assert with_index == without_index
+    assert [bool(v) for v in with_index] == [True, False, False, False]
+    assert re.search(r"ServiceAccount shop/api", with_index[0][0])
