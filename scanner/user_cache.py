@@ -3,9 +3,10 @@
 Entries live in the user's cache directory (`$XDG_CACHE_HOME/kguard/derived`, else `~/.cache/kguard/derived`), one
 file per entry, named by the sha256 of everything the stored value depends on: the exact input text and the
 version of the code that derived it (`key`). Only values kguard derived itself are stored, so a scanned repository
-can neither name nor place an entry; a directory that anyone but the user could write is not used. Each entry
-carries the sha256 of its value, so a truncated or corrupted file is a miss. A missing, unreadable or unwritable
-cache only costs the time to derive the value again: nothing here raises.
+can neither name nor place an entry: a cache that lies inside the current directory or inside a git work tree
+(`HOME` pointing into a checkout, whose files a pull request writes) is not used, nor a directory that anyone but
+the user could write. Each entry carries the sha256 of its value, so a truncated or corrupted file is a miss. A
+missing, unreadable or unwritable cache only costs the time to derive the value again: nothing here raises.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 _SUBDIR = "derived"
 _usable: dict[Path, bool] = {}  # directories checked in this process (and whether they may be used)
+_outside: dict[tuple[Path, Path], bool] = {}  # (cache root, current directory) -> `_outside_checkouts`
 
 
 def key(*parts: str | bytes) -> str:
@@ -44,7 +46,7 @@ def cache_root() -> Path | None:
 def _directory(namespace: str, create: bool) -> Path | None:
     """The directory of ``namespace``, when it exists (or was just made) and only this user can write it."""
     root = cache_root()
-    if root is None:
+    if root is None or not _outside_checkouts(root):
         return None
     path = root / namespace
     if not _usable.get(path):
@@ -56,6 +58,23 @@ def _directory(namespace: str, create: bool) -> Path | None:
         except OSError:
             return None
     return path if _usable[path] else None
+
+
+def _outside_checkouts(root: Path) -> bool:
+    """Whether ``root`` lies neither inside the current directory (what is being scanned, usually) nor inside a git
+    work tree: files there may come from a pull request, planted under the names kguard would look up."""
+    try:
+        here = Path.cwd()
+    except OSError:  # the current directory was removed
+        return False
+    if (root, here) not in _outside:
+        try:
+            where, here_resolved = root.resolve(), here.resolve()
+            _outside[(root, here)] = here_resolved not in (where, *where.parents) and not any(
+                (directory / ".git").exists() for directory in (where, *where.parents))
+        except (OSError, RuntimeError):
+            _outside[(root, here)] = False
+    return _outside[(root, here)]
 
 
 def _private(path: Path, root: Path) -> bool:

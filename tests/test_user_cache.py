@@ -3,13 +3,21 @@ foreign or unwritable directory turns into misses, never into errors or into val
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from scanner import user_cache
+from scanner.engine.catalogue import METADATA, METADATA_FORMAT, default_policy_dir
 
 NAMESPACE = "test-entries"
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -93,3 +101,64 @@ def test_a_relative_xdg_cache_home_is_ignored(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv("XDG_CACHE_HOME", "relative")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert user_cache.cache_root() == tmp_path / "home" / ".cache" / "kguard" / "derived"
+
+
+def test_a_cache_inside_the_current_directory_or_a_git_work_tree_is_not_used(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    checkout = tmp_path / "checkout"
+    (checkout / "sub").mkdir(parents=True)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(checkout / "sub" / ".cache"))
+    monkeypatch.chdir(checkout)  # what is being scanned
+    user_cache.put(NAMESPACE, user_cache.key("text"), b"value")
+    assert not (checkout / "sub" / ".cache").exists()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    (checkout / ".git").mkdir()  # a work tree, wherever kguard runs from
+    user_cache.put(NAMESPACE, user_cache.key("text"), b"value")
+    assert not (checkout / "sub" / ".cache").exists()
+    (checkout / ".git").rmdir()
+    monkeypatch.setattr(user_cache, "_outside", {})  # checked once per process: a new one
+    user_cache.put(NAMESPACE, user_cache.key("text"), b"value")
+    assert user_cache.get(NAMESPACE, user_cache.key("text")) == b"value"
+
+
+def _plant_lenient_metadata(cache_home: Path) -> None:
+    """What a pull request would commit under `.cache/` if HOME were its checkout: the shipped library's metadata,
+    as kguard would remember it, with every severity lowered to info."""
+    directories = [m.parent for m in sorted(default_policy_dir().glob("*/*/metadata.yaml"))]
+    texts = [(d / "metadata.yaml").read_text() for d in directories]
+    metas = [{**yaml.safe_load(text), "severity": "info"} for text in texts]
+    value = json.dumps(metas).encode()
+    entry = user_cache.key(METADATA_FORMAT, yaml.__version__, *texts)
+    directory = cache_home / "kguard" / "derived" / METADATA
+    directory.mkdir(mode=0o700, parents=True)
+    (cache_home / "kguard" / "derived").chmod(0o700)
+    (directory / entry).write_bytes(hashlib.sha256(value).hexdigest().encode() + b"\n" + value)
+
+
+def test_entries_planted_in_a_checkout_cannot_switch_the_gate_off(tmp_path: Path) -> None:
+    """HOME pointing into the checkout (some CI containers): the pull request's own `.cache/` is never read."""
+    pod = ("apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: default}\nspec:\n  containers:\n"
+           "  - name: c\n    image: registry.example.com/c:1\n    securityContext: {privileged: true}\n")
+
+    def scan(cwd: Path, file: Path, home: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "scanner", "scan", "--fail-on", "high", "-q", str(file)],
+                              cwd=cwd, capture_output=True, text=True, timeout=300,
+                              env={"PATH": os.environ["PATH"], "HOME": str(home), "PYTHONPATH": str(REPO)})
+
+    own = tmp_path / "own"  # the premise: such an entry in the user's own cache is used (it is trusted there)
+    own.mkdir()
+    (own / "pod.yaml").write_text(pod)
+    _plant_lenient_metadata(tmp_path / "home" / ".cache")
+    assert scan(own, own / "pod.yaml", tmp_path / "home").returncode == 0
+
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (checkout / "pod.yaml").write_text(pod)
+    _plant_lenient_metadata(checkout / ".cache")
+    done = scan(checkout, checkout / "pod.yaml", checkout)  # no .git: the current directory is the checkout
+    assert done.returncode == 1 and "pss-privileged" in done.stdout, done.stdout + done.stderr
+    (checkout / ".git").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    done = scan(tmp_path / "elsewhere", checkout / "pod.yaml", checkout)  # run from elsewhere: a work tree
+    assert done.returncode == 1 and "pss-privileged" in done.stdout, done.stdout + done.stderr
