@@ -15,7 +15,9 @@ violation contains pss.container_violation(c, array.concat(handler, [action, "ho
 if {
 	some c in workload.containers
 	some handler in handlers
+	probe := object.get(c.container, handler, null)
+	is_object(probe)
 	some action in ["httpGet", "tcpSocket"]
-	host := util.str(c.container, array.concat(handler, [action, "host"]))
+	host := util.str(probe, [action, "host"])
 	host != ""
 }

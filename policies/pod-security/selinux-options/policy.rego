@@ -12,6 +12,7 @@ violation contains pss.pod_violation(pod, ["securityContext", "seLinuxOptions", 
 if {
 	some pod in workload.pod_specs
 	options := util.map(pod.spec, ["securityContext", "seLinuxOptions"])
+	count(options) > 0
 	some field, problem in problems(options)
 }
 
@@ -19,6 +20,7 @@ violation contains pss.container_violation(c, ["securityContext", "seLinuxOption
 if {
 	some c in workload.containers
 	options := util.map(c.container, ["securityContext", "seLinuxOptions"])
+	count(options) > 0
 	some field, problem in problems(options)
 }
 
