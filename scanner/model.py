@@ -9,6 +9,7 @@ import json
 from array import array
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 FieldPath = tuple[str | int, ...]
@@ -94,28 +95,21 @@ class Positions(Mapping[FieldPath, Position]):
     """The positions of one document's fields: a read-only mapping, stored compactly.
 
     Each field is its path's number in `FIELD_PATHS` and four 0-based numbers (line, column, end line, end column,
-    lines counted from the document's chunk); `Position` objects are made only when asked for. Iteration follows
-    the order the fields were first recorded in, as the dict this replaces did; lookups are a binary search over
-    the path numbers.
+    lines counted from the document's chunk), kept in arrays sorted by path number for a binary search; `Position`
+    objects are made only when asked for. Iteration follows the order the fields were first recorded in, as the
+    dict this replaces did.
     """
 
-    __slots__ = ("_by_number", "_line_base", "_marks", "_numbers")
+    __slots__ = ("_line_base", "_marks", "_numbers", "_order")
 
-    def __init__(self, numbers: array[int], marks: array[int], line_base: int = 1) -> None:
-        """``numbers[i]`` is the path of field i and ``marks[4 i:4 i + 4]`` its position; ``line_base`` is added
-        to lines and 1 to columns."""
-        self._numbers = numbers
-        self._marks = marks
-        self._by_number = array("I", sorted(range(len(numbers)), key=numbers.__getitem__))
+    def __init__(self, fields: dict[int, tuple[int, int, int, int]], line_base: int = 1) -> None:
+        """From {path number: (line, column, end line, end column)} in the order the fields were recorded;
+        ``line_base`` is added to lines and 1 to columns."""
+        numbers = sorted(fields)
+        self._numbers = array("I", numbers)
+        self._marks = array("I", chain.from_iterable(map(fields.__getitem__, numbers)))
+        self._order = array("I", fields)
         self._line_base = line_base
-
-    @classmethod
-    def from_fields(cls, fields: dict[int, tuple[int, int, int, int]], line_base: int = 1) -> Positions:
-        """From {path number: (line, column, end line, end column)}, 0-based, in their order."""
-        marks = array("I")
-        for mark in fields.values():
-            marks.extend(mark)
-        return cls(array("I", fields), marks, line_base)
 
     def _slot(self, path: object) -> int | None:
         if not isinstance(path, tuple):
@@ -124,11 +118,12 @@ class Positions(Mapping[FieldPath, Position]):
         number = FIELD_PATHS.find(path)
         if number is None:
             return None
-        numbers, by_number = self._numbers, self._by_number
-        at = bisect.bisect_left(by_number, number, key=numbers.__getitem__)
-        if at < len(by_number) and numbers[by_number[at]] == number:
-            return by_number[at]
-        return None
+        return self._slot_of(number)
+
+    def _slot_of(self, number: int) -> int | None:
+        numbers = self._numbers
+        at = bisect.bisect_left(numbers, number)
+        return at if at < len(numbers) and numbers[at] == number else None
 
     def _position(self, slot: int) -> Position:
         line, column, end_line, end_column = self._marks[4 * slot:4 * slot + 4]
@@ -150,33 +145,38 @@ class Positions(Mapping[FieldPath, Position]):
 
     def __iter__(self) -> Iterator[FieldPath]:
         paths = FIELD_PATHS.paths
-        return (paths[number] for number in self._numbers)
+        return (paths[number] for number in self._order)
 
     def __len__(self) -> int:
         return len(self._numbers)
 
     def items(self) -> Iterator[tuple[FieldPath, Position]]:  # type: ignore[override]
         paths = FIELD_PATHS.paths
-        return ((paths[number], self._position(slot)) for slot, number in enumerate(self._numbers))
+        return ((paths[number], self._position(self._recorded(number))) for number in self._order)
+
+    def _recorded(self, number: int) -> int:
+        """The slot of a path number this document has."""
+        return bisect.bisect_left(self._numbers, number)
+
+    def _marks_of(self, number: int) -> tuple[int, ...]:
+        slot = self._recorded(number)
+        return tuple(self._marks[4 * slot:4 * slot + 4])
 
     def below(self, prefix: FieldPath) -> dict[str | int, Positions]:
         """The fields under ``prefix``, grouped by the key that follows it and re-rooted at that key's value (the
         items of a `kind: List`: ``below(("items",))[3]`` are item 3's own positions)."""
-        groups: dict[str | int, tuple[array[int], array[int]]] = {}
+        groups: dict[str | int, dict[int, tuple[int, int, int, int]]] = {}
         depth, paths = len(prefix), FIELD_PATHS.paths
-        for slot, number in enumerate(self._numbers):
+        for number in self._order:
             path = paths[number]
-            if len(path) <= depth or path[:depth] != prefix:
-                continue
-            numbers, marks = groups.setdefault(path[depth], (array("I"), array("I")))
-            numbers.append(FIELD_PATHS.add(path[depth + 1:]))
-            marks.extend(self._marks[4 * slot:4 * slot + 4])
-        return {key: Positions(numbers, marks, self._line_base) for key, (numbers, marks) in groups.items()}
+            if len(path) > depth and path[:depth] == prefix:
+                group = groups.setdefault(path[depth], {})
+                group[FIELD_PATHS.add(path[depth + 1:])] = self._marks_of(number)
+        return {key: Positions(fields, self._line_base) for key, fields in groups.items()}
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickled with the paths themselves: path numbers mean nothing in another process."""
-        fields = {FIELD_PATHS.paths[number]: tuple(self._marks[4 * slot:4 * slot + 4])
-                  for slot, number in enumerate(self._numbers)}
+        fields = {FIELD_PATHS.paths[number]: self._marks_of(number) for number in self._order}
         return _unpickle_positions, (fields, self._line_base)
 
     def __repr__(self) -> str:
@@ -184,7 +184,7 @@ class Positions(Mapping[FieldPath, Position]):
 
 
 def _unpickle_positions(fields: dict[FieldPath, tuple[int, int, int, int]], line_base: int) -> Positions:
-    return Positions.from_fields({FIELD_PATHS.add(path): mark for path, mark in fields.items()}, line_base)
+    return Positions({FIELD_PATHS.add(path): mark for path, mark in fields.items()}, line_base)
 
 
 IdentityKey = tuple[str, str, str, str]  # (API group, kind, namespace or "", name): one object in any version

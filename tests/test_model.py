@@ -200,7 +200,7 @@ def _positions_and_dict(fields: list[tuple[tuple, tuple[int, int, int, int]]], l
     for path, (line, column, end_line, end_column) in fields:
         expected[path] = Position(line + line_base, column + 1, end_line + line_base, end_column + 1)
         numbered[FIELD_PATHS.add(path)] = (line, column, end_line, end_column)
-    return Positions.from_fields(numbered, line_base), expected
+    return Positions(numbered, line_base), expected
 
 
 def test_positions_behave_like_the_dict_they_replace() -> None:

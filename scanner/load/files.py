@@ -7,11 +7,13 @@ documents with malformed identity fields are kept out of the resources (see `sca
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import os
 import stat
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,7 +126,7 @@ def _expand_list(value: dict[str, Any], doc: Document, path: str, origin: str, r
         return
     of_item = doc.positions.below(("items",))
     for i, item in enumerate(items or []):
-        positions = of_item.get(i) or Positions.from_fields({})
+        positions = of_item.get(i) or Positions({})
         _add_object(item, positions, path, doc.index, origin, result, "List item is not a Kubernetes object")
 
 
@@ -285,11 +287,29 @@ def walk_tree(directory: Path, result: LoadResult,
     return files, charts
 
 
+@contextlib.contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """Loading makes trees of new objects and no reference cycles worth collecting: the cycle collector would
+    only walk, again and again, every object loaded so far (16 % of loading 20,000 objects)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def load_paths(paths: Iterable[str]) -> LoadResult:
     """Load files, directories (walked for .yaml/.yml/.json) and ``-`` (stdin), in the order given.
 
     One `NodeBudget` covers the whole run, so no input can make the documents held in memory explode.
     """
+    with _cycle_collector_paused():
+        return _load_paths(paths)
+
+
+def _load_paths(paths: Iterable[str]) -> LoadResult:
     result = LoadResult()
     budget = NodeBudget()
     for raw in paths:

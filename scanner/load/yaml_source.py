@@ -15,6 +15,7 @@ choice is random.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -46,6 +47,14 @@ _ALIAS_RATIO_LOW, _ALIAS_RATIO_HIGH = 400_000, 4_000_000  # go-yaml v2's "excess
 
 class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
     """Composes nodes only; untagged plain scalars keep a marker tag instead of PyYAML's (YAML 1.1) guess."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        # PyYAML calls these two hooks for every node to follow its path resolvers, of which there are none here:
+        # built-in functions that do nothing with their arguments cost less than its Python methods (about 10 % of
+        # composing a document)
+        self.descend_resolver = operator.is_  # (parent, index)
+        self.ascend_resolver = tuple  # ()
 
     def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> str:
         if kind is ScalarNode:
@@ -109,7 +118,7 @@ class NodeBudget:
 
 _YAML_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # what libyaml counts as a new line
 _OTHER_BREAKS = "\r\x85\u2028\u2029"  # line breaks for YAML besides "\n"
-_SEPARATOR = re.compile("^---", re.MULTILINE)  # "^" follows "\n" only: kubectl's lines
+_SEPARATOR = re.compile("\n---")  # kubectl's lines end at "\n" only
 
 
 class _Chunk:
@@ -141,7 +150,7 @@ def split_documents(text: str) -> Iterator[_Chunk]:
     sees it and line numbers hold). Only spaces or a comment may follow ``---``; anything else is a problem kubectl
     refuses too.
     """
-    starts = [match.start() for match in _SEPARATOR.finditer(text, 1)]
+    starts = [match.start() + 1 for match in _SEPARATOR.finditer(text)]
     only_newlines = not any(character in text for character in _OTHER_BREAKS)
     first_line = 0
     for begin, end in zip([0, *starts], [*starts, len(text)], strict=True):
@@ -173,6 +182,9 @@ class _Builder:
     alias decodes so far, counting a node is just ``visited += 1`` against ``quick_limit``; otherwise
     `_check_counts` applies every rule.
     """
+
+    __slots__ = ("active", "alias_decodes", "alias_depth", "alias_refs", "anchored", "chunk", "fields", "limit",
+                 "limit_message", "may_have_tags", "offset", "quick_limit", "seen", "visited")
 
     def __init__(self, chunk: _Chunk, limit: int, limit_message: str) -> None:
         self.fields: dict[int, tuple[int, int, int, int]] = {}
@@ -231,17 +243,15 @@ class _Builder:
         """
         key = id(node)
         alias = self.anchored and key in self.seen
-        if type(node) is ScalarNode and not alias:
-            return self._scalar(node, path, depth)
         if alias:
             self._count_alias(node)
             self._set_alias_depth(self.alias_depth + 1)
         elif self.anchored:
             self.seen.add(key)
-        self._count(node)
         if type(node) is ScalarNode:
-            value = self._scalar_value(node)
+            value = self._scalar(node)
         else:
+            self._count(node)
             if depth > MAX_DEPTH:
                 raise self.fail(f"nesting deeper than {MAX_DEPTH} levels", node)
             if key in self.active:
@@ -253,18 +263,6 @@ class _Builder:
         if alias:
             self._set_alias_depth(self.alias_depth - 1)
         return value
-
-    def _scalar(self, node: ScalarNode, path: int, depth: int) -> Any:
-        """`build` for a scalar node: counted and decoded, or expanded as an alias when met before."""
-        if self.anchored:
-            key = id(node)
-            if key in self.seen:
-                return self.build(node, path, depth)
-            self.seen.add(key)
-        self.visited += 1  # `_count`, written out: most nodes are scalars
-        if self.visited > self.quick_limit:
-            self._check_counts(node)
-        return self._scalar_value(node)
 
     def _collection(self, node: Node, path: int, depth: int) -> Any:
         """The value of a mapping or sequence node (already counted)."""
@@ -281,7 +279,7 @@ class _Builder:
             start, end = item.start_mark, item.end_mark
             fields[child] = (start.line, start.column, end.line, end.column)
             if type(item) is ScalarNode:
-                items.append(self._scalar(item, child, depth + 1))
+                items.append(self._scalar_child(item, child, depth + 1))
             else:
                 items.append(self.build(item, child, depth + 1))
         return items
@@ -299,11 +297,20 @@ class _Builder:
             if type(value_node) is ScalarNode:
                 end = value_node.end_mark
                 fields[child] = (start.line, start.column, end.line, end.column)
-                result[key] = self._scalar(value_node, child, depth + 1)
+                result[key] = self._scalar_child(value_node, child, depth + 1)
             else:
                 end = key_node.end_mark
                 fields[child] = (start.line, start.column, end.line, end.column)
                 result[key] = self.build(value_node, child, depth + 1)
+
+    def _scalar_child(self, node: ScalarNode, path: int, depth: int) -> Any:
+        """`build` for a scalar child, in short: an alias goes to `build`, any other scalar to `_scalar`."""
+        if self.anchored:
+            key = id(node)
+            if key in self.seen:
+                return self.build(node, path, depth)
+            self.seen.add(key)
+        return self._scalar(node)
 
     def _merge(self, value_node: Node, result: dict[str, Any], path: int, depth: int) -> None:
         is_list = isinstance(value_node, SequenceNode) and id(value_node) not in self.seen  # not an alias
@@ -331,7 +338,11 @@ class _Builder:
         except go_yaml.DecodeError as exc:
             raise self.fail(str(exc), node) from None
 
-    def _scalar_value(self, node: ScalarNode) -> Any:
+    def _scalar(self, node: ScalarNode) -> Any:
+        """Count and decode a scalar node (`build` keeps the alias bookkeeping)."""
+        self.visited += 1  # `_count`, written out: most nodes are scalars
+        if self.visited > self.quick_limit:
+            self._check_counts(node)
         text = node.value
         try:
             if (node.tag == _PLAIN and len(text) <= go_yaml.SHORT and not node.style
@@ -421,7 +432,7 @@ def _parse_chunk(chunk: _Chunk, index: int, budget: NodeBudget) -> Iterator[Docu
             return
         start, end = node.start_mark, node.end_mark
         builder.fields[FIELD_PATHS.ROOT] = (start.line, start.column, end.line, end.column)
-        yield Document(value=value, positions=Positions.from_fields(builder.fields, chunk.first_line + 1),
+        yield Document(value=value, positions=Positions(builder.fields, chunk.first_line + 1),
                        index=index)
         if _has_more(loader):
             end = next((n for n in range(node.end_mark.line, len(chunk.lines))
