@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import gc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,6 +145,16 @@ def scan_resources(resources: list[Resource], options: ScanOptions, *, loaded: L
     an object by others (templates reading `data.inventory`, the whole-graph analyses) are not evaluated and the
     report says so instead of claiming a gap.
     """
+    # The loaded objects (millions of Python objects for a large repository) live until the report is written:
+    # the garbage collector leaves them out of its full collections, which otherwise walk all of them again and
+    # again while evaluation and reporting allocate (the runner freezes them as well before forking its workers).
+    gc.freeze()
+    return _scan_resources(resources, options, loaded, templates, inventory_from, partial, graph_from)
+
+
+def _scan_resources(resources: list[Resource], options: ScanOptions, loaded: LoadResult | None,
+                    templates: TemplateSet | None, inventory_from: list[Resource] | None, partial: bool,
+                    graph_from: list[Resource] | None) -> ScanResult:
     templates = templates if templates is not None else load_templates(options)
     unjudged: list[Skipped] = []
     if partial:
@@ -256,12 +267,15 @@ def unjudged_pod_templates(resources: list[Resource], implied: list[Resource], t
     if not pss:
         return []
     expanded = {id(r.parent) for r in implied}
+    judged: dict[tuple[str, str], bool] = {}  # (group, kind) -> some Pod Security constraint matches that kind
     out = []
     for res in resources:
         if id(res) in expanded or res.parent is not None:
             continue
-        group = res.api_version.rpartition("/")[0]
-        if any(kinds_match(c.match.get("kinds") or [], group, res.kind) for c in pss):
+        group_kind = (res.api_version.rpartition("/")[0], res.kind)
+        if group_kind not in judged:
+            judged[group_kind] = any(kinds_match(c.match.get("kinds") or [], *group_kind) for c in pss)
+        if judged[group_kind]:
             continue
         where = next((p for p in CONTAINER_PATHS if isinstance(value_at(res.obj, p), list)), None)
         if where is None:

@@ -135,13 +135,13 @@ def apply_inline(findings: list[Finding], resources: Iterable[Resource], today: 
     copies: dict[ResourceId, int] = {}
     by_identity: dict[ResourceId, list[IgnoreEntry]] = {}  # findings that do not say which copy (live audits)
     errors: list[InputError] = []
+    annotated = [(resource, value) for resource in resources if (value := _annotation(resource)) is not None]
+    if not annotated:  # nothing to suppress (most scans): every finding stays as it is
+        return list(findings), errors
     for resource in resources:
         if resource.parent is None:
             copies[resource.identity] = copies.get(resource.identity, 0) + 1
-    for resource in resources:
-        value = _annotation(resource)
-        if value is None:
-            continue
+    for resource, value in annotated:
         try:
             entries = parse_ignore(value)
             for entry in entries:
