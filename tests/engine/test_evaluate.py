@@ -8,7 +8,7 @@ from scanner.engine.regorus_backend import RegorusBackend
 from scanner.engine.review import inventory_kinds
 from scanner.engine.templates import Template
 from scanner.load.files import load_text
-from scanner.model import Severity
+from scanner.model import ResourceId, Severity, fingerprint
 from scanner.scan import ScanOptions, load_templates, scan_resources
 from tests.engine.conftest import constraint, template
 
@@ -530,3 +530,111 @@ def test_inventory_kinds_are_namespaces_and_the_declared_ones():
         ("", "Namespace")}
     assert inventory_kinds([tpl(()), tpl(None)]) is None  # reads the inventory, says nothing about what
     assert inventory_kinds([tpl(((("", "*"),),))]) is None
+
+
+# -- details of evaluate() that decide identities, locations and messages --------------------------------------------
+
+BAD_POD = "apiVersion: v1\nkind: Pod\nmetadata: {name: bad, namespace: shop}\nspec:\n  containers:\n" \
+          "  - name: root\n    image: x\n    securityContext: {privileged: true}\n"
+BAD_PATH = ("spec", "containers", 0, "securityContext", "privileged")
+BAD_ID = ResourceId(api_version="v1", kind="Pod", name="bad", namespace="shop")
+
+
+def test_copies_of_one_object_in_one_file_are_occurrences_0_1_2(write_templates):
+    """Each copy is its own occurrence (its ordinal among the objects of that identity in the file), so the
+    findings never merge (scanner.model.fingerprint)."""
+    tdir = write_templates(template("K8sPriv", PRIVILEGED), constraint("K8sPriv", "p"))
+    result = scan("---\n".join([BAD_POD] * 3), tdir)
+    assert [f.fingerprint for f in result.findings] == [
+        fingerprint("k8spriv/p", BAD_ID, BAD_PATH, "container root is privileged", f"pods.yaml#{n}") for n in range(3)]
+
+
+def test_a_constraint_named_after_its_rule_keeps_the_rule_s_fingerprint_and_another_gets_its_own(write_templates):
+    tdir = write_templates(template("K8sPriv", PRIVILEGED), constraint("K8sPriv", "k8spriv"),
+                           constraint("K8sPriv", "zz-second"), constraint("K8sPriv", "a-first"))
+    result = scan(BAD_POD, tdir)
+    assert sorted(f.fingerprint for f in result.findings) == sorted(
+        fingerprint(rule, BAD_ID, BAD_PATH, "container root is privileged", "pods.yaml#0")
+        for rule in ("k8spriv", "k8spriv/zz-second", "k8spriv/a-first"))
+
+
+def test_a_field_path_that_is_not_keys_and_indices_is_ignored(write_templates):
+    """docs/policy-authoring.md: details.field_path holds strings and integers; anything else (here a boolean) is
+    no path, and the finding points at the object."""
+    odd = """
+    package odd
+    violation contains {"msg": "odd", "details": {"field_path": ["spec", "containers", true]}} if { true }
+    """
+    tdir = write_templates(template("K8sOdd", odd), constraint("K8sOdd", "o", {"match": {"kinds": [
+        {"apiGroups": [""], "kinds": ["Pod"]}]}}))
+    (finding,) = scan(BAD_POD, tdir).findings
+    assert finding.field_path == () and finding.location.line == 1
+
+
+def test_related_objects_are_located_and_junk_entries_skipped(write_templates):
+    related = """
+    package rel
+    violation contains {"msg": "see related", "details": {"related": [
+      "junk",
+      {"apiVersion": "v1", "kind": "Namespace", "name": "shop", "field_path": ["metadata", "labels"],
+       "message": "its namespace"},
+      {"apiVersion": "v1", "kind": "Pod", "namespace": "shop", "name": "bad", "message": "itself"},
+    ]}} if { input.review.object.metadata.name == "bad" }
+    """
+    tdir = write_templates(template("K8sRel", related), constraint("K8sRel", "r"))
+    (finding,) = scan(PODS, tdir).findings
+    assert [(r.resource, r.message) for r in finding.related] == [
+        (ResourceId(api_version="v1", kind="Namespace", name="shop"), "its namespace"),
+        (ResourceId(api_version="v1", kind="Pod", name="bad", namespace="shop"), "itself")]
+    assert [(r.location.path, r.location.line) for r in finding.related] == [("pods.yaml", 5), ("pods.yaml", 7)]
+
+
+def test_the_review_carries_the_namespace_object(write_templates):
+    """Gatekeeper puts the object's Namespace in input.review.namespaceObject."""
+    team = """
+    package team
+    violation contains {"msg": sprintf("team %v", [input.review.namespaceObject.metadata.labels.team])} if {
+      input.review.namespaceObject.metadata.labels.team
+    }
+    """
+    tdir = write_templates(template("K8sTeam", team), constraint("K8sTeam", "t"))
+    assert [(f.resource.name, f.message) for f in scan(PODS, tdir).findings] == [("bad", "team a")]
+
+
+def test_a_cel_only_template_s_constraint_is_neither_run_nor_an_error(write_templates):
+    import yaml
+
+    cel = yaml.safe_load(template("K8sCel", PRIVILEGED))
+    cel["spec"]["targets"][0]["code"] = [{"engine": "K8sNativeValidation", "source": {"validations": []}}]
+    result = scan(PODS, write_templates(yaml.safe_dump(cel), constraint("K8sCel", "c"), template("K8sPriv", PRIVILEGED),
+                                        constraint("K8sPriv", "p")))
+    assert result.policy_errors == [] and [f.rule_id for f in result.findings] == ["k8spriv"]
+    assert [n.reason for n in result.not_evaluated if "K8sCel" in n.reason] == [
+        "template K8sCel has only CEL (K8sNativeValidation) code; kguard evaluates Rego"]
+
+
+def test_a_constraint_scoped_away_from_scans_does_not_stop_the_next_one(write_templates):
+    webhook_only = {"enforcementAction": "scoped", "scopedEnforcementActions": [
+        {"action": "deny", "enforcementPoints": [{"name": "validation.gatekeeper.sh"}]}]}
+    tdir = write_templates(template("K8sPriv", PRIVILEGED), constraint("K8sPriv", "a-webhook-only", webhook_only),
+                           constraint("K8sPriv", "b-everywhere"))
+    result = scan(PODS, tdir)
+    assert [f.constraint for f in result.findings] == ["K8sPriv/b-everywhere"]
+    assert any("a-webhook-only" in n.reason and "no enforcement action" in n.reason for n in result.not_evaluated)
+
+
+@pytest.mark.parametrize("pods", [1, 2, 3])
+def test_an_evaluation_failure_names_the_first_object_and_counts_the_others(write_templates, pods):
+    broken = """
+    package broken
+    violation contains {"msg": "x"} if { conflict }
+    conflict := 1 if { true }
+    conflict := 2 if { true }
+    """
+    tdir = write_templates(template("K8sBroken", broken), constraint("K8sBroken", "b", {"match": {"kinds": [
+        {"apiGroups": [""], "kinds": ["Pod"]}]}}))
+    text = "---\n".join(BAD_POD.replace("name: bad", f"name: p{n}") for n in range(pods))
+    (error,) = scan(text, tdir).policy_errors
+    assert error.message.startswith("evaluation failed on Pod shop/p0: ")
+    suffix = {1: "", 2: " (and 1 more)", 3: " (and 2 more)"}[pods]
+    assert error.message.endswith(suffix) and error.message.count(" more)") == (pods > 1)
