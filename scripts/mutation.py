@@ -40,6 +40,9 @@ MODULES: dict[str, tuple[str, ...]] = {
     "scanner/report/sarif.py": ("tests/report/test_sarif.py", "tests/report/test_sarif_regions.py"),
     "scanner/workloads.py": ("tests/test_workloads.py",),
     "scanner/analysis/rbac/escalation.py": ("tests/analysis/test_rbac.py",),
+    "scanner/analysis/rbac/capabilities.py": ("tests/analysis/test_rbac.py",),
+    "scanner/analysis/rbac/graph.py": ("tests/analysis/test_rbac.py",),
+    "scanner/analysis/rbac/subjects.py": ("tests/analysis/test_rbac.py",),
     "scanner/analysis/reachability.py": ("tests/analysis/test_reachability.py",),
     "scanner/analysis/posture.py": ("tests/analysis/test_posture.py",),
     "exit-code": ("tests/test_model.py", "tests/test_cli.py"),  # a path (PATHS below)
