@@ -77,9 +77,12 @@ def duplicates(resources: Sequence[Resource]) -> list[Finding]:
     first: dict[tuple[str, str, str, str], Resource] = {}
     out = []
     for res in resources:
-        if res.parent is not None or not res.kind or not res.name:
+        if res.parent is not None:
             continue
-        key = (res.identity.group, res.kind, res.namespace or "", res.name)
+        kind, name = res.kind, res.name
+        if not kind or not name:
+            continue
+        key = (res.api_version.rpartition("/")[0], kind, res.namespace or "", name)  # the identity's group
         original = first.setdefault(key, res)
         if original is res:
             continue

@@ -62,11 +62,12 @@ class Graph:
 
     def accounts_in(self, scope: str) -> list[Subject]:
         """ServiceAccounts (declared, plus `default` of every known namespace) a scope covers."""
-        found = self._accounts.get(scope)
-        if found is None:
-            found = self._accounts[scope] = sorted(sa for sa in self.service_accounts
-                                                   if scope in (CLUSTER, sa.namespace))
-        return found
+        if not self._accounts:  # sorted once, by namespace (service_accounts is complete once the graph is built)
+            everyone = sorted(self.service_accounts)
+            for sa in everyone:
+                self._accounts.setdefault(sa.namespace, []).append(sa)
+            self._accounts[CLUSTER] = everyone
+        return self._accounts.get(scope, [])
 
 
 def _pod_spec(res: Resource) -> dict[str, Any] | None:
