@@ -64,20 +64,21 @@ def harm_severity(rule: Rule, details: dict[str, Any]) -> Severity:
     return rule.severity
 
 
-def occurrences(resources: list[Resource]) -> dict[int, tuple[str, int]]:
-    """id(resource) -> (source path, ordinal among objects of the same identity in that source).
+def occurrences(resources: list[Resource]) -> dict[int, tuple[ResourceId, str, int]]:
+    """id(resource) -> (its identity, source path, ordinal among objects of the same identity in that source).
 
     Two copies of one object (same apiVersion group/kind/namespace/name) in different files, or twice in one file,
     are different occurrences: their findings and suppressions never merge. The ordinal, unlike the document
     index, does not change when unrelated documents are added above.
     """
     counts: dict[tuple[str, ResourceId], int] = {}
-    out: dict[int, tuple[str, int]] = {}
+    out: dict[int, tuple[ResourceId, str, int]] = {}
     for res in resources:
         if res.parent is not None:
             continue
-        key = (res.path, res.identity)
-        out[id(res)] = (res.path, counts.get(key, 0))
+        ident = res.identity
+        key = (res.path, ident)
+        out[id(res)] = (ident, res.path, counts.get(key, 0))
         counts[key] = counts.get(key, 0) + 1
     return out
 
@@ -94,7 +95,20 @@ def _identity_key(api_version: str, kind: str, namespace: str | None, name: str)
     return (api_version.rpartition("/")[0], kind, namespace or "", name)
 
 
-def _related(details: dict[str, Any], index: dict[tuple[str, str, str, str], Resource]) -> tuple[RelatedLocation, ...]:
+class _Index:
+    """The objects by (group, kind, namespace, name), built on the first lookup (few violations name others)."""
+
+    def __init__(self, resources: list[Resource]) -> None:
+        self._resources = resources
+        self._by_key: dict[tuple[str, str, str, str], Resource] | None = None
+
+    def get(self, key: tuple[str, str, str, str]) -> Resource | None:
+        if self._by_key is None:
+            self._by_key = {_identity_key(r.api_version, r.kind, r.namespace, r.name): r for r in self._resources}
+        return self._by_key.get(key)
+
+
+def _related(details: dict[str, Any], index: _Index) -> tuple[RelatedLocation, ...]:
     related = []
     for item in details.get("related") or []:
         if not isinstance(item, dict):
@@ -256,7 +270,7 @@ def _matched(constraint: Constraint, verdict: Verdict, res: Resource, i: int, pl
 def _collect_findings(run: runner.RunResult, plan: _Plan, templates: TemplateSet, real: list[Resource],
                       resources: list[Resource], out: Evaluation) -> dict[str, list[str]]:
     """Violations -> findings (an implied Pod's only where its parent did not say the same); kind -> failures."""
-    index = {_identity_key(r.api_version, r.kind, r.namespace, r.name): r for r in real}
+    index = _Index(real)
     where = occurrences(resources)
     failures: dict[str, list[str]] = {}
     implied: list[tuple[tuple[Any, ...], Finding]] = []
@@ -308,7 +322,7 @@ def _say_errors(run: runner.RunResult, failures: dict[str, list[str]], out: Eval
 
 
 def _finding(template: Template, constraint: Constraint, res: Resource, violation: dict[str, Any],
-             index: dict[tuple[str, str, str, str], Resource], where: dict[int, tuple[str, int]]) -> Finding:
+             index: _Index, where: dict[int, tuple[ResourceId, str, int]]) -> Finding:
     rule = template.rule
     assert rule is not None
     details = violation["details"] if isinstance(violation.get("details"), dict) else {}
@@ -319,8 +333,8 @@ def _finding(template: Template, constraint: Constraint, res: Resource, violatio
         message = f"[Implied by {res.implied_by}] {message}"
         path = (*res.parent_path, *path) if path else ()
         res = res.parent
-    ident = res.identity
-    source, ordinal = where.get(id(res), (res.path, 0))
+    known = where.get(id(res))
+    ident, source, ordinal = known if known is not None else (res.identity, res.path, 0)
     return Finding(
         rule_id=rule.id,
         severity=severity_for(harm_severity(rule, details), constraint.enforcement_action),
