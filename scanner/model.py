@@ -6,6 +6,7 @@ import bisect
 import enum
 import hashlib
 import json
+import threading
 from array import array
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ class PathTable:
     """Every field path met in this process, numbered once: a path's number comes from its parent's and its key.
 
     Documents store these numbers instead of a tuple per field; the tuples themselves are kept here, once each.
+    Overlays are loaded in threads: a new number is assigned under a lock, known ones are read without.
     """
 
     ROOT = 0
@@ -62,13 +64,17 @@ class PathTable:
     def __init__(self) -> None:
         self._numbers: dict[tuple[int, str | int], int] = {}
         self.paths: list[FieldPath] = [()]
+        self._lock = threading.Lock()
 
     def child(self, parent: int, key: str | int) -> int:
         """The number of ``parent``'s path extended by ``key``, assigned on first use."""
         number = self._numbers.get((parent, key))
         if number is None:
-            number = self._numbers[(parent, key)] = len(self.paths)
-            self.paths.append((*self.paths[parent], key))
+            with self._lock:
+                number = self._numbers.get((parent, key))
+                if number is None:
+                    self.paths.append((*self.paths[parent], key))
+                    number = self._numbers[(parent, key)] = len(self.paths) - 1
         return number
 
     def add(self, path: FieldPath) -> int:

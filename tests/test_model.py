@@ -298,3 +298,32 @@ def test_the_identity_key_is_one_object_in_any_api_version() -> None:
     assert len({r.key for r in distinct}) == len(distinct)
     for r in [*distinct, res("batch/v1", "Job", name="run-", name_field="generateName")]:
         assert r.key == r.identity.key
+
+
+def test_path_numbers_stay_consistent_when_threads_add_paths_at_once() -> None:
+    import sys
+    import threading
+
+    from scanner.model import PathTable
+
+    table = PathTable()
+    keys = [f"k{n}" for n in range(300)]
+    results: list[list[int]] = []
+
+    def add(order: list[str]) -> None:
+        results.append([table.child(table.child(table.ROOT, "spec"), key) for key in order])
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads often
+    try:
+        threads = [threading.Thread(target=add, args=(keys[::step],)) for step in (1, -1, 2, -2, 3, 1, -1, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert len(table.paths) == 1 + 1 + len(keys)  # root, spec, spec.k*: each numbered once
+    for numbers in results:
+        assert len(set(numbers)) == len(numbers)
+        assert all(table.paths[n][0] == "spec" and table.find(table.paths[n]) == n for n in numbers)
