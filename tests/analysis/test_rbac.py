@@ -683,3 +683,33 @@ def test_impersonating_users_reaches_users_not_groups():
                       SECRET_READER, binding("s", "ClusterRole", "secret-reader",
                                              ["{kind: User, name: alice}", "{kind: Group, name: ops}"]))
     assert [f.message.split(",")[0] for f in findings] == ["User bob can impersonate User alice"]
+
+
+def test_implied_groups_are_the_api_server_s():
+    """docs/analysis-rbac.md, Subjects: the groups the API server adds to an authenticated identity."""
+    from scanner.analysis.rbac.subjects import implied_groups, subject_of_entry
+
+    def groups(kind: str, name: str, namespace: str = "") -> list[str]:
+        return [g.name for g in implied_groups(subject_of_entry(kind, name, namespace))]
+
+    assert groups("ServiceAccount", "ci", "a") == ["system:serviceaccounts", "system:serviceaccounts:a",
+                                                   "system:authenticated"]
+    assert groups("User", "system:serviceaccount:a:ci") == groups("ServiceAccount", "ci", "a")
+    assert groups("User", "bob") == ["system:authenticated"]
+    assert groups("User", "system:anonymous") == ["system:unauthenticated"]
+    assert groups("Group", "ops") == ["system:authenticated"]
+    assert groups("Group", "system:authenticated") == groups("Group", "system:unauthenticated") == []
+    assert groups("Group", "system:serviceaccounts:a") == ["system:serviceaccounts", "system:authenticated"]
+    assert all(g.kind == "Group" for g in implied_groups(subject_of_entry("User", "bob", "")))
+
+
+def test_only_a_user_named_system_serviceaccount_ns_name_is_that_service_account():
+    from scanner.analysis.rbac.subjects import Subject, subject_of_entry
+
+    assert subject_of_entry("User", "system:serviceaccount:a:ci", "x") == Subject("ServiceAccount", "ci", "a")
+    assert subject_of_entry("ServiceAccount", "ci", "a") == Subject("ServiceAccount", "ci", "a")
+    for name in ("system:serviceaccount:a", "system:serviceaccount:a:ci:x", "system:serviceaccount::ci",
+                 "system:serviceaccounts:a:ci"):
+        assert subject_of_entry("User", name, "x") == Subject("User", name), name
+    assert subject_of_entry("Group", "system:serviceaccount:a:ci", "x") == Subject("Group",
+                                                                                    "system:serviceaccount:a:ci")
