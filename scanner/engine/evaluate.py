@@ -126,8 +126,18 @@ class _Unit:
     """One evaluation input (parameters + review of one resource) and the constraints judged on it, by kind."""
 
     resource: Resource
-    text: str
+    text: str  # {"parameters": ..., "review": ...}
+    review_start: int  # where the review begins in ``text`` (it ends before the final brace)
     constraints: dict[str, list[Constraint]] = field(default_factory=dict)  # kind -> constraints, kinds in order
+
+    @classmethod
+    def of(cls, resource: Resource, parameters: str, review_json: str) -> _Unit:
+        head = f'{{"parameters":{parameters},"review":'
+        return cls(resource, f"{head}{review_json}}}", len(head))
+
+    @property
+    def review(self) -> str:
+        return self.text[self.review_start:-1]
 
 
 @dataclass(slots=True)
@@ -203,7 +213,7 @@ def _plan(resources: list[Resource], templates: TemplateSet, namespaces: dict[st
         by_type.setdefault((res.api_version.rpartition("/")[0], res.kind), []).append(i)
     placements = [placement(res.obj) for res in resources]
     decided: dict[str, dict[Placement, Verdict]] = {}  # a match (constraints share them) -> verdict by placement
-    reviews: dict[int, str] = {}
+    first_unit: dict[int, _Unit] = {}  # resource -> its first unit, whose text holds its review
     unit_of: dict[tuple[str, int], _Unit] = {}  # (parameters, resource) -> unit: same input, one evaluation
     for constraint in sorted(templates.constraints, key=lambda c: (c.kind, c.name)):
         template = templates.templates.get(constraint.kind)
@@ -222,11 +232,13 @@ def _plan(resources: list[Resource], templates: TemplateSet, namespaces: dict[st
             res = resources[i]
             if verdict is not True and not _matched(constraint, verdict, res, i, plan, out):
                 continue
-            if i not in reviews:
-                reviews[i] = json.dumps(review(res.obj, namespaces.get(res.namespace or "")))
             unit = unit_of.get((params, i))
             if unit is None:
-                unit = unit_of[(params, i)] = _Unit(res, f'{{"parameters":{params},"review":{reviews[i]}}}')
+                first = first_unit.get(i)
+                review_json = first.review if first is not None else \
+                    json.dumps(review(res.obj, namespaces.get(res.namespace or "")))
+                unit = unit_of[(params, i)] = _Unit.of(res, params, review_json)
+                first_unit.setdefault(i, unit)
                 plan.units.append(unit)
             unit.constraints.setdefault(constraint.kind, []).append(constraint)
     return plan

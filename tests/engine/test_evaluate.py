@@ -1,4 +1,6 @@
 
+import json
+
 import pytest
 
 from scanner.engine.catalogue import PSS_LABEL, PSS_LEVELS, pss_selectors
@@ -638,3 +640,30 @@ def test_an_evaluation_failure_names_the_first_object_and_counts_the_others(writ
     assert error.message.startswith("evaluation failed on Pod shop/p0: ")
     suffix = {1: "", 2: " (and 1 more)", 3: " (and 2 more)"}[pods]
     assert error.message.endswith(suffix) and error.message.count(" more)") == (pods > 1)
+
+
+def test_constraints_with_different_parameters_each_judge_the_same_object_with_their_own(write_templates):
+    rego = """
+    package k8sparams
+    violation contains {"msg": msg} if {
+      msg := sprintf("%v/%v judged with %v", [input.review.namespace, input.review.object.metadata.name,
+                                              input.parameters.key])
+    }
+    """
+    tdir = write_templates(template("K8sParams", rego),
+                           *(constraint("K8sParams", name, {"match": {"kinds": [{"kinds": ["Pod"]}]},
+                                                            "parameters": {"key": name}})
+                             for name in ("first", "second", "third")))
+    messages = sorted(f.message for f in scan(PODS, tdir).findings)
+    assert messages == [f"{ns}/{pod} judged with {key}" for ns, pod in (("default", "nameless-ns"), ("shop", "bad"))
+                        for key in ("first", "second", "third")]
+
+
+def test_a_unit_gives_back_the_review_it_was_made_with():
+    from scanner.engine.evaluate import _Unit
+    from scanner.model import Resource
+
+    review_json = '{"kind": {"kind": "Pod"}, "object": {"metadata": {"name": "a}b"}}}'
+    unit = _Unit.of(Resource(obj={}, path="p.yaml"), '{"key": "\\"review\\":"}', review_json)
+    assert unit.review == review_json
+    assert json.loads(unit.text) == {"parameters": {"key": '"review":'}, "review": json.loads(review_json)}
