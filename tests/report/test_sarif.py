@@ -305,3 +305,24 @@ def test_fixes_are_attached_to_the_result_with_their_fingerprint_and_nothing_els
     results = fixed["runs"][0]["results"]
     assert results[0]["fixes"] == [fix]
     assert all("fixes" not in r for r in results[1:])
+
+
+def test_a_pure_deletion_has_no_inserted_content() -> None:
+    """SARIF §3.57: a replacement without insertedContent deletes its region."""
+    fix = sarif.fix_object("drop b", [("x.yaml", "a: 1\nb: 2\nc: 3\n", "a: 1\nc: 3\n")])
+    (replacement,) = fix["artifactChanges"][0]["replacements"]
+    assert replacement == {"deletedRegion": {"charOffset": 5, "charLength": 5}}
+
+
+def test_a_description_of_exactly_the_limit_is_kept_whole() -> None:
+    text = "x" * 1023 + "."
+    assert len(text) == sarif.MAX_DESCRIPTION
+    assert _driver_rule(_rule_with(description=text))["fullDescription"]["text"] == text
+
+
+def test_property_bags_written_directly_equal_the_sarif_om_way() -> None:
+    """A property named like a well-known SARIF key (a coverage gap's `kind`) is ordered as `to_json` orders it."""
+    props = {"zeta": 1, "kind": "Secret", "namespace": "a"}
+    direct = sarif._property_json(props, tags=["t"])
+    assert json.dumps(direct) == json.dumps(sarif.to_json(sarif.property_bag(props, tags=["t"])))
+    assert next(iter(direct)) == "kind"
