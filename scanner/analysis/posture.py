@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from scanner.analysis.context import AnalysisContext
 from scanner.engine.catalogue import PSS_LABEL, PSS_LEVELS, Rule
-from scanner.model import Finding, RelatedLocation, Resource, ResourceId, Severity, fingerprint
+from scanner.model import Finding, IdentityKey, RelatedLocation, Resource, ResourceId, Severity, fingerprint
 
 PSS_DOCS = "https://kubernetes.io/docs/concepts/security/pod-security-admission/"
 
@@ -53,6 +53,7 @@ RULES: tuple[Rule, ...] = (LEVEL_LOWERED, DUPLICATE)
 def lowered_levels(resources: Sequence[Resource], default_level: str) -> list[Finding]:
     """Namespaces labelled below ``default_level`` (an invalid value counts as restricted, as upstream does)."""
     out = []
+    seen: dict[tuple[str, IdentityKey], int] = {}
     for res in resources:
         if res.kind != "Namespace" or res.api_version != "v1" or res.parent is not None:
             continue
@@ -67,23 +68,31 @@ def lowered_levels(resources: Sequence[Resource], default_level: str) -> list[Fi
             message=(f"Namespace {res.name} sets {PSS_LABEL}={level}, below the default level {default_level}: "
                      f"its workloads are held only to {level}"),
             remediation=LEVEL_LOWERED.remediation, constraint=f"{LEVEL_LOWERED.kind}/{LEVEL_LOWERED.id}",
-            fingerprint=fingerprint(LEVEL_LOWERED.id, res.identity, path, level, res.path),
+            fingerprint=fingerprint(LEVEL_LOWERED.id, res.identity, path, level, _copy_in_file(res, res.path, seen)),
             occurrence=res.occurrence))
     return out
 
 
+def _copy_in_file(res: Resource, source: str, seen: dict[tuple[str, IdentityKey], int]) -> str:
+    """``source`` for the first reported copy of an object in its file, ``source#<n>`` for the n-th after it: a
+    third copy in one file is a finding of its own, never merged with the second's (and the first keeps the
+    fingerprint it always had)."""
+    n = seen.get((res.path, res.key), 0)
+    seen[(res.path, res.key)] = n + 1
+    return f"{source}#{n}" if n else source
+
+
 def duplicates(resources: Sequence[Resource]) -> list[Finding]:
     """Every copy after the first of an object defined more than once, related to the first copy."""
-    first: dict[tuple[str, str, str, str], Resource] = {}
+    first: dict[IdentityKey, Resource] = {}
+    seen: dict[tuple[str, IdentityKey], int] = {}
     out = []
     for res in resources:
         if res.parent is not None:
             continue
-        kind, name = res.kind, res.name
-        if not kind or not name:
+        if not res.kind or not res.name:
             continue
-        key = (res.api_version.rpartition("/")[0], kind, res.namespace or "", name)  # the identity's group
-        original = first.setdefault(key, res)
+        original = first.setdefault(res.key, res)
         if original is res:
             continue
         shown = original.location(())
@@ -96,7 +105,8 @@ def duplicates(resources: Sequence[Resource]) -> list[Finding]:
             related=(RelatedLocation(resource=ResourceId(api_version=original.api_version, kind=original.kind,
                                                          name=original.name, namespace=original.namespace),
                                      location=shown, message="first definition"),),
-            fingerprint=fingerprint(DUPLICATE.id, res.identity, (), "", f"{res.path}#{original.path}"),
+            fingerprint=fingerprint(DUPLICATE.id, res.identity, (), "",
+                                    _copy_in_file(res, f"{res.path}#{original.path}", seen)),
             occurrence=res.occurrence))
     return out
 

@@ -116,3 +116,21 @@ def test_findings_of_both_kinds_come_sorted_by_location():
     assert _names(found) == [("pss-namespace-level-lowered", "z"), ("pss-namespace-level-lowered", "a"),
                              ("input-duplicate-object", "a")]
     assert [f.location.line for f in found] == sorted(f.location.line for f in found)
+
+
+def test_every_copy_of_an_object_in_one_file_is_a_finding_of_its_own():
+    """A third copy in one file is a violation of its own: its fingerprint differs from the second copy's (issue 17's
+    mutation run found them merged), and the first reported copy keeps the fingerprint it always had."""
+    from scanner.model import fingerprint
+
+    dupes = [f for f in findings(namespace("a"), namespace("a"), namespace("a"), namespace("a"))
+             if f.rule_id == "input-duplicate-object"]
+    assert [f.location.line for f in dupes] == [6, 11, 16]
+    assert len({f.fingerprint for f in dupes}) == 3
+    assert dupes[0].fingerprint == fingerprint("input-duplicate-object", dupes[0].resource, (), "", "ns.yaml#ns.yaml")
+
+    lowered = [f for f in findings(namespace("p", "privileged"), namespace("p", "privileged"))
+               if f.rule_id == "pss-namespace-level-lowered"]
+    assert len(lowered) == 2 and lowered[0].fingerprint != lowered[1].fingerprint
+    assert lowered[0].fingerprint == fingerprint("pss-namespace-level-lowered", lowered[0].resource,
+                                                 lowered[0].field_path, "privileged", "ns.yaml")
