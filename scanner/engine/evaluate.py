@@ -30,6 +30,7 @@ from scanner.engine.templates import Constraint, Template, TemplateSet
 from scanner.model import (
     FieldPath,
     Finding,
+    IdentityKey,
     PolicyError,
     RelatedLocation,
     Resource,
@@ -91,20 +92,16 @@ def _field_path(details: dict[str, Any]) -> FieldPath:
 
 
 
-def _identity_key(api_version: str, kind: str, namespace: str | None, name: str) -> tuple[str, str, str, str]:
-    return (api_version.rpartition("/")[0], kind, namespace or "", name)
-
-
 class _Index:
     """The objects by (group, kind, namespace, name), built on the first lookup (few violations name others)."""
 
     def __init__(self, resources: list[Resource]) -> None:
         self._resources = resources
-        self._by_key: dict[tuple[str, str, str, str], Resource] | None = None
+        self._by_key: dict[IdentityKey, Resource] | None = None
 
-    def get(self, key: tuple[str, str, str, str]) -> Resource | None:
+    def get(self, key: IdentityKey) -> Resource | None:
         if self._by_key is None:
-            self._by_key = {_identity_key(r.api_version, r.kind, r.namespace, r.name): r for r in self._resources}
+            self._by_key = {r.key: r for r in self._resources}
         return self._by_key.get(key)
 
 
@@ -115,7 +112,7 @@ def _related(details: dict[str, Any], index: _Index) -> tuple[RelatedLocation, .
             continue
         ident = ResourceId(api_version=str(item.get("apiVersion", "")), kind=str(item.get("kind", "")),
                            name=str(item.get("name", "")), namespace=item.get("namespace") or None)
-        target = index.get(_identity_key(ident.api_version, ident.kind, ident.namespace, ident.name))
+        target = index.get(ident.key)
         location = target.location(_field_path(item)) if target is not None else None
         related.append(RelatedLocation(resource=ident, location=location, message=str(item.get("message", ""))))
     return tuple(related)
