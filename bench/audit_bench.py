@@ -12,7 +12,8 @@ every 20 ms, as bench/scale_bench.py does). Targets (issue 16): >= 2,000 objects
 
 ``--objects N`` sizes the cluster (namespaces of ``--per-namespace`` Deployments) to about N objects; ``--record``
 writes the figures as JSON (objects, seconds, objects/s, peak memory, CPU seconds, load average). ``--source DIR``
-(repeatable) audits the same cluster with the kguard of each checkout in turn (default: the installed one).
+(repeatable) audits the same cluster with the kguard of each checkout in turn (default: the installed one), each
+with its ``--python`` if given (a venv with that checkout's dependencies).
 """
 
 from __future__ import annotations
@@ -119,6 +120,8 @@ def main() -> int:
     parser.add_argument("--record", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--source", type=Path, action="append",
                         help="audit with the kguard of this checkout (repeatable; default: the installed one)")
+    parser.add_argument("--python", type=Path, action="append",
+                        help="the Python (venv) to run each --source with, in the same order (default: this one)")
     args = parser.parse_args()
     if args.objects:  # each namespace: itself, 7 objects per Deployment, a NetworkPolicy, a Role, a RoleBinding
         args.namespaces = max(1, math.ceil(args.objects / (args.per_namespace * 7 + 4)))
@@ -130,7 +133,11 @@ def main() -> int:
 
         print(_listing_rate(plane, args.page_size), flush=True)
 
-        results = [_audit(plane, args.page_size, source) for source in (args.source or [None])]
+        pythons = args.python or [Path(sys.executable)] * len(args.source or [None])
+        if len(pythons) != len(args.source or [None]):
+            raise SystemExit("give one --python per --source")
+        results = [_audit(plane, args.page_size, source, python)
+                   for source, python in zip(args.source or [None], pythons, strict=True)]
         if args.record:
             args.record.parent.mkdir(parents=True, exist_ok=True)
             record = results[0] if len(results) == 1 else results
@@ -138,10 +145,10 @@ def main() -> int:
         return 0 if all(r["pass"] for r in results) else 1
 
 
-def _audit(plane: ControlPlane, page_size: int, source: Path | None) -> dict[str, Any]:
+def _audit(plane: ControlPlane, page_size: int, source: Path | None, python: Path) -> dict[str, Any]:
     """One `kguard audit` of the populated cluster (the kguard of checkout ``source``, else the installed one)."""
     report = plane.workdir / "audit.json"
-    command = [sys.executable, "-m", "scanner", "audit", "--kubeconfig", str(plane.kubeconfig_admin),
+    command = [str(python), "-m", "scanner", "audit", "--kubeconfig", str(plane.kubeconfig_admin),
                "--format", "json", "--output", str(report), "--fail-on", "none", "--quiet",
                "--page-size", str(page_size)]
     env = {**os.environ, "PYTHONPATH": str(source.resolve())} if source else None

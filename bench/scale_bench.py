@@ -60,9 +60,10 @@ def _pss_kb(pid: int) -> int:
 
 def measure(args: list[str], source: Path | None = None) -> tuple[float, int, int]:
     """Wall seconds, peak summed PSS (KB) and exit code of one kguard run (of the checkout ``source`` if given)."""
-    env = {**os.environ, "PYTHONPATH": str(source)} if source else None
+    # `python -m` puts the working directory first on sys.path: run in the checkout, with it on PYTHONPATH too
+    env = {**os.environ, "PYTHONPATH": str(source.resolve())} if source else None
     started = time.perf_counter()
-    process = subprocess.Popen([*KGUARD, *args], stdout=subprocess.DEVNULL, env=env)
+    process = subprocess.Popen([*KGUARD, *args], stdout=subprocess.DEVNULL, env=env, cwd=source)
     peak = 0
     while process.poll() is None:
         peak = max(peak, sum(_pss_kb(p) for p in _tree(process.pid)))
@@ -82,7 +83,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             corpus = Path(tmp) / "corpus"
             objects = generate(corpus, max(1, round(size / OBJECTS_PER_NAMESPACE)), 20)
-            runs = [measure(["scan", str(corpus), "--format", "json", "--output", str(Path(tmp) / "out.json"),
+            runs = [measure(["scan", str(corpus.resolve()), "--format", "json", "--output",
+                             str(Path(tmp).resolve() / "out.json"),
                              "--quiet"], args.source) for _ in range(args.repeat)]
             findings = len(json.loads((Path(tmp) / "out.json").read_text())["findings"])
         walls = [r[0] for r in runs]
