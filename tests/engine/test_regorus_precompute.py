@@ -41,7 +41,13 @@ def _deployment(namespace: str, account: str) -> Resource:
                                                 "containers": [{"name": "app", "image": "app:1"}]}}}})
 
 
+def _namespace(name: str, environment: str) -> Resource:
+    return _res({"apiVersion": "v1", "kind": "Namespace",
+                 "metadata": {"name": name, "labels": {"environment": environment}}})
+
+
 INVENTORY = [
+    _namespace("shop", "production"), _namespace("qa", "staging"), _namespace("ops", "production"),
     _account("shop", "api"), _account("shop", "reporter"), _account("qa", "tester"), _account("ops", "idle"),
     _binding("payments", "reporter-reads-payments", {"kind": "ServiceAccount", "name": "reporter",
                                                      "namespace": "shop"}),
@@ -58,7 +64,7 @@ def _input(res: Resource) -> str:
 
 
 def test_the_library_precomputes_the_automount_index_and_nothing_it_does_not_own() -> None:
-    assert [t.kind for t in PRECOMPUTING] == ["KguardRbacAutomountUnusedToken"]
+    assert [t.kind for t in PRECOMPUTING] == ["KguardRbacAutomountUnusedToken", "KguardSegCrossEnvironment"]
     for template in PRECOMPUTING:  # a template may hand back only rules of its own package
         assert {package for package, _ in _PRECOMPUTED_REF.findall(template.rego or "")} == {template.package}
 
@@ -111,3 +117,42 @@ def test_reviews_read_the_handed_back_index_with_the_same_verdicts() -> None:
     assert with_index == without_index
     assert [bool(v) for v in with_index] == [True, False, False, False]
     assert re.search(r"ServiceAccount shop/api", with_index[0][0])
+
+
+CROSS = next(t for t in LIBRARY if t.kind == "KguardSegCrossEnvironment")
+
+
+def _policy(name: str, *peers: dict) -> Resource:
+    return _res({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                 "metadata": {"name": name, "namespace": "shop"},
+                 "spec": {"podSelector": {}, "ingress": [{"from": list(peers)}]}})
+
+
+def test_cross_environment_reviews_read_the_handed_back_namespace_index_with_the_same_verdicts() -> None:
+    policies = [
+        _policy("by-environment", {"namespaceSelector": {"matchLabels": {"environment": "staging"}}}),
+        _policy("by-name", {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "qa"}}}),
+        _policy("by-expression", {"namespaceSelector": {"matchExpressions": [
+            {"key": "environment", "operator": "NotIn", "values": ["production"]}]}}),
+        _policy("same-environment", {"namespaceSelector": {"matchLabels": {"environment": "production"}}}),
+        _policy("unknown-name", {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "nowhere"}}}),
+        _policy("everywhere", {"namespaceSelector": {}}),
+    ]
+    data = inventory([*INVENTORY, *policies])
+    units = [((CROSS.kind,), json.dumps({"parameters": {"protectedEnvironments": ["production"]},
+                                          "review": review(p.obj, None)})) for p in policies]
+    trusted, untrusted = RegorusBackend(), RegorusBackend()
+    try:
+        trusted.load([CROSS], data)
+        untrusted.load([dataclasses.replace(CROSS, trusted=False)], data)
+        with_index = [sorted(v["msg"] for v in r[CROSS.kind]) for r in trusted.evaluate_units(units)]
+        without_index = [sorted(v["msg"] for v in r[CROSS.kind]) for r in untrusted.evaluate_units(units)]
+        (shared,) = trusted._shared
+        assert "namespaces_by_environment" in shared.engine.eval_query_as_json(
+            f'x := data.inventory["{PRECOMPUTED}"]["{CROSS.package}"]')
+    finally:
+        trusted.close()
+        untrusted.close()
+    assert with_index == without_index
+    assert [len(v) for v in with_index] == [1, 1, 1, 0, 0, 1]  # qa is the only namespace of another environment
+    assert all("namespace qa (environment staging)" in v[0] for v in with_index if v)

@@ -23,23 +23,41 @@ if {
 	some j, peer in util.list(rule, [netpol.peers_field[direction]])
 	ns_selector := object.get(peer, "namespaceSelector", null)
 	is_object(ns_selector)
-	some other in candidates(ns_selector)
-	other != namespace
-	selector.matches(ns_selector, netpol.namespace_labels(other))
-	other_env := netpol.environment(other)
+	some other_env, members in candidates(ns_selector)
 	other_env != ""
 	other_env != env
+	some other, labels in members
+	other != namespace
+	selector.matches(ns_selector, labels)
 }
 
-# The Namespaces in data.inventory a namespaceSelector can select. Every Namespace carries the label
-# kubernetes.io/metadata.name with its own name, so a selector that requires that label (the usual way to name one
-# namespace) can select only the namespace it names: looked up directly instead of testing every Namespace.
-candidates(ns_selector) := {name |
+# The Namespaces in data.inventory a namespaceSelector may select, by environment: {environment: {name: labels}}.
+# Every Namespace carries the label kubernetes.io/metadata.name with its own name, so a selector that requires that
+# label (the usual way to name one namespace) can select only the namespace it names: looked up directly.
+candidates(ns_selector) := {env: {name: labels}} if {
 	name := util.map(ns_selector, ["matchLabels"])["kubernetes.io/metadata.name"]
-	_ = data.inventory.cluster.v1.Namespace[name]
-} if {
+	some env, members in namespaces_by_environment
+	labels := members[name]
+} else := {} if {
 	_ = util.map(ns_selector, ["matchLabels"])["kubernetes.io/metadata.name"]
-} else := object.keys(object.get(data.inventory, ["cluster", "v1", "Namespace"], {}))
+} else := namespaces_by_environment
+
+# The inventory's Namespaces by environment, {environment: {name: labels}} (labels with the automatic
+# kubernetes.io/metadata.name; "" for a namespace without one). It reads data.inventory only, never the reviewed
+# object, so kguard evaluates it once per scan and hands the value back under data.inventory["kguard.io/precomputed"]
+# (see docs/engines.md): a review then skips whole environments and never works out a namespace's labels or
+# environment again. Gatekeeper, gator and OPA compute it where it is used.
+namespaces_by_environment := precomputed if {
+	precomputed := data.inventory["kguard.io/precomputed"]["kguard.segmentation.cross_environment"].namespaces_by_environment
+} else := {env: {name: labels | some name, labels in _namespace_labels; _environment[name] == env} |
+	some env in {e | some _, e in _environment}
+}
+
+_namespace_labels := {name: netpol.namespace_labels(name) |
+	some name, _ in object.get(data.inventory, ["cluster", "v1", "Namespace"], {})
+}
+
+_environment := {name: netpol.environment(name) | some name, _ in _namespace_labels}
 
 flow := {"Ingress": "ingress from", "Egress": "egress to"}
 
