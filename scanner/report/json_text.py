@@ -54,20 +54,14 @@ def _scalar_text(value: Any) -> str | None:
 
 
 def _key_text(key: Any) -> str:
-    """A mapping key as `json` turns it into a string (before escaping)."""
+    """A mapping key as `json` turns it into a string (before escaping): a string as it is, any other scalar as its
+    JSON text."""
     if isinstance(key, str):
         return key
-    if isinstance(key, float):
-        return _float_text(key)
-    if key is True:
-        return "true"
-    if key is False:
-        return "false"
-    if key is None:
-        return "null"
-    if isinstance(key, int):
-        return _int_text(key)
-    raise TypeError(f"keys must be str, int, float, bool or None, not {key.__class__.__name__}")
+    text = _scalar_text(key)
+    if text is None:
+        raise TypeError(f"keys must be str, int, float, bool or None, not {key.__class__.__name__}")
+    return text
 
 
 class _Writer:
