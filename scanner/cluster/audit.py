@@ -92,8 +92,8 @@ def run_audit(options: AuditOptions, scan_options: Any, progress: Progress | Non
         progress(f"evaluating {len(evaluated)} objects ({len(derived)} controller-made ones at their owner)", -1)
     usable, blind = without_blind_templates(templates, sync, snapshot.unreadable)
     opts, blind_analyses = without_blind_analyses(opts, snapshot.unreadable, client.context)
-    result = evaluate_with_inventory(evaluated, snapshot.resources, opts, usable,
-                                     inventory=synced_objects(snapshot.resources, usable, sync))
+    # data.inventory is synced as Gatekeeper would (evaluate keeps Namespaces and the kinds the templates declare)
+    result = evaluate_with_inventory(evaluated, snapshot.resources, opts, usable)
     result.not_evaluated.extend([*blind, *(entry for _, entry in blind_analyses)])
     result.rules = sorted({r.id: r for r in [*(t.rule for t in templates.templates.values() if t.rule),
                                              *result.rules, *(rule for rule, _ in blind_analyses)]}.values(),
@@ -215,30 +215,13 @@ def without_blind_analyses(scan_options: Any, unreadable: set[tuple[str, str]], 
     return dataclasses.replace(scan_options, ignore=ignored), left_out
 
 
-def synced_objects(everything: list, templates: Any, sync: dict[str, set[tuple[str, str]]]) -> list:
-    """What `data.inventory` holds, as Gatekeeper's sync would: Namespaces and the kinds the templates declare they
-    need (`template_needs`); everything when a template reads the inventory without declaring what.
-
-    A 20,000-object cluster is mostly controller-made Pods and ReplicaSets that no catalogue policy looks up: each
-    evaluation worker would otherwise hold them all in its Rego engine.
-    """
-    kinds = {("", "Namespace")}
-    for template in templates.templates.values():
-        needs = template_needs(template, sync)
-        if needs is None:
-            return everything
-        kinds.update(gk for requirement in needs for gk in requirement)
-    return [r for r in everything if (r.api_version.rpartition("/")[0], r.kind) in kinds]
-
-
-def evaluate_with_inventory(evaluated: list, everything: list, options: Any, templates: Any,
-                            inventory: list | None = None) -> ScanResult:
-    """`scan_resources` for ``evaluated`` with `data.inventory` built from ``inventory`` (default ``everything``);
-    the whole-graph analyses see ``everything``."""
+def evaluate_with_inventory(evaluated: list, everything: list, options: Any, templates: Any) -> ScanResult:
+    """`scan_resources` for ``evaluated`` with `data.inventory` built from ``everything`` (the kinds the templates
+    read, see `review.inventory_kinds`); the whole-graph analyses see ``everything``."""
     from scanner.scan import scan_resources
 
-    result = scan_resources(evaluated, options, templates=templates,
-                            inventory_from=everything if inventory is None else inventory, graph_from=everything)
+    result = scan_resources(evaluated, options, templates=templates, inventory_from=everything,
+                            graph_from=everything)
     result.resources = len(everything)
     return result
 

@@ -202,7 +202,7 @@ def test_generated_templates_declare_every_sync_entry_as_its_own_requirement() -
 def test_the_inventory_holds_what_the_templates_declare_and_referential_rules_still_see_it(kube: Kube) -> None:
     """data.inventory is synced as Gatekeeper would (declared kinds + Namespaces), yet referential rules still find
     what they look up: a binding of a wildcard role (RBAC kinds) and a workload no NetworkPolicy selects."""
-    from scanner.cluster.audit import synced_objects
+    from scanner.engine.review import inventory_kinds, synced
     from scanner.model import Resource
 
     ns = kube.namespace("synced")
@@ -229,6 +229,6 @@ def test_the_inventory_holds_what_the_templates_declare_and_referential_rules_st
     declared = TemplateSet(templates={"Seg": _template("Seg", "x := data.inventory.namespace", {
         "metadata.gatekeeper.sh/requires-sync-data": '[[{"groups": ["networking.k8s.io"], "kinds": ["NetworkPolicy"]}]]'
     }), "Own": _template("Own", "x := input.review.object")})
-    assert [r.kind for r in synced_objects(objects, declared, {})] == ["Namespace", "NetworkPolicy"]
+    assert [r.kind for r in synced(objects, inventory_kinds(declared.templates.values()))] == ["Namespace", "NetworkPolicy"]
     declared.templates["Undeclared"] = _template("Undeclared", "x := data.inventory.cluster")
-    assert synced_objects(objects, declared, {}) == objects  # it may read anything: everything stays
+    assert synced(objects, inventory_kinds(declared.templates.values())) == objects  # may read anything: all stay
