@@ -401,3 +401,8 @@ def test_a_one_file_scan_imports_nothing_heavy_it_does_not_need(tmp_path):
         modules = imported(cwd, file)
         assert "regorus" in modules and "scanner.plan" in modules  # it did scan
         assert not [m for m in modules for heavy in HEAVY if m == heavy or m.startswith(heavy + ".")], modules
+    # Alone, the graph analyses cannot judge (no context): their rules are known without importing them.
+    alone = imported(tmp_path / "alone", "pod.yaml")
+    assert "scanner.analysis.reachability_rules" in alone and "scanner.analysis.rbac.rules" in alone
+    assert not {"scanner.analysis.reachability", "scanner.analysis.rbac.graph"} & alone
+    assert {"scanner.analysis.reachability", "scanner.analysis.rbac.graph"} <= imported(repo, "deploy/pod.yaml")

@@ -1,8 +1,9 @@
 """Whole-graph analyses: findings no single-object policy can produce (reachability, RBAC escalation).
 
 Each analysis is a module listed in `ANALYSES` with `RULES: tuple[Rule, ...]` (known before running, so that
---select/--ignore can be checked) and `analyse(resources, context=None) -> (findings, rules)`, where `context` is
-an `AnalysisContext` (scan settings). Modules are imported only when used.
+--select/--ignore can be checked; `RULES_FROM` names a light module declaring them) and
+`analyse(resources, context=None) -> (findings, rules)`, where `context` is an `AnalysisContext` (scan settings).
+Modules are imported only when used.
 
 `NEEDS` says which kinds an analysis must see completely to judge: a live audit that could not read one of them
 does not run it (`blind_analyses`) and says so, instead of reporting gaps it could not see.
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Sequence
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -33,13 +33,22 @@ NEEDS: dict[str, frozenset[tuple[str, str]]] = {
 }
 
 
-def _modules() -> list[ModuleType]:
-    return [importlib.import_module(name) for name in ANALYSES]
+# Where each analysis declares its `RULES`, importable without the analysis: a scan that runs none of them (a file
+# scanned without context, as the pre-commit hook does) still checks --select/--ignore against their rules.
+RULES_FROM: dict[str, str] = {
+    "scanner.analysis.reachability": "scanner.analysis.reachability_rules",
+    "scanner.analysis.rbac": "scanner.analysis.rbac.rules",
+    "scanner.analysis.posture": "scanner.analysis.posture",
+}
+
+
+def _rules_of(name: str) -> tuple[Rule, ...]:
+    return importlib.import_module(RULES_FROM[name]).RULES
 
 
 def analysis_rules() -> list[Rule]:
     """Every rule the analyses can report."""
-    return [rule for module in _modules() for rule in module.RULES]
+    return [rule for name in ANALYSES for rule in _rules_of(name)]
 
 
 # Analyses that judge an object only with the others it relates to: without the rest of the deployment (a file
@@ -49,8 +58,7 @@ NEEDS_CONTEXT: tuple[str, ...] = ("scanner.analysis.reachability", "scanner.anal
 
 def context_analysis_rules() -> list[Rule]:
     """The rules of the analyses in `NEEDS_CONTEXT`."""
-    return [rule for name, module in zip(ANALYSES, _modules(), strict=True) if name in NEEDS_CONTEXT
-            for rule in module.RULES]
+    return [rule for name in NEEDS_CONTEXT for rule in _rules_of(name)]
 
 
 def analysis_needs() -> set[tuple[str, str]]:
@@ -61,10 +69,10 @@ def analysis_needs() -> set[tuple[str, str]]:
 def blind_analyses(unreadable: set[tuple[str, str]]) -> list[tuple[Rule, list[tuple[str, str]]]]:
     """(rule, the needed kinds that could not be read) for every rule of an analysis that cannot judge fairly."""
     out = []
-    for name, module in zip(ANALYSES, _modules(), strict=True):
+    for name in ANALYSES:
         missing = sorted(NEEDS.get(name, frozenset()) & unreadable)
         if missing:
-            out.extend((rule, missing) for rule in module.RULES)
+            out.extend((rule, missing) for rule in _rules_of(name))
     return out
 
 
@@ -73,11 +81,11 @@ def run_analyses(resources: Sequence[Resource], selected: Callable[[Rule], bool]
     """Run every analysis with at least one selected rule; keep only the selected rules and their findings."""
     findings: list[Finding] = []
     rules: list[Rule] = []
-    for module in _modules():
-        wanted = {rule.id for rule in module.RULES if selected(rule)}
+    for name in ANALYSES:
+        wanted = {rule.id for rule in _rules_of(name) if selected(rule)}
         if not wanted:
             continue
-        found, reported = module.analyse(resources, context)
+        found, reported = importlib.import_module(name).analyse(resources, context)
         findings.extend(f for f in found if f.rule_id in wanted)
         rules.extend(r for r in reported if r.id in wanted)
     return findings, rules

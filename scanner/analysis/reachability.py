@@ -15,9 +15,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from scanner.engine.catalogue import Rule
+from scanner.analysis.reachability_rules import CROSS_ENVIRONMENT, RULES
 from scanner.engine.match import selector_matches
 from scanner.model import (
     FieldPath,
@@ -25,11 +25,13 @@ from scanner.model import (
     RelatedLocation,
     Resource,
     ResourceId,
-    Severity,
     fingerprint,
 )
 from scanner.workloads import group_of, value_at, workload_controller
 from scanner.workloads import workload as workload_kind
+
+if TYPE_CHECKING:
+    from scanner.engine.catalogue import Rule
 
 ENVIRONMENT_LABELS = ("environment", "app.kubernetes.io/environment")
 _ENV_SUFFIX = re.compile(r"-(dev|development|staging|prod|production)$")
@@ -38,29 +40,6 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 ALL_PORTS: None = None  # a PortSet of None means every port of every protocol
 PortSet = frozenset[tuple[str, int, int]] | None  # (protocol, first, last) ranges
 
-CROSS_ENVIRONMENT = Rule(
-    id="seg-reachability-cross-environment",
-    kind="KguardAnalysisReachabilityCrossEnvironment",
-    title="Workload reachable from another environment",
-    description=(
-        "Computed over all scanned NetworkPolicies, Namespaces and workloads: a workload in one environment "
-        "(development, staging, production, ...) can open connections to a workload in another, because the "
-        "source's egress and the destination's ingress both allow it. The finding is on the destination and points "
-        "at the NetworkPolicy ingress peer that admits the source, or at the pod template when no policy isolates "
-        "the destination for ingress."
-    ),
-    severity=Severity.HIGH,
-    category="segmentation",
-    tags=("segmentation", "network-policy", "reachability", "analysis"),
-    remediation=(
-        "Isolate the destination with a default-deny ingress policy and admit only clients of its own environment "
-        "(namespaceSelector on the environment label together with a podSelector); restrict the sources' egress the "
-        "same way."
-    ),
-    help_url="https://kubernetes.io/docs/concepts/services-networking/network-policies/",
-    source="scanner/analysis/reachability.py",
-)
-RULES: tuple[Rule, ...] = (CROSS_ENVIRONMENT,)
 
 
 @dataclass(frozen=True, slots=True)

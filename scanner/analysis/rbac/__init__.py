@@ -13,9 +13,17 @@ dangerous capabilities they grant), `subjects`, `builtin_roles` and `roles` (rol
 
 from __future__ import annotations
 
-from scanner.analysis.rbac.findings import analyse
-from scanner.analysis.rbac.graph import build_graph
-from scanner.analysis.rbac.rules import BIND_ESCALATE_IMPERSONATE, POD_CREATE, RULES, TOKEN
-from scanner.analysis.rbac.subjects import Subject
+import importlib
+from typing import Any
 
-__all__ = ["BIND_ESCALATE_IMPERSONATE", "POD_CREATE", "RULES", "TOKEN", "Subject", "analyse", "build_graph"]
+# Public name -> the module defining it, imported on first use: reading `rbac.rules` (as a scan does to check
+# --select/--ignore) does not import the graph and escalation modules.
+_EXPORTS = {"analyse": "findings", "build_graph": "graph", "Subject": "subjects", "RULES": "rules",
+            "BIND_ESCALATE_IMPERSONATE": "rules", "POD_CREATE": "rules", "TOKEN": "rules"}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
