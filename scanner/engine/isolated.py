@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import faulthandler
 import gc
-import multiprocessing
 import os
 import re
 import signal
@@ -19,8 +18,10 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported where a child is forked
+    from multiprocessing.connection import Connection
 
 MAX_DETAIL = 300
 # What Rust prints around the message: backtrace frames, their locations, and the hints about RUST_BACKTRACE.
@@ -63,6 +64,8 @@ def run_each(items: Sequence[Any], work: Callable[[Any], Any], *, timeout: float
     """
     if not items:
         return
+    import multiprocessing
+
     if "fork" not in multiprocessing.get_all_start_methods():
         yield from (_attempt(work, item) for item in items)
         return

@@ -13,19 +13,20 @@ batch, while the other templates carry on.
 from __future__ import annotations
 
 import gc
-import multiprocessing
 import os
 import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from scanner.engine.backend import Backend, Outcome, Unit, evaluate_units
 from scanner.engine.isolated import crash_message, read_stderr, redirect_stderr
 from scanner.engine.templates import Template
+
+if TYPE_CHECKING:  # multiprocessing is imported where a worker is forked: the pre-commit hook never forks one
+    from multiprocessing.connection import Connection
 
 BATCH_SIZE = 128
 MIN_EVALUATIONS_PER_EXTRA_WORKER = 4000
@@ -162,14 +163,21 @@ def run(
     if not units:
         return scheduler.result
     in_process = getattr(backend, "in_process", None)  # a backend may find little work not worth a worker
-    if (not backend.forkable or "fork" not in multiprocessing.get_all_start_methods()
-            or (workers is None and in_process is not None and in_process(units))):
+    if (not backend.forkable or (workers is None and in_process is not None and in_process(units))
+            or not can_fork()):
         set_time_limit = getattr(backend, "set_time_limit", None)  # in-process backends limit their own calls
         if set_time_limit is not None:
             set_time_limit(timeout)
         return _run_in_process(backend, scheduler)
     count = workers or default_workers(sum(len(kinds) for kinds, _ in units))
     return _run_forked(backend, scheduler, timeout, count)
+
+
+def can_fork() -> bool:
+    """Whether this platform starts processes by forking (workers inherit the compiled engine and the inputs)."""
+    import multiprocessing
+
+    return "fork" in multiprocessing.get_all_start_methods()
 
 
 def _run_in_process(backend: Backend, scheduler: _Scheduler) -> RunResult:
@@ -202,6 +210,9 @@ def _spawn(ctx: Any) -> _Worker:
 
 
 def _run_forked(backend: Backend, scheduler: _Scheduler, timeout: float, count: int) -> RunResult:
+    import multiprocessing
+    from multiprocessing.connection import wait
+
     global _STATE
     ctx = multiprocessing.get_context("fork")
     _STATE = (backend, scheduler.units)
