@@ -14,6 +14,7 @@ from typing import Any
 from scanner.engine import runner
 from scanner.engine.backend import Backend, EvalFailure
 from scanner.engine.catalogue import Rule
+from scanner.engine.inputs import Inputs
 from scanner.engine.match import (
     AssumedUnlabelled,
     Excluded,
@@ -123,18 +124,9 @@ class _Unit:
     """One evaluation input (parameters + review of one resource) and the constraints judged on it, by kind."""
 
     resource: Resource
-    text: str  # {"parameters": ..., "review": ...}
-    review_start: int  # where the review begins in ``text`` (it ends before the final brace)
-    constraints: dict[str, list[Constraint]] = field(default_factory=dict)  # kind -> constraints, kinds in order
-
-    @classmethod
-    def of(cls, resource: Resource, parameters: str, review_json: str) -> _Unit:
-        head = f'{{"parameters":{parameters},"review":'
-        return cls(resource, f"{head}{review_json}}}", len(head))
-
-    @property
-    def review(self) -> str:
-        return self.text[self.review_start:-1]
+    parameters: str  # their JSON
+    review: int  # the review's number in `_Plan.inputs`
+    constraints: dict[str, tuple[Constraint, ...]]  # kind -> constraints, kinds in order (shared: never changed)
 
 
 @dataclass(slots=True)
@@ -142,6 +134,7 @@ class _Plan:
     """What to evaluate, and what matching already decided."""
 
     units: list[_Unit] = field(default_factory=list)
+    inputs: Inputs = field(default_factory=Inputs)  # what the engine reads, unit by unit (`runner.run`)
     # resource -> (its checked namespace, the constraints that namespace is exempt from)
     excluded: dict[int, tuple[str, list[str]]] = field(default_factory=dict)
     missing_namespaces: dict[str, Resource] = field(default_factory=dict)  # judged as unlabelled: said once each
@@ -169,8 +162,7 @@ def evaluate(
     plan = _plan(resources, templates, namespaces_by_name(real), compile_errors, out)
     if on_total:
         on_total(sum(len(unit.constraints) for unit in plan.units))
-    run = runner.run(backend, [(tuple(unit.constraints), unit.text) for unit in plan.units], timeout=timeout,
-                     workers=workers, on_progress=on_progress)
+    run = runner.run(backend, plan.inputs, timeout=timeout, workers=workers, on_progress=on_progress)
     failures = _collect_findings(run, plan, templates, real, resources, out)
     _say_not_evaluated(plan, resources, out)
     _say_errors(run, failures, out)
@@ -210,9 +202,10 @@ def _plan(resources: list[Resource], templates: TemplateSet, namespaces: dict[st
         by_type.setdefault((res.api_version.rpartition("/")[0], res.kind), []).append(i)
     placements = [placement(res.obj) for res in resources]
     decided: dict[str, dict[Placement, Verdict]] = {}  # a match (constraints share them) -> verdict by placement
-    first_unit: dict[int, _Unit] = {}  # resource -> its first unit, whose text holds its review
+    reviews: dict[int, int] = {}  # resource -> its review's number in plan.inputs
     unit_of: dict[tuple[str, int], _Unit] = {}  # (parameters, resource) -> unit: same input, one evaluation
-    for constraint in sorted(templates.constraints, key=lambda c: (c.kind, c.name)):
+    judged = _Judged()
+    for number, constraint in enumerate(sorted(templates.constraints, key=lambda c: (c.kind, c.name))):
         template = templates.templates.get(constraint.kind)
         if template is None or template.rego is None or constraint.kind in compile_errors:
             continue
@@ -231,14 +224,45 @@ def _plan(resources: list[Resource], templates: TemplateSet, namespaces: dict[st
                 continue
             unit = unit_of.get((params, i))
             if unit is None:
-                first = first_unit.get(i)
-                review_json = first.review if first is not None else \
-                    json.dumps(review(res.obj, namespaces.get(res.namespace or "")))
-                unit = unit_of[(params, i)] = _Unit.of(res, params, review_json)
-                first_unit.setdefault(i, unit)
+                review_number = reviews.get(i)
+                if review_number is None:
+                    review_json = json.dumps(review(res.obj, namespaces.get(res.namespace or "")))
+                    review_number = reviews[i] = plan.inputs.add_review(review_json)
+                unit = unit_of[(params, i)] = _Unit(res, params, review_number, judged.EMPTY)
                 plan.units.append(unit)
-            unit.constraints.setdefault(constraint.kind, []).append(constraint)
+            unit.constraints = judged.adding(unit.constraints, number, constraint)
+    for unit in plan.units:
+        plan.inputs.add(judged.kinds(unit.constraints), unit.parameters, unit.review)
     return plan
+
+
+class _Judged:
+    """The constraints judging a unit, by kind: one shared mapping for all units judged alike (most are: every
+    workload of a namespace level by the same Pod Security constraints), never one per unit."""
+
+    EMPTY: dict[str, tuple[Constraint, ...]] = {}
+
+    def __init__(self) -> None:
+        # (id(mapping), the constraint's number) -> the mapping with it; mappings stay alive here, so ids stay theirs
+        self._added: dict[tuple[int, int], dict[str, tuple[Constraint, ...]]] = {}
+        self._kinds: dict[int, tuple[str, ...]] = {}  # id(mapping) -> its kinds
+
+    def adding(self, judging: dict[str, tuple[Constraint, ...]], number: int, constraint: Constraint
+               ) -> dict[str, tuple[Constraint, ...]]:
+        """``judging`` with ``constraint`` (number ``number`` in the plan) added; the same object every time."""
+        key = (id(judging), number)
+        extended = self._added.get(key)
+        if extended is None:
+            extended = self._added[key] = {**judging, constraint.kind: (*judging.get(constraint.kind, ()),
+                                                                        constraint)}
+        return extended
+
+    def kinds(self, judging: dict[str, tuple[Constraint, ...]]) -> tuple[str, ...]:
+        """The kinds of ``judging``, in order (one tuple per mapping)."""
+        kinds = self._kinds.get(id(judging))
+        if kinds is None:
+            kinds = self._kinds[id(judging)] = tuple(judging)
+        return kinds
 
 
 def _verdicts(match: dict[str, Any], candidates: list[int], resources: list[Resource],

@@ -23,6 +23,7 @@ import hashlib
 import ipaddress
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,7 +119,7 @@ class RegorusBackend:
         self._host = kept[0] if kept else None
         return errors
 
-    def take_worker(self, units: list[Unit]) -> isolated.Child | None:
+    def take_worker(self, units: Sequence[Unit]) -> isolated.Child | None:
         """The trial child, given ``units`` and ready to serve as a runner worker; None when there is none."""
         host, self._host = self._host, None
         if host is None:
@@ -150,7 +151,7 @@ class RegorusBackend:
 
         runner.serve(conn, self, units)
 
-    def in_process(self, units: list[Unit]) -> bool:
+    def in_process(self, units: Sequence[Unit]) -> bool:
         """Whether ``units`` are better evaluated in this process than in a forked worker (`runner.run` asks): only
         for kguard's own library, whose Rego is known, and little work, small enough that the time limit a worker
         enforces is not needed."""

@@ -17,7 +17,7 @@ import os
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
@@ -41,7 +41,7 @@ class Job:
 
 
 # Set in the parent right before forking; read by the children.
-_STATE: tuple[Backend, list[Unit]] | None = None
+_STATE: tuple[Backend, Sequence[Unit]] | None = None
 
 
 @dataclass(slots=True)
@@ -50,7 +50,7 @@ class RunResult:
     errors: dict[str, str] = field(default_factory=dict)  # kind -> why the template failed
 
 
-def _units_for(units: list[Unit], job: Job) -> list[tuple[int, Unit]]:
+def _units_for(units: Sequence[Unit], job: Job) -> list[tuple[int, Unit]]:
     selected = []
     for index in range(job.start, job.end):
         kinds, text = units[index]
@@ -60,7 +60,7 @@ def _units_for(units: list[Unit], job: Job) -> list[tuple[int, Unit]]:
     return selected
 
 
-def _run_job(backend: Backend, units: list[Unit], job: Job) -> list[tuple[int, dict[str, Outcome]]]:
+def _run_job(backend: Backend, units: Sequence[Unit], job: Job) -> list[tuple[int, dict[str, Outcome]]]:
     selected = _units_for(units, job)
     if not selected:
         return []
@@ -70,7 +70,7 @@ def _run_job(backend: Backend, units: list[Unit], job: Job) -> list[tuple[int, d
             if any(result.values())]
 
 
-def serve(conn: Connection, backend: Backend, units: list[Unit]) -> None:
+def serve(conn: Connection, backend: Backend, units: Sequence[Unit]) -> None:
     """Work as a runner worker in this already forked process: a backend's own child (`take_worker` in `Backend`)."""
     global _STATE
     _STATE = (backend, units)
@@ -103,7 +103,7 @@ def default_workers(evaluations: int) -> int:
 class _Scheduler:
     """The queue of jobs, failure splitting and result bookkeeping, shared by both execution modes."""
 
-    def __init__(self, units: list[Unit], on_progress: Callable[[int], None] | None) -> None:
+    def __init__(self, units: Sequence[Unit], on_progress: Callable[[int], None] | None) -> None:
         self.units = units
         self.result = RunResult()
         self.on_progress = on_progress
@@ -152,7 +152,7 @@ def load(backend: Backend, templates: list[Template], inventory: dict[str, Any],
 
 def run(
     backend: Backend,
-    units: list[Unit],
+    units: Sequence[Unit],
     *,
     timeout: float,
     workers: int | None = None,

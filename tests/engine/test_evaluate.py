@@ -659,11 +659,31 @@ def test_constraints_with_different_parameters_each_judge_the_same_object_with_t
                         for key in ("first", "second", "third")]
 
 
-def test_a_unit_gives_back_the_review_it_was_made_with():
-    from scanner.engine.evaluate import _Unit
-    from scanner.model import Resource
+def test_units_judged_alike_share_their_constraints_and_each_review_is_kept_once(write_templates):
+    from scanner.engine.evaluate import Evaluation, _plan
+    from scanner.engine.review import namespaces_by_name
 
-    review_json = '{"kind": {"kind": "Pod"}, "object": {"metadata": {"name": "a}b"}}}'
-    unit = _Unit.of(Resource(obj={}, path="p.yaml"), '{"key": "\\"review\\":"}', review_json)
-    assert unit.review == review_json
-    assert json.loads(unit.text) == {"parameters": {"key": '"review":'}, "review": json.loads(review_json)}
+    tdir = write_templates(template("K8sPriv", PRIVILEGED), template("K8sParams", PRIVILEGED.replace(
+                               "k8spriv", "k8sparams")),
+                           constraint("K8sPriv", "a"), constraint("K8sPriv", "b"),
+                           *(constraint("K8sParams", name, {"match": {"kinds": [{"kinds": ["Pod"]}]},
+                                                            "parameters": {"key": name}}) for name in ("p1", "p2")))
+    loaded = load_text(PODS, "pods.yaml")
+    templates = load_templates(ScanOptions(template_dirs=[tdir], default_policies=False))
+    plan = _plan(loaded.resources, templates, namespaces_by_name(loaded.resources), {}, Evaluation())
+    pods = [r for r in loaded.resources if r.kind == "Pod"]
+    by_input = {(id(u.resource), u.parameters): u for u in plan.units}
+    assert len(plan.units) == len(by_input) == len(plan.inputs) == len(loaded.resources) + 2 * len(pods)
+    plain = [u for u in plan.units if u.parameters == "{}"]
+    # the K8sPriv constraints match every object (the Namespace too), the K8sParams ones only Pods
+    assert [u.resource for u in plain] == loaded.resources
+    assert plain[0].constraints is plain[1].constraints is plain[2].constraints  # one mapping, not one per unit
+    assert {kind: [c.name for c in cs] for kind, cs in plain[0].constraints.items()} == {"K8sPriv": ["a", "b"]}
+    assert [u.constraints["K8sParams"][0].name for u in plan.units if u.parameters != "{}"] == ["p1", "p1", "p2", "p2"]
+    for index, unit in enumerate(plan.units):  # one review per object, whatever the parameters
+        kinds, text = plan.inputs[index]
+        assert kinds == tuple(unit.constraints)
+        assert json.loads(text) == {"parameters": json.loads(unit.parameters),
+                                    "review": json.loads(plan.inputs.review(unit.review))}
+        assert json.loads(plan.inputs.review(unit.review))["name"] == unit.resource.name
+    assert len({(id(u.resource), u.review) for u in plan.units}) == len({u.review for u in plan.units}) == 3

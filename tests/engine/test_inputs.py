@@ -1,0 +1,82 @@
+"""Inputs: the evaluation units of a scan, stored compactly, read back as the (kinds, text) tuples they replace."""
+
+import json
+import multiprocessing
+import pickle
+
+import pytest
+
+from scanner.engine.inputs import Inputs
+
+TRICKY = '{"kind": {"kind": "Pod"}, "object": {"metadata": {"name": "a}b \\"review\\": \\u00e9 \u00e9 \U0001f600"}}}'
+
+
+def _filled() -> Inputs:
+    inputs = Inputs()
+    first = inputs.add_review(TRICKY)
+    second = inputs.add_review("{}")
+    inputs.add(("K8sA", "K8sB"), '{"key": "\\"review\\":"}', first)
+    inputs.add(("K8sA",), "{}", second)
+    inputs.add(("K8sC",), '{"n": 1}', first)  # a second parameter set judging the same review
+    return inputs
+
+
+def test_a_unit_is_its_kinds_and_the_parameters_and_review_it_was_made_with():
+    inputs = _filled()
+    assert len(inputs) == 3
+    kinds, text = inputs[0]
+    assert kinds == ("K8sA", "K8sB")
+    assert json.loads(text) == {"parameters": {"key": '"review":'}, "review": json.loads(TRICKY)}
+    assert inputs[1] == (("K8sA",), '{"parameters":{},"review":{}}')
+    assert json.loads(inputs[2][1]) == {"parameters": {"n": 1}, "review": json.loads(TRICKY)}
+    assert inputs.review(0) == TRICKY and inputs.review(1) == "{}"
+
+
+def test_it_reads_like_the_list_of_tuples_it_replaces():
+    inputs = _filled()
+    as_list = [inputs[0], inputs[1], inputs[2]]
+    assert list(inputs) == as_list
+    assert inputs[-1] == as_list[-1]
+    assert [kinds for kinds, _ in inputs] == [("K8sA", "K8sB"), ("K8sA",), ("K8sC",)]
+    assert inputs.index(as_list[1]) == 1 and as_list[2] in inputs
+
+
+def test_an_empty_one_has_no_units():
+    inputs = Inputs()
+    assert len(inputs) == 0 and list(inputs) == []
+    with pytest.raises(IndexError):
+        inputs[0]
+
+
+def test_out_of_range_indices_and_reviews_are_refused():
+    inputs = _filled()
+    with pytest.raises(IndexError):
+        inputs[3]
+    with pytest.raises(IndexError):
+        inputs.add(("K8sA",), "{}", 2)  # no such review
+    with pytest.raises(IndexError):
+        inputs.add(("K8sA",), "{}", -1)
+    with pytest.raises(TypeError):
+        inputs[0:1]  # type: ignore[index]
+
+
+def test_it_survives_pickling_as_sent_to_a_trial_child():
+    inputs = _filled()
+    copy = pickle.loads(pickle.dumps(inputs))
+    assert list(copy) == list(inputs)
+
+
+def _read_in_child(inputs: Inputs, conn) -> None:
+    conn.send(list(inputs))
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
+def test_a_forked_child_reads_the_same_units():
+    inputs = _filled()
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=_read_in_child, args=(inputs, child))
+    process.start()
+    assert parent.recv() == list(inputs)
+    process.join(10)
+    assert process.exitcode == 0
