@@ -163,6 +163,7 @@ def evaluate(
     if on_total:
         on_total(sum(len(unit.constraints) for unit in plan.units))
     run = runner.run(backend, plan.inputs, timeout=timeout, workers=workers, on_progress=on_progress)
+    plan.inputs = Inputs()  # the reviews' text, one buffer of its own, goes back to the system before the findings
     failures = _collect_findings(run, plan, templates, real, resources, out)
     _say_not_evaluated(plan, resources, out)
     _say_errors(run, failures, out)
@@ -308,7 +309,7 @@ def _collect_findings(run: runner.RunResult, plan: _Plan, templates: TemplateSet
     failures: dict[str, list[str]] = {}
     implied: list[tuple[tuple[Any, ...], Finding]] = []
     said: set[tuple[Any, ...]] = set()  # (constraint, occurrence, field path) the objects themselves reported
-    for unit_index, outcomes in sorted(run.outcomes.items()):
+    for unit_index, outcomes in run.in_order():
         unit = plan.units[unit_index]
         res = unit.resource
         for kind, outcome in sorted(outcomes.items()):

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import gc
 import os
+import pickle
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
@@ -46,8 +47,40 @@ _STATE: tuple[Backend, Sequence[Unit]] | None = None
 
 @dataclass(slots=True)
 class RunResult:
-    outcomes: dict[int, dict[str, Outcome]] = field(default_factory=dict)  # unit index -> kind -> outcome
+    """What the workers found. Their results stay as they arrived, pickled (about a fifth of their size as
+    objects), until they are read: `in_order` unpacks one batch's units at a time."""
+
+    # first unit index of a batch -> its pickled [(unit index, {kind: outcome})] lists (a failed batch split by kind
+    # gives several for the same units)
+    batches: dict[int, list[bytes]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)  # kind -> why the template failed
+    _outcomes: dict[int, dict[str, Outcome]] | None = None
+
+    def add(self, start: int, pickled: bytes) -> None:
+        """The pickled results of a batch of the units from ``start`` on."""
+        if self._outcomes is not None:
+            raise RuntimeError("results were already unpacked")
+        self.batches.setdefault(start, []).append(pickled)
+
+    def in_order(self) -> Iterator[tuple[int, dict[str, Outcome]]]:
+        """(unit index, kind -> outcome) for every unit with an outcome, by index; only non-empty outcomes."""
+        if self._outcomes is not None:
+            yield from sorted(self._outcomes.items())
+            return
+        for start in sorted(self.batches):
+            merged: dict[int, dict[str, Outcome]] = {}
+            for pickled in self.batches[start]:
+                for index, outcomes in pickle.loads(pickled):
+                    merged.setdefault(index, {}).update(outcomes)
+            yield from sorted(merged.items())
+
+    @property
+    def outcomes(self) -> dict[int, dict[str, Outcome]]:
+        """Unit index -> kind -> outcome, all unpacked at once (and kept)."""
+        if self._outcomes is None:
+            self._outcomes = dict(self.in_order())
+            self.batches = {}
+        return self._outcomes
 
 
 def _units_for(units: Sequence[Unit], job: Job) -> list[tuple[int, Unit]]:
@@ -90,7 +123,7 @@ def _worker_loop(conn: Connection) -> None:
         if job is None:
             return
         try:
-            conn.send(("ok", _run_job(backend, units, job)))
+            conn.send(("ok", pickle.dumps(_run_job(backend, units, job), pickle.HIGHEST_PROTOCOL)))
         except Exception as exc:  # the engine's own failure, pinned on a template by splitting the batch
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
@@ -121,9 +154,9 @@ class _Scheduler:
     def _weight(self, job: Job) -> int:
         return sum(len(kinds) for kinds, _ in (u for _, u in _units_for(self.units, job)))
 
-    def done(self, job: Job, pairs: list[tuple[int, dict[str, Outcome]]]) -> None:
-        for index, outcomes in pairs:
-            self.result.outcomes.setdefault(index, {}).update(outcomes)
+    def done(self, job: Job, pickled: bytes) -> None:
+        """``job`` finished: its pickled [(unit index, {kind: outcome})] list, as `_run_job` gives it."""
+        self.result.add(job.start, pickled)
         if self.on_progress:
             self.on_progress(self._weight(job))
 
@@ -183,7 +216,7 @@ def can_fork() -> bool:
 def _run_in_process(backend: Backend, scheduler: _Scheduler) -> RunResult:
     while (job := scheduler.next_job()) is not None:
         try:
-            scheduler.done(job, _run_job(backend, scheduler.units, job))
+            scheduler.done(job, pickle.dumps(_run_job(backend, scheduler.units, job), pickle.HIGHEST_PROTOCOL))
         except TimeoutError as exc:
             scheduler.failed(job, str(exc))
         except Exception as exc:  # a backend failure must not end the scan
