@@ -101,20 +101,24 @@ class Positions(Mapping[FieldPath, Position]):
     """The positions of one document's fields: a read-only mapping, stored compactly.
 
     Each field is its path's number in `FIELD_PATHS` and four 0-based numbers (line, column, end line, end column,
-    lines counted from the document's chunk), kept in arrays sorted by path number for a binary search; `Position`
-    objects are made only when asked for. Iteration follows the order the fields were first recorded in, as the
-    dict this replaces did.
+    lines counted from the document's chunk), all in one array: the path numbers sorted (for a binary search), the
+    same numbers in the order the fields were first recorded in (iteration follows it, as the dict this replaces
+    did), then the four numbers of each field in sorted order. Two bytes a number when they all fit, four
+    otherwise; `Position` objects are made only when asked for.
     """
 
-    __slots__ = ("_line_base", "_marks", "_numbers", "_order")
+    __slots__ = ("_count", "_data", "_line_base")
 
     def __init__(self, fields: dict[int, tuple[int, int, int, int]], line_base: int = 1) -> None:
         """From {path number: (line, column, end line, end column)} in the order the fields were recorded;
         ``line_base`` is added to lines and 1 to columns."""
         numbers = sorted(fields)
-        self._numbers = array("I", numbers)
-        self._marks = array("I", chain.from_iterable(map(fields.__getitem__, numbers)))
-        self._order = array("I", fields)
+        values = [*numbers, *fields, *chain.from_iterable(map(fields.__getitem__, numbers))]
+        try:
+            self._data = array("H", values)
+        except OverflowError:  # a number of 65,536 or more (a long document, a long line)
+            self._data = array("I", values)
+        self._count = len(numbers)
         self._line_base = line_base
 
     def _slot(self, path: object) -> int | None:
@@ -127,12 +131,13 @@ class Positions(Mapping[FieldPath, Position]):
         return self._slot_of(number)
 
     def _slot_of(self, number: int) -> int | None:
-        numbers = self._numbers
-        at = bisect.bisect_left(numbers, number)
-        return at if at < len(numbers) and numbers[at] == number else None
+        data, count = self._data, self._count
+        at = bisect.bisect_left(data, number, 0, count)
+        return at if at < count and data[at] == number else None
 
     def _position(self, slot: int) -> Position:
-        line, column, end_line, end_column = self._marks[4 * slot:4 * slot + 4]
+        at = 2 * self._count + 4 * slot
+        line, column, end_line, end_column = self._data[at:at + 4]
         base = self._line_base
         return Position(line + base, column + 1, end_line + base, end_column + 1)
 
@@ -149,31 +154,35 @@ class Positions(Mapping[FieldPath, Position]):
     def __contains__(self, path: object) -> bool:
         return self._slot(path) is not None
 
+    def _order(self) -> array[int]:
+        """The path numbers in the order the fields were recorded."""
+        return self._data[self._count:2 * self._count]
+
     def __iter__(self) -> Iterator[FieldPath]:
         paths = FIELD_PATHS.paths
-        return (paths[number] for number in self._order)
+        return (paths[number] for number in self._order())
 
     def __len__(self) -> int:
-        return len(self._numbers)
+        return self._count
 
     def items(self) -> Iterator[tuple[FieldPath, Position]]:  # type: ignore[override]
         paths = FIELD_PATHS.paths
-        return ((paths[number], self._position(self._recorded(number))) for number in self._order)
+        return ((paths[number], self._position(self._recorded(number))) for number in self._order())
 
     def _recorded(self, number: int) -> int:
         """The slot of a path number this document has."""
-        return bisect.bisect_left(self._numbers, number)
+        return bisect.bisect_left(self._data, number, 0, self._count)
 
     def _marks_of(self, number: int) -> tuple[int, ...]:
-        slot = self._recorded(number)
-        return tuple(self._marks[4 * slot:4 * slot + 4])
+        at = 2 * self._count + 4 * self._recorded(number)
+        return tuple(self._data[at:at + 4])
 
     def below(self, prefix: FieldPath) -> dict[str | int, Positions]:
         """The fields under ``prefix``, grouped by the key that follows it and re-rooted at that key's value (the
         items of a `kind: List`: ``below(("items",))[3]`` are item 3's own positions)."""
         groups: dict[str | int, dict[int, tuple[int, int, int, int]]] = {}
         depth, paths = len(prefix), FIELD_PATHS.paths
-        for number in self._order:
+        for number in self._order():
             path = paths[number]
             if len(path) > depth and path[:depth] == prefix:
                 group = groups.setdefault(path[depth], {})
@@ -182,7 +191,7 @@ class Positions(Mapping[FieldPath, Position]):
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickled with the paths themselves: path numbers mean nothing in another process."""
-        fields = {FIELD_PATHS.paths[number]: self._marks_of(number) for number in self._order}
+        fields = {FIELD_PATHS.paths[number]: self._marks_of(number) for number in self._order()}
         return _unpickle_positions, (fields, self._line_base)
 
     def __repr__(self) -> str:

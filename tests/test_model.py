@@ -228,6 +228,19 @@ def test_positions_behave_like_the_dict_they_replace() -> None:
                         positions[probe]
 
 
+def test_positions_take_two_bytes_a_number_when_all_fit_and_four_otherwise() -> None:
+    import sys
+
+    small = [(("spec", "containers", i, "name"), (i, 4, i, 65_535)) for i in range(30)]
+    large = [*small[:-1], (small[-1][0], (65_536, 0, 65_536, 3))]  # one number past two bytes
+    for fields in (small, large):
+        positions, expected = _positions_and_dict(fields, line_base=7)
+        assert list(positions.items()) == list(expected.items()) and len(positions) == 30
+        assert positions[("spec", "containers", 29, "name")] == expected[("spec", "containers", 29, "name")]
+    compact, wide = _positions_and_dict(small)[0], _positions_and_dict(large)[0]
+    assert sys.getsizeof(compact._data) < sys.getsizeof(wide._data) * 0.6
+
+
 def test_positions_edge_cases_match_a_dict() -> None:
     from scanner.model import Position
 
