@@ -25,6 +25,7 @@ from scanner.errors import UsageError
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 _DIR_FLAGS = os.O_RDONLY | _DIRECTORY | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+WRITE_CHUNK = 1 << 20  # characters encoded and written at a time
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 # POSIX (Linux, macOS): directory fds, openat/mkdirat/renameat. Elsewhere reports go to stdout only.
 SUPPORTED = bool(_NOFOLLOW and _DIRECTORY) and {os.open, os.mkdir, os.rename, os.stat} <= os.supports_dir_fd
@@ -164,7 +165,6 @@ def _check_target(dir_fd: int, target: Path) -> None:
 
 def _write_temp(dir_fd: int, target: Path, text: str) -> str:
     """A new temporary file next to ``target`` (in ``dir_fd``) holding ``text``; returns its name."""
-    data = text.encode("utf-8")
     for _ in range(100):
         temp = f".{target.name}.{secrets.token_hex(6)}.tmp"
         try:
@@ -175,10 +175,14 @@ def _write_temp(dir_fd: int, target: Path, text: str) -> str:
             raise UsageError(f"{target}: cannot write report: {_reason(exc)}") from None
         try:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+                for start in range(0, len(text), WRITE_CHUNK):  # never a second copy of a large report
+                    handle.write(text[start:start + WRITE_CHUNK].encode("utf-8"))
         except OSError as exc:
             os.unlink(temp, dir_fd=dir_fd)
             raise UsageError(f"{target}: cannot write report: {_reason(exc)}") from None
+        except BaseException:  # text that cannot be encoded, an interrupt: no temporary file left behind
+            os.unlink(temp, dir_fd=dir_fd)
+            raise
         return temp
     raise UsageError(f"{target}: cannot write report: no free temporary file name")
 

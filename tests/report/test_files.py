@@ -26,6 +26,23 @@ def test_writes_nested_new_file_exactly_and_leaves_no_temporary_file(cwd: Path) 
     assert os.listdir(cwd / "a" / "b") == ["r.json"]
 
 
+def test_a_text_longer_than_a_chunk_is_written_exactly(cwd: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import scanner.safe_files
+
+    monkeypatch.setattr(scanner.safe_files, "WRITE_CHUNK", 7)
+    text = "".join(f"{i}:é€\U0001f600\n" for i in range(50))  # chunks end inside multi-byte characters' runs
+    write_file(Path("r.txt"), text)
+    assert (cwd / "r.txt").read_bytes() == text.encode()
+    write_file(Path("e.txt"), "")
+    assert (cwd / "e.txt").read_bytes() == b""
+
+
+def test_text_that_cannot_be_encoded_leaves_no_file(cwd: Path) -> None:
+    with pytest.raises(UnicodeEncodeError):
+        write_file(Path("r.txt"), "a\ud800b")
+    assert os.listdir(cwd) == []
+
+
 def test_replaces_an_existing_file_by_rename(cwd: Path) -> None:
     target = cwd / "r.txt"
     target.write_text("old")
