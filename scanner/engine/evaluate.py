@@ -306,6 +306,11 @@ def _collect_findings(run: runner.RunResult, plan: _Plan, templates: TemplateSet
     """Violations -> findings (an implied Pod's only where its parent did not say the same); kind -> failures."""
     index = _Index(real)
     where = occurrences(resources)
+    seen: dict[Any, Any] = {}  # what many findings repeat (labels, occurrences, field paths), kept once
+
+    def once(value: Any) -> Any:
+        return seen.setdefault(value, value)
+
     failures: dict[str, list[str]] = {}
     implied: list[tuple[tuple[Any, ...], Finding]] = []
     said: set[tuple[Any, ...]] = set()  # (constraint, occurrence, field path) the objects themselves reported
@@ -318,8 +323,8 @@ def _collect_findings(run: runner.RunResult, plan: _Plan, templates: TemplateSet
                 continue
             for constraint in unit.constraints[kind]:
                 for violation in outcome:
-                    finding = _finding(templates.templates[kind], constraint, res, violation, index, where)
-                    key = (constraint.label, finding.occurrence, finding.field_path)
+                    finding = _finding(templates.templates[kind], constraint, res, violation, index, where, once)
+                    key = (finding.constraint, finding.occurrence, finding.field_path)
                     if res.parent is None:
                         said.add(key)
                         out.findings.append(finding)
@@ -356,7 +361,9 @@ def _say_errors(run: runner.RunResult, failures: dict[str, list[str]], out: Eval
 
 
 def _finding(template: Template, constraint: Constraint, res: Resource, violation: dict[str, Any],
-             index: _Index, where: dict[int, tuple[ResourceId, str, int]]) -> Finding:
+             index: _Index, where: dict[int, tuple[ResourceId, str, int]], once: Callable[[Any], Any]) -> Finding:
+    """The finding of one violation; ``once`` gives back the first equal value it was given (texts and paths that
+    many findings repeat are kept once)."""
     rule = template.rule
     assert rule is not None
     details = violation["details"] if isinstance(violation.get("details"), dict) else {}
@@ -367,6 +374,7 @@ def _finding(template: Template, constraint: Constraint, res: Resource, violatio
         message = f"[Implied by {res.implied_by}] {message}"
         path = (*res.parent_path, *path) if path else ()
         res = res.parent
+    path = once(path)
     known = where.get(id(res))
     ident, source, ordinal = known if known is not None else (res.identity, res.path, 0)
     return Finding(
@@ -379,11 +387,11 @@ def _finding(template: Template, constraint: Constraint, res: Resource, violatio
         location=location,
         field_path=path,
         remediation=rule.remediation,
-        constraint=constraint.label,
+        constraint=once(constraint.label),
         enforcement_action=constraint.enforcement_action,
         related=_related(details, index),
         # a second constraint of the same template is a distinct finding
         fingerprint=fingerprint(rule.id if constraint.name == rule.id else f"{rule.id}/{constraint.name}",
                                 ident, path, message, f"{source}#{ordinal}"),
-        occurrence=res.occurrence,
+        occurrence=once(res.occurrence),
     )
