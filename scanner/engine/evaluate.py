@@ -66,22 +66,21 @@ def harm_severity(rule: Rule, details: dict[str, Any]) -> Severity:
     return rule.severity
 
 
-def occurrences(resources: list[Resource]) -> dict[int, tuple[ResourceId, str, int]]:
-    """id(resource) -> (its identity, source path, ordinal among objects of the same identity in that source).
+def occurrences(resources: list[Resource]) -> dict[int, int]:
+    """id(resource) -> its ordinal among the objects of the same identity (`Resource.identity`) in its source.
 
     Two copies of one object (same apiVersion group/kind/namespace/name) in different files, or twice in one file,
     are different occurrences: their findings and suppressions never merge. The ordinal, unlike the document
     index, does not change when unrelated documents are added above.
     """
-    counts: dict[tuple[str, ResourceId], int] = {}
-    out: dict[int, tuple[ResourceId, str, int]] = {}
+    counts: dict[tuple[str, str, str, str, str | None], int] = {}  # (source, the identity's fields) -> seen
+    out: dict[int, int] = {}
     for res in resources:
         if res.parent is not None:
             continue
-        ident = res.identity
-        key = (res.path, ident)
-        out[id(res)] = (ident, res.path, counts.get(key, 0))
-        counts[key] = counts.get(key, 0) + 1
+        key = (res.path, res.api_version, res.kind, res.name, res.namespace)
+        out[id(res)] = counts.get(key, 0)
+        counts[key] = out[id(res)] + 1
     return out
 
 
@@ -361,7 +360,7 @@ def _say_errors(run: runner.RunResult, failures: dict[str, list[str]], out: Eval
 
 
 def _finding(template: Template, constraint: Constraint, res: Resource, violation: dict[str, Any],
-             index: _Index, where: dict[int, tuple[ResourceId, str, int]], once: Callable[[Any], Any]) -> Finding:
+             index: _Index, where: dict[int, int], once: Callable[[Any], Any]) -> Finding:
     """The finding of one violation; ``once`` gives back the first equal value it was given (texts and paths that
     many findings repeat are kept once)."""
     rule = template.rule
@@ -375,8 +374,7 @@ def _finding(template: Template, constraint: Constraint, res: Resource, violatio
         path = (*res.parent_path, *path) if path else ()
         res = res.parent
     path = once(path)
-    known = where.get(id(res))
-    ident, source, ordinal = known if known is not None else (res.identity, res.path, 0)
+    ident = once(res.identity)
     return Finding(
         rule_id=rule.id,
         severity=severity_for(harm_severity(rule, details), constraint.enforcement_action),
@@ -392,6 +390,6 @@ def _finding(template: Template, constraint: Constraint, res: Resource, violatio
         related=_related(details, index),
         # a second constraint of the same template is a distinct finding
         fingerprint=fingerprint(rule.id if constraint.name == rule.id else f"{rule.id}/{constraint.name}",
-                                ident, path, message, f"{source}#{ordinal}"),
+                                ident, path, message, f"{res.path}#{where.get(id(res), 0)}"),
         occurrence=once(res.occurrence),
     )
