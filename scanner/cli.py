@@ -258,8 +258,10 @@ def _emit(results: list[ScanResult], fmt: Format, output: Path | None, quiet: bo
         view = rich_report.View.terminal(chosen, fail_on.threshold(), show_suppressed)
         rich_report.print_guarded(results, console, view)
         return
-    else:
+    elif output is None:
         text = report.render(fmt.value, results, threshold=fail_on.threshold())
+    else:
+        text = report.produce(fmt.value, results, threshold=fail_on.threshold())  # JSON and SARIF piece by piece
     if output is None:
         sys.stdout.write(text)
         return

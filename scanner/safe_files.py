@@ -18,9 +18,13 @@ import errno
 import os
 import secrets
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from scanner.errors import UsageError
+
+# A file's text, or a function that hands it to a write function piece by piece (a large report, never one string).
+Text = str | Callable[[Callable[[str], None]], None]
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
@@ -31,7 +35,7 @@ _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_
 SUPPORTED = bool(_NOFOLLOW and _DIRECTORY) and {os.open, os.mkdir, os.rename, os.stat} <= os.supports_dir_fd
 
 
-def write_file(path: Path, text: str) -> Path:
+def write_file(path: Path, text: Text) -> Path:
     """Write ``text`` (UTF-8, ``\\n`` line ends) to ``path`` atomically, creating missing directories.
 
     A UsageError names the path and the reason when it cannot be done safely.
@@ -39,7 +43,7 @@ def write_file(path: Path, text: str) -> Path:
     return write_files(path.parent, {path.name: text}, shown=path)[0]
 
 
-def write_files(directory: Path, texts: dict[str, str], *, shown: Path | None = None) -> list[Path]:
+def write_files(directory: Path, texts: dict[str, Text], *, shown: Path | None = None) -> list[Path]:
     """Write every ``name -> text`` into ``directory`` (created if needed): all of them, or none on failure.
 
     ``shown`` is the path errors name (default: ``directory``).
@@ -163,7 +167,7 @@ def _check_target(dir_fd: int, target: Path) -> None:
         raise UsageError(f"{target}: cannot write report: {problem}")
 
 
-def _write_temp(dir_fd: int, target: Path, text: str) -> str:
+def _write_temp(dir_fd: int, target: Path, text: Text) -> str:
     """A new temporary file next to ``target`` (in ``dir_fd``) holding ``text``; returns its name."""
     for _ in range(100):
         temp = f".{target.name}.{secrets.token_hex(6)}.tmp"
@@ -175,8 +179,14 @@ def _write_temp(dir_fd: int, target: Path, text: str) -> str:
             raise UsageError(f"{target}: cannot write report: {_reason(exc)}") from None
         try:
             with os.fdopen(fd, "wb") as handle:
-                for start in range(0, len(text), WRITE_CHUNK):  # never a second copy of a large report
-                    handle.write(text[start:start + WRITE_CHUNK].encode("utf-8"))
+                def put(piece: str) -> None:
+                    for start in range(0, len(piece), WRITE_CHUNK):  # never a second copy of a large report
+                        handle.write(piece[start:start + WRITE_CHUNK].encode("utf-8"))
+
+                if isinstance(text, str):
+                    put(text)
+                else:
+                    text(put)
         except OSError as exc:
             os.unlink(temp, dir_fd=dir_fd)
             raise UsageError(f"{target}: cannot write report: {_reason(exc)}") from None

@@ -1,6 +1,9 @@
 """Report stage: one module per output format, each a pure `render(results) -> str` over `ScanResult`s.
 
-`FORMATS` is the registry the CLI's `--format` chooses from; `write_report_dir` writes every format at once.
+`FORMATS` is the registry the CLI's `--format` chooses from; `write_report_dir` writes every format at once. The
+formats whose files grow largest (JSON, SARIF) also have `producer(results)`: the report built, and a function that
+hands its text to a write function piece by piece; `produce` gives that to the file writer (`scanner.safe_files`),
+so such a report file is never held as one string.
 Keyword options (e.g. ``threshold``, the fail threshold the verdict is judged by) reach only the renderers whose
 signature names them.
 """
@@ -16,6 +19,7 @@ from typing import Any
 from scanner.model import ScanResult
 
 Renderer = Callable[..., str]  # (results, **options) -> text
+Producer = Callable[[Callable[[str], None]], None]  # hands a report's text to a write function, piece by piece
 
 
 def _lazy(module: str, function: str) -> Renderer:
@@ -30,6 +34,23 @@ def _lazy(module: str, function: str) -> Renderer:
     renderer.__name__ = renderer.__qualname__ = f"{module}.{function}"
     return renderer
 
+
+def _lazy_producer(module: str) -> Callable[..., Producer]:
+    """The module's `producer`, imported on first use; options as `_lazy`."""
+
+    def producer(results: ScanResult | Sequence[ScanResult], **options: Any) -> Producer:
+        make: Callable[..., Producer] = importlib.import_module(f"scanner.report.{module}").producer
+        accepted = inspect.signature(make).parameters
+        return make(results, **{key: value for key, value in options.items() if key in accepted})
+
+    return producer
+
+
+# formats written piece by piece: format name (or --report-dir file name) -> producer
+_PRODUCERS: dict[str, Callable[..., Producer]] = {
+    "json": _lazy_producer("json_report"), "kguard.json": _lazy_producer("json_report"),
+    "sarif": _lazy_producer("sarif"), "kguard.sarif": _lazy_producer("sarif"),
+}
 
 FORMATS: dict[str, Renderer] = {
     "rich": _lazy("rich_report", "render"),
@@ -58,13 +79,22 @@ def render(format_name: str, results: ScanResult | Sequence[ScanResult], **optio
     return renderer(results, **options)
 
 
+def produce(format_name: str, results: ScanResult | Sequence[ScanResult], **options: Any) -> str | Producer:
+    """What `scanner.safe_files` writes for a report file: a `Producer` for the formats written piece by piece,
+    the rendered text for the others (unknown names as `render`)."""
+    producer = _PRODUCERS.get(format_name)
+    return producer(results, **options) if producer is not None else render(format_name, results, **options)
+
+
 def write_report_dir(results: ScanResult | Sequence[ScanResult], directory: Path, **options: Any) -> list[Path]:
     """Write kguard.sarif, kguard.json, kguard.txt, kguard.md and kguard.html into ``directory`` (created if needed).
 
-    Every file is rendered before any is written, and written through a temporary file renamed into place, all
-    or none (`scanner.safe_files`): a symlinked report file or directory is refused, never followed.
+    Every report is built before any file is written (JSON and SARIF are then serialised as they are written), each
+    file is written to a temporary file renamed into place when all are complete, all or none
+    (`scanner.safe_files`): a symlinked report file or directory is refused, never followed.
     """
     from scanner.safe_files import write_files
 
-    texts = {name: renderer(results, **options) for name, renderer in REPORT_FILES.items()}
+    texts = {name: (_PRODUCERS[name](results, **options) if name in _PRODUCERS else renderer(results, **options))
+             for name, renderer in REPORT_FILES.items()}
     return write_files(directory, texts)

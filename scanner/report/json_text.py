@@ -2,8 +2,9 @@
 
 The standard library serialises indented JSON with nested generators in pure Python; the reports of a large scan
 (tens of MB) spent most of their time there. `dumps` writes the same text with plain recursion into one list of
-parts: strings are still escaped by the standard library's own (C) string encoder, numbers are written by `repr`
-as `json` writes them, and keys, `default`, circular references and errors follow `json`'s rules.
+parts (`dump` hands it to a write function in pieces of about a megabyte instead, so that a large report is never
+held as one string): strings are still escaped by the standard library's own (C) string encoder, numbers are
+written by `repr` as `json` writes them, and keys, `default`, circular references and errors follow `json`'s rules.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from json.encoder import encode_basestring  # ensure_ascii=False's string encoder (the C one where available)
 from typing import Any
 
+FLUSH_PARTS = 1024  # `dump`: parts gathered before a piece is written (a report's findings are one part each)
 _INFINITY = float("inf")
 _int_text = int.__repr__  # as `json` writes ints (and int subclasses such as IntEnum members)
 _float_repr = float.__repr__
@@ -24,6 +26,15 @@ def dumps(data: Any, default: Callable[[Any], Any] = str, *, end: str = "") -> s
     _Writer(out, default).value(data, "\n")
     out.append(end)
     return "".join(out)
+
+
+def dump(data: Any, write: Callable[[str], None], default: Callable[[Any], Any] = str, *, end: str = "") -> None:
+    """`dumps`'s text handed to ``write`` piece by piece: a piece is written whenever `FLUSH_PARTS` parts have
+    gathered at the outermost level, after a list member (in a report's list of findings, that many findings)."""
+    writer = _Writer([], default, write)
+    writer.value(data, "\n")
+    writer.out.append(end)
+    writer.flush()
 
 
 def _float_text(value: float) -> str:
@@ -65,12 +76,22 @@ def _key_text(key: Any) -> str:
 
 
 class _Writer:
-    """Appends the text of one document to ``out``; ``pad`` is a newline plus the current indentation."""
+    """Appends the text of one document to ``out``; ``pad`` is a newline plus the current indentation. With a
+    ``sink``, the parts gathered at the outermost level go to it every `FLUSH_PARTS` parts, checked after each
+    member of a list (the parts of a member being joined into one string never do: they are not yet in place)."""
 
-    def __init__(self, out: list[str], default: Callable[[Any], Any]) -> None:
-        self.out = out
+    def __init__(self, out: list[str], default: Callable[[Any], Any],
+                 sink: Callable[[str], None] | None = None) -> None:
+        self.out = self.root = out
         self.default = default
+        self.sink = sink
         self.open: set[int] = set()  # ids of the containers being written (a repeat is a circular reference)
+
+    def flush(self) -> None:
+        """Hand what is gathered at the outermost level to the sink."""
+        if self.sink is not None and self.root:
+            self.sink("".join(self.root))
+            self.root.clear()
 
     def value(self, value: Any, pad: str) -> None:
         kind = type(value)
@@ -143,5 +164,7 @@ class _Writer:
                 self.out = outer
             else:
                 self.item(member, inner)
+            if self.sink is not None and self.out is self.root and len(self.root) >= FLUSH_PARTS:
+                self.flush()
         self.out.append(pad + "]")
         self.open.discard(id(items))

@@ -86,6 +86,20 @@ def render(results: ScanResult | Sequence[ScanResult], *, source_root: Path | No
     ``source_root`` only matters for absolute finding paths, which are made relative to it (default: cwd).
     ``baseline_state`` (`kguard diff`) gives each result its `baselineState`: new, absent, unchanged or updated.
     """
+    return escape_json(json_text.dumps(_log(results, source_root, baseline_state), end="\n"))
+
+
+def producer(results: ScanResult | Sequence[ScanResult], *, source_root: Path | None = None,
+             baseline_state: BaselineState | None = None) -> Callable[[Callable[[str], None]], None]:
+    """`render`'s text as a function that hands it to a write function piece by piece (a large log is never held
+    as one string). The log is built here, so its errors come before anything is written."""
+    log = _log(results, source_root, baseline_state)
+    return lambda write: json_text.dump(log, lambda piece: write(escape_json(piece)), end="\n")
+
+
+def _log(results: ScanResult | Sequence[ScanResult], source_root: Path | None,
+         baseline_state: BaselineState | None) -> dict[str, Any]:
+    """The SARIF log as JSON data."""
     runs = as_results(results)
     ids = [automation_id(result) for result in runs]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
@@ -96,7 +110,7 @@ def render(results: ScanResult | Sequence[ScanResult], *, source_root: Path | No
         version=SARIF_VERSION,
         schema_uri=SCHEMA_URI,
     )
-    return escape_json(json_text.dumps(to_json(log), end="\n"))
+    return to_json(log)
 
 
 def automation_id(result: ScanResult) -> str:

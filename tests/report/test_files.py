@@ -37,6 +37,30 @@ def test_a_text_longer_than_a_chunk_is_written_exactly(cwd: Path, monkeypatch: p
     assert (cwd / "e.txt").read_bytes() == b""
 
 
+def test_a_producer_writes_its_pieces_in_order(cwd: Path) -> None:
+    def produce(write):
+        for piece in ("{", "", "\n  \"é\": 1", "\n}\n"):
+            write(piece)
+
+    write_files(cwd / "r", {"a.json": produce, "b.txt": "plain"})
+    assert (cwd / "r" / "a.json").read_bytes() == '{\n  "é": 1\n}\n'.encode()
+    assert sorted(os.listdir(cwd / "r")) == ["a.json", "b.txt"]
+
+
+def test_a_producer_that_fails_midway_leaves_no_file(cwd: Path) -> None:
+    (cwd / "r").mkdir()
+    (cwd / "r" / "old.txt").write_text("old")
+
+    def produce(write):
+        write("half of it")
+        raise ValueError("broken report")
+
+    with pytest.raises(ValueError, match="broken report"):
+        write_files(cwd / "r", {"a.txt": "first", "old.txt": produce})
+    assert os.listdir(cwd / "r") == ["old.txt"]  # all or none: no temporary file, the old one untouched
+    assert (cwd / "r" / "old.txt").read_text() == "old"
+
+
 def test_text_that_cannot_be_encoded_leaves_no_file(cwd: Path) -> None:
     with pytest.raises(UnicodeEncodeError):
         write_file(Path("r.txt"), "a\ud800b")

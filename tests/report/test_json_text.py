@@ -1,4 +1,5 @@
-"""json_text.dumps writes exactly what json.dumps(indent=2, ensure_ascii=False, default=str) writes."""
+"""json_text.dumps writes exactly what json.dumps(indent=2, ensure_ascii=False, default=str) writes; json_text.dump
+hands the same text to a write function piece by piece."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scanner.model import Severity
-from scanner.report.json_text import dumps
+from scanner.report import json_text
+from scanner.report.json_text import dump, dumps
 
 
 def reference(data: Any) -> str:
@@ -55,6 +57,32 @@ documents = st.recursive(scalars, lambda inner: st.one_of(
 @given(documents)
 def test_any_document_is_written_as_json_dumps_writes_it(data: Any) -> None:
     assert dumps(data) == reference(data)
+
+
+def pieces(data: Any, flush_parts: int, end: str = "") -> list[str]:
+    out: list[str] = []
+    saved, json_text.FLUSH_PARTS = json_text.FLUSH_PARTS, flush_parts
+    try:
+        dump(data, out.append, end=end)
+    finally:
+        json_text.FLUSH_PARTS = saved
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(documents, st.integers(min_value=1, max_value=5))
+def test_dump_hands_on_the_same_text_in_pieces(data: Any, flush_parts: int) -> None:
+    assert "".join(pieces(data, flush_parts, end="\n")) == reference(data) + "\n"
+
+
+def test_a_large_document_goes_out_in_several_pieces_in_order() -> None:
+    """A report's findings: members of the outermost containers; a member being joined is never cut out of order."""
+    data = {"schema": 1, "findings": [{"id": i, "path": ["spec", i], "nested": {"a": [i, {"b": i}]}}
+                                      for i in range(50)], "summary": {"total": 50}}
+    out = pieces(data, flush_parts=4, end="\n")
+    assert len(out) > 10 and all(out)
+    assert "".join(out) == reference(data) + "\n"
+    assert len(pieces(data, flush_parts=10**6)) == 1  # under the threshold: one piece, as dumps writes it
 
 
 @pytest.mark.parametrize("data", [

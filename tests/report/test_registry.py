@@ -9,7 +9,8 @@ import pytest
 
 from scanner.cli import Format
 from scanner.model import ScanResult, Severity
-from scanner.report import FORMATS, REPORT_FILES, render, write_report_dir
+from scanner.report import FORMATS, REPORT_FILES, produce, render, write_report_dir
+from scanner.safe_files import write_file
 
 
 def test_formats_registry(scan_result: ScanResult) -> None:
@@ -48,6 +49,23 @@ def test_write_report_dir(tmp_path: Path, scan_result: ScanResult) -> None:
     first = {p.name: p.read_bytes() for p in paths}
     write_report_dir(scan_result, target)
     assert {p.name: p.read_bytes() for p in paths} == first
+
+
+def test_report_files_written_piece_by_piece_hold_the_rendered_text(tmp_path: Path, scan_result: ScanResult,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """JSON and SARIF files are serialised as they are written (`produce`), in many pieces here, byte for byte
+    what `render` gives; the other formats are rendered texts."""
+    import scanner.report.json_text as json_text
+
+    monkeypatch.setattr(json_text, "FLUSH_PARTS", 2)
+    for name in ("json", "sarif"):
+        assert callable(produce(name, scan_result))
+        write_file(tmp_path / f"r.{name}", produce(name, scan_result, threshold=Severity.HIGH))
+        assert (tmp_path / f"r.{name}").read_text(encoding="utf-8") == render(name, scan_result)
+    assert produce("markdown", scan_result) == render("markdown", scan_result)
+    write_report_dir(scan_result, tmp_path / "dir")
+    assert (tmp_path / "dir" / "kguard.sarif").read_text(encoding="utf-8") == render("sarif", scan_result)
+    assert (tmp_path / "dir" / "kguard.json").read_text(encoding="utf-8") == render("json", scan_result)
 
 
 def test_write_report_dir_writes_nothing_when_rendering_fails(tmp_path: Path, scan_result: ScanResult) -> None:
