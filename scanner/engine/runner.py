@@ -17,6 +17,7 @@ import os
 import pickle
 import tempfile
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -47,8 +48,8 @@ _STATE: tuple[Backend, Sequence[Unit]] | None = None
 
 @dataclass(slots=True)
 class RunResult:
-    """What the workers found. Their results stay as they arrived, pickled (about a fifth of their size as
-    objects), until they are read: `in_order` unpacks one batch's units at a time."""
+    """What the workers found. Their results stay as they arrived, pickled and compressed (`pack`: a small
+    fraction of their size as objects), until they are read: `in_order` unpacks one batch's units at a time."""
 
     # first unit index of a batch -> its pickled [(unit index, {kind: outcome})] lists (a failed batch split by kind
     # gives several for the same units)
@@ -70,7 +71,7 @@ class RunResult:
         for start in sorted(self.batches):
             merged: dict[int, dict[str, Outcome]] = {}
             for pickled in self.batches[start]:
-                for index, outcomes in pickle.loads(pickled):
+                for index, outcomes in unpack(pickled):
                     merged.setdefault(index, {}).update(outcomes)
             yield from sorted(merged.items())
 
@@ -81,6 +82,17 @@ class RunResult:
             self._outcomes = dict(self.in_order())
             self.batches = {}
         return self._outcomes
+
+
+def pack(pairs: list[tuple[int, dict[str, Outcome]]]) -> bytes:
+    """A batch's results as kept until read: pickled, then compressed (zlib's fastest level; violations repeat
+    their keys and messages)."""
+    return zlib.compress(pickle.dumps(pairs, pickle.HIGHEST_PROTOCOL), 1)
+
+
+def unpack(packed: bytes) -> list[tuple[int, dict[str, Outcome]]]:
+    """What `pack` packed."""
+    return pickle.loads(zlib.decompress(packed))
 
 
 def _units_for(units: Sequence[Unit], job: Job) -> list[tuple[int, Unit]]:
@@ -123,7 +135,7 @@ def _worker_loop(conn: Connection) -> None:
         if job is None:
             return
         try:
-            conn.send(("ok", pickle.dumps(_run_job(backend, units, job), pickle.HIGHEST_PROTOCOL)))
+            conn.send(("ok", pack(_run_job(backend, units, job))))
         except Exception as exc:  # the engine's own failure, pinned on a template by splitting the batch
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
@@ -216,7 +228,7 @@ def can_fork() -> bool:
 def _run_in_process(backend: Backend, scheduler: _Scheduler) -> RunResult:
     while (job := scheduler.next_job()) is not None:
         try:
-            scheduler.done(job, pickle.dumps(_run_job(backend, scheduler.units, job), pickle.HIGHEST_PROTOCOL))
+            scheduler.done(job, pack(_run_job(backend, scheduler.units, job)))
         except TimeoutError as exc:
             scheduler.failed(job, str(exc))
         except Exception as exc:  # a backend failure must not end the scan

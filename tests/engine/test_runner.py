@@ -1,17 +1,25 @@
-"""RunResult: batch results kept pickled as they arrive, read back in unit order."""
+"""RunResult: batch results kept packed (pickled, compressed) as they arrive, read back in unit order."""
 
 import pickle
 
 import pytest
 
 from scanner.engine.backend import EvalFailure
-from scanner.engine.runner import RunResult
+from scanner.engine.runner import RunResult, pack, unpack
 
 VIOLATION = [{"msg": "bad", "details": {"field_path": ["spec", 0]}}]
 
 
 def _pickled(pairs) -> bytes:
-    return pickle.dumps(pairs, pickle.HIGHEST_PROTOCOL)
+    return pack(pairs)  # what a worker sends
+
+
+def test_a_packed_batch_reads_back_the_same_and_is_smaller_than_its_pickle() -> None:
+    pairs = [(i, {"K8sA": [{"msg": f"container {i} runs privileged", "details": {"field_path": ["spec", i]}}],
+                  "K8sB": EvalFailure("boom")}) for i in range(200)]
+    packed = pack(pairs)
+    assert unpack(packed) == pairs
+    assert len(packed) * 4 < len(pickle.dumps(pairs, pickle.HIGHEST_PROTOCOL))
 
 
 def _result() -> RunResult:
