@@ -151,6 +151,13 @@ class RegorusBackend:
 
         runner.serve(conn, self, units)
 
+    def before_fork(self) -> None:
+        """Right before the runner forks its workers: compile the trusted library here (and evaluate its
+        precomputed rules), so that the workers share one compiled engine, copy-on-write, instead of each
+        compiling and precomputing its own. Templates that went through the trial child stay as they are."""
+        if self._trusted:
+            self._compile_pending()
+
     def in_process(self, units: Sequence[Unit]) -> bool:
         """Whether ``units`` are better evaluated in this process than in a forked worker (`runner.run` asks): only
         for kguard's own library, whose Rego is known, and little work, small enough that the time limit a worker

@@ -261,6 +261,9 @@ def _run_forked(backend: Backend, scheduler: _Scheduler, timeout: float, count: 
     global _STATE
     ctx = multiprocessing.get_context("fork")
     _STATE = (backend, scheduler.units)
+    before_fork = getattr(backend, "before_fork", None)  # work every worker would repeat, done once here
+    if before_fork is not None:
+        before_fork()
     gc.freeze()  # a worker that garbage-collected what exists now would copy every page it touches
     size = min(count, len(scheduler.jobs))
     take_worker = getattr(backend, "take_worker", None)  # a child of the backend's that has compiled everything

@@ -156,3 +156,25 @@ def test_cross_environment_reviews_read_the_handed_back_namespace_index_with_the
     assert with_index == without_index
     assert [len(v) for v in with_index] == [1, 1, 1, 0, 0, 1]  # qa is the only namespace of another environment
     assert all("namespace qa (environment staging)" in v[0] for v in with_index if v)
+
+
+def test_workers_share_the_library_compiled_before_they_fork() -> None:
+    """`runner.run` with workers: the trusted templates (and their precomputed rules) are compiled in this process
+    right before the fork (`before_fork`), once, and the workers' verdicts are those of an in-process evaluation."""
+    from scanner.engine import runner
+
+    units = [((AUTOMOUNT.kind,), _input(r)) for r in REVIEWED] * 3
+    forked, alone = RegorusBackend(), RegorusBackend()
+    data = inventory([*INVENTORY, *REVIEWED])
+    try:
+        forked.load([AUTOMOUNT], data)
+        assert not forked._home  # trusted: nothing compiled until it is needed
+        result = runner.run(forked, units, timeout=60, workers=2)
+        assert set(forked._home) == {AUTOMOUNT.kind}  # compiled here, before the workers forked
+        alone.load([AUTOMOUNT], data)
+        expected = {i: outcome for i, outcome in enumerate(alone.evaluate_units(units)) if any(outcome.values())}
+        assert result.outcomes == expected and not result.errors
+        assert len(expected) == 3  # the api Deployment (its account has no binding), reviewed three times
+    finally:
+        forked.close()
+        alone.close()
