@@ -131,13 +131,16 @@ class Positions(Mapping[FieldPath, Position]):
         return self._slot_of(number)
 
     def _slot_of(self, number: int) -> int | None:
-        data, count = self._data, self._count
-        at = bisect.bisect_left(data, number, 0, count)
-        return at if at < count and data[at] == number else None
+        at = self._recorded(number)
+        return at if at < self._count and self._data[at] == number else None
+
+    def _marks(self, slot: int) -> array[int]:
+        """The four 0-based numbers of the field in ``slot``."""
+        at = 2 * self._count + 4 * slot
+        return self._data[at:at + 4]
 
     def _position(self, slot: int) -> Position:
-        at = 2 * self._count + 4 * slot
-        line, column, end_line, end_column = self._data[at:at + 4]
+        line, column, end_line, end_column = self._marks(slot)
         base = self._line_base
         return Position(line + base, column + 1, end_line + base, end_column + 1)
 
@@ -170,12 +173,11 @@ class Positions(Mapping[FieldPath, Position]):
         return ((paths[number], self._position(self._recorded(number))) for number in self._order())
 
     def _recorded(self, number: int) -> int:
-        """The slot of a path number this document has."""
+        """The slot of a path number this document has (where it would be, when it has not)."""
         return bisect.bisect_left(self._data, number, 0, self._count)
 
     def _marks_of(self, number: int) -> tuple[int, ...]:
-        at = 2 * self._count + 4 * self._recorded(number)
-        return tuple(self._data[at:at + 4])
+        return tuple(self._marks(self._recorded(number)))
 
     def below(self, prefix: FieldPath) -> dict[str | int, Positions]:
         """The fields under ``prefix``, grouped by the key that follows it and re-rooted at that key's value (the
