@@ -23,8 +23,9 @@ from pathlib import Path
 
 from scanner.errors import UsageError
 
-# A file's text, or a function that hands it to a write function piece by piece (a large report, never one string).
-Text = str | Callable[[Callable[[str], None]], None]
+# A function that hands a file's text to a write function piece by piece (a large report, never one string).
+Producer = Callable[[Callable[[str], None]], None]
+Text = str | Producer  # what a file is written from
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)

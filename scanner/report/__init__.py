@@ -14,42 +14,33 @@ import importlib
 import inspect
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scanner.model import ScanResult
 
+if TYPE_CHECKING:
+    from scanner.safe_files import Producer
+
 Renderer = Callable[..., str]  # (results, **options) -> text
-Producer = Callable[[Callable[[str], None]], None]  # hands a report's text to a write function, piece by piece
 
 
-def _lazy(module: str, function: str) -> Renderer:
-    """A renderer that imports its module on first use (sarif-om and Rich cost tens of ms to import) and passes
-    on the options its function accepts."""
+def _lazy(module: str, function: str) -> Callable[..., Any]:
+    """The module's ``function`` of (results, **options), imported on first use (sarif-om and Rich cost tens of ms
+    to import), given the options it accepts."""
 
-    def renderer(results: ScanResult | Sequence[ScanResult], **options: Any) -> str:
-        render_fn: Renderer = getattr(importlib.import_module(f"scanner.report.{module}"), function)
-        accepted = inspect.signature(render_fn).parameters
-        return render_fn(results, **{key: value for key, value in options.items() if key in accepted})
+    def call(results: ScanResult | Sequence[ScanResult], **options: Any) -> Any:
+        fn = getattr(importlib.import_module(f"scanner.report.{module}"), function)
+        accepted = inspect.signature(fn).parameters
+        return fn(results, **{key: value for key, value in options.items() if key in accepted})
 
-    renderer.__name__ = renderer.__qualname__ = f"{module}.{function}"
-    return renderer
-
-
-def _lazy_producer(module: str) -> Callable[..., Producer]:
-    """The module's `producer`, imported on first use; options as `_lazy`."""
-
-    def producer(results: ScanResult | Sequence[ScanResult], **options: Any) -> Producer:
-        make: Callable[..., Producer] = importlib.import_module(f"scanner.report.{module}").producer
-        accepted = inspect.signature(make).parameters
-        return make(results, **{key: value for key, value in options.items() if key in accepted})
-
-    return producer
+    call.__name__ = call.__qualname__ = f"{module}.{function}"
+    return call
 
 
-# formats written piece by piece: format name (or --report-dir file name) -> producer
+# formats written piece by piece: format name (or --report-dir file name) -> (results, **options) -> `Producer`
 _PRODUCERS: dict[str, Callable[..., Producer]] = {
-    "json": _lazy_producer("json_report"), "kguard.json": _lazy_producer("json_report"),
-    "sarif": _lazy_producer("sarif"), "kguard.sarif": _lazy_producer("sarif"),
+    "json": _lazy("json_report", "producer"), "kguard.json": _lazy("json_report", "producer"),
+    "sarif": _lazy("sarif", "producer"), "kguard.sarif": _lazy("sarif", "producer"),
 }
 
 FORMATS: dict[str, Renderer] = {

@@ -9,8 +9,8 @@ controls) are written as ``\\uXXXX`` escapes.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import scanner
 from scanner.model import Finding, Location, ScanResult, Severity
@@ -28,6 +28,9 @@ from scanner.report._common import (
 )
 from scanner.report.safe import escape_json
 
+if TYPE_CHECKING:
+    from scanner.safe_files import Producer
+
 SCHEMA_VERSION = "1.1"
 
 
@@ -36,7 +39,7 @@ def render(results: ScanResult | Sequence[ScanResult]) -> str:
     return escape_json(json_text.dumps(build(results), end="\n"))
 
 
-def producer(results: ScanResult | Sequence[ScanResult]) -> Callable[[Callable[[str], None]], None]:
+def producer(results: ScanResult | Sequence[ScanResult]) -> Producer:
     """`render`'s text as a function that hands it to a write function piece by piece (a large report is never
     held as one string). The report is built here, so its errors come before anything is written."""
     data = build(results)

@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attr
 import sarif_om as om
@@ -39,6 +39,9 @@ from scanner.report._common import (
     sort_findings,
 )
 from scanner.report.safe import escape_json
+
+if TYPE_CHECKING:
+    from scanner.safe_files import Producer
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -90,7 +93,7 @@ def render(results: ScanResult | Sequence[ScanResult], *, source_root: Path | No
 
 
 def producer(results: ScanResult | Sequence[ScanResult], *, source_root: Path | None = None,
-             baseline_state: BaselineState | None = None) -> Callable[[Callable[[str], None]], None]:
+             baseline_state: BaselineState | None = None) -> Producer:
     """`render`'s text as a function that hands it to a write function piece by piece (a large log is never held
     as one string). The log is built here, so its errors come before anything is written."""
     log = _log(results, source_root, baseline_state)
