@@ -48,6 +48,10 @@ class Inputs(Sequence[Unit]):
         start = self._ends[number - 1] if number else 0
         return zlib.decompress(self._buffer[start:self._ends[number]]).decode()
 
+    def kinds(self, index: int) -> tuple[str, ...]:
+        """The template kinds of unit ``index`` (its text is not made)."""
+        return self._kinds[index]
+
     def __len__(self) -> int:
         return len(self._kinds)
 
@@ -59,3 +63,14 @@ class Inputs(Sequence[Unit]):
 
     def __iter__(self) -> Iterator[Unit]:
         return (self[index] for index in range(len(self)))
+
+
+def kinds_at(units: Sequence[Unit], index: int) -> tuple[str, ...]:
+    """The template kinds of unit ``index``: scheduling needs only these, so `Inputs` does not make (and decompress)
+    the unit's text for them."""
+    return units.kinds(index) if isinstance(units, Inputs) else units[index][0]
+
+
+def evaluations(units: Sequence[Unit]) -> int:
+    """How many (unit, template kind) evaluations ``units`` ask for."""
+    return sum(len(kinds_at(units, index)) for index in range(len(units)))

@@ -32,6 +32,7 @@ import regorus
 from scanner.engine import isolated
 from scanner.engine.backend import EvalFailure, Outcome, Unit, forbidden_builtin, gatekeeper_results
 from scanner.engine.catalogue import package_of
+from scanner.engine.inputs import evaluations
 from scanner.engine.regorus_compat import hoist_negated_operands, hoist_remembered
 from scanner.engine.templates import Template
 
@@ -162,7 +163,7 @@ class RegorusBackend:
         """Whether ``units`` are better evaluated in this process than in a forked worker (`runner.run` asks): only
         for kguard's own library, whose Rego is known, and little work, small enough that the time limit a worker
         enforces is not needed."""
-        return (self._trusted and sum(len(kinds) for kinds, _ in units) <= IN_PROCESS_MAX_EVALUATIONS
+        return (self._trusted and evaluations(units) <= IN_PROCESS_MAX_EVALUATIONS
                 and sum(len(text) for _, text in units) <= IN_PROCESS_MAX_INPUT_BYTES)
 
     def _compile_pending(self, kinds: set[str] | None = None) -> None:

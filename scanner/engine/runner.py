@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 from scanner.engine.backend import Backend, Outcome, Unit, evaluate_units
+from scanner.engine.inputs import evaluations, kinds_at
 from scanner.engine.isolated import crash_message, read_stderr, redirect_stderr
 from scanner.engine.templates import Template
 
@@ -95,14 +96,19 @@ def unpack(packed: bytes) -> list[tuple[int, dict[str, Outcome]]]:
     return pickle.loads(zlib.decompress(packed))
 
 
-def _units_for(units: Sequence[Unit], job: Job) -> list[tuple[int, Unit]]:
+def _kinds_for(units: Sequence[Unit], job: Job) -> list[tuple[int, tuple[str, ...]]]:
+    """(unit index, the kinds ``job`` evaluates on it) for every unit of ``job`` with any."""
     selected = []
     for index in range(job.start, job.end):
-        kinds, text = units[index]
-        kept = tuple(k for k in kinds if (job.only is None or k == job.only) and k not in job.excluded)
+        kept = tuple(k for k in kinds_at(units, index) if (job.only is None or k == job.only) and k not in job.excluded)
         if kept:
-            selected.append((index, (kept, text)))
+            selected.append((index, kept))
     return selected
+
+
+def _units_for(units: Sequence[Unit], job: Job) -> list[tuple[int, Unit]]:
+    """`_kinds_for` with each unit's text: what a worker evaluates."""
+    return [(index, (kept, units[index][1])) for index, kept in _kinds_for(units, job)]
 
 
 def _run_job(backend: Backend, units: Sequence[Unit], job: Job) -> list[tuple[int, dict[str, Outcome]]]:
@@ -164,7 +170,7 @@ class _Scheduler:
         return None
 
     def _weight(self, job: Job) -> int:
-        return sum(len(kinds) for kinds, _ in (u for _, u in _units_for(self.units, job)))
+        return sum(len(kinds) for _, kinds in _kinds_for(self.units, job))
 
     def done(self, job: Job, pickled: bytes) -> None:
         """``job`` finished: its pickled [(unit index, {kind: outcome})] list, as `_run_job` gives it."""
@@ -178,7 +184,7 @@ class _Scheduler:
             if self.on_progress:
                 self.on_progress(self._weight(job))
             return
-        kinds = sorted({k for _, (ks, _) in _units_for(self.units, job) for k in ks})
+        kinds = sorted({k for _, ks in _kinds_for(self.units, job) for k in ks})
         if len(kinds) == 1:
             self.result.errors[kinds[0]] = message
             return
@@ -214,7 +220,7 @@ def run(
         if set_time_limit is not None:
             set_time_limit(timeout)
         return _run_in_process(backend, scheduler)
-    count = workers or default_workers(sum(len(kinds) for kinds, _ in units))
+    count = workers or default_workers(evaluations(units))
     return _run_forked(backend, scheduler, timeout, count)
 
 

@@ -80,3 +80,20 @@ def test_a_forked_child_reads_the_same_units():
     assert parent.recv() == list(inputs)
     process.join(10)
     assert process.exitcode == 0
+
+
+def test_kinds_and_evaluation_counts_are_read_without_making_any_text(monkeypatch: pytest.MonkeyPatch):
+    """Scheduling (how many workers, progress, splitting a failed batch) reads only the kinds: an `Inputs` makes no
+    unit text (and decompresses no review) for it, and gives what the list of tuples would."""
+    from scanner.engine.inputs import evaluations, kinds_at
+
+    inputs = _filled()
+    as_list = list(inputs)
+
+    def no_text(self, number):
+        raise AssertionError("a review was decompressed")
+
+    monkeypatch.setattr(Inputs, "review", no_text)
+    assert [kinds_at(inputs, i) for i in range(3)] == [kinds_at(as_list, i) for i in range(3)] == [
+        ("K8sA", "K8sB"), ("K8sA",), ("K8sC",)]
+    assert evaluations(inputs) == evaluations(as_list) == 4

@@ -1,5 +1,6 @@
 """RunResult: batch results kept packed (pickled, compressed) as they arrive, read back in unit order."""
 
+import json
 import pickle
 
 import pytest
@@ -53,3 +54,38 @@ def test_outcomes_unpacks_everything_once_and_keeps_changes():
 def test_no_batch_no_outcome():
     result = RunResult()
     assert list(result.in_order()) == [] and result.outcomes == {}
+
+
+def test_the_parent_makes_no_unit_text_when_workers_evaluate(monkeypatch: pytest.MonkeyPatch):
+    """Forked workers make each unit's text where they evaluate it; the parent, which only schedules (workers,
+    progress), never does. Verdicts are those of the same units evaluated in one process."""
+    from scanner.engine import runner
+    from scanner.engine.catalogue import default_policy_dir, load_catalogue
+    from scanner.engine.inputs import Inputs
+    from scanner.engine.regorus_backend import RegorusBackend
+    from scanner.engine.templates import from_policy
+
+    template = next(t for t in (from_policy(p)[0] for p in load_catalogue(default_policy_dir()))
+                    if t.kind == "KguardPssPrivileged")
+    inputs = Inputs()
+    for i in range(300):
+        privileged = {"privileged": True} if i % 3 == 0 else {}
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"p{i}", "namespace": "shop"},
+               "spec": {"containers": [{"name": "app", "image": "app:1", "securityContext": privileged}]}}
+        review = {"kind": {"group": "", "version": "v1", "kind": "Pod"}, "object": pod, "name": f"p{i}",
+                  "namespace": "shop", "operation": "CREATE"}
+        inputs.add((template.kind,), "{}", inputs.add_review(json.dumps(review)))
+    made: list[int] = []
+    review = Inputs.review
+    monkeypatch.setattr(Inputs, "review", lambda self, number: made.append(number) or review(self, number))
+    backend = RegorusBackend()
+    try:
+        backend.load([template], {})
+        progress: list[int] = []
+        result = runner.run(backend, inputs, timeout=60, workers=2, on_progress=progress.append)
+        assert made == [] and sum(progress) == 300  # the workers' texts were made in the workers
+        expected = {i: outcome for i, outcome in enumerate(backend.evaluate_units(list(inputs)))
+                    if any(outcome.values())}
+        assert result.outcomes == expected and len(expected) == 100
+    finally:
+        backend.close()
