@@ -1,8 +1,10 @@
 """How `kguard scan` scales: wall time and peak memory (PSS summed over kguard and its workers) at several sizes.
 
-Usage: python bench/scale_bench.py [--sizes 1000,5000,20000,50000] [--repeat 1] [--record FILE] [--source DIR]
+Usage: python bench/scale_bench.py [--sizes 1000,5000,20000,50000] [--repeat 1] [--format json|sarif] [--record FILE]
+       [--source DIR]
 Each size is a seeded corpus from `generate_corpus.py` (about 45 objects per namespace, 20 workloads each); the scan
-is a real `kguard` process with the full policy set and the analyses on, JSON out. Memory is sampled every 20 ms
+is a real `kguard` process with the full policy set and the analyses on, JSON out (``--format sarif``: SARIF, as
+the CI gate writes it). Memory is sampled every 20 ms
 from /proc/<pid>/smaps_rollup of the process and all its descendants (proportional set size: pages shared by forked
 workers are counted once in total). ``--source`` runs the kguard of another checkout (e.g. a `git worktree` of the
 commit before a change) with this venv, for before/after figures on the same machine. Run it on an otherwise idle
@@ -77,16 +79,18 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--record", type=Path)
     parser.add_argument("--source", type=Path, help="the checkout whose kguard runs (default: the installed one)")
+    parser.add_argument("--format", choices=("json", "sarif"), default="json", help="the report written")
     args = parser.parse_args()
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
             corpus = Path(tmp) / "corpus"
             objects = generate(corpus, max(1, round(size / OBJECTS_PER_NAMESPACE)), 20)
-            runs = [measure(["scan", str(corpus.resolve()), "--format", "json", "--output",
-                             str(Path(tmp).resolve() / "out.json"),
-                             "--quiet"], args.source) for _ in range(args.repeat)]
-            findings = len(json.loads((Path(tmp) / "out.json").read_text())["findings"])
+            out = Path(tmp).resolve() / f"out.{args.format}"
+            runs = [measure(["scan", str(corpus.resolve()), "--format", args.format, "--output", str(out), "--quiet"],
+                            args.source) for _ in range(args.repeat)]
+            report = json.loads(out.read_text())
+            findings = len(report["findings"] if args.format == "json" else report["runs"][0]["results"])
         walls = [r[0] for r in runs]
         row = {"objects": objects, "findings": findings, "exit_code": runs[-1][2],
                "seconds_median": round(statistics.median(walls), 2), "seconds_best": round(min(walls), 2),

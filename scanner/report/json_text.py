@@ -3,17 +3,18 @@
 The standard library serialises indented JSON with nested generators in pure Python; the reports of a large scan
 (tens of MB) spent most of their time there. `dumps` writes the same text with plain recursion into one list of
 parts (`dump` hands it to a write function in pieces of about a megabyte instead, so that a large report is never
-held as one string): strings are still escaped by the standard library's own (C) string encoder, numbers are
-written by `repr` as `json` writes them, and keys, `default`, circular references and errors follow `json`'s rules.
+held as one string; an `Items` array's members are made as they are written): strings are still escaped by the
+standard library's own (C) string encoder, numbers are written by `repr` as `json` writes them, and keys,
+`default`, circular references and errors follow `json`'s rules.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from json.encoder import encode_basestring  # ensure_ascii=False's string encoder (the C one where available)
 from typing import Any
 
-FLUSH_PARTS = 1024  # `dump`: parts gathered before a piece is written (a report's findings are one part each)
+FLUSH_PARTS = 65536  # `dump`: parts gathered before a piece is written (about 1,000 findings, a megabyte)
 _INFINITY = float("inf")
 _int_text = int.__repr__  # as `json` writes ints (and int subclasses such as IntEnum members)
 _float_repr = float.__repr__
@@ -30,11 +31,29 @@ def dumps(data: Any, default: Callable[[Any], Any] = str, *, end: str = "") -> s
 
 def dump(data: Any, write: Callable[[str], None], default: Callable[[Any], Any] = str, *, end: str = "") -> None:
     """`dumps`'s text handed to ``write`` piece by piece: a piece is written whenever `FLUSH_PARTS` parts have
-    gathered at the outermost level, after a list member (in a report's list of findings, that many findings)."""
+    gathered after a member of a list, however deep the list (a SARIF log's results are inside its runs)."""
     writer = _Writer([], default, write)
     writer.value(data, "\n")
     writer.out.append(end)
     writer.flush()
+
+
+class Items:
+    """A JSON array whose members are made as it is written: a large report's results are never all held at once.
+
+    ``make`` gives the ``count`` members afresh on every call (a text written twice calls it twice)."""
+
+    __slots__ = ("count", "make")
+
+    def __init__(self, count: int, make: Callable[[], Iterable[Any]]) -> None:
+        self.count = count
+        self.make = make
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Any:
+        return iter(self.make())
 
 
 def _float_text(value: float) -> str:
@@ -77,21 +96,21 @@ def _key_text(key: Any) -> str:
 
 class _Writer:
     """Appends the text of one document to ``out``; ``pad`` is a newline plus the current indentation. With a
-    ``sink``, the parts gathered at the outermost level go to it every `FLUSH_PARTS` parts, checked after each
-    member of a list (the parts of a member being joined into one string never do: they are not yet in place)."""
+    ``sink``, the parts gathered go to it every `FLUSH_PARTS` parts, checked after each member of a list; without
+    one, a list's mapping members are joined into one string each (a large text is then fewer, larger parts)."""
 
     def __init__(self, out: list[str], default: Callable[[Any], Any],
                  sink: Callable[[str], None] | None = None) -> None:
-        self.out = self.root = out
+        self.out = out
         self.default = default
         self.sink = sink
         self.open: set[int] = set()  # ids of the containers being written (a repeat is a circular reference)
 
     def flush(self) -> None:
-        """Hand what is gathered at the outermost level to the sink."""
-        if self.sink is not None and self.root:
-            self.sink("".join(self.root))
-            self.root.clear()
+        """Hand what is gathered to the sink."""
+        if self.sink is not None and self.out:
+            self.sink("".join(self.out))
+            self.out.clear()
 
     def value(self, value: Any, pad: str) -> None:
         kind = type(value)
@@ -103,7 +122,7 @@ class _Writer:
             self.sequence(value, pad)
         elif (text := _scalar_text(value)) is not None:
             self.out.append(text)
-        elif isinstance(value, list | tuple):
+        elif isinstance(value, list | tuple | Items):
             self.sequence(value, pad)
         elif isinstance(value, dict):
             self.mapping(value, pad)
@@ -147,7 +166,7 @@ class _Writer:
         self.out.append(pad + "}")
         self.open.discard(id(mapping))
 
-    def sequence(self, items: list[Any] | tuple[Any, ...], pad: str) -> None:
+    def sequence(self, items: list[Any] | tuple[Any, ...] | Items, pad: str) -> None:
         if not items:
             self.out.append("[]")
             return
@@ -157,14 +176,16 @@ class _Writer:
         for member in items:
             self.out.append(separator)
             separator = "," + inner
-            if isinstance(member, dict):  # a document's bulk (findings, results): one string each, not many parts
+            if self.sink is not None:  # pieces go out as parts gather, at any depth (SARIF's results are deep)
+                self.item(member, inner)
+                if len(self.out) >= FLUSH_PARTS:
+                    self.flush()
+            elif isinstance(member, dict):  # a document's bulk (findings, results): one string each, not many parts
                 outer, self.out = self.out, []
                 self.mapping(member, inner)
                 outer.append("".join(self.out))
                 self.out = outer
             else:
                 self.item(member, inner)
-            if self.sink is not None and self.out is self.root and len(self.root) >= FLUSH_PARTS:
-                self.flush()
         self.out.append(pad + "]")
         self.open.discard(id(items))

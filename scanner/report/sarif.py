@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,7 +95,8 @@ def render(results: ScanResult | Sequence[ScanResult], *, source_root: Path | No
 def producer(results: ScanResult | Sequence[ScanResult], *, source_root: Path | None = None,
              baseline_state: BaselineState | None = None) -> Producer:
     """`render`'s text as a function that hands it to a write function piece by piece (a large log is never held
-    as one string). The log is built here, so its errors come before anything is written."""
+    as one string). The log is built here, so its errors come before anything is written, except for its results,
+    which are made as they are written (`json_text.Items`; the file writer leaves no file behind if one fails)."""
     log = _log(results, source_root, baseline_state)
     return lambda write: json_text.dump(log, lambda piece: write(escape_json(piece)), end="\n")
 
@@ -129,12 +130,15 @@ def build_run(result: ScanResult, source_root: Path | None = None,
     rules = report_rules(result)
     rule_index = {rule.id: index for index, rule in enumerate(rules)}
     by_id = {rule.id: rule for rule in rules}
-    outside: list[str] = []
-    findings = sort_findings(result.findings)
-    states = [baseline_state(result, f) for f in findings] if baseline_state is not None else [None] * len(findings)
-    results = [_result(f, by_id, rule_index, source_root, outside, state) for f, state in zip(findings, states,
-                                                                                             strict=True)]
-    results.sort(key=_result_key)
+    findings = sorted(sort_findings(result.findings), key=lambda f: _result_key(f, source_root))
+    outside = [location.path for f in findings for location in _locations(f)
+               if not relative_posix_path(location.path, source_root)[1]]
+
+    def results() -> Iterator[_Json]:  # made as they are written (`json_text.Items`): tens of MB at 50k objects
+        for f in findings:
+            state = baseline_state(result, f) if baseline_state is not None else None
+            yield _result(f, by_id, rule_index, source_root, [], state)
+
     return om.Run(
         tool=om.Tool(driver=_driver(rules)),
         automation_details=om.RunAutomationDetails(id=automation_id(result)),
@@ -143,7 +147,7 @@ def build_run(result: ScanResult, source_root: Path | None = None,
             SRCROOT: om.ArtifactLocation(description=om.Message(text="The root of the scanned repository."))
         },
         invocations=[_invocation(result, rule_index, source_root, outside)],
-        results=results,
+        results=json_text.Items(len(findings), results),
     )
 
 
@@ -274,11 +278,17 @@ def _suppression(finding: Finding) -> _Json:
     })
 
 
-def _result_key(result: dict[str, Any]) -> tuple[Any, ...]:
-    physical = result["locations"][0]["physicalLocation"]
-    region = physical["region"]
-    return (physical["artifactLocation"]["uri"], region["startLine"], region["startColumn"], result["ruleId"],
-            result["partialFingerprints"][FINGERPRINT_KEY])
+def _result_key(finding: Finding, source_root: Path | None) -> tuple[Any, ...]:
+    """A result's place in the log: its primary location's uri, start line and column (as `_physical` writes them),
+    rule and fingerprint."""
+    location = finding.location
+    uri = path_to_uri(relative_posix_path(location.path, source_root)[0])
+    return uri, max(location.line, 1), max(location.column, 1), finding.rule_id, finding_fingerprint(finding)
+
+
+def _locations(finding: Finding) -> list[Location]:
+    """The places a finding's result names: its own and its related objects' (for `outside-source-root`)."""
+    return [finding.location, *(r.location for r in finding.related if r.location)]
 
 
 def _physical(location: Location, source_root: Path | None, outside: list[str]) -> _Json:

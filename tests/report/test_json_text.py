@@ -34,7 +34,7 @@ class Counts(dict):
     pass
 
 
-class Items(list):
+class Members(list):
     pass
 
 
@@ -49,7 +49,7 @@ keys = st.one_of(st.text(), st.integers(), st.floats(allow_nan=True), st.boolean
 documents = st.recursive(scalars, lambda inner: st.one_of(
     st.lists(inner, max_size=4), st.lists(inner, max_size=3).map(tuple),
     st.dictionaries(keys, inner, max_size=4), st.dictionaries(st.text(), inner, max_size=3).map(Counts),
-    st.lists(inner, max_size=3).map(Items),
+    st.lists(inner, max_size=3).map(Members),
 ), max_leaves=30)
 
 
@@ -83,6 +83,40 @@ def test_a_large_document_goes_out_in_several_pieces_in_order() -> None:
     assert len(out) > 10 and all(out)
     assert "".join(out) == reference(data) + "\n"
     assert len(pieces(data, flush_parts=10**6)) == 1  # under the threshold: one piece, as dumps writes it
+
+
+def lazy(members: list[Any]) -> json_text.Items:
+    return json_text.Items(len(members), lambda: iter(members))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(documents, max_size=4), st.integers(min_value=1, max_value=5))
+def test_a_lazy_array_is_written_as_the_list_of_its_members(members: list[Any], flush_parts: int) -> None:
+    data = {"before": 1, "items": lazy(members), "nested": [lazy(members)]}
+    expected = reference({"before": 1, "items": members, "nested": [members]})
+    assert dumps(data) == expected
+    assert "".join(pieces(data, flush_parts)) == expected
+
+
+def test_a_deep_lazy_array_goes_out_while_its_members_are_made() -> None:
+    """A SARIF log's results (runs[0].results): pieces are written before the last member is made, so the members
+    are never all held at once."""
+    out: list[str] = []
+    written_when_made: list[int] = []
+
+    def results() -> Any:
+        for i in range(60):
+            written_when_made.append(len(out))
+            yield {"ruleId": f"r{i}", "locations": [{"uri": "a.yaml", "line": i}]}
+
+    data = {"version": "2.1.0", "runs": [{"tool": {"name": "kguard"}, "results": json_text.Items(60, results)}]}
+    saved, json_text.FLUSH_PARTS = json_text.FLUSH_PARTS, 40
+    try:
+        dump(data, out.append, end="\n")
+    finally:
+        json_text.FLUSH_PARTS = saved
+    assert written_when_made[0] == 0 and written_when_made[-1] >= 10  # pieces went out while results were made
+    assert "".join(out) == reference({**data, "runs": [{"tool": {"name": "kguard"}, "results": list(results())}]}) + "\n"
 
 
 @pytest.mark.parametrize("data", [

@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 from scanner.engine.catalogue import SECURITY_SEVERITY
-from scanner.model import InputError, Location, ScanResult, Severity
+from scanner.model import InputError, Location, RelatedLocation, ScanResult, Severity
 from scanner.report import sarif
 from tests.report.report_sample import build_result, check_golden
 
@@ -212,6 +212,20 @@ def test_absolute_paths_become_relative(tmp_path: Path, scan_result: ScanResult)
     assert not uris[0].startswith("/") and uris[0].endswith("elsewhere/x.yaml")
     (note,) = run["invocations"][0]["toolExecutionNotifications"]
     assert note["descriptor"]["id"] == "outside-source-root"
+
+
+def test_a_related_location_outside_the_root_is_noted_once(tmp_path: Path, scan_result: ScanResult) -> None:
+    finding = scan_result.findings[0]
+    elsewhere = Location(path="/elsewhere/peer.yaml", line=3, column=1, end_line=3, end_column=9)
+    inside = dataclasses.replace(finding, location=dataclasses.replace(finding.location, path="manifests/a.yaml"),
+                                 related=(RelatedLocation(resource=finding.resource, location=elsewhere,
+                                                          message="the peer"),))
+    twice = dataclasses.replace(inside, rule_id="pss-privileged")
+    run = _log(ScanResult(findings=[inside, twice], rules=scan_result.rules), source_root=tmp_path)["runs"][0]
+    (note,) = run["invocations"][0]["toolExecutionNotifications"]
+    assert note["descriptor"]["id"] == "outside-source-root"
+    assert "elsewhere/peer.yaml is outside the source root" in note["message"]["text"]
+    assert [r["ruleId"] for r in run["results"]] == sorted([inside.rule_id, "pss-privileged"])
 
 
 def test_full_description_clipped(scan_result: ScanResult) -> None:
