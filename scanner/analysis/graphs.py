@@ -72,38 +72,46 @@ def reachability_graph(resources: Sequence[Resource]) -> dict[str, Any]:
 
 
 def _namespace_edges(graph: reachability.Graph, env_of: dict[str, str]) -> list[dict[str, Any]]:
-    """For every ordered pair of namespaces, whether some workload of one may connect to some of the other."""
-    candidates = {d.index: _sources(graph, d) for d in graph.groups}
+    """For every ordered pair of namespaces, whether some workload of one may connect to some of the other: the
+    first connection found, destinations of the pair in graph order, then sources in graph order.
+
+    Each destination looks only at the source namespaces whose egress may reach its namespace and that are not yet
+    connected to it (an open destination usually connects them all at once), and an isolated one only at the
+    groups its ingress admits, instead of every pair of namespaces trying every pair of their groups.
+    """
+    reach = {group.index: group.egress_namespaces() for group in graph.groups}
+    open_egress = {group.namespace for group in graph.groups if reach[group.index] is None}
+    named_by: dict[str, set[str]] = {}  # namespace -> namespaces with a group whose egress names it
+    for group in graph.groups:
+        for ns in reach[group.index] or ():
+            named_by.setdefault(ns, set()).add(group.namespace)
+    found: dict[tuple[str, str], reachability.Connection] = {}
+    for dst_ns, destinations in graph.by_namespace.items():
+        remaining = (open_egress | named_by.get(dst_ns, set())) & graph.by_namespace.keys()
+        remaining.discard(dst_ns)
+        for destination in destinations:
+            if not remaining:
+                break
+            admitted = _sources(graph, destination)
+            if admitted is graph.groups:  # not isolated: any namespace may reach it, tried in turn
+                tried = [group for ns in sorted(remaining) for group in graph.by_namespace[ns]]
+            else:
+                tried = [group for group in admitted if group.namespace in remaining]
+            for source in tried:
+                if source.namespace not in remaining:
+                    continue  # connected by an earlier source of its namespace
+                if (reached := reach[source.index]) is not None and dst_ns not in reached:
+                    continue
+                hit = graph.connection(source, destination)
+                if hit is not None:
+                    found[(source.namespace, dst_ns)] = hit
+                    remaining.discard(source.namespace)
     out = []
-    names = sorted(graph.by_namespace)
-    for src_ns in names:
-        for dst_ns in names:
-            if src_ns == dst_ns:
-                continue
-            hit = _first_connection(graph, graph.by_namespace[src_ns], graph.by_namespace[dst_ns], candidates)
-            if hit is not None:
-                src_env, dst_env = env_of.get(src_ns, ""), env_of.get(dst_ns, "")
-                out.append({"source": src_ns, "destination": dst_ns, "ports": reachability.describe_ports(hit.ports),
-                            "cross_environment": bool(src_env and dst_env and src_env != dst_env)})
+    for (src_ns, dst_ns), hit in sorted(found.items(), key=lambda item: item[0]):
+        src_env, dst_env = env_of.get(src_ns, ""), env_of.get(dst_ns, "")
+        out.append({"source": src_ns, "destination": dst_ns, "ports": reachability.describe_ports(hit.ports),
+                    "cross_environment": bool(src_env and dst_env and src_env != dst_env)})
     return out
-
-
-def _first_connection(graph: reachability.Graph, sources: list[reachability.Group],
-                      destinations: list[reachability.Group],
-                      candidates: dict[int, list[reachability.Group]]) -> reachability.Connection | None:
-    for destination in destinations:
-        admitted = candidates[destination.index]
-        allowed = None if admitted is graph.groups else {g.index for g in admitted}
-        for source in sources:
-            if allowed is not None and source.index not in allowed:
-                continue
-            if source.egress is not None and not any(r.reaches_namespace(destination.namespace)
-                                                     for r in source.egress):
-                continue
-            hit = graph.connection(source, destination)
-            if hit is not None:
-                return hit
-    return None
 
 
 def _sources(graph: reachability.Graph, destination: reachability.Group) -> list[reachability.Group]:
