@@ -18,7 +18,7 @@ object, suppressed listed). Every text that comes from the scanned objects or th
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from rich import box
@@ -114,13 +114,21 @@ def render(results: ScanResult | Sequence[ScanResult], *, console_width: int = D
     return export_text(results, width=console_width, threshold=threshold)
 
 
-def print_report(results: ScanResult | Sequence[ScanResult], console: Console, view: View = FILE_VIEW) -> None:
-    """Print the report of one or several runs to ``console``, then the grand total (several runs) and the verdict."""
+def print_report(results: ScanResult | Sequence[ScanResult], console: Console, view: View = FILE_VIEW,
+                 *, printed: Callable[[], None] | None = None) -> None:
+    """Print the report of one or several runs to ``console``, then the grand total (several runs) and the verdict.
+
+    The report is printed a part (a rule block, a table) at a time and ``printed`` is called after each: a recording
+    console can hand on its text and forget it (`export_text`) instead of holding a large report's every segment.
+    """
     runs = as_results(results)
     for index, result in enumerate(runs):
         if index:
             console.print()
-        console.print(Group(*report_renderables(result, view, title_run=len(runs) > 1)))
+        for part in report_renderables(result, view, title_run=len(runs) > 1):
+            console.print(part)
+            if printed is not None:
+                printed()
     if len(runs) > 1:
         console.print(Group(_heading(f"Total across {len(runs)} runs"), grand_total_table(runs), Text()))
     console.print(verdict(runs, view.threshold))
@@ -141,8 +149,11 @@ def export_text(results: ScanResult | Sequence[ScanResult], *, width: int = DEFA
                 threshold: Severity | None = Severity.HIGH, view: View | None = None) -> str:
     """The report as plain text, trailing spaces removed (Rich pads lines to their block's width)."""
     console = _recording_console(width, color=False)
-    print_report(results, console, view or View(layout=FULL, threshold=threshold, show_suppressed=True))
-    lines = console.export_text().split("\n")  # not splitlines(): no other character may end a line
+    pieces: list[str] = []
+    print_report(results, console, view or View(layout=FULL, threshold=threshold, show_suppressed=True),
+                 printed=lambda: pieces.append(console.export_text(clear=True)))
+    pieces.append(console.export_text(clear=True))
+    lines = "".join(pieces).split("\n")  # not splitlines(): no other character may end a line
     if lines and not lines[-1]:
         lines.pop()
     return guard_lines("".join(line.rstrip() + "\n" for line in lines))
@@ -172,8 +183,9 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
-def report_renderables(result: ScanResult, view: View = FILE_VIEW, *, title_run: bool = False) -> list[RenderableType]:
-    """Everything the report shows for one run, top to bottom."""
+def report_renderables(result: ScanResult, view: View = FILE_VIEW, *,
+                       title_run: bool = False) -> Iterator[RenderableType]:
+    """Everything the report shows for one run, top to bottom, each part made when it is printed."""
     rules = {rule.id: rule for rule in report_rules(result)}
     findings = sort_findings(result.findings)
     active = [f for f in findings if not f.suppressed]
@@ -185,36 +197,35 @@ def report_renderables(result: ScanResult, view: View = FILE_VIEW, *, title_run:
         line = Text.assemble((safe_text(result.category), "bold"), ": ", ("no unsuppressed findings", "green"))
         line.append(f" ({_inputs_line(result)}" + (f"; suppressed: {_suppressed_counts(suppressed)})" if suppressed
                                                     else ")"))
-        return [line]
-    out: list[RenderableType] = [Heading(Text(title, style="bold"), style="bold")]
+        yield line
+        return
+    yield Heading(Text(title, style="bold"), style="bold")
     if not compact:
-        out.extend((settings_grid(result), Text()))
+        yield from (settings_grid(result), Text())
     if not active:
-        out.append(Text("No unsuppressed findings.", style="bold green"))
+        yield Text("No unsuppressed findings.", style="bold green")
     else:
-        out.append(_heading(f"Findings ({len(active)}), most severe first"))
+        yield _heading(f"Findings ({len(active)}), most severe first")
         for block in ruleblocks(active):
-            out.append(_rule_block(block, rules, view))
+            yield _rule_block(block, rules, view)
     if suppressed:
         if view.show_suppressed:
-            out.append(_heading(f"Suppressed ({len(suppressed)})", style="dim"))
-            out.extend(_suppressed_block(f) for f in suppressed)
+            yield _heading(f"Suppressed ({len(suppressed)})", style="dim")
+            yield from (_suppressed_block(f) for f in suppressed)
         else:
-            out.append(Text(f"Suppressed: {_suppressed_counts(suppressed)}, not counted; --show-suppressed lists "
-                            "them", style="dim"))
+            yield Text(f"Suppressed: {_suppressed_counts(suppressed)}, not counted; --show-suppressed lists them",
+                       style="dim")
     if problems is not None:
-        out.append(_heading("Not scanned or not evaluated"))
-        out.extend((problems, Text()))
+        yield from (_heading("Not scanned or not evaluated"), problems, Text())
     if active and (len(active) > RULE_TABLE_FINDINGS or len({f.rule_id for f in active}) > RULE_TABLE_RULES):
-        out.extend((_heading("Findings by rule"), rule_table(active, rules), Text()))
+        yield from (_heading("Findings by rule"), rule_table(active, rules), Text())
     if compact:
-        out.append(Text(_inputs_line(result), style="dim"))
+        yield Text(_inputs_line(result), style="dim")
     else:
-        out.append(_heading("Summary"))
+        yield _heading("Summary")
         if active:
-            out.extend((summary_table(result), Text()))
-        out.append(counts_table(result))
-    return out
+            yield from (summary_table(result), Text())
+        yield counts_table(result)
 
 
 def _suppressed_counts(suppressed: list[Finding]) -> str:
