@@ -80,12 +80,19 @@ def produce(format_name: str, results: ScanResult | Sequence[ScanResult], **opti
 def write_report_dir(results: ScanResult | Sequence[ScanResult], directory: Path, **options: Any) -> list[Path]:
     """Write kguard.sarif, kguard.json, kguard.txt, kguard.md and kguard.html into ``directory`` (created if needed).
 
-    Every report is built before any file is written (JSON and SARIF are then serialised as they are written), each
-    file is written to a temporary file renamed into place when all are complete, all or none
-    (`scanner.safe_files`): a symlinked report file or directory is refused, never followed.
+    The SARIF and JSON logs are built (and so checked) before anything is written and serialised as they are
+    written; each other format is rendered when its file is written, so only one such text is held at a time. Each
+    file goes to a temporary file renamed into place when all are complete, all or none (`scanner.safe_files`): a
+    symlinked report file or directory is refused, never followed.
     """
     from scanner.safe_files import write_files
 
-    texts = {name: (_PRODUCERS[name](results, **options) if name in _PRODUCERS else renderer(results, **options))
+    texts = {name: (_PRODUCERS[name](results, **options) if name in _PRODUCERS
+                    else _rendered_when_written(renderer, results, options))
              for name, renderer in REPORT_FILES.items()}
     return write_files(directory, texts)
+
+
+def _rendered_when_written(renderer: Renderer, results: ScanResult | Sequence[ScanResult],
+                           options: dict[str, Any]) -> Producer:
+    return lambda write: write(renderer(results, **options))

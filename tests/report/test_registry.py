@@ -72,3 +72,26 @@ def test_write_report_dir_writes_nothing_when_rendering_fails(tmp_path: Path, sc
     with pytest.raises(ValueError):
         write_report_dir([scan_result, scan_result], tmp_path / "out")  # two runs with one category
     assert not (tmp_path / "out").exists()
+
+
+def test_a_format_failing_as_it_is_written_leaves_the_earlier_reports_in_place(
+        tmp_path: Path, scan_result: ScanResult, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Text, Markdown and HTML are rendered one at a time as their files are written: one failing late still writes
+    none of the five (the temporary files of the others are removed) and leaves the files already there as they
+    were."""
+    target = tmp_path / "reports"
+    write_report_dir(scan_result, target)
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+    temporary_when_rendered: list[list[str]] = []
+
+    def failing(results: ScanResult, **options: object) -> str:
+        temporary_when_rendered.append(sorted(p.name.split(".tmp")[0].rsplit(".", 1)[0] for p in target.iterdir()
+                                              if p.name.endswith(".tmp")))
+        raise RuntimeError("renderer bug")
+
+    monkeypatch.setitem(REPORT_FILES, "kguard.html", failing)
+    with pytest.raises(RuntimeError, match="renderer bug"):
+        write_report_dir([scan_result], target, threshold=Severity.HIGH)
+    # rendered after the files before it were written (their texts already gone), not all up front
+    assert temporary_when_rendered == [[".kguard.html", ".kguard.json", ".kguard.md", ".kguard.sarif", ".kguard.txt"]]
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before  # no temporary file left either
