@@ -1,10 +1,10 @@
 """How `kguard scan` scales: wall time and peak memory (PSS summed over kguard and its workers) at several sizes.
 
-Usage: python bench/scale_bench.py [--sizes 1000,5000,20000,50000] [--repeat 1] [--format json|sarif] [--record FILE]
-       [--source DIR]
+Usage: python bench/scale_bench.py [--sizes 1000,5000,20000,50000] [--repeat 1] [--format json|sarif|report-dir]
+       [--record FILE] [--source DIR]
 Each size is a seeded corpus from `generate_corpus.py` (about 45 objects per namespace, 20 workloads each); the scan
-is a real `kguard` process with the full policy set and the analyses on, JSON out (``--format sarif``: SARIF, as
-the CI gate writes it). Memory is sampled every 20 ms
+is a real `kguard` process with the full policy set and the analyses on, JSON out (``--format sarif``: SARIF;
+``--format report-dir``: every format into a directory, as the CI gate writes them). Memory is sampled every 20 ms
 from /proc/<pid>/smaps_rollup of the process and all its descendants (proportional set size: pages shared by forked
 workers are counted once in total). ``--source`` runs the kguard of another checkout (e.g. a `git worktree` of the
 commit before a change) with this venv, for before/after figures on the same machine. Run it on an otherwise idle
@@ -79,7 +79,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--record", type=Path)
     parser.add_argument("--source", type=Path, help="the checkout whose kguard runs (default: the installed one)")
-    parser.add_argument("--format", choices=("json", "sarif"), default="json", help="the report written")
+    parser.add_argument("--format", choices=("json", "sarif", "report-dir"), default="json",
+                        help="the report written (report-dir: --report-dir, every format, as the CI gate writes them)")
     args = parser.parse_args()
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
@@ -87,10 +88,14 @@ def main() -> None:
             corpus = Path(tmp) / "corpus"
             objects = generate(corpus, max(1, round(size / OBJECTS_PER_NAMESPACE)), 20)
             out = Path(tmp).resolve() / f"out.{args.format}"
-            runs = [measure(["scan", str(corpus.resolve()), "--format", args.format, "--output", str(out), "--quiet"],
-                            args.source) for _ in range(args.repeat)]
+            report_args = ["--report-dir", str(out)] if args.format == "report-dir" else \
+                ["--format", args.format, "--output", str(out)]
+            runs = [measure(["scan", str(corpus.resolve()), *report_args, "--quiet"], args.source)
+                    for _ in range(args.repeat)]
+            if args.format == "report-dir":
+                out = out / "kguard.json"
             report = json.loads(out.read_text())
-            findings = len(report["findings"] if args.format == "json" else report["runs"][0]["results"])
+            findings = len(report["runs"][0]["results"] if args.format == "sarif" else report["findings"])
         walls = [r[0] for r in runs]
         row = {"objects": objects, "findings": findings, "exit_code": runs[-1][2],
                "seconds_median": round(statistics.median(walls), 2), "seconds_best": round(min(walls), 2),
