@@ -106,6 +106,19 @@ def test_findings_travel_as_escaped_data(scan_result: ScanResult) -> None:
     assert len(data["findings"]) == len(scan_result.findings)
 
 
+def test_lines_around_the_data_are_guarded_and_the_data_line_is_left_whole(scan_result: ScanResult,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """`guard_lines` reads the page's lines before and after the data's script element; the data is one line."""
+    monkeypatch.setattr(html, "_summary", lambda runs: "<p>\n::error title=x::forged\n</p>")
+    monkeypatch.setattr(html, "_asset", lambda name: "x = 1;\n  ::warning::forged by an asset" if name.endswith(".js")
+                        else "body {}")
+    page = html.render(scan_result, root=REPO, link_base=None)
+    lines = page.split("\n")
+    assert "\\::error title=x::forged" in lines and "  \\::warning::forged by an asset</script>" in lines
+    (data_line,) = [line for line in lines if 'id="kguard-data"' in line]
+    assert data_line.endswith("</script>") and json.loads(data_line.split(">", 1)[1].removesuffix("</script>"))
+
+
 def test_problems_and_coverage_table(scan_result: ScanResult) -> None:
     scan_result.coverage.append({"group": "apps", "kind": "Deployment", "reason": "forbidden <cannot list>"})
     page = html.render(scan_result, root=REPO, link_base=None)
