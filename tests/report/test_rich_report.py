@@ -5,8 +5,13 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
+from typing import Any
 
-from rich.console import Console
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rich.console import Console, Group
+from rich.padding import Padding
+from rich.text import Text
 
 from scanner.model import ScanResult
 from scanner.report import rich_report
@@ -93,3 +98,61 @@ def test_deterministic(scan_result: ScanResult) -> None:
     shuffled.findings.reverse()
     shuffled.skipped.reverse()
     assert rich_report.render(shuffled) == rich_report.render(scan_result)
+
+
+# --- the plain-text export lays out text parts itself: checked against Rich's own rendering -----------------------
+
+_texts = st.lists(st.sampled_from([*"ab c-_/.:\t\n", "  ", "日本", "é", "\u200b", "\u0301", "🙂", "x" * 30]),
+                  max_size=40).map("".join)
+
+
+def _part(draw: st.DrawFn, depth: int = 0) -> Any:
+    kind = draw(st.sampled_from(["text", "group", "padding"] if depth < 3 else ["text"]))
+    if kind == "text":
+        return Text(draw(_texts), style=draw(st.sampled_from(["", "bold", "dim"])))
+    if kind == "group":
+        return Group(*(_part(draw, depth + 1) for _ in range(draw(st.integers(0, 3)))))
+    return Padding(_part(draw, depth + 1), (0, 0, 0, draw(st.integers(0, 6))))
+
+
+@st.composite
+def _parts(draw: st.DrawFn) -> Any:
+    return _part(draw)
+
+
+def _rich_plain(part: Any, width: int) -> str:
+    console = rich_report._recording_console(width, color=False)
+    console.print(part)
+    return console.export_text()
+
+
+@settings(max_examples=500, deadline=None)
+@given(_parts(), st.integers(min_value=8, max_value=60))
+def test_plain_lines_are_what_rich_prints(part: Any, width: int) -> None:
+    """Wide and combining characters, tabs, line breaks, words longer than a line, indents near the width: the
+    lines `_plain_lines` lays out are Rich's, trailing spaces aside; a part it cannot lay out goes to Rich."""
+    lines: list[str] = []
+    console = rich_report._recording_console(width, color=False)
+    if rich_report._plain_lines(part, console, width, lines):
+        expected = [line.rstrip() for line in _rich_plain(part, width).split("\n")[:-1]]
+        assert [line.rstrip() for line in lines] == expected
+
+
+def test_parts_other_than_plain_text_go_to_rich() -> None:
+    console = rich_report._recording_console(40, color=False)
+    for part in (Text("centred", justify="center"), Text("x", end=""), Text("long " * 20, no_wrap=True),
+                 Padding(Text("x"), (1, 0, 0, 2)), Padding(Text("x"), (0, 0, 0, 2), expand=False),
+                 Group(Text("a"), rich_report.Table()), rich_report.Table()):
+        assert not rich_report._plain_lines(part, console, 40, [])
+    assert rich_report._plain_lines(Group(Text("a"), Padding(Text("b"), (0, 0, 0, 2))), console, 40, [])
+
+
+def test_the_text_report_is_what_rich_prints_part_by_part(scan_result: ScanResult) -> None:
+    """The whole export against Rich printing every part (several runs, suppressed findings, long messages)."""
+    staging = dataclasses.replace(scan_result, category="staging", findings=[
+        dataclasses.replace(f, message=f.message + " " + "very-long-word" * 12) for f in scan_result.findings])
+    results = [scan_result, staging]
+    console = rich_report._recording_console(rich_report.DEFAULT_WIDTH, color=False)
+    rich_report.print_report(results, console, rich_report.View(layout=rich_report.FULL, show_suppressed=True))
+    lines = console.export_text().split("\n")[:-1]
+    assert rich_report.export_text(results) == "".join(line.rstrip() + "\n" for line in lines)
