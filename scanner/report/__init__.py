@@ -1,8 +1,8 @@
 """Report stage: one module per output format, each a pure `render(results) -> str` over `ScanResult`s.
 
 `FORMATS` is the registry the CLI's `--format` chooses from; `write_report_dir` writes every format at once. The
-formats whose files grow largest (JSON, SARIF) also have `producer(results)`: the report built, and a function that
-hands its text to a write function piece by piece; `produce` gives that to the file writer (`scanner.safe_files`),
+formats whose files grow largest (JSON, SARIF, the text report) also have `producer(results)`: a function that hands
+the report's text to a write function piece by piece; `produce` gives that to the file writer (`scanner.safe_files`),
 so such a report file is never held as one string.
 Keyword options (e.g. ``threshold``, the fail threshold the verdict is judged by) reach only the renderers whose
 signature names them.
@@ -41,6 +41,7 @@ def _lazy(module: str, function: str) -> Callable[..., Any]:
 _PRODUCERS: dict[str, Callable[..., Producer]] = {
     "json": _lazy("json_report", "producer"), "kguard.json": _lazy("json_report", "producer"),
     "sarif": _lazy("sarif", "producer"), "kguard.sarif": _lazy("sarif", "producer"),
+    "rich": _lazy("rich_report", "producer"), "kguard.txt": _lazy("rich_report", "producer"),
 }
 
 FORMATS: dict[str, Renderer] = {
@@ -81,7 +82,8 @@ def write_report_dir(results: ScanResult | Sequence[ScanResult], directory: Path
     """Write kguard.sarif, kguard.json, kguard.txt, kguard.md and kguard.html into ``directory`` (created if needed).
 
     The SARIF and JSON logs are built (and so checked) before anything is written and serialised as they are
-    written; each other format is rendered when its file is written, so only one such text is held at a time. Each
+    written; the text report is written a part at a time, and Markdown and HTML are rendered when their files are
+    written, so only one such text is held at a time. Each
     file goes to a temporary file renamed into place when all are complete, all or none (`scanner.safe_files`): a
     symlinked report file or directory is refused, never followed.
     """

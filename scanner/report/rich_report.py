@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.cells import cell_len
@@ -53,6 +54,9 @@ from scanner.report._common import (
     terminal_path,
 )
 from scanner.report.safe import guard_lines
+
+if TYPE_CHECKING:
+    from scanner.safe_files import Producer
 
 DEFAULT_WIDTH = 100
 FULL = "full"
@@ -147,28 +151,49 @@ def print_guarded(results: ScanResult | Sequence[ScanResult], console: Console, 
 
 def export_text(results: ScanResult | Sequence[ScanResult], *, width: int = DEFAULT_WIDTH,
                 threshold: Severity | None = Severity.HIGH, view: View | None = None) -> str:
-    """The report as plain text, trailing spaces removed (Rich pads lines to their block's width).
+    """The report as plain text, trailing spaces removed (Rich pads lines to their block's width)."""
+    pieces: list[str] = []
+    write_text(results, pieces.append, width=width, threshold=threshold, view=view)
+    return "".join(pieces)
+
+
+def producer(results: ScanResult | Sequence[ScanResult], *, console_width: int = DEFAULT_WIDTH,
+             threshold: Severity | None = Severity.HIGH) -> Producer:
+    """`render`'s text as a function that hands it to a write function a part at a time (a large report is never
+    held as one string)."""
+    return lambda write: write_text(results, write, width=console_width, threshold=threshold)
+
+
+def write_text(results: ScanResult | Sequence[ScanResult], write: Callable[[str], None], *,
+               width: int = DEFAULT_WIDTH, threshold: Severity | None = Severity.HIGH,
+               view: View | None = None) -> None:
+    """`export_text`'s text handed to ``write`` in whole lines, a part of the report at a time.
 
     A part made of text alone (the rule blocks, most of a large report) is laid out by Rich's own wrapping straight
     into lines (`_plain_lines`) instead of being rendered to styled segments first: half the time for a 20k-object
     report, the same text (the tests compare it with Rich's rendering); any other part is printed by Rich.
     """
     console = _recording_console(width, color=False)
-    pieces: list[str] = []
+    pending = ""  # the start of a line not yet ended
+
+    def put(text: str) -> None:
+        nonlocal pending
+        lines = (pending + text).split("\n")  # not splitlines(): no other character may end a line
+        pending = lines.pop()
+        if lines:
+            write(guard_lines("".join(line.rstrip() + "\n" for line in lines)))
 
     def emit(part: RenderableType) -> None:
         lines: list[str] = []
         if _plain_lines(part, console, width, lines):
-            pieces.append("".join(line + "\n" for line in lines))
+            put("".join(line + "\n" for line in lines))
         else:
             console.print(part)
-            pieces.append(console.export_text(clear=True))
+            put(console.export_text(clear=True))
 
     print_report(results, console, view or View(layout=FULL, threshold=threshold, show_suppressed=True), emit=emit)
-    lines = "".join(pieces).split("\n")  # not splitlines(): no other character may end a line
-    if lines and not lines[-1]:
-        lines.pop()
-    return guard_lines("".join(line.rstrip() + "\n" for line in lines))
+    if pending:
+        write(guard_lines(pending.rstrip() + "\n"))
 
 
 def _plain_lines(part: RenderableType, console: Console, width: int, out: list[str], indent: int = 0) -> bool:

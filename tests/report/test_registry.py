@@ -53,12 +53,12 @@ def test_write_report_dir(tmp_path: Path, scan_result: ScanResult) -> None:
 
 def test_report_files_written_piece_by_piece_hold_the_rendered_text(tmp_path: Path, scan_result: ScanResult,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """JSON and SARIF files are serialised as they are written (`produce`), in many pieces here, byte for byte
+    """JSON, SARIF and text files are serialised as they are written (`produce`), in many pieces here, byte for byte
     what `render` gives; the other formats are rendered texts."""
     import scanner.report.json_text as json_text
 
     monkeypatch.setattr(json_text, "FLUSH_PARTS", 2)
-    for name in ("json", "sarif"):
+    for name in ("json", "sarif", "rich"):
         assert callable(produce(name, scan_result))
         write_file(tmp_path / f"r.{name}", produce(name, scan_result, threshold=Severity.HIGH))
         assert (tmp_path / f"r.{name}").read_text(encoding="utf-8") == render(name, scan_result)

@@ -7,6 +7,7 @@ import io
 import re
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console, Group
@@ -156,3 +157,19 @@ def test_the_text_report_is_what_rich_prints_part_by_part(scan_result: ScanResul
     rich_report.print_report(results, console, rich_report.View(layout=rich_report.FULL, show_suppressed=True))
     lines = console.export_text().split("\n")[:-1]
     assert rich_report.export_text(results) == "".join(line.rstrip() + "\n" for line in lines)
+
+
+def test_the_text_report_goes_out_in_whole_lines(scan_result: ScanResult, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`write_text` hands on whole lines, a part at a time, trailing spaces removed and workflow commands guarded,
+    for the parts it lays out and those Rich prints alike; the pieces join to `export_text`'s text."""
+    table = rich_report.Table("name")
+    table.add_row("::warning::in a table")
+    parts = [Text("trailing spaces  "), Text("::error::forged"), table, Group(Text("a"), Padding(Text("b  "),
+                                                                                                  (0, 0, 0, 2)))]
+    monkeypatch.setattr(rich_report, "report_renderables", lambda result, view, title_run: iter(parts))
+    pieces: list[str] = []
+    rich_report.write_text(scan_result, pieces.append, threshold=None)
+    assert all(piece.endswith("\n") for piece in pieces) and len(pieces) == len(parts) + 1  # + the verdict
+    assert pieces[:2] == ["trailing spaces\n", "\\::error::forged\n"]
+    assert "::warning::in a table" in pieces[2] and pieces[3] == "a\n  b\n"
+    assert "".join(pieces) == rich_report.export_text(scan_result, threshold=None)
