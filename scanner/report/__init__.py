@@ -1,7 +1,7 @@
 """Report stage: one module per output format, each a pure `render(results) -> str` over `ScanResult`s.
 
 `FORMATS` is the registry the CLI's `--format` chooses from; `write_report_dir` writes every format at once. The
-formats whose files grow largest (JSON, SARIF, the text report) also have `producer(results)`: a function that hands
+formats whose files grow largest (JSON, SARIF, text, HTML) also have `producer(results)`: a function that hands
 the report's text to a write function piece by piece; `produce` gives that to the file writer (`scanner.safe_files`),
 so such a report file is never held as one string.
 Keyword options (e.g. ``threshold``, the fail threshold the verdict is judged by) reach only the renderers whose
@@ -42,6 +42,7 @@ _PRODUCERS: dict[str, Callable[..., Producer]] = {
     "json": _lazy("json_report", "producer"), "kguard.json": _lazy("json_report", "producer"),
     "sarif": _lazy("sarif", "producer"), "kguard.sarif": _lazy("sarif", "producer"),
     "rich": _lazy("rich_report", "producer"), "kguard.txt": _lazy("rich_report", "producer"),
+    "html": _lazy("html", "producer"), "kguard.html": _lazy("html", "producer"),
 }
 
 FORMATS: dict[str, Renderer] = {
@@ -81,9 +82,9 @@ def produce(format_name: str, results: ScanResult | Sequence[ScanResult], **opti
 def write_report_dir(results: ScanResult | Sequence[ScanResult], directory: Path, **options: Any) -> list[Path]:
     """Write kguard.sarif, kguard.json, kguard.txt, kguard.md and kguard.html into ``directory`` (created if needed).
 
-    The SARIF and JSON logs are built (and so checked) before anything is written and serialised as they are
-    written; the text report is written a part at a time, and Markdown and HTML are rendered when their files are
-    written, so only one such text is held at a time. Each
+    The SARIF and JSON logs and the HTML page around its data are built (and so checked) before anything is
+    written, and serialised as they are written; the text report is written a part at a time and the Markdown
+    summary rendered when its file is written, so no report is held whole. Each
     file goes to a temporary file renamed into place when all are complete, all or none (`scanner.safe_files`): a
     symlinked report file or directory is refused, never followed.
     """

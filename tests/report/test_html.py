@@ -406,3 +406,25 @@ def test_too_many_namespace_pairs_are_drawn_per_environment() -> None:
     assert sorted(svg_titles(picture.svg, "node")) == sorted(envs)
     assert len(svg_titles(picture.svg, "edge")) == 9 and picture.svg.count('class="edge cross"') == 6
     assert "870 connected namespace pairs: shown per environment" in picture.note
+
+
+@pytest.mark.parametrize("per_piece", [1, 2, 1024])
+def test_the_data_go_out_in_pieces_as_json_dumps_writes_them(scan_result: ScanResult, per_piece: int,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(html, "FINDINGS_PER_PIECE", per_piece)
+    staging = dataclasses.replace(scan_result, category="staging")
+    for runs in ([scan_result, staging], [ScanResult(findings=[])]):
+        index = html._PageIndex.of(runs, REPO)
+        sources = {"a.yaml": [[3, ["kind: Pod", "  ::x"]]]}
+        pieces = list(html._data_json(runs, REPO, "https://h/o/r/blob/c", index, sources))
+        findings = list(html._finding_entries(runs, REPO, index))
+        whole = {"findings": findings, "rules": index.rules, "categories": index.categories, "sources": sources,
+                 "link": "https://h/o/r/blob/c", "severities": ["critical", "high", "medium", "low", "info"]}
+        assert "".join(pieces) == json.dumps(whole, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        assert len(pieces) == 2 + -(-len(findings) // per_piece)  # the findings a piece at a time
+
+
+def test_the_page_written_piece_by_piece_is_the_rendered_page(scan_result: ScanResult) -> None:
+    pieces: list[str] = []
+    html.producer(scan_result, root=REPO, link_base=None)(pieces.append)
+    assert len(pieces) > 4 and "".join(pieces) == html.render(scan_result, root=REPO, link_base=None)

@@ -53,12 +53,12 @@ def test_write_report_dir(tmp_path: Path, scan_result: ScanResult) -> None:
 
 def test_report_files_written_piece_by_piece_hold_the_rendered_text(tmp_path: Path, scan_result: ScanResult,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """JSON, SARIF and text files are serialised as they are written (`produce`), in many pieces here, byte for byte
+    """JSON, SARIF, text and HTML files are serialised as they are written (`produce`), in many pieces here, byte for byte
     what `render` gives; the other formats are rendered texts."""
     import scanner.report.json_text as json_text
 
     monkeypatch.setattr(json_text, "FLUSH_PARTS", 2)
-    for name in ("json", "sarif", "rich"):
+    for name in ("json", "sarif", "rich", "html"):
         assert callable(produce(name, scan_result))
         write_file(tmp_path / f"r.{name}", produce(name, scan_result, threshold=Severity.HIGH))
         assert (tmp_path / f"r.{name}").read_text(encoding="utf-8") == render(name, scan_result)
@@ -76,7 +76,7 @@ def test_write_report_dir_writes_nothing_when_rendering_fails(tmp_path: Path, sc
 
 def test_a_format_failing_as_it_is_written_leaves_the_earlier_reports_in_place(
         tmp_path: Path, scan_result: ScanResult, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Text, Markdown and HTML are rendered one at a time as their files are written: one failing late still writes
+    """The reports are made as their files are written, one after the other: Markdown failing late still writes
     none of the five (the temporary files of the others are removed) and leaves the files already there as they
     were."""
     target = tmp_path / "reports"
@@ -89,9 +89,9 @@ def test_a_format_failing_as_it_is_written_leaves_the_earlier_reports_in_place(
                                               if p.name.endswith(".tmp")))
         raise RuntimeError("renderer bug")
 
-    monkeypatch.setitem(REPORT_FILES, "kguard.html", failing)
+    monkeypatch.setitem(REPORT_FILES, "kguard.md", failing)
     with pytest.raises(RuntimeError, match="renderer bug"):
         write_report_dir([scan_result], target, threshold=Severity.HIGH)
     # rendered after the files before it were written (their texts already gone), not all up front
-    assert temporary_when_rendered == [[".kguard.html", ".kguard.json", ".kguard.md", ".kguard.sarif", ".kguard.txt"]]
+    assert temporary_when_rendered == [[".kguard.json", ".kguard.md", ".kguard.sarif", ".kguard.txt"]]
     assert {p.name: p.read_bytes() for p in target.iterdir()} == before  # no temporary file left either
