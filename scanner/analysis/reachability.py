@@ -112,8 +112,8 @@ class Group:
         return self.members[0]
 
     def egress_namespaces(self) -> frozenset[str] | None:
-        """The namespaces other than its own that its egress may reach (`PolicyRule.reaches_namespace` for all of
-        them at once); None: any (not isolated for egress, or a rule to every peer)."""
+        """The namespaces its egress may reach (`PolicyRule.reaches_namespace` for all of them at once); None: any
+        (not isolated for egress, or a rule to every peer)."""
         if self.egress is None or any(rule.peers is None for rule in self.egress):
             return None
         return frozenset(ns for rule in self.egress for peer in rule.peers or () if peer.namespaces is not None
