@@ -211,9 +211,13 @@ def _plain_lines(part: RenderableType, console: Console, width: int, out: list[s
     room = width - indent
     if room < 1:
         return False
+    pad = " " * indent
+    plain = part.plain
+    if "\n" not in plain and "\t" not in plain and cell_len(plain) <= room:  # one line that fits: nothing to wrap
+        out.append(pad + plain)
+        return True
     tab_size = console.tab_size if part.tab_size is None else part.tab_size
     lines = part.wrap(console, room, justify="default", overflow="fold", tab_size=tab_size or 8, no_wrap=False)
-    pad = " " * indent
     for line in lines:
         text = line.plain
         if cell_len(text) > room:
