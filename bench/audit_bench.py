@@ -13,7 +13,8 @@ every 20 ms, as bench/scale_bench.py does). Targets (issue 16): >= 2,000 objects
 ``--objects N`` sizes the cluster (namespaces of ``--per-namespace`` Deployments) to about N objects; ``--record``
 writes the figures as JSON (objects, seconds, objects/s, peak memory, CPU seconds, load average). ``--source DIR``
 (repeatable) audits the same cluster with the kguard of each checkout in turn (default: the installed one), each
-with its ``--python`` if given (a venv with that checkout's dependencies).
+with its ``--python`` if given (a venv with that checkout's dependencies). ``--reports nightly`` writes what the
+nightly audit workflow writes (SARIF to ``--output`` and every format with ``--report-dir``) instead of one JSON file.
 """
 
 from __future__ import annotations
@@ -122,6 +123,8 @@ def main() -> int:
                         help="audit with the kguard of this checkout (repeatable; default: the installed one)")
     parser.add_argument("--python", type=Path, action="append",
                         help="the Python (venv) to run each --source with, in the same order (default: this one)")
+    parser.add_argument("--reports", choices=("json", "nightly"), default="json",
+                        help="json: one JSON report; nightly: SARIF plus --report-dir, as docs/ci.md's nightly audit")
     args = parser.parse_args()
     if args.objects:  # each namespace: itself, 7 objects per Deployment, a NetworkPolicy, a Role, a RoleBinding
         args.namespaces = max(1, math.ceil(args.objects / (args.per_namespace * 7 + 4)))
@@ -136,7 +139,7 @@ def main() -> int:
         pythons = args.python or [Path(sys.executable)] * len(args.source or [None])
         if len(pythons) != len(args.source or [None]):
             raise SystemExit("give one --python per --source")
-        results = [_audit(plane, args.page_size, source, python)
+        results = [_audit(plane, args.page_size, source, python, args.reports)
                    for source, python in zip(args.source or [None], pythons, strict=True)]
         if args.record:
             args.record.parent.mkdir(parents=True, exist_ok=True)
@@ -145,12 +148,17 @@ def main() -> int:
         return 0 if all(r["pass"] for r in results) else 1
 
 
-def _audit(plane: ControlPlane, page_size: int, source: Path | None, python: Path) -> dict[str, Any]:
+def _audit(plane: ControlPlane, page_size: int, source: Path | None, python: Path,
+           reports: str = "json") -> dict[str, Any]:
     """One `kguard audit` of the populated cluster (the kguard of checkout ``source``, else the installed one)."""
     report = plane.workdir / "audit.json"
-    command = [str(python), "-m", "scanner", "audit", "--kubeconfig", str(plane.kubeconfig_admin),
-               "--format", "json", "--output", str(report), "--fail-on", "none", "--quiet",
-               "--page-size", str(page_size)]
+    written = ["--format", "json", "--output", str(report)]
+    if reports == "nightly":
+        report = plane.workdir / "audit-reports" / "kguard.json"
+        written = ["--format", "sarif", "--output", str(plane.workdir / "audit.sarif"),
+                   "--report-dir", str(report.parent)]
+    command = [str(python), "-m", "scanner", "audit", "--kubeconfig", str(plane.kubeconfig_admin), *written,
+               "--fail-on", "none", "--quiet", "--page-size", str(page_size)]
     env = {**os.environ, "PYTHONPATH": str(source.resolve())} if source else None
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
@@ -182,7 +190,8 @@ def _audit(plane: ControlPlane, page_size: int, source: Path | None, python: Pat
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (the API server shares them)")
     ok = rate >= TARGET_RATE and pss_mb < TARGET_MB
     print("PASS" if ok else "FAIL", flush=True)
-    return {"source": str(source) if source else "installed", "objects": audited, "seconds": round(elapsed, 2),
+    return {"source": str(source) if source else "installed", "reports": reports, "objects": audited,
+            "seconds": round(elapsed, 2),
             "objects_per_second": round(rate), "peak_rss_mb": round(peak_mb), "peak_pss_mb": round(pss_mb),
             "cpu_seconds": round(cpu, 1), "objects_per_cpu_second": round(audited / cpu),
             "findings": len(data.get("findings", [])),
