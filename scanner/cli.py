@@ -261,7 +261,7 @@ def _emit(results: list[ScanResult], fmt: Format, output: Path | None, quiet: bo
     elif output is None:
         text = report.render(fmt.value, results, threshold=fail_on.threshold())
     else:
-        text = report.produce(fmt.value, results, threshold=fail_on.threshold())  # JSON and SARIF piece by piece
+        text = report.produce(fmt.value, results, threshold=fail_on.threshold())  # the large formats piece by piece
     if output is None:
         sys.stdout.write(text)
         return
