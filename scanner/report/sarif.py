@@ -137,7 +137,7 @@ def build_run(result: ScanResult, source_root: Path | None = None,
     def results() -> Iterator[_Json]:  # made as they are written (`json_text.Items`): tens of MB at 50k objects
         for f in findings:
             state = baseline_state(result, f) if baseline_state is not None else None
-            yield _result(f, by_id, rule_index, source_root, [], state)
+            yield _result(f, by_id, rule_index, source_root, state)
 
     return om.Run(
         tool=om.Tool(driver=_driver(rules)),
@@ -232,7 +232,6 @@ def _result(
     rules: dict[str, Rule],
     rule_index: dict[str, int],
     source_root: Path | None,
-    outside: list[str],
     baseline_state: str | None = None,
 ) -> _Json:
     """The SARIF result of one finding, as JSON data (a log's results are most of it: no sarif-om objects)."""
@@ -252,7 +251,7 @@ def _result(
         props["constraint"] = finding.constraint
     if finding.enforcement_action:
         props["enforcement-action"] = finding.enforcement_action
-    primary = _physical(finding.location, source_root, outside)
+    primary = _physical(finding.location, source_root)
     return _json(om.Result, {
         "message": _json(om.Message, {"text": text}),
         "rule_id": finding.rule_id,
@@ -261,7 +260,7 @@ def _result(
         "baseline_state": baseline_state,
         "locations": [_json(om.Location, {"physical_location": primary,
                                           "logical_locations": [_logical(finding.resource)]})],
-        "related_locations": [_related(r, i, source_root, outside) for i, r in enumerate(finding.related, 1)] or None,
+        "related_locations": [_related(r, i, source_root) for i, r in enumerate(finding.related, 1)] or None,
         "partial_fingerprints": {"primaryLocationLineHash": fp, FINGERPRINT_KEY: fp},
         "suppressions": [_suppression(finding)] if finding.suppression else None,
         "properties": _property_json(props, tags=list(finding.tags) or None),
@@ -281,9 +280,8 @@ def _suppression(finding: Finding) -> _Json:
 def _result_key(finding: Finding, source_root: Path | None) -> tuple[Any, ...]:
     """A result's place in the log: its primary location's uri, start line and column (as `_physical` writes them),
     rule and fingerprint."""
-    location = finding.location
-    uri = path_to_uri(relative_posix_path(location.path, source_root)[0])
-    return uri, max(location.line, 1), max(location.column, 1), finding.rule_id, finding_fingerprint(finding)
+    line, column, _, _ = _region(finding.location)
+    return _uri(finding.location.path, source_root), line, column, finding.rule_id, finding_fingerprint(finding)
 
 
 def _locations(finding: Finding) -> list[Location]:
@@ -291,19 +289,28 @@ def _locations(finding: Finding) -> list[Location]:
     return [finding.location, *(r.location for r in finding.related if r.location)]
 
 
-def _physical(location: Location, source_root: Path | None, outside: list[str]) -> _Json:
-    path, inside = relative_posix_path(location.path, source_root)
-    if not inside:
-        outside.append(location.path)
+def _physical(location: Location, source_root: Path | None) -> _Json:
+    line, column, end_line, end_column = _region(location)
+    return _json(om.PhysicalLocation, {
+        "artifact_location": _json(om.ArtifactLocation, {"uri": _uri(location.path, source_root),
+                                                         "uri_base_id": SRCROOT}),
+        "region": _json(om.Region, {"start_line": line, "start_column": column, "end_line": end_line,
+                                    "end_column": end_column}),
+    })
+
+
+def _uri(path: str, source_root: Path | None) -> str:
+    """A finding path as the relative URI its artifact location gives (`%SRCROOT%`-based)."""
+    return path_to_uri(relative_posix_path(path, source_root)[0])
+
+
+def _region(location: Location) -> tuple[int, int, int, int]:
+    """Start line and column, end line and column as SARIF needs them: 1-based, the end never before the start."""
     line = max(location.line, 1)
     column = max(location.column, 1)
     end_line = max(location.end_line, line)
     end_column = max(location.end_column, 1) if end_line > line else max(location.end_column, column)
-    return _json(om.PhysicalLocation, {
-        "artifact_location": _json(om.ArtifactLocation, {"uri": path_to_uri(path), "uri_base_id": SRCROOT}),
-        "region": _json(om.Region, {"start_line": line, "start_column": column, "end_line": end_line,
-                                    "end_column": end_column}),
-    })
+    return line, column, end_line, end_column
 
 
 def resource_fqn(resource: ResourceId) -> str:
@@ -317,8 +324,8 @@ def _logical(resource: ResourceId) -> _Json:
                                       "kind": "resource"})
 
 
-def _related(related: RelatedLocation, ident: int, source_root: Path | None, outside: list[str]) -> _Json:
-    physical = _physical(related.location, source_root, outside) if related.location else None
+def _related(related: RelatedLocation, ident: int, source_root: Path | None) -> _Json:
+    physical = _physical(related.location, source_root) if related.location else None
     return _json(om.Location, {
         "id": ident,
         "physical_location": physical,
@@ -376,9 +383,8 @@ def _notification(
 ) -> om.Notification:
     locations = None
     if path:
-        rel, _ = relative_posix_path(path, source_root)
         region = om.Region(start_line=line) if line and line > 0 else None
-        artifact = om.ArtifactLocation(uri=path_to_uri(rel), uri_base_id=SRCROOT)
+        artifact = om.ArtifactLocation(uri=_uri(path, source_root), uri_base_id=SRCROOT)
         locations = [om.Location(physical_location=om.PhysicalLocation(artifact_location=artifact, region=region))]
         where = f"{path}:{line}" if line else path
         text = f"{where}: {text}"
@@ -541,8 +547,8 @@ def fix_object(description: str, edits: Sequence[FileEdit], source_root: Path | 
             if j2 > j1:
                 replacement["insertedContent"] = {"text": "".join(after[j1:j2])}
             replacements.append(replacement)
-        uri = path_to_uri(relative_posix_path(path, source_root)[0])
-        changes.append({"artifactLocation": {"uri": uri, "uriBaseId": SRCROOT}, "replacements": replacements})
+        changes.append({"artifactLocation": {"uri": _uri(path, source_root), "uriBaseId": SRCROOT},
+                        "replacements": replacements})
     return {"description": {"text": description}, "artifactChanges": changes}
 
 
