@@ -22,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scanner.engine.catalogue import Rule
 from scanner.model import Finding, ScanResult, Severity
 from scanner.report._common import (
     CATEGORY_ORDER,
@@ -147,9 +148,10 @@ def _attr(value: object) -> str:
 @dataclass(frozen=True, slots=True)
 class _PageIndex:
     """What the page data need from all findings before the first one is written: the rules (with their
-    remediation), the categories' titles and the source lines to show."""
+    remediation), each run's rules by id, the categories' titles and the source lines to show."""
 
     rules: dict[str, dict[str, str]]
+    run_rules: list[dict[str, Rule]]  # per run, in order
     categories: dict[str, str]
     wanted: dict[str, set[tuple[int, int]]]
 
@@ -158,8 +160,9 @@ class _PageIndex:
         rules: dict[str, dict[str, str]] = {}
         categories: dict[str, str] = {}
         wanted: dict[str, set[tuple[int, int]]] = defaultdict(set)
-        for run in runs:
-            for rule in report_rules(run):
+        run_rules = [{rule.id: rule for rule in report_rules(run)} for run in runs]
+        for run, by_id in zip(runs, run_rules, strict=True):
+            for rule in by_id.values():
                 rules.setdefault(rule.id, {"title": safe_text(rule.title, prose=True), "help": help_url(rule.help_url),
                                            "fix": safe_text(sentence(rule.remediation), prose=True)})
             for finding in run.findings:
@@ -169,7 +172,7 @@ class _PageIndex:
                     wanted[path].add((loc.line, max(loc.line, loc.end_line)))
                 categories.setdefault(safe_text(finding.category), safe_text(category_title(finding.category),
                                                                              prose=True))
-        return cls(rules=rules, categories=categories, wanted=wanted)
+        return cls(rules=rules, run_rules=run_rules, categories=categories, wanted=wanted)
 
 
 FINDINGS_PER_PIECE = 1024
@@ -200,8 +203,7 @@ def _compact(value: Any) -> str:
 
 def _finding_entries(runs: list[ScanResult], root: Path, index: _PageIndex) -> Iterator[dict[str, Any]]:
     """Each finding's data for the script, runs in order, findings in report order."""
-    for run in runs:
-        by_id = {rule.id: rule for rule in report_rules(run)}
+    for run, by_id in zip(runs, index.run_rules, strict=True):
         for finding in sort_findings(run.findings):
             path, inside = relative_posix_path(finding.location.path, root)
             entry = _finding_data(finding, by_id, run, path, inside, len(runs) > 1)
