@@ -11,7 +11,7 @@ from scanner.engine.runner import RunResult, pack, unpack
 VIOLATION = [{"msg": "bad", "details": {"field_path": ["spec", 0]}}]
 
 
-def _pickled(pairs) -> bytes:
+def _packed(pairs) -> bytes:
     return pack(pairs)  # what a worker sends
 
 
@@ -26,9 +26,9 @@ def test_a_packed_batch_reads_back_the_same_and_is_smaller_than_its_pickle() -> 
 def _result() -> RunResult:
     result = RunResult()
     # batches finish out of order; the failed batch from 128 came back split by kind
-    result.add(128, _pickled([(130, {"K8sB": VIOLATION})]))
-    result.add(0, _pickled([(5, {"K8sA": VIOLATION}), (1, {"K8sA": VIOLATION, "K8sB": VIOLATION})]))
-    result.add(128, _pickled([(130, {"K8sA": EvalFailure("boom")}), (129, {"K8sA": VIOLATION})]))
+    result.add(128, _packed([(130, {"K8sB": VIOLATION})]))
+    result.add(0, _packed([(5, {"K8sA": VIOLATION}), (1, {"K8sA": VIOLATION, "K8sB": VIOLATION})]))
+    result.add(128, _packed([(130, {"K8sA": EvalFailure("boom")}), (129, {"K8sA": VIOLATION})]))
     return result
 
 
@@ -48,7 +48,7 @@ def test_outcomes_unpacks_everything_once_and_keeps_changes():
     assert [index for index, _ in result.in_order()] == [1, 5, 129, 130]
     assert dict(result.in_order())[130] == {"K8sB": VIOLATION}
     with pytest.raises(RuntimeError):  # nothing may arrive after the results were unpacked
-        result.add(256, _pickled([]))
+        result.add(256, _packed([]))
 
 
 def test_no_batch_no_outcome():
