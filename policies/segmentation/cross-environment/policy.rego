@@ -34,13 +34,12 @@ if {
 # The Namespaces in data.inventory a namespaceSelector may select, by environment: {environment: {name: labels}}.
 # Every Namespace carries the label kubernetes.io/metadata.name with its own name, so a selector that requires that
 # label (the usual way to name one namespace) can select only the namespace it names: looked up directly.
-candidates(ns_selector) := {env: {name: labels}} if {
+candidates(ns_selector) := named_candidates(name) if {
 	name := util.map(ns_selector, ["matchLabels"])["kubernetes.io/metadata.name"]
-	some env, members in namespaces_by_environment
-	labels := members[name]
-} else := {} if {
-	_ = util.map(ns_selector, ["matchLabels"])["kubernetes.io/metadata.name"]
 } else := namespaces_by_environment
+
+# The namespace called `name` by environment ({} when the inventory has none of that name; a name has one environment).
+named_candidates(name) := {env: {name: labels} | some env, members in namespaces_by_environment; labels := members[name]}
 
 # The inventory's Namespaces by environment, {environment: {name: labels}} (labels with the automatic
 # kubernetes.io/metadata.name; "" for a namespace without one). It reads data.inventory only, never the reviewed
