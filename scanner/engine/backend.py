@@ -30,6 +30,7 @@ class Backend(Protocol):
 
     Optional hooks the runner uses when present: ``set_time_limit(seconds)`` (called before ``load``; the limit per
     template compile and, in-process, per request), ``evaluate_units(units)`` (several templates in one query),
+    ``prepare(units)`` (called once, in this process, with every unit before any is evaluated),
     ``take_worker(units)`` (a child process of the backend's own, already holding the compiled templates, that the
     runner uses as its first worker after sending it ``units``; see `runner.serve`) and ``in_process(units)``
     (True: evaluate these units in this process, without workers, unless --workers was given).

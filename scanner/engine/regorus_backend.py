@@ -32,8 +32,9 @@ import regorus
 from scanner.engine import isolated
 from scanner.engine.backend import EvalFailure, Outcome, Unit, forbidden_builtin, gatekeeper_results
 from scanner.engine.catalogue import package_of
-from scanner.engine.inputs import evaluations
+from scanner.engine.inputs import evaluations, kinds_at
 from scanner.engine.regorus_compat import hoist_negated_operands, hoist_remembered
+from scanner.engine.regorus_rvm import Program, for_vm
 from scanner.engine.templates import Template
 
 DEFAULT_TIME_LIMIT = 10.0
@@ -55,6 +56,9 @@ class _Shared:
     packages: set[str] = field(default_factory=set)
     libs: dict[str, str] = field(default_factory=dict)  # lib package -> text
     aggregates: dict[tuple[str, ...], str] = field(default_factory=dict)  # kinds -> rule path
+    modules: list[tuple[str, str]] = field(default_factory=list)  # (path, text) as added: what the RVM compiles
+    precomputed: dict[str, dict[str, Any]] = field(default_factory=dict)  # package -> rule -> value (`_precompute`)
+    program: Program | None = None  # the RVM's (`regorus_rvm`), trusted library only
 
     def accepts(self, template: Template, libs: dict[str, str]) -> bool:
         return (template.rego_version == self.rego_version
@@ -67,8 +71,9 @@ class RegorusBackend:
     name = "regorus"
     forkable = True
 
-    def __init__(self, *, time_limit: float = DEFAULT_TIME_LIMIT) -> None:
+    def __init__(self, *, time_limit: float = DEFAULT_TIME_LIMIT, vm: bool = True) -> None:
         self.time_limit = time_limit  # seconds to compile one template
+        self.vm = vm  # evaluate the trusted library with regorus' virtual machine (`regorus_rvm`)
         self._rules: dict[str, str] = {}  # kind -> `data.<package>.violation`
         self._home: dict[str, _Shared] = {}  # kind -> the engine it lives in
         self._shared: list[_Shared] = []
@@ -77,6 +82,7 @@ class RegorusBackend:
         self._inventory_json: str | None = None
         self._late: dict[str, str] = {}  # kind -> why it failed on first use (never expected: the child compiled it)
         self._host: isolated.Child | None = None  # the trial child, holding every template compiled
+        self._vm_prepared = False  # `prepare` ran since the last load
 
     def set_time_limit(self, seconds: float) -> None:
         self.time_limit = seconds
@@ -159,6 +165,47 @@ class RegorusBackend:
         if self._trusted:
             self._compile_pending()
 
+    def prepare(self, units: Sequence[Unit]) -> None:
+        """Before ``units`` are evaluated (in this process or in forked workers): compile the RVM program of each
+        engine of the trusted library (`regorus_rvm`), with an entry point for every template those units need and
+        for each set of kinds they evaluate together. Once per load; an engine whose modules the RVM cannot be
+        trusted with, or that does not compile for it, stays with the interpreter."""
+        if not (self.vm and self._trusted) or self._vm_prepared:
+            return
+        self._vm_prepared = True
+        kind_sets = {kinds_at(units, index) for index in range(len(units))}
+        self._compile_pending({kind for kinds in kind_sets for kind in kinds})
+        groups: dict[int, set[tuple[str, ...]]] = {}
+        for kinds in kind_sets:
+            by_engine: dict[int, list[str]] = {}
+            for kind in kinds:
+                if kind in self._home:
+                    by_engine.setdefault(id(self._home[kind]), []).append(kind)
+            for key, group in by_engine.items():
+                if len(group) > 1:
+                    groups.setdefault(key, set()).add(tuple(sorted(group)))
+        for shared in self._shared:
+            for kinds in sorted(groups.get(id(shared), ())):
+                self._aggregate(shared, kinds)
+            modules = [(path, for_vm(text)) for path, text in shared.modules]
+            if any(text is None for _, text in modules):
+                continue  # a rule the RVM would get wrong: the interpreter evaluates this engine's templates
+            entries = [self._rules[k] for k, home in self._home.items() if home is shared]
+            try:
+                shared.program = Program(modules, [*entries, *shared.aggregates.values()], self._vm_data(shared))
+            except (RuntimeError, ValueError):
+                shared.program = None  # the interpreter evaluates this engine's templates
+
+    def _vm_data(self, shared: _Shared) -> str:
+        """`data` for the RVM: the inventory with the precomputed values `_precompute` gave the engine."""
+        if self._inventory_json is None:
+            return "{}"
+        if not shared.precomputed:
+            return self._inventory_json
+        inventory = self._inventory_json[:-2]  # `{"inventory": {...}}` without its last two braces
+        separator = "" if inventory.rstrip().endswith("{") else ", "
+        return f"{inventory}{separator}{json.dumps(PRECOMPUTED)}: {json.dumps(shared.precomputed)}}}}}"
+
     def in_process(self, units: Sequence[Unit]) -> bool:
         """Whether ``units`` are better evaluated in this process than in a forked worker (`runner.run` asks): only
         for kguard's own library, whose Rego is known, and little work, small enough that the time limit a worker
@@ -195,16 +242,20 @@ class RegorusBackend:
             v1, remember = template.rego_version == "v1", template.trusted
             for pkg, text in sorted(libs.items()):
                 if pkg not in shared.libs:
-                    shared.engine.add_policy(f"{template.kind}/lib/{pkg}.rego", _as_opa(text, v1, remember))
+                    module = (f"{template.kind}/lib/{pkg}.rego", _as_opa(text, v1, remember))
+                    shared.engine.add_policy(*module)
+                    shared.modules.append(module)
                     shared.libs[pkg] = text
-            shared.engine.add_policy(f"{template.kind}/template.rego", _as_opa(template.rego or "", v1, remember))
+            module = (f"{template.kind}/template.rego", _as_opa(template.rego or "", v1, remember))
+            shared.engine.add_policy(*module)
+            shared.modules.append(module)
         except (RuntimeError, ValueError) as exc:
             return f"does not compile: {_first_line(exc)}"
         shared.packages.add(template.package)
         self._home[template.kind] = shared
         self._rules[template.kind] = f"data.{template.package}.violation"
         if template.trusted and inventory_json is not None:
-            _precompute(shared.engine, template)
+            _precompute(shared, template)
         return None
 
     def evaluate(self, kind: str, inputs: list[str]) -> list[Outcome]:
@@ -233,7 +284,14 @@ class RegorusBackend:
     def _one(self, kind: str, text: str) -> Outcome:
         if kind not in self._home:
             return self._unknown(kind)
-        engine = self._home[kind].engine
+        shared = self._home[kind]
+        rule = self._rules[kind]
+        if shared.program is not None and rule in shared.program.entry_points:
+            try:
+                return gatekeeper_results(shared.program.evaluate(rule, text))
+            except (RuntimeError, ValueError):
+                pass  # the interpreter says what failed
+        engine = shared.engine
         try:
             engine.set_input_json(text)
             return gatekeeper_results(json.loads(engine.eval_rule_as_json(self._rules[kind])))
@@ -245,9 +303,12 @@ class RegorusBackend:
             return {kinds[0]: self._one(kinds[0], text)}
         shared = self._home[kinds[0]]
         try:
-            rule = self._aggregate(shared, kinds)
-            shared.engine.set_input_json(text)
-            combined = json.loads(shared.engine.eval_rule_as_json(rule))
+            if shared.program is not None and shared.aggregates.get(kinds) in shared.program.entry_points:
+                combined = shared.program.evaluate(shared.aggregates[kinds], text)
+            else:
+                rule = self._aggregate(shared, kinds)
+                shared.engine.set_input_json(text)
+                combined = json.loads(shared.engine.eval_rule_as_json(rule))
         except (RuntimeError, ValueError):
             return {kind: self._one(kind, text) for kind in kinds}  # find which template failed
         return {kind: gatekeeper_results(combined.get(kind)) for kind in kinds}
@@ -258,7 +319,9 @@ class RegorusBackend:
         if rule is None:
             package = "kguard_aggregate.k" + hashlib.sha256("\n".join(kinds).encode()).hexdigest()[:16]
             body = ",\n".join(f"  {json.dumps(kind)}: {self._rules[kind]}" for kind in kinds)
-            shared.engine.add_policy(f"{package}.rego", f"package {package}\n\nall := {{\n{body}\n}}\n")
+            module = (f"{package}.rego", f"package {package}\n\nall := {{\n{body}\n}}\n")
+            shared.engine.add_policy(*module)
+            shared.modules.append(module)
             rule = shared.aggregates[kinds] = f"data.{package}.all"
         return rule
 
@@ -268,6 +331,7 @@ class RegorusBackend:
             self._host = None
         self._pending.clear()
         self._trusted = False
+        self._vm_prepared = False
         self._late.clear()
         self._inventory_json = None
         self._shared.clear()
@@ -288,7 +352,7 @@ def _as_opa(text: str, v1: bool, remember: bool = False) -> str:
     return rewritten
 
 
-def _precompute(engine: Any, template: Template) -> None:
+def _precompute(shared: _Shared, template: Template) -> None:
     """Evaluate once the rules ``template`` reads back from `data.inventory["kguard.io/precomputed"][<its package>]`
     and put their values there, so that a review reads the value instead of recomputing it.
 
@@ -298,6 +362,7 @@ def _precompute(engine: Any, template: Template) -> None:
     A rule that cannot be evaluated here is left to each review (slower, same verdicts). Gatekeeper, gator and OPA
     have no such key: the policy computes the rule where it is used.
     """
+    engine = shared.engine
     for package, rule in sorted(set(_PRECOMPUTED_REF.findall(template.rego or ""))):
         if package != template.package:
             continue
@@ -307,6 +372,7 @@ def _precompute(engine: Any, template: Template) -> None:
         except (RuntimeError, ValueError):
             continue
         engine.add_data_json(json.dumps({"inventory": {PRECOMPUTED: {package: {rule: value}}}}))
+        shared.precomputed.setdefault(package, {})[rule] = value
 
 
 def _cidr_overlap(cidr: str, ip: str) -> bool:

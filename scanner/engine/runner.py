@@ -213,6 +213,9 @@ def run(
     scheduler = _Scheduler(units, on_progress)
     if not units:
         return scheduler.result
+    prepare = getattr(backend, "prepare", None)  # work the backend does once it knows the units, before any worker
+    if prepare is not None:
+        prepare(units)
     in_process = getattr(backend, "in_process", None)  # a backend may find little work not worth a worker
     if (not backend.forkable or (workers is None and in_process is not None and in_process(units))
             or not can_fork()):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,12 @@ def _load_template(file: Path, test: dict[str, Any]) -> TemplateSet:
     return templates
 
 
+def _as_shipped(templates: TemplateSet) -> TemplateSet:
+    """``templates`` marked as kguard's own library (`Template.trusted`): regorus evaluates them with its RVM."""
+    return TemplateSet({kind: replace(t, trusted=True) for kind, t in templates.templates.items()},
+                       list(templates.constraints))
+
+
 def _case_resources(base: Path, case: dict[str, Any]) -> list:
     """The case object (an AdmissionReview's object) and its inventory objects, as scanned resources."""
     resources = []
@@ -98,17 +105,24 @@ def opa_backend(opa_on_path: None) -> Iterator[OpaBackend]:
 def test_suite_cases_give_identical_findings(file: Path, test: dict[str, Any], opa_backend: OpaBackend) -> None:
     """Each case on its own: the case object plus exactly its inventory, like gator verify."""
     templates = _load_template(file, test)
+    shipped = _as_shipped(templates)  # evaluated as the library kguard ships is: on regorus' virtual machine
     compared = with_findings = 0
     for case in test.get("cases") or []:
         resources = _case_resources(file.parent, case)
-        embedded = RegorusBackend()
-        try:
-            regorus_run = evaluate(resources, templates, embedded, timeout=30)
-        finally:
-            embedded.close()
+        runs = []
+        for backend, judged in ((RegorusBackend(), templates), (RegorusBackend(), shipped)):
+            try:
+                runs.append(evaluate(resources, judged, backend, timeout=30))
+                assert (backend._trusted and backend.vm) == (judged is shipped)
+                assert all(shared.program is not None for shared in backend._shared) or judged is templates
+            finally:
+                backend.close()
+        regorus_run, vm_run = runs
         opa_run = evaluate(resources, templates, opa_backend, timeout=30)
-        assert regorus_run.errors == [] and opa_run.errors == [], case["name"]
+        assert regorus_run.errors == [] and opa_run.errors == [] and vm_run.errors == [], case["name"]
         assert [finding_tuple(f) for f in opa_run.findings] == [finding_tuple(f) for f in regorus_run.findings], \
+            case["name"]
+        assert [finding_tuple(f) for f in opa_run.findings] == [finding_tuple(f) for f in vm_run.findings], \
             case["name"]
         compared += 1
         with_findings += bool(regorus_run.findings)

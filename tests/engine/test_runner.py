@@ -89,3 +89,34 @@ def test_the_parent_makes_no_unit_text_when_workers_evaluate(monkeypatch: pytest
         assert result.outcomes == expected and len(expected) == 100
     finally:
         backend.close()
+
+
+class _Recording:
+    """A backend that records when `prepare` and evaluations happen (in this process)."""
+
+    name = "recording"
+    forkable = False
+
+    def __init__(self) -> None:
+        self.calls: list[object] = []
+
+    def prepare(self, units) -> None:
+        self.calls.append(("prepare", [units.kinds(i) for i in range(len(units))]))
+
+    def evaluate_units(self, units):
+        self.calls.append(("evaluate", len(units)))
+        return [{kind: [] for kind in kinds} for kinds, _ in units]
+
+
+def test_the_backend_is_prepared_once_with_every_unit_before_any_evaluation():
+    from scanner.engine import runner
+    from scanner.engine.inputs import Inputs
+
+    inputs = Inputs()
+    for i in range(300):
+        inputs.add(("A", "B") if i % 2 else ("A",), "{}", inputs.add_review(json.dumps({"i": i})))
+    backend = _Recording()
+    runner.run(backend, inputs, timeout=60)
+    assert backend.calls[0] == ("prepare", [("A", "B") if i % 2 else ("A",) for i in range(300)])
+    assert [c for c in backend.calls if c[0] == "prepare"] == backend.calls[:1]
+    assert sum(c[1] for c in backend.calls[1:]) == 300
