@@ -23,13 +23,25 @@ if {
 	some j, peer in util.list(rule, [netpol.peers_field[direction]])
 	ns_selector := object.get(peer, "namespaceSelector", null)
 	is_object(ns_selector)
+	required := required_label(ns_selector)
 	some other_env, members in candidates(ns_selector)
 	other_env != ""
 	other_env != env
 	some other, labels in members
 	other != namespace
+	carries(labels, required)
 	selector.matches(ns_selector, labels)
 }
+
+# One matchLabels pair of a selector, [key, value] (the first key in order), or [] without matchLabels: every
+# namespace the selector selects carries it, so testing it first spares the whole selector for most namespaces.
+required_label(ns_selector) := sort([[key, value] | some key, value in util.map(ns_selector, ["matchLabels"])])[0] if {
+	count(util.map(ns_selector, ["matchLabels"])) > 0
+} else := []
+
+carries(_, required) if count(required) == 0
+
+carries(labels, required) if labels[required[0]] == required[1]
 
 # The Namespaces in data.inventory a namespaceSelector may select, by environment: {environment: {name: labels}}.
 # Every Namespace carries the label kubernetes.io/metadata.name with its own name, so a selector that requires that
