@@ -155,6 +155,8 @@ def test_the_shipped_library_runs_on_the_vm(tmp_path) -> None:
             runs[vm] = evaluate(resources, templates, backend, timeout=30)
             programs = [shared.program for shared in backend._shared]
             assert programs and all((p is not None) == vm for p in programs)
+            # while the RVM evaluates, the interpreter never holds the inventory (26 MB at 50,000 objects)
+            assert all(shared.data_pending == vm for shared in backend._shared)
             if vm:
                 assert all(any(".violation" in e for e in p.entry_points) for p in programs)
                 assert any("kguard_aggregate" in e for p in programs for e in p.entry_points)
@@ -162,3 +164,35 @@ def test_the_shipped_library_runs_on_the_vm(tmp_path) -> None:
             backend.close()
     assert [f.message for f in runs[True].findings] == [f.message for f in runs[False].findings]
     assert {f.rule_id for f in runs[True].findings} >= {"rbac-broad-role-binding", "pss-run-as-non-root"}
+
+
+def test_what_the_vm_cannot_finish_is_evaluated_by_the_interpreter_with_the_inventory(write_templates) -> None:
+    """The RVM stops after 25,000 instructions (a limit of regorus' own); the interpreter then evaluates the review,
+    given the inventory (which it does not hold while the RVM evaluates)."""
+    from scanner.engine.evaluate import evaluate
+    from scanner.load.files import load_text
+
+    rego = """
+        package k8slong
+        import rego.v1
+        violation contains {"msg": sprintf("%d namespaces, %d steps", [count(data.inventory.cluster.v1.Namespace), n])}
+        if {
+            n := count([x | some x in numbers.range(1, 40000); x > 0])
+        }
+    """
+    options = ScanOptions(template_dirs=[write_templates(template("K8sLong", rego), constraint("K8sLong", "long"))],
+                          default_policies=False)
+    templates = load_templates(options)
+    shipped = type(templates)({k: replace(t, trusted=True) for k, t in templates.templates.items()},
+                              list(templates.constraints))
+    text = "".join(f"---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: ns{i}}}\n" for i in range(3))
+    resources = load_text(text, "ns.yaml").resources
+    backend = RegorusBackend()
+    try:
+        run = evaluate(resources, shipped, backend, timeout=30)
+        shared = backend._shared[0]
+        assert shared.program is not None and not shared.data_pending  # the fallback gave the interpreter the data
+    finally:
+        backend.close()
+    assert run.errors == []
+    assert [f.message for f in run.findings] == ["3 namespaces, 40000 steps"] * 3
