@@ -60,6 +60,7 @@ class _Shared:
     precomputed: dict[str, dict[str, Any]] = field(default_factory=dict)  # package -> rule -> value (`_precompute`)
     program: Program | None = None  # the RVM's (`regorus_rvm`), trusted library only
     data_pending: bool = False  # data.inventory not given to the interpreter yet (`_interpreter`)
+    parsed: int = 0  # how many of ``modules`` the interpreter has parsed (all but while the RVM evaluates)
 
     def accepts(self, template: Template, libs: dict[str, str]) -> bool:
         return (template.rego_version == self.rego_version
@@ -194,8 +195,8 @@ class RegorusBackend:
             entries = [self._rules[k] for k, home in self._home.items() if home is shared]
             try:
                 shared.program = Program(modules, [*entries, *shared.aggregates.values()], self._vm_data(shared))
-            except (RuntimeError, ValueError):
-                shared.program = None  # the interpreter evaluates this engine's templates
+            except (RuntimeError, ValueError):  # the interpreter evaluates this engine's templates, and finds which
+                self._interpreter(shared)      # of them does not compile
 
     def _vm_data(self, shared: _Shared) -> str:
         """`data` for the RVM: the inventory with the precomputed values `_precompute` gave the engine."""
@@ -241,18 +242,23 @@ class RegorusBackend:
             elif inventory_json is not None:
                 shared.engine.add_data_json(inventory_json)
             self._shared.append(shared)
+        lazy = self.vm and template.trusted and self._trusted  # the RVM evaluates: the interpreter parses on demand
         try:  # regorus parses each module as it is added: an error belongs to this template alone
             v1, remember = template.rego_version == "v1", template.trusted
+            new_libs: list[tuple[int, str]] = []  # (module index, lib package)
             for pkg, text in sorted(libs.items()):
                 if pkg not in shared.libs:
-                    module = (f"{template.kind}/lib/{pkg}.rego", _as_opa(text, v1, remember))
-                    shared.engine.add_policy(*module)
-                    shared.modules.append(module)
+                    new_libs.append((len(shared.modules), pkg))
+                    shared.modules.append((f"{template.kind}/lib/{pkg}.rego", _as_opa(text, v1, remember)))
                     shared.libs[pkg] = text
-            module = (f"{template.kind}/template.rego", _as_opa(template.rego or "", v1, remember))
-            shared.engine.add_policy(*module)
-            shared.modules.append(module)
-        except (RuntimeError, ValueError) as exc:
+            shared.modules.append((f"{template.kind}/template.rego", _as_opa(template.rego or "", v1, remember)))
+            if not lazy:
+                self._parse_modules(shared)
+        except (RuntimeError, ValueError) as exc:  # the modules parsed before the failing one stay, as regorus has them
+            for index, pkg in new_libs:
+                if index >= shared.parsed:
+                    del shared.libs[pkg]
+            del shared.modules[shared.parsed:]
             return f"does not compile: {_first_line(exc)}"
         shared.packages.add(template.package)
         self._home[template.kind] = shared
@@ -294,8 +300,8 @@ class RegorusBackend:
                 return gatekeeper_results(shared.program.evaluate(rule, text))
             except (RuntimeError, ValueError):
                 pass  # the interpreter says what failed
-        engine = self._interpreter(shared)
         try:
+            engine = self._interpreter(shared)
             engine.set_input_json(text)
             return gatekeeper_results(json.loads(engine.eval_rule_as_json(self._rules[kind])))
         except (RuntimeError, ValueError) as exc:
@@ -317,10 +323,29 @@ class RegorusBackend:
             return {kind: self._one(kind, text) for kind in kinds}  # find which template failed
         return {kind: gatekeeper_results(combined.get(kind)) for kind in kinds}
 
+    @staticmethod
+    def _parse_modules(shared: _Shared) -> None:
+        """Give ``shared``'s interpreter the modules it has not parsed yet; raises what regorus raises."""
+        while shared.parsed < len(shared.modules):
+            shared.engine.add_policy(*shared.modules[shared.parsed])
+            shared.parsed += 1
+
     def _interpreter(self, shared: _Shared) -> Any:
-        """``shared``'s interpreter, given data.inventory (and the precomputed values) on first use when the RVM
-        evaluates the trusted library: at 50,000 objects they are 26 MB that only a fallback from the RVM needs
-        (regorus keeps an engine's data alive after it evaluated, even through `clear_data`)."""
+        """``shared``'s interpreter, given its modules and data.inventory (and the precomputed values) on first use
+        when the RVM evaluates the trusted library: parsing the modules costs the pre-commit hook ~20 ms, and at
+        50,000 objects the data are 26 MB that only a fallback from the RVM needs (regorus keeps an engine's data
+        alive after it evaluated, even through `clear_data`). A template whose module does not parse is left out,
+        and its evaluations fail by name."""
+        while shared.parsed < len(shared.modules):
+            path, text = shared.modules[shared.parsed]
+            try:
+                shared.engine.add_policy(path, text)
+                shared.parsed += 1
+            except (RuntimeError, ValueError) as exc:
+                kind = path.split("/", 1)[0]
+                self._late[kind] = f"does not compile: {_first_line(exc)}"
+                self._home.pop(kind, None)
+                del shared.modules[shared.parsed]
         if shared.data_pending:
             shared.data_pending = False
             if self._inventory_json is not None:
@@ -335,9 +360,7 @@ class RegorusBackend:
         if rule is None:
             package = "kguard_aggregate.k" + hashlib.sha256("\n".join(kinds).encode()).hexdigest()[:16]
             body = ",\n".join(f"  {json.dumps(kind)}: {self._rules[kind]}" for kind in kinds)
-            module = (f"{package}.rego", f"package {package}\n\nall := {{\n{body}\n}}\n")
-            shared.engine.add_policy(*module)
-            shared.modules.append(module)
+            shared.modules.append((f"{package}.rego", f"package {package}\n\nall := {{\n{body}\n}}\n"))
             rule = shared.aggregates[kinds] = f"data.{package}.all"
         return rule
 
@@ -384,7 +407,8 @@ def _precompute(shared: _Shared, template: Template, libs: dict[str, str], inven
     if not wanted:
         return
     engine = shared.engine
-    if shared.data_pending:
+    own = shared.data_pending or shared.parsed < len(shared.modules)  # the interpreter waits for a fallback
+    if own:
         engine = _engine(template.rego_version)
         v1 = template.rego_version == "v1"
         for pkg, text in sorted(libs.items()):
@@ -397,7 +421,7 @@ def _precompute(shared: _Shared, template: Template, libs: dict[str, str], inven
             value = json.loads(engine.eval_rule_as_json(f"data.{package}.{rule}"))
         except (RuntimeError, ValueError):
             continue
-        if not shared.data_pending:
+        if not own:
             shared.engine.add_data_json(json.dumps({"inventory": {PRECOMPUTED: {package: {rule: value}}}}))
         shared.precomputed.setdefault(package, {})[rule] = value
 
