@@ -11,6 +11,7 @@ missing, unreadable or unwritable cache only costs the time to derive the value 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
@@ -103,8 +104,10 @@ def get(namespace: str, entry: str) -> bytes | None:
     return value if checksum == hashlib.sha256(value).hexdigest().encode() else None
 
 
-def put(namespace: str, entry: str, value: bytes) -> None:
-    """Store ``value`` under ``entry`` (written to a temporary file, then renamed into place)."""
+def put(namespace: str, entry: str, value: bytes, *, keep: int | None = None) -> None:
+    """Store ``value`` under ``entry`` (written to a temporary file, then renamed into place). ``keep``: the most
+    entries ``namespace`` holds; the least recently written beyond that are removed (for values whose keys vary
+    with the input, such as compiled programs, so that the directory cannot grow without bound)."""
     import tempfile  # only when writing: the usual run reads
 
     directory = _directory(namespace, create=True)
@@ -119,5 +122,21 @@ def put(namespace: str, entry: str, value: bytes) -> None:
         except BaseException:
             os.unlink(temporary)
             raise
+        if keep is not None:
+            _trim(directory, entry, keep)
     except OSError:
         return
+
+
+def _trim(directory: Path, written: str, keep: int) -> None:
+    """Remove the oldest entries of ``directory`` (by modification time, then name) beyond ``keep``, never
+    ``written``."""
+    entries = []
+    for item in os.scandir(directory):
+        if not item.name.startswith(".") and item.is_file(follow_symlinks=False):
+            entries.append((item.stat(follow_symlinks=False).st_mtime_ns, item.name))
+    entries.sort(reverse=True)
+    for _, name in entries[keep:]:
+        if name != written:
+            with contextlib.suppress(OSError):  # removed meanwhile by another run
+                os.unlink(directory / name)

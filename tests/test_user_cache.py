@@ -45,6 +45,18 @@ def test_a_stored_value_comes_back_in_a_private_directory(cache: Path) -> None:
     assert [p.name for p in (cache / NAMESPACE).iterdir()] == [entry]  # no temporary file left behind
 
 
+def test_a_namespace_with_keep_holds_the_most_recent_entries_only(cache: Path) -> None:
+    for i in range(6):
+        entry = user_cache.key(str(i))
+        user_cache.put(NAMESPACE, entry, b"value %d" % i, keep=4)
+        os.utime(cache / NAMESPACE / entry, ns=(10**18 + i, 10**18 + i))  # a distinct age even on a coarse clock
+    kept = sorted(p.name for p in (cache / NAMESPACE).iterdir())
+    assert kept == sorted(user_cache.key(str(i)) for i in range(2, 6))
+    assert user_cache.get(NAMESPACE, user_cache.key("5")) == b"value 5"
+    user_cache.put(NAMESPACE, user_cache.key("old"), b"newest", keep=1)  # the entry just written always stays
+    assert [p.name for p in (cache / NAMESPACE).iterdir()] == [user_cache.key("old")]
+
+
 def test_a_corrupted_or_truncated_entry_is_a_miss(cache: Path) -> None:
     entry = user_cache.key("text")
     user_cache.put(NAMESPACE, entry, b"the value")

@@ -28,6 +28,7 @@ VM_TEXTS = "regorus-rvm-modules"  # user cache namespace
 VM_FORMAT = "kguard rvm module 1"
 PROGRAMS = "regorus-rvm-programs"  # user cache namespace
 PROGRAM_FORMAT = "kguard rvm program 1"
+PROGRAMS_KEPT = 64  # programs differ by the templates and kind sets a scan needs: at most ~10 MB of them are kept
 UNDEFINED = '"<undefined>"'  # what `Rvm.execute_entry_point` returns for an undefined rule
 
 
@@ -189,5 +190,5 @@ def _compiled(modules: list[tuple[str, str]], entry_points: list[str]) -> Any:
         except (RuntimeError, ValueError):
             pass  # compiled again below
     program = regorus.Program.compile_from_modules("{}", modules, entry_points)
-    user_cache.put(PROGRAMS, entry, bytes(program.serialize_binary()))
+    user_cache.put(PROGRAMS, entry, bytes(program.serialize_binary()), keep=PROGRAMS_KEPT)
     return program
