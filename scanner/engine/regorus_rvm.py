@@ -26,6 +26,7 @@ from scanner import user_cache
 
 VM_TEXTS = "regorus-rvm-modules"  # user cache namespace
 VM_FORMAT = "kguard rvm module 1"
+VM_TEXTS_KEPT = 512  # the library's ~50 modules, and the small aggregate modules of the kind sets scans evaluate
 PROGRAMS = "regorus-rvm-programs"  # user cache namespace
 PROGRAM_FORMAT = "kguard rvm program 1"
 PROGRAMS_KEPT = 64  # programs differ by the templates and kind sets a scan needs: at most ~10 MB of them are kept
@@ -42,7 +43,7 @@ def for_vm(text: str) -> str | None:
     if cached is not None:
         return cached[1:].decode("utf-8") if cached[:1] == b"+" else None
     rewritten = _for_vm(source)
-    user_cache.put(VM_TEXTS, entry, b"-" if rewritten is None else b"+" + rewritten)
+    user_cache.put(VM_TEXTS, entry, b"-" if rewritten is None else b"+" + rewritten, keep=VM_TEXTS_KEPT)
     return None if rewritten is None else rewritten.decode("utf-8")
 
 
