@@ -84,6 +84,7 @@ def test_the_parent_makes_no_unit_text_when_workers_evaluate(monkeypatch: pytest
         progress: list[int] = []
         result = runner.run(backend, inputs, timeout=60, workers=2, on_progress=progress.append)
         assert made == [] and sum(progress) == 300  # the workers' texts were made in the workers
+        assert all(shared.program is not None for shared in backend._shared)  # they evaluated on the RVM (stop 22)
         expected = {i: outcome for i, outcome in enumerate(backend.evaluate_units(list(inputs)))
                     if any(outcome.values())}
         assert result.outcomes == expected and len(expected) == 100
