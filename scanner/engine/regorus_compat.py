@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +120,14 @@ def _needs_parse(source: bytes) -> bool:
 
 
 def _parse(source: bytes, rego_v1: bool) -> tuple[dict[str, Any], list[tuple[dict[str, Any], dict[str, Any]]]] | None:
-    """The module's AST and its negated statements with their queries (gathered while the JSON is decoded)."""
+    """The module's AST and its negated statements with their queries."""
+    return parse_statements(source, rego_v1, lambda s: "NotExpr" in (s.get("literal") or {}))
+
+
+def parse_statements(source: bytes, rego_v1: bool, wanted: Callable[[dict[str, Any]], bool]
+                     ) -> tuple[dict[str, Any], list[tuple[dict[str, Any], dict[str, Any]]]] | None:
+    """The module's AST (regorus' own parser) and the statements for which ``wanted`` holds, each with its query
+    (gathered while the JSON is decoded); None when regorus cannot parse the module."""
     engine = regorus.Engine()
     engine.set_policy_length_config(max_col=1_000_000, max_file_bytes=64 * 1024 * 1024, max_lines=1_000_000)
     engine.set_rego_v0(not rego_v1)
@@ -128,7 +136,7 @@ def _parse(source: bytes, rego_v1: bool) -> tuple[dict[str, Any], list[tuple[dic
     def gather(node: dict[str, Any]) -> dict[str, Any]:
         stmts = node.get("stmts")
         if isinstance(stmts, list):
-            found.extend((node, s) for s in stmts if isinstance(s, dict) and "NotExpr" in (s.get("literal") or {}))
+            found.extend((node, s) for s in stmts if isinstance(s, dict) and wanted(s))
         return node
 
     try:
@@ -183,12 +191,12 @@ def _edits(source: bytes, ast: dict[str, Any], found: list[tuple[dict[str, Any],
         _hoists_in_negated(expr, names, hoisted)
         if not hoisted:
             continue
-        start, end = _extent(stmt)
+        start, end = extent(stmt)
         if any(s <= start < e for s, e in taken):
             deferred = True  # inside a statement rewritten in this round: next round
             continue
         taken.append((start, end))
-        _, expr_end = _extent(negated)
+        _, expr_end = extent(negated)
         with_text = source[expr_end:end]
         bindings, rewritten, cursor = [], b"", negated["span"]["start"]
         for index, (h_start, h_end) in enumerate(sorted(hoisted)):
@@ -205,7 +213,7 @@ def _edits(source: bytes, ast: dict[str, Any], found: list[tuple[dict[str, Any],
     return edits, deferred
 
 
-def _extent(node: Any) -> Span:
+def extent(node: Any) -> Span:
     """The source bytes a node covers: the union of every span in it (regorus' string spans omit the quotes)."""
     low, high = 1 << 62, -1
 
@@ -258,7 +266,7 @@ def _hoists_in_operand(node: dict[str, Any], names: set[str], out: list[Span]) -
     if kind in _REFS:
         _hoists_in_ref(node, names, out)
     elif kind in _OPERATORS:
-        out.append(_extent(node))
+        out.append(extent(node))
     elif kind in ("Array", "Set", "Object"):
         _hoists_in_value(node, names, out)
 
@@ -270,7 +278,7 @@ def _hoists_in_ref(node: dict[str, Any], names: set[str], out: list[Span]) -> No
     if kind in _REFS:
         _hoists_in_ref(body["refr"], names, out)
     elif kind in _OPERATORS:  # `f(x).y`: the call moves
-        out.append(_extent(node))
+        out.append(extent(node))
     elif kind in ("Array", "Set", "Object"):  # `[input.x][0]`
         _hoists_in_value(node, names, out)
 
@@ -282,7 +290,7 @@ def _hoists_in_value(node: dict[str, Any], names: set[str], out: list[Span]) -> 
         return
     if kind == "Var":
         if body["value"] in names:  # a rule or an import: a reference in OPA
-            out.append(_extent(node))
+            out.append(extent(node))
         return
     if kind in ("Array", "Set"):
         for item in body.get("items") or []:
@@ -293,4 +301,4 @@ def _hoists_in_value(node: dict[str, Any], names: set[str], out: list[Span]) -> 
             _hoists_in_value(key, names, out)
             _hoists_in_value(value, names, out)
         return
-    out.append(_extent(node))  # references, calls, operators, comprehensions
+    out.append(extent(node))  # references, calls, operators, comprehensions

@@ -23,6 +23,8 @@ from typing import Any
 import regorus
 
 from scanner import user_cache
+from scanner.engine import regorus_compat
+from scanner.engine.regorus_compat import extent, parse_statements
 
 VM_TEXTS = "regorus-rvm-modules"  # user cache namespace
 VM_FORMAT = "kguard rvm module 1"
@@ -48,28 +50,12 @@ def for_vm(text: str) -> str | None:
 
 
 def _for_vm(source: bytes) -> bytes | None:
-    engine = regorus.Engine()
-    engine.set_policy_length_config(max_col=1_000_000, max_file_bytes=64 * 1024 * 1024, max_lines=1_000_000)
-    found: list[tuple[dict[str, Any], dict[str, Any]]] = []
-
-    def gather(node: dict[str, Any]) -> dict[str, Any]:
-        stmts = node.get("stmts")
-        if isinstance(stmts, list):
-            found.extend((node, s) for s in stmts if _assigned_var(s) is not None)
-        return node
-
-    try:
-        engine.add_policy("module.rego", source.decode("utf-8"))
-        modules = json.loads(engine.get_ast_as_json(), object_hook=gather)
-    except (RuntimeError, ValueError):
+    parsed = parse_statements(source, True, lambda stmt: _assigned_var(stmt) is not None)
+    if parsed is None or _else_after_iteration(parsed[0]):
         return None
-    if not modules or _else_after_iteration(modules[0]["ast"]):
-        return None
-    from scanner.engine.regorus_compat import _extent
-
     inserts: list[tuple[int, int, bytes]] = []  # (offset, order at that offset, text): nested statements too
-    for query, stmt in found:
-        start, end = _extent(stmt)
+    for query, stmt in parsed[1]:
+        start, end = extent(stmt)
         inserts.append((end, 0, b"; type_name(" + str(_assigned_var(stmt)).encode() + b")"))
         if source[query["span"]["start"]:query["span"]["start"] + 1] not in (b"{", b"|"):
             inserts += [(start, 0, b"{ "), (end, 1, b" }")]  # `p if x := e`: a body without braces
@@ -155,8 +141,11 @@ def _assigned_var(stmt: Any) -> str | None:
 
 @functools.cache
 def _code_version() -> str:
+    """What a cached text or program depends on besides its input: this module, the parsing it borrows from
+    `regorus_compat`, and the regorus build."""
     engine = os.stat(regorus.regorus.__file__)
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest() + f":{engine.st_size}:{engine.st_mtime_ns}"
+    code = Path(__file__).read_bytes() + Path(regorus_compat.__file__).read_bytes()
+    return hashlib.sha256(code).hexdigest() + f":{engine.st_size}:{engine.st_mtime_ns}"
 
 
 class Program:
