@@ -15,6 +15,11 @@ known to compile) is all there is, no trial is needed: each process compiles a t
 (`in_process`) instead of in a forked worker. Modules are rewritten first so that `not` evaluates its operands the
 way OPA does (`regorus_compat`; the library's rewrites are remembered in the user cache), and templates calling
 built-ins that reach outside the scan are refused (`backend.forbidden_builtin`).
+
+The shipped library is evaluated on regorus' virtual machine (`regorus_rvm`, 3-4x faster): `prepare` compiles one
+program per engine before any evaluation, and the interpreter gets its modules and data.inventory only if a review
+has to be evaluated again there (anything the RVM raises, its instruction limit included, or an engine whose
+modules the RVM cannot be trusted with).
 """
 
 from __future__ import annotations
