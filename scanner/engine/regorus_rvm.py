@@ -163,9 +163,15 @@ class Program:
         self._vm.set_data_json(data_json)
 
     def evaluate(self, entry_point: str, input_json: str) -> Any:
-        """The value of ``entry_point`` for this input (None when undefined); raises what the VM raises."""
-        self._vm.set_input_json(input_json)
-        out = self._vm.execute_entry_point(entry_point)
+        """The value of ``entry_point`` for this input (None when undefined); raises what the VM raises, a panic of
+        its Rust code as RuntimeError (pyo3's PanicException is a BaseException) so that the caller falls back."""
+        try:
+            self._vm.set_input_json(input_json)
+            out = self._vm.execute_entry_point(entry_point)
+        except BaseException as exc:
+            if type(exc).__name__ != "PanicException":
+                raise
+            raise RuntimeError(f"regorus' virtual machine panicked: {exc}") from None
         return None if out == UNDEFINED else json.loads(out)
 
 

@@ -196,3 +196,49 @@ def test_what_the_vm_cannot_finish_is_evaluated_by_the_interpreter_with_the_inve
         backend.close()
     assert run.errors == []
     assert [f.message for f in run.findings] == ["3 namespaces, 40000 steps"] * 3
+
+
+def test_a_panic_of_the_vm_is_evaluated_again_by_the_interpreter(write_templates) -> None:
+    """pyo3 turns a Rust panic into PanicException, a BaseException that `except Exception` would let through and
+    end the run: the program raises it as RuntimeError, and the interpreter evaluates the review."""
+    from scanner.engine.evaluate import evaluate
+    from scanner.load.files import load_text
+
+    class PanicException(BaseException):  # pyo3's name for it
+        pass
+
+    class Panicking:
+        def __init__(self, vm) -> None:
+            self.vm = vm
+
+        def set_input_json(self, text: str) -> None:
+            self.vm.set_input_json(text)
+
+        def execute_entry_point(self, entry_point: str) -> str:
+            raise PanicException("index out of bounds")
+
+    rego = """
+        package k8sname
+        import rego.v1
+        violation contains {"msg": sprintf("%s is here", [input.review.object.metadata.name])}
+    """
+    options = ScanOptions(template_dirs=[write_templates(template("K8sName", rego), constraint("K8sName", "named"))],
+                          default_policies=False)
+    templates = load_templates(options)
+    shipped = type(templates)({k: replace(t, trusted=True) for k, t in templates.templates.items()},
+                              list(templates.constraints))
+    resource = load_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n", "p.yaml").resources[0]
+    backend = RegorusBackend()
+    original = Program.__init__
+
+    def panicking(self, *args, **kwargs) -> None:
+        original(self, *args, **kwargs)
+        self._vm = Panicking(self._vm)
+
+    try:
+        Program.__init__ = panicking
+        run = evaluate([resource], shipped, backend, timeout=30)
+    finally:
+        Program.__init__ = original
+        backend.close()
+    assert run.errors == [] and [f.message for f in run.findings] == ["p is here"]
