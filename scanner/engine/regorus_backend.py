@@ -52,6 +52,19 @@ IN_PROCESS_MAX_EVALUATIONS = 256
 IN_PROCESS_MAX_INPUT_BYTES = 256 * 1024
 
 
+@dataclass(frozen=True, slots=True)
+class _Module:
+    """A module of an engine: its path and source; the text regorus is given is `text` (`not` rewritten)."""
+
+    path: str
+    source: str
+    v1: bool = True
+    remember: bool = False  # trusted: the rewrite is remembered in the user cache
+
+    def text(self) -> str:
+        return _as_opa(self.source, self.v1, self.remember)
+
+
 @dataclass(slots=True)
 class _Shared:
     """One engine holding several templates."""
@@ -61,7 +74,7 @@ class _Shared:
     packages: set[str] = field(default_factory=set)
     libs: dict[str, str] = field(default_factory=dict)  # lib package -> text
     aggregates: dict[tuple[str, ...], str] = field(default_factory=dict)  # kinds -> rule path
-    modules: list[tuple[str, str]] = field(default_factory=list)  # (path, text) as added: what the RVM compiles
+    modules: list[_Module] = field(default_factory=list)  # as added, in order: what the RVM compiles
     precomputed: dict[str, dict[str, Any]] = field(default_factory=dict)  # package -> rule -> value (`_precompute`)
     program: Program | None = None  # the RVM's (`regorus_rvm`), trusted library only
     data_pending: bool = False  # data.inventory not given to the interpreter yet (`_interpreter`)
@@ -194,14 +207,13 @@ class RegorusBackend:
         for shared in self._shared:
             for kinds in sorted(groups.get(id(shared), ())):
                 self._aggregate(shared, kinds)
-            modules = [(path, for_vm(text)) for path, text in shared.modules]
-            if any(text is None for _, text in modules):
-                continue  # a rule the RVM would get wrong: the interpreter evaluates this engine's templates
             entries = [self._rules[k] for k, home in self._home.items() if home is shared]
+            sources = [part for m in shared.modules for part in (m.path, m.source, f"{m.v1:d}{m.remember:d}")]
             try:
-                shared.program = Program(modules, [*entries, *shared.aggregates.values()], self._vm_data(shared))
-            except (RuntimeError, ValueError):  # the interpreter evaluates this engine's templates, and finds which
-                self._interpreter(shared)      # of them does not compile
+                shared.program = Program(sources, [*entries, *shared.aggregates.values()], self._vm_data(shared),
+                                         lambda shared=shared: [(m.path, for_vm(m.text())) for m in shared.modules])
+            except (RuntimeError, ValueError):  # a module the RVM cannot be trusted with or that does not compile:
+                self._interpreter(shared)      # the interpreter evaluates, and finds which template fails
 
     def _vm_data(self, shared: _Shared) -> str:
         """`data` for the RVM: the inventory with the precomputed values `_precompute` gave the engine."""
@@ -254,9 +266,9 @@ class RegorusBackend:
             for pkg, text in sorted(libs.items()):
                 if pkg not in shared.libs:
                     new_libs.append((len(shared.modules), pkg))
-                    shared.modules.append((f"{template.kind}/lib/{pkg}.rego", _as_opa(text, v1, remember)))
+                    shared.modules.append(_Module(f"{template.kind}/lib/{pkg}.rego", text, v1, remember))
                     shared.libs[pkg] = text
-            shared.modules.append((f"{template.kind}/template.rego", _as_opa(template.rego or "", v1, remember)))
+            shared.modules.append(_Module(f"{template.kind}/template.rego", template.rego or "", v1, remember))
             if not lazy:
                 self._parse_modules(shared)
         except (RuntimeError, ValueError) as exc:  # the modules parsed before the failing one stay, as regorus has them
@@ -332,7 +344,8 @@ class RegorusBackend:
     def _parse_modules(shared: _Shared) -> None:
         """Give ``shared``'s interpreter the modules it has not parsed yet; raises what regorus raises."""
         while shared.parsed < len(shared.modules):
-            shared.engine.add_policy(*shared.modules[shared.parsed])
+            module = shared.modules[shared.parsed]
+            shared.engine.add_policy(module.path, module.text())
             shared.parsed += 1
 
     def _interpreter(self, shared: _Shared) -> Any:
@@ -342,12 +355,12 @@ class RegorusBackend:
         alive after it evaluated, even through `clear_data`). A template whose module does not parse is left out,
         and its evaluations fail by name."""
         while shared.parsed < len(shared.modules):
-            path, text = shared.modules[shared.parsed]
+            module = shared.modules[shared.parsed]
             try:
-                shared.engine.add_policy(path, text)
+                shared.engine.add_policy(module.path, module.text())
                 shared.parsed += 1
             except (RuntimeError, ValueError) as exc:
-                kind = path.split("/", 1)[0]
+                kind = module.path.split("/", 1)[0]
                 self._late[kind] = f"does not compile: {_first_line(exc)}"
                 self._home.pop(kind, None)
                 del shared.modules[shared.parsed]
@@ -365,7 +378,7 @@ class RegorusBackend:
         if rule is None:
             package = "kguard_aggregate.k" + hashlib.sha256("\n".join(kinds).encode()).hexdigest()[:16]
             body = ",\n".join(f"  {json.dumps(kind)}: {self._rules[kind]}" for kind in kinds)
-            shared.modules.append((f"{package}.rego", f"package {package}\n\nall := {{\n{body}\n}}\n"))
+            shared.modules.append(_Module(f"{package}.rego", f"package {package}\n\nall := {{\n{body}\n}}\n"))
             rule = shared.aggregates[kinds] = f"data.{package}.all"
         return rule
 

@@ -16,7 +16,7 @@ import functools
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ VM_TEXTS = "regorus-rvm-modules"  # user cache namespace
 VM_FORMAT = "kguard rvm module 1"
 VM_TEXTS_KEPT = 512  # the library's ~50 modules, and the small aggregate modules of the kind sets scans evaluate
 PROGRAMS = "regorus-rvm-programs"  # user cache namespace
-PROGRAM_FORMAT = "kguard rvm program 1"
+PROGRAM_FORMAT = "kguard rvm program 2"
 PROGRAMS_KEPT = 64  # programs differ by the templates and kind sets a scan needs: at most ~10 MB of them are kept
 UNDEFINED = '"<undefined>"'  # what `Rvm.execute_entry_point` returns for an undefined rule
 
@@ -151,15 +151,17 @@ def _code_version() -> str:
 class Program:
     """Modules compiled for the RVM with the given entry points (rule paths), and a VM holding ``data``.
 
-    The compiled program is remembered in the user cache (`Program.serialize_binary`, keyed by the modules, the
-    entry points and the regorus build): compiling the library costs 13-35 ms, loading it back under 1 ms, which
-    the pre-commit hook feels on every run."""
+    The compiled program is remembered in the user cache (`Program.serialize_binary`), keyed by ``sources`` (what
+    the modules are made from), the entry points, this code and the regorus build: compiling the library costs
+    13-35 ms, loading it back under 1 ms, and on a hit the modules are not even made (``modules`` is called only to
+    compile), which the pre-commit hook feels on every run. A module ``modules`` gives as None (see `for_vm`) or one
+    the RVM does not compile raises ValueError / RuntimeError: the caller's interpreter evaluates instead."""
 
-    def __init__(self, modules: Iterable[tuple[str, str]], entry_points: Iterable[str], data_json: str) -> None:
+    def __init__(self, sources: Sequence[str], entry_points: Iterable[str], data_json: str,
+                 modules: Callable[[], list[tuple[str, str | None]]]) -> None:
         self.entry_points = sorted(set(entry_points))
-        modules = list(modules)
         self._vm = regorus.Rvm()
-        self._vm.load_program(_compiled(modules, self.entry_points))
+        self._vm.load_program(_compiled(sources, self.entry_points, modules))
         self._vm.set_data_json(data_json)
 
     def evaluate(self, entry_point: str, input_json: str) -> Any:
@@ -175,8 +177,9 @@ class Program:
         return None if out == UNDEFINED else json.loads(out)
 
 
-def _compiled(modules: list[tuple[str, str]], entry_points: list[str]) -> Any:
-    entry = user_cache.key(PROGRAM_FORMAT, _code_version(), *entry_points, *(part for m in modules for part in m))
+def _compiled(sources: Sequence[str], entry_points: list[str],
+              modules: Callable[[], list[tuple[str, str | None]]]) -> Any:
+    entry = user_cache.key(PROGRAM_FORMAT, _code_version(), *entry_points, "\0", *sources)
     cached = user_cache.get(PROGRAMS, entry)
     if cached is not None:
         try:
@@ -185,6 +188,10 @@ def _compiled(modules: list[tuple[str, str]], entry_points: list[str]) -> Any:
                 return program
         except (RuntimeError, ValueError):
             pass  # compiled again below
-    program = regorus.Program.compile_from_modules("{}", modules, entry_points)
+    made = modules()
+    unsuitable = [path for path, text in made if text is None]
+    if unsuitable:
+        raise ValueError(f"not for regorus' virtual machine: {', '.join(unsuitable)}")
+    program = regorus.Program.compile_from_modules("{}", [(path, str(text)) for path, text in made], entry_points)
     user_cache.put(PROGRAMS, entry, bytes(program.serialize_binary()), keep=PROGRAMS_KEPT)
     return program

@@ -26,7 +26,7 @@ def _interpreted(module: str, rule: str, data: str = "{}", input_json: str = "{}
 
 
 def _on_vm(module: str, rule: str, data: str = "{}", input_json: str = "{}") -> object:
-    return Program([("m.rego", module)], [rule], data).evaluate(rule, input_json)
+    return Program(["m.rego", module], [rule], data, lambda: [("m.rego", module)]).evaluate(rule, input_json)
 
 
 UNDEFINED_ASSIGNMENT = textwrap.dedent("""\
