@@ -29,6 +29,15 @@ def _on_vm(module: str, rule: str, data: str = "{}", input_json: str = "{}") -> 
     return Program(["m.rego", module], [rule], data, lambda: [("m.rego", module)]).evaluate(rule, input_json)
 
 
+def _shipped(write_templates, kind: str, name: str, rego: str):
+    """A template of ``rego`` with one constraint, marked as kguard's own library (so regorus runs it on the RVM)."""
+    options = ScanOptions(template_dirs=[write_templates(template(kind, rego), constraint(kind, name))],
+                          default_policies=False)
+    templates = load_templates(options)
+    return type(templates)({k: replace(t, trusted=True) for k, t in templates.templates.items()},
+                           list(templates.constraints))
+
+
 UNDEFINED_ASSIGNMENT = textwrap.dedent("""\
     package m
     import rego.v1
@@ -109,11 +118,7 @@ def test_a_module_the_vm_cannot_be_trusted_with_is_evaluated_by_the_interpreter(
         label(obj) := "found" if { some k, _ in obj.metadata.labels; k == "nope" } else := "none"
         violation contains {"msg": label(input.review.object)}
     """
-    options = ScanOptions(template_dirs=[write_templates(template("K8sBad", rego), constraint("K8sBad", "bad"))],
-                          default_policies=False)
-    templates = load_templates(options)
-    shipped = type(templates)({k: replace(t, trusted=True) for k, t in templates.templates.items()},
-                              list(templates.constraints))
+    shipped = _shipped(write_templates, "K8sBad", "bad", rego)
     resource = load_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: {a: b}}\n", "p.yaml").resources[0]
     backend = RegorusBackend()
     try:
@@ -180,11 +185,7 @@ def test_what_the_vm_cannot_finish_is_evaluated_by_the_interpreter_with_the_inve
             n := count([x | some x in numbers.range(1, 40000); x > 0])
         }
     """
-    options = ScanOptions(template_dirs=[write_templates(template("K8sLong", rego), constraint("K8sLong", "long"))],
-                          default_policies=False)
-    templates = load_templates(options)
-    shipped = type(templates)({k: replace(t, trusted=True) for k, t in templates.templates.items()},
-                              list(templates.constraints))
+    shipped = _shipped(write_templates, "K8sLong", "long", rego)
     text = "".join(f"---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: ns{i}}}\n" for i in range(3))
     resources = load_text(text, "ns.yaml").resources
     backend = RegorusBackend()
@@ -222,11 +223,7 @@ def test_a_panic_of_the_vm_is_evaluated_again_by_the_interpreter(write_templates
         import rego.v1
         violation contains {"msg": sprintf("%s is here", [input.review.object.metadata.name])}
     """
-    options = ScanOptions(template_dirs=[write_templates(template("K8sName", rego), constraint("K8sName", "named"))],
-                          default_policies=False)
-    templates = load_templates(options)
-    shipped = type(templates)({k: replace(t, trusted=True) for k, t in templates.templates.items()},
-                              list(templates.constraints))
+    shipped = _shipped(write_templates, "K8sName", "named", rego)
     resource = load_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n", "p.yaml").resources[0]
     backend = RegorusBackend()
     original = Program.__init__
