@@ -152,7 +152,7 @@ def _first_free_index(source: bytes) -> int:
     return max(used, default=0) + 1
 
 
-def _names(ast: dict[str, Any], source: bytes) -> set[str]:
+def global_names(ast: dict[str, Any], source: bytes) -> set[str]:
     """Rule names and import names: a bare variable with one of these names is a reference in OPA."""
     names: set[str] = set()
     for rule in ast.get("rules") or []:
@@ -180,7 +180,7 @@ def _edits(source: bytes, ast: dict[str, Any], found: list[tuple[dict[str, Any],
            counter: int) -> tuple[list[tuple[int, int, bytes, int]], bool]:
     """(start, end, replacement, variables used) for the outermost negated statements that need hoisting, and
     whether a statement inside one of those was left for another round."""
-    names = _names(ast, source)
+    names = global_names(ast, source)
     edits: list[tuple[int, int, bytes, int]] = []
     taken: list[Span] = []
     deferred = False

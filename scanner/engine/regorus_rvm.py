@@ -51,7 +51,7 @@ def for_vm(text: str) -> str | None:
 
 def _for_vm(source: bytes) -> bytes | None:
     parsed = parse_statements(source, True, lambda stmt: _assigned_var(stmt) is not None)
-    if parsed is None or _else_after_iteration(parsed[0]):
+    if parsed is None or _else_after_iteration(parsed[0], source):
         return None
     inserts: list[tuple[int, int, bytes]] = []  # (offset, order at that offset, text): nested statements too
     for query, stmt in parsed[1]:
@@ -64,11 +64,11 @@ def _for_vm(source: bytes) -> bytes | None:
     return source
 
 
-def _else_after_iteration(ast: dict[str, Any]) -> bool:
+def _else_after_iteration(ast: dict[str, Any], source: bytes) -> bool:
     """Whether a rule has an `else` after a body that may iterate (outside comprehensions): `some`, `every`, or an
     index by a variable that is neither an argument, nor bound earlier in the body by `:=`, nor a rule or import
     name (``_`` included). Deliberately wide: a false alarm only leaves the module to the interpreter."""
-    names = _global_names(ast)
+    names = regorus_compat.global_names(ast, source) - {"_"}
     for rule in ast.get("rules") or []:
         spec = rule.get("Spec") if isinstance(rule, dict) else None
         bodies = (spec or {}).get("bodies") or []
@@ -85,25 +85,6 @@ def _else_after_iteration(ast: dict[str, Any]) -> bool:
                 if var is not None:
                     bound.add(var)
     return False
-
-
-def _global_names(ast: dict[str, Any]) -> set[str]:
-    """Rule names of the module and import aliases: a variable of one of these names is a reference."""
-    names: set[str] = set()
-    for rule in ast.get("rules") or []:
-        head = next(iter(((rule.get("Spec") or rule.get("Default") or {}).get("head") or {}).values()), {})
-        refr = head.get("refr") if isinstance(head, dict) else None
-        while isinstance(refr, dict):
-            kind, node = next(iter(refr.items()))
-            if kind == "Var":
-                names.add(node["value"])
-                break
-            refr = node.get("refr")
-    for imported in ast.get("imports") or []:
-        refr = imported.get("refr") or {}
-        if "RefDot" in refr:
-            names.add(refr["RefDot"]["field"][1])
-    return names - {"_"}
 
 
 def _iterates(node: Any, bound: set[str]) -> bool:
@@ -126,7 +107,7 @@ def _iterates(node: Any, bound: set[str]) -> bool:
 
 
 def _assigned_var(stmt: Any) -> str | None:
-    """The variable of a statement `x := e` (no `with`-less check needed: `with` follows the expression)."""
+    """The variable ``x`` of a statement `x := e` (None for any other statement, `_ := e` included)."""
     if not isinstance(stmt, dict):
         return None
     expr = (stmt.get("literal") or {}).get("Expr", {}).get("expr") or {}
@@ -159,9 +140,9 @@ class Program:
 
     def __init__(self, sources: Sequence[str], entry_points: Iterable[str], data_json: str,
                  modules: Callable[[], list[tuple[str, str | None]]]) -> None:
-        self.entry_points = sorted(set(entry_points))
+        self.entry_points = frozenset(entry_points)  # what `evaluate` may be asked for (looked up per review)
         self._vm = regorus.Rvm()
-        self._vm.load_program(_compiled(sources, self.entry_points, modules))
+        self._vm.load_program(_compiled(sources, sorted(self.entry_points), modules))
         self._vm.set_data_json(data_json)
 
     def evaluate(self, entry_point: str, input_json: str) -> Any:
