@@ -195,18 +195,9 @@ class RegorusBackend:
         self._vm_prepared = True
         kind_sets = {kinds_at(units, index) for index in range(len(units))}
         self._compile_pending({kind for kinds in kind_sets for kind in kinds})
-        groups: dict[int, set[tuple[str, ...]]] = {}
-        for kinds in kind_sets:
-            by_engine: dict[int, list[str]] = {}
-            for kind in kinds:
-                if kind in self._home:
-                    by_engine.setdefault(id(self._home[kind]), []).append(kind)
-            for key, group in by_engine.items():
-                if len(group) > 1:
-                    groups.setdefault(key, set()).add(tuple(sorted(group)))
+        for group in sorted({group for kinds in kind_sets for group in self._groups(kinds) if len(group) > 1}):
+            self._aggregate(self._home[group[0]], group)
         for shared in self._shared:
-            for kinds in sorted(groups.get(id(shared), ())):
-                self._aggregate(shared, kinds)
             entries = [self._rules[k] for k, home in self._home.items() if home is shared]
             sources = [part for m in shared.modules for part in (m.path, m.source, f"{m.v1:d}{m.remember:d}")]
             try:
@@ -292,17 +283,19 @@ class RegorusBackend:
         self._compile_pending({kind for kinds, _ in units for kind in kinds})
         results: list[dict[str, Outcome]] = []
         for kinds, text in units:
-            result: dict[str, Outcome] = {}
-            by_engine: dict[int, list[str]] = {}
-            for kind in kinds:
-                if kind not in self._home:
-                    result[kind] = self._unknown(kind)
-                    continue
-                by_engine.setdefault(id(self._home[kind]), []).append(kind)
-            for group in by_engine.values():
-                result.update(self._group(tuple(sorted(group)), text))
+            result: dict[str, Outcome] = {kind: self._unknown(kind) for kind in kinds if kind not in self._home}
+            for group in self._groups(kinds):
+                result.update(self._group(group, text))
             results.append(result)
         return results
+
+    def _groups(self, kinds: tuple[str, ...]) -> list[tuple[str, ...]]:
+        """The loaded ones of ``kinds`` by the engine they live in, each group sorted: what one query evaluates."""
+        by_engine: dict[int, list[str]] = {}
+        for kind in kinds:
+            if kind in self._home:
+                by_engine.setdefault(id(self._home[kind]), []).append(kind)
+        return [tuple(sorted(group)) for group in by_engine.values()]
 
     def _unknown(self, kind: str) -> EvalFailure:
         return EvalFailure(self._late.get(kind, f"template {kind} is not loaded"))
@@ -355,15 +348,12 @@ class RegorusBackend:
         alive after it evaluated, even through `clear_data`). A template whose module does not parse is left out,
         and its evaluations fail by name."""
         while shared.parsed < len(shared.modules):
-            module = shared.modules[shared.parsed]
             try:
-                shared.engine.add_policy(module.path, module.text())
-                shared.parsed += 1
+                self._parse_modules(shared)
             except (RuntimeError, ValueError) as exc:
-                kind = module.path.split("/", 1)[0]
+                kind = shared.modules.pop(shared.parsed).path.split("/", 1)[0]
                 self._late[kind] = f"does not compile: {_first_line(exc)}"
                 self._home.pop(kind, None)
-                del shared.modules[shared.parsed]
         if shared.data_pending:
             shared.data_pending = False
             if self._inventory_json is not None:
@@ -425,8 +415,7 @@ def _precompute(shared: _Shared, template: Template, libs: dict[str, str], inven
     if not wanted:
         return
     engine = shared.engine
-    own = shared.data_pending or shared.parsed < len(shared.modules)  # the interpreter waits for a fallback
-    if own:
+    if shared.data_pending or shared.parsed < len(shared.modules):  # the interpreter waits for a fallback
         engine = _engine(template.rego_version)
         v1 = template.rego_version == "v1"
         for pkg, text in sorted(libs.items()):
@@ -439,7 +428,7 @@ def _precompute(shared: _Shared, template: Template, libs: dict[str, str], inven
             value = json.loads(engine.eval_rule_as_json(f"data.{package}.{rule}"))
         except (RuntimeError, ValueError):
             continue
-        if not own:
+        if not shared.data_pending:  # the interpreter holds the inventory: the value goes beside it
             shared.engine.add_data_json(json.dumps({"inventory": {PRECOMPUTED: {package: {rule: value}}}}))
         shared.precomputed.setdefault(package, {})[rule] = value
 
