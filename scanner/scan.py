@@ -149,7 +149,9 @@ def scan_resources(resources: list[Resource], options: ScanOptions, *, loaded: L
     # the garbage collector leaves them out of its full collections, which otherwise walk all of them again and
     # again while evaluation and reporting allocate (the runner freezes them as well before forking its workers).
     gc.freeze()
-    return _scan_resources(resources, options, loaded, templates, inventory_from, partial, graph_from)
+    result = _scan_resources(resources, options, loaded, templates, inventory_from, partial, graph_from)
+    gc.freeze()  # the findings too, while the reports (millions of new objects at 50,000 objects) are built
+    return result
 
 
 def _scan_resources(resources: list[Resource], options: ScanOptions, loaded: LoadResult | None,

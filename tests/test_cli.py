@@ -406,3 +406,36 @@ def test_a_one_file_scan_imports_nothing_heavy_it_does_not_need(tmp_path):
     assert "scanner.analysis.reachability_rules" in alone and "scanner.analysis.rbac.rules" in alone
     assert not {"scanner.analysis.reachability", "scanner.analysis.rbac.graph"} & alone
     assert {"scanner.analysis.reachability", "scanner.analysis.rbac.graph"} <= imported(repo, "deploy/pod.yaml")
+
+
+# -- the cycle collector: off for a run, as it was afterwards ------------------------------------------------------
+
+def test_main_runs_the_command_with_the_cycle_collector_off_and_restores_it(monkeypatch):
+    import gc
+
+    from scanner import cli
+
+    seen = []
+    monkeypatch.setattr(cli, "for_invocation", lambda argv: lambda: seen.append(gc.isenabled()))
+    assert gc.isenabled()
+    cli.main()
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        cli.main()
+        assert not gc.isenabled()  # a caller that had turned it off keeps it off
+    finally:
+        gc.enable()
+
+
+def test_the_console_script_imports_kguard_with_the_cycle_collector_off():
+    code = ("import gc, sys\nimport scanner.entry\nassert 'scanner.cli' not in sys.modules\n"
+            "gc.callbacks.append(lambda phase, info: print('collected', file=sys.stderr))\n"
+            "sys.argv = ['kguard', '--version']\nscanner.entry.main()\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("kguard "), done.stderr
+    assert "collected" not in done.stderr
+    with_collector = subprocess.run([sys.executable, "-c", code.replace("scanner.entry.main()", "gc.enable(); "
+                                     "from scanner.cli import main; main()")],
+                                    capture_output=True, text=True, timeout=60)
+    assert "collected" in with_collector.stderr  # the check can fail: importing with it on collects

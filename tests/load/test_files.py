@@ -322,3 +322,18 @@ def test_list_items_carry_exactly_their_own_positions():
             if path:
                 assert resource.positions[path].line == pos.line + 3 + 5 * n
                 assert resource.positions[path].column == pos.column + 2
+
+
+def test_loaded_objects_are_left_out_of_the_cycle_collectors_walks(tmp_path):
+    """After loading, what was loaded is frozen (the first collection would otherwise walk all of it) and the
+    collector is back on as it was."""
+    import gc
+
+    (tmp_path / "a.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: x}\n")
+    assert gc.isenabled()
+    result = load_paths([str(tmp_path / "a.yaml")])
+    loaded = result.resources[0].obj
+    assert gc.isenabled()
+    assert not any(o is loaded for o in gc.get_objects())  # the permanent generation is not listed
+    gc.unfreeze()
+    assert any(o is loaded for o in gc.get_objects())
