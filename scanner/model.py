@@ -8,7 +8,7 @@ import hashlib
 import json
 import threading
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
@@ -77,6 +77,13 @@ class PathTable:
                     number = self._numbers[(parent, key)] = len(self.paths) - 1
         return number
 
+    def fill(self, paths: Sequence[FieldPath]) -> None:
+        """Number ``paths`` as their positions in it (another process's `paths`: the root first, every path after
+        its parent), in place of what this table held."""
+        number_of = {path: number for number, path in enumerate(paths)}
+        self._numbers = {(number_of[path[:-1]], path[-1]): number for number, path in enumerate(paths) if path}
+        self.paths = list(paths)
+
     def add(self, path: FieldPath) -> int:
         number = self.ROOT
         for key in path:
@@ -107,11 +114,13 @@ class Positions(Mapping[FieldPath, Position]):
     otherwise; `Position` objects are made only when asked for.
     """
 
-    __slots__ = ("_count", "_data", "_line_base")
+    __slots__ = ("_count", "_data", "_line_base", "_table")
 
-    def __init__(self, fields: dict[int, tuple[int, int, int, int]], line_base: int = 1) -> None:
+    def __init__(self, fields: dict[int, tuple[int, int, int, int]], line_base: int = 1,
+                 table: PathTable | None = None) -> None:
         """From {path number: (line, column, end line, end column)} in the order the fields were recorded;
-        ``line_base`` is added to lines and 1 to columns."""
+        ``line_base`` is added to lines and 1 to columns; the numbers are ``table``'s (`FIELD_PATHS`: this
+        process's own)."""
         numbers = sorted(fields)
         values = [*numbers, *fields, *chain.from_iterable(map(fields.__getitem__, numbers))]
         try:
@@ -120,12 +129,13 @@ class Positions(Mapping[FieldPath, Position]):
             self._data = array("I", values)
         self._count = len(numbers)
         self._line_base = line_base
+        self._table = table if table is not None else FIELD_PATHS
 
     def _slot(self, path: object) -> int | None:
         if not isinstance(path, tuple):
             hash(path)  # an unhashable key raises, as with a dict
             return None
-        number = FIELD_PATHS.find(path)
+        number = self._table.find(path)
         if number is None:
             return None
         return self._slot_of(number)
@@ -162,14 +172,14 @@ class Positions(Mapping[FieldPath, Position]):
         return self._data[self._count:2 * self._count]
 
     def __iter__(self) -> Iterator[FieldPath]:
-        paths = FIELD_PATHS.paths
+        paths = self._table.paths
         return (paths[number] for number in self._order())
 
     def __len__(self) -> int:
         return self._count
 
     def items(self) -> Iterator[tuple[FieldPath, Position]]:  # type: ignore[override]
-        paths = FIELD_PATHS.paths
+        paths = self._table.paths
         return ((paths[number], self._position(self._recorded(number))) for number in self._order())
 
     def _recorded(self, number: int) -> int:
@@ -183,17 +193,30 @@ class Positions(Mapping[FieldPath, Position]):
         """The fields under ``prefix``, grouped by the key that follows it and re-rooted at that key's value (the
         items of a `kind: List`: ``below(("items",))[3]`` are item 3's own positions)."""
         groups: dict[str | int, dict[int, tuple[int, int, int, int]]] = {}
-        depth, paths = len(prefix), FIELD_PATHS.paths
+        depth, table = len(prefix), self._table
         for number in self._order():
-            path = paths[number]
+            path = table.paths[number]
             if len(path) > depth and path[:depth] == prefix:
                 group = groups.setdefault(path[depth], {})
-                group[FIELD_PATHS.add(path[depth + 1:])] = self._marks_of(number)
-        return {key: Positions(fields, self._line_base) for key, fields in groups.items()}
+                group[table.add(path[depth + 1:])] = self._marks_of(number)
+        return {key: Positions(fields, self._line_base, table) for key, fields in groups.items()}
+
+    def numbered(self) -> tuple[array[int], int, int]:
+        """The fields as they are stored, by path number (data, count, line base): what a forked loader hands back,
+        with its table's paths (see `numbered_in`)."""
+        return self._data, self._count, self._line_base
+
+    @classmethod
+    def numbered_in(cls, numbered: tuple[array[int], int, int], table: PathTable) -> Positions:
+        """The positions of another process's `numbered`, whose path numbers are ``table``'s."""
+        positions = cls.__new__(cls)
+        positions._data, positions._count, positions._line_base = numbered
+        positions._table = table
+        return positions
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickled with the paths themselves: path numbers mean nothing in another process."""
-        fields = {FIELD_PATHS.paths[number]: self._marks_of(number) for number in self._order()}
+        fields = {self._table.paths[number]: self._marks_of(number) for number in self._order()}
         return _unpickle_positions, (fields, self._line_base)
 
     def __repr__(self) -> str:

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scanner.load import forked
 from scanner.load.objects import object_problem
 from scanner.load.yaml_source import MAX_FILE_BYTES, Document, Ignored, NodeBudget, YamlLoadError, parse_stream
-from scanner.model import FieldPath, InputError, Position, Positions, Resource, Skipped
+from scanner.model import FIELD_PATHS, FieldPath, InputError, PathTable, Position, Positions, Resource, Skipped
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"
@@ -306,29 +307,152 @@ def _cycle_collector_paused() -> Iterator[None]:
 def load_paths(paths: Iterable[str]) -> LoadResult:
     """Load files, directories (walked for .yaml/.yml/.json) and ``-`` (stdin), in the order given.
 
-    One `NodeBudget` covers the whole run, so no input can make the documents held in memory explode.
+    One `NodeBudget` covers the whole run, so no input can make the documents held in memory explode. Many
+    megabytes of files are parsed on several cores (`scanner.load.forked`), with the same result.
     """
     with _cycle_collector_paused():
         return _load_paths(paths)
 
 
-def _load_paths(paths: Iterable[str]) -> LoadResult:
-    result = LoadResult()
-    budget = NodeBudget()
+Task = LoadResult | Path | str  # what a path gave: notes (walk, missing path), a file to load, stdin's text
+
+
+def _tasks(paths: Iterable[str]) -> list[Task]:
+    """What each given path stands for, in order (stdin is read here, once)."""
+    tasks: list[Task] = []
     for raw in paths:
         if raw == STDIN:
-            result.extend(load_text(sys.stdin.read(MAX_FILE_BYTES + 1), "<stdin>", origin="stdin", budget=budget))
+            tasks.append(sys.stdin.read(MAX_FILE_BYTES + 1))
             continue
         path = Path(raw)
         try:
             is_dir = stat.S_ISDIR(os.stat(path).st_mode)
         except OSError:
             message = "no such file or directory" if not path.is_symlink() else "broken symbolic link"
-            result.errors.append(InputError(path=raw, message=message))
+            tasks.append(LoadResult(errors=[InputError(path=raw, message=message)]))
             continue
         if is_dir:
-            for file in _walk(path, result):
-                result.extend(load_file(file, budget))
+            notes = LoadResult()
+            tasks += [notes, *_walk(path, notes)]
         else:
-            result.extend(load_file(path, budget))
+            tasks.append(path)
+    return tasks
+
+
+def _load_paths(paths: Iterable[str]) -> LoadResult:
+    tasks = _tasks(paths)
+    files = [task for task in tasks if isinstance(task, Path)]
+    loaded = _load_forked(files) if _worth_forking(files) else None
+    budget = NodeBudget()
+    if loaded is None:
+        loaded = {}
+    else:  # every file parsed against a budget of its process's own: the same as one budget only if none ran out
+        texts = [task for task in tasks if isinstance(task, str)]
+        for text in texts:
+            loaded[id(text)] = load_text(text, "<stdin>", origin="stdin", budget=budget)
+        if loaded.pop(_CHARGED) + budget.charged() >= budget.per_run:
+            loaded, budget = {}, NodeBudget()
+    result = LoadResult()
+    for task in tasks:
+        if isinstance(task, LoadResult):
+            result.extend(task)
+        elif id(task) in loaded:
+            result.extend(loaded[id(task)])
+        elif isinstance(task, str):
+            result.extend(load_text(task, "<stdin>", origin="stdin", budget=budget))
+        else:
+            result.extend(load_file(task, budget))
     return result
+
+
+FORK_MIN_BYTES = 1 << 20  # less than a megabyte of files is parsed in one process (a fork costs more than it saves)
+_CHARGED = -1
+
+
+def _worth_forking(files: list[Path]) -> bool:
+    return len(files) > 1 and forked.processes_available() > 1 and _size(files) >= FORK_MIN_BYTES
+
+
+def _size(files: list[Path]) -> int:
+    total = 0
+    for file in files:
+        with contextlib.suppress(OSError):
+            total += os.stat(file).st_size
+    return total
+
+
+def _load_forked(files: list[Path]) -> dict[int, Any] | None:
+    """{id(file): its LoadResult} of every file, parsed in shares on several cores, plus {_CHARGED: the nodes
+    all of them used}; None when this process cannot fork."""
+    shares = _shares(files, min(forked.processes_available(), MAX_LOAD_PROCESSES))
+    start = len(FIELD_PATHS.paths)
+    outcome = forked.map_forked(_load_here, functools.partial(_load_in_child, start=start), shares)
+    if outcome is None:
+        return None
+    (charged, results), from_children = outcome
+    loaded: dict[int, Any] = {_CHARGED: charged, **dict(zip(map(id, shares[0]), results, strict=True))}
+    for share, items in zip(shares[1:], from_children, strict=True):
+        try:
+            charged, results = _from_child(items) if items is not None else _load_here(share)
+        except Exception:  # a child's results that do not read back: its share is loaded here
+            charged, results = _load_here(share)
+        loaded[_CHARGED] += charged
+        loaded.update(zip(map(id, share), results, strict=True))
+    return loaded
+
+
+MAX_LOAD_PROCESSES = 4
+
+
+def _shares(files: list[Path], count: int) -> list[list[Path]]:
+    """``files`` in at most ``count`` runs of about equal size, in order."""
+    sizes = []
+    for file in files:
+        try:
+            sizes.append(os.stat(file).st_size)
+        except OSError:
+            sizes.append(0)
+    total, shares, current, filled = sum(sizes) or 1, [], [], 0
+    for file, size in zip(files, sizes, strict=True):
+        current.append(file)
+        filled += size
+        if filled * count >= total * (len(shares) + 1) and len(shares) < count - 1:
+            shares.append(current)
+            current = []
+    if current:
+        shares.append(current)
+    return shares
+
+
+def _load_here(share: list[Path]) -> tuple[int, list[LoadResult]]:
+    """(nodes used, the share's results), parsed against a budget of the share's own."""
+    budget = NodeBudget()
+    return budget.charged(), [load_file(file, budget) for file in share]
+
+
+def _load_in_child(share: list[Path], *, start: int) -> Iterator[tuple[Any, ...]]:
+    """`_load_here` in a forked child, in a form that pickles fast, a file at a time: the objects as they are,
+    their positions by path number, then the nodes used and the paths numbered since ``start``."""
+    budget = NodeBudget()
+    for file in share:
+        result = load_file(file, budget)
+        yield ([(r.obj, r.path, r.doc_index, r.origin, r.positions.numbered())  # type: ignore[attr-defined]
+                for r in result.resources], result.scanned, result.skipped, result.errors)
+    yield budget.charged(), FIELD_PATHS.paths[start:], start
+
+
+def _from_child(items: Iterator[tuple[Any, ...]]) -> tuple[int, list[LoadResult]]:
+    """`_load_in_child`'s items as `_load_here` gives them; the positions keep the child's path numbers (its table
+    is filled in once its paths have come)."""
+    table, results = PathTable(), []
+    for item in items:
+        if len(item) == 3:
+            charged, paths, start = item
+            table.fill([*FIELD_PATHS.paths[:start], *paths])
+            return charged, results
+        resources, scanned, skipped, errors = item
+        results.append(LoadResult(resources=[Resource(obj=obj, path=path, doc_index=index, origin=origin,
+                                                      positions=Positions.numbered_in(numbered, table))
+                                             for obj, path, index, origin, numbered in resources],
+                                  scanned=scanned, skipped=skipped, errors=errors))
+    raise EOFError("a loading child's results ended early")

@@ -111,6 +111,10 @@ class NodeBudget:
         return tightest, (f"the input expands to more than {self.per_run:,} nodes in this run; remaining documents"
                           " were not read")
 
+    def charged(self) -> int:
+        """Nodes charged to the run so far."""
+        return self.per_run - self.run_left
+
     def charge(self, nodes: int) -> None:
         self.run_left = max(0, self.run_left - nodes)
         self.file_left = max(0, self.file_left - nodes)

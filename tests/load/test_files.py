@@ -337,3 +337,98 @@ def test_loaded_objects_are_left_out_of_the_cycle_collectors_walks(tmp_path):
     assert not any(o is loaded for o in gc.get_objects())  # the permanent generation is not listed
     gc.unfreeze()
     assert any(o is loaded for o in gc.get_objects())
+
+
+# -- many files on several cores: the same result as one process ---------------------------------------------------
+
+def _mixed_tree(root: Path) -> None:
+    """Files of every kind of outcome, so that each share of a forked load has some."""
+    for n in range(12):
+        docs = [f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c{n}-{d}, namespace: ns{n}}}\n"
+                f"data: {{k{d}: v, deep: {{x{n}: [1, {{y: 2}}]}}}}\n" for d in range(3)]
+        docs.append("apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Secret\n"
+                    f"  metadata: {{name: s{n}}}\n  data: {{only{n}: eA==}}\n- not: an object\n")
+        docs.append("key: [unclosed\n" if n % 3 == 0 else "just: data\n")
+        (root / f"f{n:02}.yaml").write_text("---\n".join(docs))
+    (root / "binary.yaml").write_bytes(b"\xff\xfe")
+
+
+def _as_data(result):
+    return ([(r.obj, r.path, r.doc_index, r.origin, list(r.positions.items()),
+              r.positions.get(("data",)), ("metadata", "name") in r.positions) for r in result.resources],
+            result.scanned, result.skipped, result.errors)
+
+
+def _forked_and_serial(monkeypatch, paths):
+    monkeypatch.setattr(files, "FORK_MIN_BYTES", 0)
+    monkeypatch.setattr(files.forked, "processes_available", lambda: 3)
+    forked = load_paths(paths)
+    monkeypatch.setattr(files, "FORK_MIN_BYTES", 1 << 60)
+    return forked, load_paths(paths)
+
+
+def test_files_loaded_in_forked_children_are_what_one_process_loads(tmp_path, monkeypatch):
+    _mixed_tree(tmp_path)
+    shares = []
+    original = files._from_child
+    monkeypatch.setattr(files, "_from_child", lambda done: shares.append(done) or original(done))
+    forked, serial = _forked_and_serial(monkeypatch, [str(tmp_path), str(tmp_path / "f03.yaml")])
+    assert len(shares) == 2  # three processes: two children handed their shares back
+    assert _as_data(forked) == _as_data(serial)
+    assert len(forked.resources) == 13 * 4 and forked.errors and forked.skipped
+    item = forked.resources[-1]  # a List item of a child's file: its positions re-rooted, in the child's numbers
+    assert item.kind == "Secret" and item.positions[("data", "only3")].line == 22
+    # positions numbered in a child answer paths this process numbered since, and the other way round
+    assert item.positions.below(("data",))["only3"].get(()) == item.positions[("data", "only3")]
+
+
+def test_a_child_that_fails_leaves_its_share_to_this_process(tmp_path, monkeypatch):
+    _mixed_tree(tmp_path)
+    original = files._load_in_child
+
+    def failing_in_children(share, **kwargs):
+        yield from list(original(share, **kwargs))[:1]
+        raise RuntimeError("child failure")
+
+    monkeypatch.setattr(files, "_load_in_child", failing_in_children)
+    forked, serial = _forked_and_serial(monkeypatch, [str(tmp_path)])
+    assert _as_data(forked) == _as_data(serial) and len(forked.resources) == 12 * 4
+
+
+def test_a_run_budget_spent_across_shares_loads_everything_again_in_one_process(tmp_path, monkeypatch):
+    monkeypatch.setattr(yaml_source, "MAX_NODES_PER_RUN", 2_000)
+    (tmp_path / "a-ok.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: ok}\n")
+    for name in ("b.yaml", "c.yaml", "d.yaml"):
+        (tmp_path / name).write_text(_chain_document())
+    forked, serial = _forked_and_serial(monkeypatch, [str(tmp_path)])
+    assert _as_data(forked) == _as_data(serial)
+    assert [Path(e.path).name for e in forked.errors] == ["c.yaml", "d.yaml"]
+
+
+def test_nothing_forks_while_another_thread_runs():
+    import threading
+
+    from scanner.load import forked
+
+    assert forked.can_fork()
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait)
+    thread.start()
+    try:
+        assert not forked.can_fork()
+        assert forked.map_forked(lambda share: share, lambda share: [share], [1, 2]) is None
+    finally:
+        release.set()
+        thread.join()
+
+
+def test_a_child_whose_results_do_not_read_back_leaves_its_share_to_this_process(tmp_path, monkeypatch):
+    _mixed_tree(tmp_path)
+    original = files._load_in_child
+
+    def truncated(share, **kwargs):
+        yield from list(original(share, **kwargs))[:-1]  # ends well, but without its last item
+
+    monkeypatch.setattr(files, "_load_in_child", truncated)
+    forked, serial = _forked_and_serial(monkeypatch, [str(tmp_path)])
+    assert _as_data(forked) == _as_data(serial) and len(forked.resources) == 12 * 4
