@@ -1,7 +1,5 @@
 """`kguard`: a thin typer layer over `scanner.scan`, `scanner.report` and friends. No logic lives here."""
 
-from __future__ import annotations
-
 import copy
 import enum
 import sys
