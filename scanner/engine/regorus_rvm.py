@@ -141,9 +141,33 @@ class Program:
     def __init__(self, sources: Sequence[str], entry_points: Iterable[str], data_json: str,
                  modules: Callable[[], list[tuple[str, str | None]]]) -> None:
         self.entry_points = frozenset(entry_points)  # what `evaluate` may be asked for (looked up per review)
+        self._compiled = _compiled(sources, sorted(self.entry_points), modules)
         self._vm = regorus.Rvm()
-        self._vm.load_program(_compiled(sources, sorted(self.entry_points), modules))
+        self._vm.load_program(self._compiled)
         self._vm.set_data_json(data_json)
+
+    def set_data(self, data_json: str) -> None:
+        """Replace the VM's ``data``."""
+        self._vm.set_data_json(data_json)
+
+    def values_once(self, entry_points: Sequence[str], data_json: str) -> dict[str, Any]:
+        """The value of each entry point, with no input and ``data``, in a VM of its own that is dropped after (what
+        such a run leaves behind, regorus keeps with the VM); an entry point the VM fails on is left out."""
+        vm = regorus.Rvm()
+        vm.load_program(self._compiled)
+        vm.set_data_json(data_json)
+        vm.set_input_json("{}")
+        values = {}
+        for entry_point in entry_points:
+            try:
+                out = vm.execute_entry_point(entry_point)
+            except BaseException as exc:
+                if type(exc).__name__ != "PanicException" and not isinstance(exc, (RuntimeError, ValueError)):
+                    raise
+                continue
+            if out != UNDEFINED:
+                values[entry_point] = json.loads(out)
+        return values
 
     def evaluate(self, entry_point: str, input_json: str) -> Any:
         """The value of ``entry_point`` for this input (None when undefined); raises what the VM raises, a panic of

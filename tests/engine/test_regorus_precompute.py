@@ -178,3 +178,57 @@ def test_workers_share_the_library_compiled_before_they_fork() -> None:
     finally:
         forked.close()
         alone.close()
+
+
+def _prepared(monkeypatch: pytest.MonkeyPatch, fail_on: str = "") -> tuple[list, dict, int]:
+    """Verdicts, precomputed values and how many templates an interpreter precomputed for, with a backend that ran
+    `prepare` (the RVM evaluates), its program failing on entry points containing ``fail_on``."""
+    from scanner.engine import regorus_backend
+    from scanner.engine.regorus_rvm import Program
+
+    by_interpreter = []
+    original_precompute = regorus_backend._precompute
+    monkeypatch.setattr(regorus_backend, "_precompute",
+                        lambda shared, template, *args: by_interpreter.append(template.kind)
+                        or original_precompute(shared, template, *args))
+    if fail_on:
+        original = Program.values_once
+
+        def failing(self, entry_points, data_json: str):  # the VM failed on these: left out
+            return {k: v for k, v in original(self, entry_points, data_json).items() if fail_on not in k}
+
+        monkeypatch.setattr(Program, "values_once", failing)
+    backend = RegorusBackend()
+    units = [((AUTOMOUNT.kind,), _input(r)) for r in REVIEWED]
+    try:
+        backend.load([AUTOMOUNT], inventory([*INVENTORY, *REVIEWED]))
+        backend.prepare(units)
+        verdicts = [[v["msg"] for v in result[AUTOMOUNT.kind]] for result in backend.evaluate_units(units)]
+        (shared,) = backend._shared
+        return verdicts, shared.precomputed, len(by_interpreter)
+    finally:
+        backend.close()
+
+
+def test_the_vm_computes_the_precomputed_rules_without_parsing_a_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    interpreter = RegorusBackend()
+    try:
+        interpreter.load([AUTOMOUNT], inventory([*INVENTORY, *REVIEWED]))
+        expected = _violations(interpreter)
+        (shared,) = interpreter._shared
+        by_interpreter = shared.precomputed
+    finally:
+        interpreter.close()
+    verdicts, on_vm, interpreted = _prepared(monkeypatch)
+    assert interpreted == 0  # no interpreter parsed the modules: the program computed the index
+    assert on_vm == by_interpreter and on_vm[AUTOMOUNT.package]["rolebinding_subjects"]
+    assert verdicts == expected and [bool(v) for v in verdicts] == [True, False, False, False]
+    # the VM failing on the rule: an interpreter computes it, and the verdicts stay
+    verdicts, fallback, interpreted = _prepared(monkeypatch, fail_on="rolebinding_subjects")
+    assert interpreted == 1 and fallback == by_interpreter and verdicts == expected
+    # a large inventory: an interpreter computes it (regorus' VM would keep much more memory for it)
+    from scanner.engine import regorus_backend
+
+    monkeypatch.setattr(regorus_backend, "VM_PRECOMPUTE_MAX_INVENTORY_BYTES", 100)
+    verdicts, large, interpreted = _prepared(monkeypatch)
+    assert interpreted == 1 and large == by_interpreter and verdicts == expected

@@ -239,3 +239,16 @@ def test_a_panic_of_the_vm_is_evaluated_again_by_the_interpreter(write_templates
         Program.__init__ = original
         backend.close()
     assert run.errors == [] and [f.message for f in run.findings] == ["p is here"]
+
+
+def test_values_once_evaluates_with_other_data_in_a_vm_of_its_own() -> None:
+    """`Program.values_once` (the precomputed rules of a small inventory): each entry point's value with the data
+    given, undefined ones left out, and the program's own VM keeps its data."""
+    module = "package t\nimport rego.v1\n\nn := count(data.inventory.items)\n\nnothing := 1 if false\n"
+    program = Program(["t.rego", module], ["data.t.n", "data.t.nothing"], '{"inventory": {"items": [1, 2]}}',
+                      lambda: [("t.rego", module)])
+    assert program.values_once(["data.t.n", "data.t.nothing"], '{"inventory": {"items": [1, 2, 3]}}') == {
+        "data.t.n": 3}
+    assert program.evaluate("data.t.n", "{}") == 2
+    program.set_data('{"inventory": {"items": []}}')
+    assert program.evaluate("data.t.n", "{}") == 0
