@@ -342,15 +342,13 @@ def _tasks(paths: Iterable[str]) -> list[Task]:
 def _load_paths(paths: Iterable[str]) -> LoadResult:
     tasks = _tasks(paths)
     files = [task for task in tasks if isinstance(task, Path)]
-    loaded = _load_forked(files) if _worth_forking(files) else None
-    budget = NodeBudget()
-    if loaded is None:
-        loaded = {}
-    else:  # every file parsed against a budget of its process's own: the same as one budget only if none ran out
-        texts = [task for task in tasks if isinstance(task, str)]
-        for text in texts:
+    forked_load = _load_forked(files) if _worth_forking(files) else None
+    budget, loaded = NodeBudget(), {}
+    if forked_load is not None:  # each share parsed against a budget of its own: the same as one budget for the
+        loaded, charged = forked_load  # run only if the run's was never used up
+        for text in (task for task in tasks if isinstance(task, str)):
             loaded[id(text)] = load_text(text, "<stdin>", origin="stdin", budget=budget)
-        if loaded.pop(_CHARGED) + budget.charged() >= budget.per_run:
+        if charged + budget.charged() >= budget.per_run:
             loaded, budget = {}, NodeBudget()
     result = LoadResult()
     for task in tasks:
@@ -366,7 +364,7 @@ def _load_paths(paths: Iterable[str]) -> LoadResult:
 
 
 FORK_MIN_BYTES = 1 << 20  # less than a megabyte of files is parsed in one process (a fork costs more than it saves)
-_CHARGED = -1
+MAX_LOAD_PROCESSES = 4
 
 
 def _worth_forking(files: list[Path]) -> bool:
@@ -381,27 +379,24 @@ def _size(files: list[Path]) -> int:
     return total
 
 
-def _load_forked(files: list[Path]) -> dict[int, Any] | None:
-    """{id(file): its LoadResult} of every file, parsed in shares on several cores, plus {_CHARGED: the nodes
-    all of them used}; None when this process cannot fork."""
+def _load_forked(files: list[Path]) -> tuple[dict[int, LoadResult], int] | None:
+    """({id(file): its LoadResult}, the nodes they used) of every file, parsed in shares on several cores; None
+    when this process cannot fork."""
     shares = _shares(files, min(forked.processes_available(), MAX_LOAD_PROCESSES))
     start = len(FIELD_PATHS.paths)
     outcome = forked.map_forked(_load_here, functools.partial(_load_in_child, start=start), shares)
     if outcome is None:
         return None
     (charged, results), from_children = outcome
-    loaded: dict[int, Any] = {_CHARGED: charged, **dict(zip(map(id, shares[0]), results, strict=True))}
+    loaded = dict(zip(map(id, shares[0]), results, strict=True))
     for share, items in zip(shares[1:], from_children, strict=True):
         try:
-            charged, results = _from_child(items) if items is not None else _load_here(share)
+            used, results = _from_child(items) if items is not None else _load_here(share)
         except Exception:  # a child's results that do not read back: its share is loaded here
-            charged, results = _load_here(share)
-        loaded[_CHARGED] += charged
+            used, results = _load_here(share)
+        charged += used
         loaded.update(zip(map(id, share), results, strict=True))
-    return loaded
-
-
-MAX_LOAD_PROCESSES = 4
+    return loaded, charged
 
 
 def _shares(files: list[Path], count: int) -> list[list[Path]]:
@@ -427,7 +422,8 @@ def _shares(files: list[Path], count: int) -> list[list[Path]]:
 def _load_here(share: list[Path]) -> tuple[int, list[LoadResult]]:
     """(nodes used, the share's results), parsed against a budget of the share's own."""
     budget = NodeBudget()
-    return budget.charged(), [load_file(file, budget) for file in share]
+    results = [load_file(file, budget) for file in share]
+    return budget.charged(), results
 
 
 def _load_in_child(share: list[Path], *, start: int) -> Iterator[tuple[Any, ...]]:

@@ -432,3 +432,20 @@ def test_a_child_whose_results_do_not_read_back_leaves_its_share_to_this_process
     monkeypatch.setattr(files, "_load_in_child", truncated)
     forked, serial = _forked_and_serial(monkeypatch, [str(tmp_path)])
     assert _as_data(forked) == _as_data(serial) and len(forked.resources) == 12 * 4
+
+
+def test_the_nodes_this_process_parsed_count_toward_the_run_budget_too(tmp_path, monkeypatch):
+    """The first share (parsed here) alone stays under the run's budget, and so does every child's; all of them
+    together do not, so the files are loaded again in one process, as one budget has it."""
+    monkeypatch.setattr(yaml_source, "MAX_NODES_PER_RUN", 2_000)
+
+    def config_map(name: str, values: int) -> str:
+        return (f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\n"
+                f"data: {{k: '{'x' * 4000}'}}\nitems: [{', '.join(['1'] * values)}]\n")
+
+    (tmp_path / "a.yaml").write_text(config_map("a", 1_400) * 1)
+    for name in ("b", "c", "d"):
+        (tmp_path / f"{name}.yaml").write_text(config_map(name, 250))
+    forked, serial = _forked_and_serial(monkeypatch, [str(tmp_path)])
+    assert _as_data(forked) == _as_data(serial)
+    assert [Path(e.path).name for e in serial.errors] == ["d.yaml"]
