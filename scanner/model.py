@@ -107,10 +107,11 @@ FIELD_PATHS = PathTable()
 class Positions(Mapping[FieldPath, Position]):
     """The positions of one document's fields: a read-only mapping, stored compactly.
 
-    Each field is its path's number in `FIELD_PATHS` and four 0-based numbers (line, column, end line, end column,
-    lines counted from the document's chunk), all in one array: the path numbers sorted (for a binary search), the
-    same numbers in the order the fields were first recorded in (iteration follows it, as the dict this replaces
-    did), then the four numbers of each field in sorted order. Two bytes a number when they all fit, four
+    Each field is its path's number in a `PathTable` (`FIELD_PATHS`, or that of the forked process that loaded the
+    document) and four 0-based numbers (line, column, end line, end column, lines counted from the document's
+    chunk), all in one array: the path numbers sorted (for a binary search), the same numbers in the order the
+    fields were first recorded in (iteration follows it, as the dict this replaces did), then the four numbers of
+    each field in sorted order. Two bytes a number when they all fit, four
     otherwise; `Position` objects are made only when asked for.
     """
 
