@@ -342,14 +342,9 @@ def _tasks(paths: Iterable[str]) -> list[Task]:
 def _load_paths(paths: Iterable[str]) -> LoadResult:
     tasks = _tasks(paths)
     files = [task for task in tasks if isinstance(task, Path)]
-    forked_load = _load_forked(files) if _worth_forking(files) else None
-    budget, loaded = NodeBudget(), {}
-    if forked_load is not None:  # each share parsed against a budget of its own: the same as one budget for the
-        loaded, charged = forked_load  # run only if the run's was never used up
-        for text in (task for task in tasks if isinstance(task, str)):
-            loaded[id(text)] = load_text(text, "<stdin>", origin="stdin", budget=budget)
-        if charged + budget.charged() >= budget.per_run:
-            loaded, budget = {}, NodeBudget()
+    texts = [task for task in tasks if isinstance(task, str)]
+    loaded = _load_forked(files, texts) or {}
+    budget = NodeBudget()
     result = LoadResult()
     for task in tasks:
         if isinstance(task, LoadResult):
@@ -367,46 +362,53 @@ FORK_MIN_BYTES = 1 << 20  # less than a megabyte of files is parsed in one proce
 MAX_LOAD_PROCESSES = 4
 
 
-def _worth_forking(files: list[Path]) -> bool:
-    return len(files) > 1 and forked.processes_available() > 1 and _size(files) >= FORK_MIN_BYTES
+def _load_forked(files: list[Path], texts: list[str]) -> dict[int, LoadResult] | None:
+    """{id(file or text): its LoadResult} of every file (and stdin's text), the files parsed in shares on several
+    cores; None when that is not worth it or this process cannot fork, and when one budget for the run could
+    have read differently.
 
-
-def _size(files: list[Path]) -> int:
-    total = 0
-    for file in files:
-        with contextlib.suppress(OSError):
-            total += os.stat(file).st_size
-    return total
-
-
-def _load_forked(files: list[Path]) -> tuple[dict[int, LoadResult], int] | None:
-    """({id(file): its LoadResult}, the nodes they used) of every file, parsed in shares on several cores; None
-    when this process cannot fork."""
-    shares = _shares(files, min(forked.processes_available(), MAX_LOAD_PROCESSES))
-    start = len(FIELD_PATHS.paths)
-    outcome = forked.map_forked(_load_here, functools.partial(_load_in_child, start=start), shares)
+    Each share, and stdin's text, is parsed against its part of the run's node budget: together they never hold
+    more nodes than the run allows, and when none used up its part, one budget would not have run out either (a
+    limit met in one document or one file is the same in both), so the results are what one process gives."""
+    processes = min(forked.processes_available(), MAX_LOAD_PROCESSES)
+    if len(files) < 2 or processes < 2:
+        return None
+    sizes = _sizes(files)
+    if sum(sizes) < FORK_MIN_BYTES:
+        return None
+    shares = _shares(files, sizes, processes)
+    parts = len(shares) + (1 if texts else 0)
+    outcome = forked.map_forked(functools.partial(_load_here, parts=parts),
+                                functools.partial(_load_in_child, parts=parts, start=len(FIELD_PATHS.paths)), shares)
     if outcome is None:
         return None
-    (charged, results), from_children = outcome
+    (used_up, results), from_children = outcome
     loaded = dict(zip(map(id, shares[0]), results, strict=True))
     for share, items in zip(shares[1:], from_children, strict=True):
         try:
-            used, results = _from_child(items) if items is not None else _load_here(share)
+            spent, results = _from_child(items) if items is not None else _load_here(share, parts=parts)
         except Exception:  # a child's results that do not read back: its share is loaded here
-            used, results = _load_here(share)
-        charged += used
+            spent, results = _load_here(share, parts=parts)
+        used_up = used_up or spent
         loaded.update(zip(map(id, share), results, strict=True))
-    return loaded, charged
+    budget = NodeBudget(parts)
+    for text in texts:
+        loaded[id(text)] = load_text(text, "<stdin>", origin="stdin", budget=budget)
+    return None if used_up or budget.used_up() else loaded
 
 
-def _shares(files: list[Path], count: int) -> list[list[Path]]:
-    """``files`` in at most ``count`` runs of about equal size, in order."""
+def _sizes(files: list[Path]) -> list[int]:
     sizes = []
     for file in files:
         try:
             sizes.append(os.stat(file).st_size)
         except OSError:
             sizes.append(0)
+    return sizes
+
+
+def _shares(files: list[Path], sizes: list[int], count: int) -> list[list[Path]]:
+    """``files`` in at most ``count`` runs of about equal size (``sizes``), in order."""
     total, shares, current, filled = sum(sizes) or 1, [], [], 0
     for file, size in zip(files, sizes, strict=True):
         current.append(file)
@@ -419,33 +421,33 @@ def _shares(files: list[Path], count: int) -> list[list[Path]]:
     return shares
 
 
-def _load_here(share: list[Path]) -> tuple[int, list[LoadResult]]:
-    """(nodes used, the share's results), parsed against a budget of the share's own."""
-    budget = NodeBudget()
+def _load_here(share: list[Path], *, parts: int) -> tuple[bool, list[LoadResult]]:
+    """(whether the share used up its part of the run's budget, the share's results)."""
+    budget = NodeBudget(parts)
     results = [load_file(file, budget) for file in share]
-    return budget.charged(), results
+    return budget.used_up(), results
 
 
-def _load_in_child(share: list[Path], *, start: int) -> Iterator[tuple[Any, ...]]:
+def _load_in_child(share: list[Path], *, parts: int, start: int) -> Iterator[tuple[Any, ...]]:
     """`_load_here` in a forked child, in a form that pickles fast, a file at a time: the objects as they are,
-    their positions by path number, then the nodes used and the paths numbered since ``start``."""
-    budget = NodeBudget()
+    their positions by path number, then whether the budget was used up and the paths numbered since ``start``."""
+    budget = NodeBudget(parts)
     for file in share:
         result = load_file(file, budget)
         yield ([(r.obj, r.path, r.doc_index, r.origin, r.positions.numbered())  # type: ignore[attr-defined]
                 for r in result.resources], result.scanned, result.skipped, result.errors)
-    yield budget.charged(), FIELD_PATHS.paths[start:], start
+    yield budget.used_up(), FIELD_PATHS.paths[start:], start
 
 
-def _from_child(items: Iterator[tuple[Any, ...]]) -> tuple[int, list[LoadResult]]:
+def _from_child(items: Iterator[tuple[Any, ...]]) -> tuple[bool, list[LoadResult]]:
     """`_load_in_child`'s items as `_load_here` gives them; the positions keep the child's path numbers (its table
     is filled in once its paths have come)."""
     table, results = PathTable(), []
     for item in items:
         if len(item) == 3:
-            charged, paths, start = item
+            used_up, paths, start = item
             table.fill([*FIELD_PATHS.paths[:start], *paths])
-            return charged, results
+            return used_up, results
         resources, scanned, skipped, errors = item
         results.append(LoadResult(resources=[Resource(obj=obj, path=path, doc_index=index, origin=origin,
                                                       positions=Positions.numbered_in(numbered, table))

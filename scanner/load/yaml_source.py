@@ -92,9 +92,11 @@ class NodeBudget:
     Documents that fail still pay for the nodes they built, so many bad documents cannot buy unbounded time.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, run_share: int = 1) -> None:
+        """``run_share``: this budget is one of that many sharing the run's nodes (parsed in forked processes), so
+        it allows its share of them (the messages name the run's limit)."""
         self.per_document, self.per_file, self.per_run = MAX_NODES_PER_DOCUMENT, MAX_NODES_PER_FILE, MAX_NODES_PER_RUN
-        self.run_left = self.per_run
+        self.run_left = self.per_run // run_share
         self.file_left = self.per_file
 
     def start_file(self) -> None:
@@ -111,9 +113,9 @@ class NodeBudget:
         return tightest, (f"the input expands to more than {self.per_run:,} nodes in this run; remaining documents"
                           " were not read")
 
-    def charged(self) -> int:
-        """Nodes charged to the run so far."""
-        return self.per_run - self.run_left
+    def used_up(self) -> bool:
+        """Whether the run's nodes (or this budget's share of them) are all spent."""
+        return self.run_left <= 0
 
     def charge(self, nodes: int) -> None:
         self.run_left = max(0, self.run_left - nodes)

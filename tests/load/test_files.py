@@ -435,8 +435,8 @@ def test_a_child_whose_results_do_not_read_back_leaves_its_share_to_this_process
 
 
 def test_the_nodes_this_process_parsed_count_toward_the_run_budget_too(tmp_path, monkeypatch):
-    """The first share (parsed here) alone stays under the run's budget, and so does every child's; all of them
-    together do not, so the files are loaded again in one process, as one budget has it."""
+    """The files together go over the run's budget, the largest in the first share (parsed here): the share that
+    used up its part makes the files load again in one process, as one budget has it."""
     monkeypatch.setattr(yaml_source, "MAX_NODES_PER_RUN", 2_000)
 
     def config_map(name: str, values: int) -> str:
@@ -449,3 +449,28 @@ def test_the_nodes_this_process_parsed_count_toward_the_run_budget_too(tmp_path,
     forked, serial = _forked_and_serial(monkeypatch, [str(tmp_path)])
     assert _as_data(forked) == _as_data(serial)
     assert [Path(e.path).name for e in serial.errors] == ["d.yaml"]
+
+
+def test_each_process_parses_against_its_part_of_the_run_budget(tmp_path, monkeypatch):
+    """Shares (and stdin's text) together never hold more nodes than one run allows: a hostile tree cannot make
+    the forked load build several runs' worth before the budget is checked."""
+    _mixed_tree(tmp_path)
+    parts = []
+
+    class Recording(yaml_source.NodeBudget):
+        def __init__(self, run_share: int = 1) -> None:
+            super().__init__(run_share)
+            parts.append((os.getpid(), self.run_left))
+
+    monkeypatch.setattr(files, "NodeBudget", Recording)
+    stdin = "apiVersion: v1\nkind: Namespace\nmetadata: {name: in}\n"
+    monkeypatch.setattr(files.forked, "processes_available", lambda: 3)
+    monkeypatch.setattr(files, "FORK_MIN_BYTES", 0)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    forked = load_paths([str(tmp_path), "-"])
+    here = [left for pid, left in parts if pid == os.getpid()]
+    # 3 shares + stdin: the first share's part and stdin's, then the run's own budget (left unused)
+    assert here == [yaml_source.MAX_NODES_PER_RUN // 4] * 2 + [yaml_source.MAX_NODES_PER_RUN]
+    monkeypatch.setattr(files, "FORK_MIN_BYTES", 1 << 60)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    assert _as_data(forked) == _as_data(load_paths([str(tmp_path), "-"])) and forked.resources[-1].name == "in"
