@@ -213,8 +213,7 @@ class RegorusBackend:
                                          self._vm_data(shared),
                                          lambda shared=shared: [(m.path, for_vm(m.text())) for m in shared.modules])
             except (RuntimeError, ValueError):  # a module the RVM cannot be trusted with or that does not compile:
-                self._precompute_pending(shared)  # the interpreter evaluates, and finds which template fails
-                self._interpreter(shared)
+                self._interpreter(shared)      # the interpreter evaluates, and finds which template fails
                 continue
             self._precompute_on_vm(shared, shared.program)
 

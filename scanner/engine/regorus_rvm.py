@@ -156,30 +156,33 @@ class Program:
         vm = regorus.Rvm()
         vm.load_program(self._compiled)
         vm.set_data_json(data_json)
-        vm.set_input_json("{}")
         values = {}
         for entry_point in entry_points:
             try:
-                out = vm.execute_entry_point(entry_point)
-            except BaseException as exc:
-                if type(exc).__name__ != "PanicException" and not isinstance(exc, (RuntimeError, ValueError)):
-                    raise
+                value = _execute(vm, entry_point, "{}")
+            except (RuntimeError, ValueError):
                 continue
-            if out != UNDEFINED:
-                values[entry_point] = json.loads(out)
+            if value is not None:
+                values[entry_point] = value
         return values
 
     def evaluate(self, entry_point: str, input_json: str) -> Any:
         """The value of ``entry_point`` for this input (None when undefined); raises what the VM raises, a panic of
         its Rust code as RuntimeError (pyo3's PanicException is a BaseException) so that the caller falls back."""
-        try:
-            self._vm.set_input_json(input_json)
-            out = self._vm.execute_entry_point(entry_point)
-        except BaseException as exc:
-            if type(exc).__name__ != "PanicException":
-                raise
-            raise RuntimeError(f"regorus' virtual machine panicked: {exc}") from None
-        return None if out == UNDEFINED else json.loads(out)
+        return _execute(self._vm, entry_point, input_json)
+
+
+def _execute(vm: Any, entry_point: str, input_json: str) -> Any:
+    """``vm``'s value of ``entry_point`` for this input (None when undefined), a panic of its Rust code raised as
+    RuntimeError."""
+    try:
+        vm.set_input_json(input_json)
+        out = vm.execute_entry_point(entry_point)
+    except BaseException as exc:
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise RuntimeError(f"regorus' virtual machine panicked: {exc}") from None
+    return None if out == UNDEFINED else json.loads(out)
 
 
 def _compiled(sources: Sequence[str], entry_points: list[str],
