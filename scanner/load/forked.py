@@ -1,10 +1,12 @@
-"""Work shared with forked children: this process does the first share while one child per other share does its
-own, and hands back what it made, one pickle per item, read back one item at a time.
+"""Work done in forked children: a child hands back what it made, one pickle per item, read back one item at a
+time.
 
-Used where the work is parsing (many manifest files): children inherit everything they need by forking, and a
-result costs far less to read back than to make. A child that fails in any way gives None for its share (the
-caller does that share itself); nothing forks when another thread runs (a child would inherit its locks held)
-or where processes are not forked.
+`map_forked` shares one piece of work out (parsing many manifest files): this process does the first share while
+one child per other share does its own. `start` runs independent work in one child while this process goes on
+(the whole-graph analyses while the policies are evaluated). Children inherit everything they need by forking,
+and a result costs far less to read back than to make. A child that fails in any way gives None (the caller does
+that work itself); nothing forks when another thread runs (a child would inherit its locks held) or where
+processes are not forked.
 """
 
 from __future__ import annotations
@@ -46,11 +48,35 @@ def map_forked(here: Callable[[Share], Result], child: Callable[[Share], Iterabl
     return first, [_collect(pid, out) for pid, out in children]
 
 
+class Started:
+    """Work running in a forked child (`start`): `result` or `discard` it, once."""
+
+    __slots__ = ("_out", "_pid")
+
+    def __init__(self, pid: int, out: IO[bytes]) -> None:
+        self._pid, self._out = pid, out
+
+    def result(self) -> Iterator[Any] | None:
+        """Wait for the child: the items the work made, or None when the child failed."""
+        return _collect(self._pid, self._out)
+
+    def discard(self) -> None:
+        """End the child, whatever it was doing, and forget its work."""
+        _discard(self._pid, self._out)
+
+
+def start(work: Callable[[], Iterable[Any]]) -> Started | None:
+    """``work`` started in a forked child while this process goes on; None when this process cannot fork."""
+    if not can_fork():
+        return None
+    return Started(*_start(lambda _: work(), None))
+
+
 def _start(child: Callable[[Share], Iterable[Any]], share: Share) -> tuple[int, IO[bytes]]:
     import pickle
     import tempfile
 
-    out = tempfile.TemporaryFile(prefix="kguard-load-")  # noqa: SIM115 (closed by _items or _discard)
+    out = tempfile.TemporaryFile(prefix="kguard-forked-")  # noqa: SIM115 (closed by _items or _discard)
     pid = os.fork()
     if pid == 0:  # the child: never returns, never runs the parent's exit handlers or flushes its buffers
         status = 1
