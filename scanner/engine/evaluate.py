@@ -41,6 +41,10 @@ from scanner.model import (
     fingerprint,
 )
 
+# Up to this many objects the reviews are kept as text, above it compressed (`Inputs`; 10,000 objects: ~9 MB of
+# text, shared by the workers)
+RAW_REVIEWS_MAX_OBJECTS = 10000
+
 
 @dataclass(slots=True)
 class Evaluation:
@@ -196,7 +200,7 @@ def _compile(runnable: list[Template], backend: Backend, real: list[Resource], t
 def _plan(resources: list[Resource], templates: TemplateSet, namespaces: dict[str, dict[str, Any]],
           compile_errors: dict[str, str], out: Evaluation) -> _Plan:
     """Match every constraint against the resources; one unit per (parameters, resource), shared by constraints."""
-    plan = _Plan()
+    plan = _Plan(inputs=Inputs(compressed=len(resources) > RAW_REVIEWS_MAX_OBJECTS))
     by_type: dict[tuple[str, str], list[int]] = {}  # (group, kind) -> resources: match.kinds filters cheaply
     for i, res in enumerate(resources):
         by_type.setdefault((res.api_version.rpartition("/")[0], res.kind), []).append(i)

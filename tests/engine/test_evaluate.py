@@ -687,3 +687,25 @@ def test_units_judged_alike_share_their_constraints_and_each_review_is_kept_once
                                     "review": json.loads(plan.inputs.review(unit.review))}
         assert json.loads(plan.inputs.review(unit.review))["name"] == unit.resource.name
     assert len({(id(u.resource), u.review) for u in plan.units}) == len({u.review for u in plan.units}) == 3
+
+
+def test_reviews_are_compressed_only_for_large_scans_with_the_same_findings(write_templates, monkeypatch):
+    from scanner.engine import evaluate as evaluate_module
+    from scanner.engine.inputs import Inputs
+
+    made: list[bool] = []
+    real_init = Inputs.__init__
+
+    def recorded(self, *, compressed: bool = True) -> None:
+        made.append(compressed)
+        real_init(self, compressed=compressed)
+
+    monkeypatch.setattr(Inputs, "__init__", recorded)
+    templates = write_templates(template("K8sPriv", PRIVILEGED), constraint("K8sPriv", "no-priv"))
+    small = scan(PODS, templates)
+    monkeypatch.setattr(evaluate_module, "RAW_REVIEWS_MAX_OBJECTS", 1)
+    large = scan(PODS, templates)
+    # each scan: the plan's inputs (text for 3 objects, compressed above 1), then the empty one replacing them
+    assert made == [False, True, True, True]
+    assert [f.message for f in small.findings] == [f.message for f in large.findings] == [
+        "container root is privileged"]

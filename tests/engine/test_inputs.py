@@ -11,8 +11,8 @@ from scanner.engine.inputs import Inputs
 TRICKY = '{"kind": {"kind": "Pod"}, "object": {"metadata": {"name": "a}b \\"review\\": \\u00e9 \u00e9 \U0001f600"}}}'
 
 
-def _filled() -> Inputs:
-    inputs = Inputs()
+def _filled(compressed: bool = True) -> Inputs:
+    inputs = Inputs(compressed=compressed)
     first = inputs.add_review(TRICKY)
     second = inputs.add_review("{}")
     inputs.add(("K8sA", "K8sB"), '{"key": "\\"review\\":"}', first)
@@ -21,8 +21,9 @@ def _filled() -> Inputs:
     return inputs
 
 
-def test_a_unit_is_its_kinds_and_the_parameters_and_review_it_was_made_with():
-    inputs = _filled()
+@pytest.mark.parametrize("compressed", [True, False])
+def test_a_unit_is_its_kinds_and_the_parameters_and_review_it_was_made_with(compressed):
+    inputs = _filled(compressed)
     assert len(inputs) == 3
     kinds, text = inputs[0]
     assert kinds == ("K8sA", "K8sB")
@@ -32,8 +33,9 @@ def test_a_unit_is_its_kinds_and_the_parameters_and_review_it_was_made_with():
     assert inputs.review(0) == TRICKY and inputs.review(1) == "{}"
 
 
-def test_it_reads_like_the_list_of_tuples_it_replaces():
-    inputs = _filled()
+@pytest.mark.parametrize("compressed", [True, False])
+def test_it_reads_like_the_list_of_tuples_it_replaces(compressed):
+    inputs = _filled(compressed)
     as_list = [inputs[0], inputs[1], inputs[2]]
     assert list(inputs) == as_list
     assert inputs[-1] == as_list[-1]
@@ -60,10 +62,22 @@ def test_out_of_range_indices_and_reviews_are_refused():
         inputs[0:1]  # type: ignore[index]
 
 
-def test_it_survives_pickling_as_sent_to_a_trial_child():
-    inputs = _filled()
+@pytest.mark.parametrize("compressed", [True, False])
+def test_it_survives_pickling_as_sent_to_a_trial_child(compressed):
+    inputs = _filled(compressed)
     copy = pickle.loads(pickle.dumps(inputs))
     assert list(copy) == list(inputs)
+
+
+def test_reviews_are_kept_compressed_or_as_their_text():
+    review = json.dumps({"object": {"metadata": {"labels": {f"label-{i}": "value" for i in range(200)}}}})
+    compressed, raw = Inputs(), Inputs(compressed=False)
+    for inputs in (compressed, raw):
+        inputs.add_review(review)
+        inputs.add_review(TRICKY)
+    assert bytes(raw._buffer) == (review + TRICKY).encode()
+    assert len(compressed._buffer) < len(review) // 3
+    assert [compressed.review(n) for n in (0, 1)] == [raw.review(n) for n in (0, 1)] == [review, TRICKY]
 
 
 def _read_in_child(inputs: Inputs, conn) -> None:
@@ -71,8 +85,9 @@ def _read_in_child(inputs: Inputs, conn) -> None:
 
 
 @pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
-def test_a_forked_child_reads_the_same_units():
-    inputs = _filled()
+@pytest.mark.parametrize("compressed", [True, False])
+def test_a_forked_child_reads_the_same_units(compressed):
+    inputs = _filled(compressed)
     ctx = multiprocessing.get_context("fork")
     parent, child = ctx.Pipe()
     process = ctx.Process(target=_read_in_child, args=(inputs, child))
