@@ -28,6 +28,7 @@ from scanner.engine.match import (
 )
 from scanner.engine.review import inventory, inventory_kinds, namespaces_by_name, review, synced
 from scanner.engine.templates import Constraint, Template, TemplateSet
+from scanner.load import forked
 from scanner.model import (
     FieldPath,
     Finding,
@@ -44,6 +45,11 @@ from scanner.model import (
 # Up to this many objects the reviews are kept as text, above it compressed (`Inputs`; 10,000 objects: ~9 MB of
 # text, shared by the workers)
 RAW_REVIEWS_MAX_OBJECTS = 10000
+# From this many reviews on, when they are compressed, a forked child encodes half of them (`_add_reviews`): each
+# costs ~30 us to serialise and compress (50,000 objects: ~1 s), on the kguard process's core while the other one
+# idles (the analyses run in-process in scans that large).
+FORKED_REVIEWS_MIN = 10000
+REVIEWS_PER_ITEM = 1000  # reviews the child hands back at a time
 
 
 @dataclass(slots=True)
@@ -207,6 +213,7 @@ def _plan(resources: list[Resource], templates: TemplateSet, namespaces: dict[st
     placements = [placement(res.obj) for res in resources]
     decided: dict[str, dict[Placement, Verdict]] = {}  # a match (constraints share them) -> verdict by placement
     reviews: dict[int, int] = {}  # resource -> its review's number in plan.inputs
+    reviewed: list[Resource] = []  # by review number
     unit_of: dict[tuple[str, int], _Unit] = {}  # (parameters, resource) -> unit: same input, one evaluation
     judged = _Judged()
     for number, constraint in enumerate(sorted(templates.constraints, key=lambda c: (c.kind, c.name))):
@@ -230,14 +237,53 @@ def _plan(resources: list[Resource], templates: TemplateSet, namespaces: dict[st
             if unit is None:
                 review_number = reviews.get(i)
                 if review_number is None:
-                    review_json = json.dumps(review(res.obj, namespaces.get(res.namespace or "")))
-                    review_number = reviews[i] = plan.inputs.add_review(review_json)
+                    review_number = reviews[i] = len(reviewed)
+                    reviewed.append(res)
                 unit = unit_of[(params, i)] = _Unit(res, params, review_number, judged.EMPTY)
                 plan.units.append(unit)
             unit.constraints = judged.adding(unit.constraints, number, constraint)
+    _add_reviews(plan.inputs, reviewed, namespaces)
     for unit in plan.units:
         plan.inputs.add(judged.kinds(unit.constraints), unit.parameters, unit.review)
     return plan
+
+
+def _add_reviews(inputs: Inputs, reviewed: list[Resource], namespaces: dict[str, dict[str, Any]]) -> None:
+    """The review of each of ``reviewed`` into ``inputs``, in order. From `FORKED_REVIEWS_MIN` compressed reviews on
+    (more than one CPU), a forked child encodes the second half meanwhile (the kguard process encodes it itself when
+    the child fails)."""
+
+    def review_json(res: Resource) -> str:
+        return json.dumps(review(res.obj, namespaces.get(res.namespace or "")))
+
+    def encoded(share: list[Resource]) -> Iterator[tuple[bytes, list[int]]]:
+        for start in range(0, len(share), REVIEWS_PER_ITEM):  # a few hundred KB at a time, never the whole half
+            parts = [inputs.encode(review_json(res)) for res in share[start:start + REVIEWS_PER_ITEM]]
+            yield b"".join(parts), [len(part) for part in parts]
+
+    def add_here(share: list[Resource]) -> None:
+        for res in share:
+            inputs.add_review(review_json(res))
+
+    half = len(reviewed) // 2
+    outcome = None
+    if inputs.compressed and len(reviewed) >= FORKED_REVIEWS_MIN and forked.processes_available() >= 2:
+        outcome = forked.map_forked(add_here, encoded, [reviewed[:half], reviewed[half:]])
+    if outcome is None:
+        add_here(reviewed)
+        return
+    _, (items,) = outcome
+    second: list[tuple[bytes, list[int]]] = []
+    if items is not None:
+        try:
+            second = list(items)
+        except Exception:  # a child's result that does not read back: its half is encoded here
+            second = []
+    if sum(len(sizes) for _, sizes in second) != len(reviewed) - half:
+        add_here(reviewed[half:])
+        return
+    for chunk, sizes in second:
+        inputs.add_encoded(chunk, sizes)
 
 
 class _Judged:

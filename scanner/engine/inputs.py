@@ -31,12 +31,31 @@ class Inputs(Sequence[Unit]):
         self._parameters: list[str] = []  # per unit: the parameters' JSON (shared text)
         self._reviews = array("I")  # per unit: its review's number
 
+    @property
+    def compressed(self) -> bool:
+        return self._compressed
+
+    def encode(self, review_json: str) -> bytes:
+        """A review's JSON text as this buffer keeps it: `add_encoded` takes reviews encoded in another process."""
+        encoded = review_json.encode()
+        return zlib.compress(encoded, 1) if self._compressed else encoded
+
     def add_review(self, review_json: str) -> int:
         """Keep one review's JSON text; its number for `add`."""
-        encoded = review_json.encode()
-        self._buffer += zlib.compress(encoded, 1) if self._compressed else encoded
+        self._buffer += self.encode(review_json)
         self._ends.append(len(self._buffer))
         return len(self._ends) - 1
+
+    def add_encoded(self, encoded: bytes, sizes: Sequence[int]) -> None:
+        """Keep reviews `encode` encoded, one after another in ``encoded``, ``sizes`` long each; they are numbered
+        on from the last review kept."""
+        if sum(sizes) != len(encoded):
+            raise ValueError(f"{len(encoded)} bytes of encoded reviews, not the {sum(sizes)} their sizes add up to")
+        end = len(self._buffer)
+        self._buffer += encoded
+        for size in sizes:
+            end += size
+            self._ends.append(end)
 
     def add(self, kinds: tuple[str, ...], parameters_json: str, review: int) -> None:
         """A unit: ``kinds`` judge review number ``review`` with these parameters."""

@@ -274,6 +274,7 @@ def _run_forked(backend: Backend, scheduler: _Scheduler, timeout: float, count: 
     if before_fork is not None:
         before_fork()
     gc.freeze()  # a worker that garbage-collected what exists now would copy every page it touches
+    _release_free_memory()
     size = min(count, len(scheduler.jobs))
     take_worker = getattr(backend, "take_worker", None)  # a child of the backend's that has compiled everything
     own = take_worker(scheduler.units) if take_worker is not None else None
@@ -316,6 +317,18 @@ def _run_forked(backend: Backend, scheduler: _Scheduler, timeout: float, count: 
             _stop(worker)
         _STATE = None
     return scheduler.result
+
+
+def _release_free_memory() -> None:
+    """Hand the C heap's free pages back to the system (glibc's `malloc_trim`) before the workers fork: memory the
+    kguard process freed while it prepared would otherwise stay resident through the whole evaluation, the peak of
+    a large scan (50,000 objects: 9-10 MB). Elsewhere than glibc, nothing happens."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _replace(ctx: Any, worker: _Worker) -> _Worker:

@@ -709,3 +709,75 @@ def test_reviews_are_compressed_only_for_large_scans_with_the_same_findings(writ
     assert made == [False, True, True, True]
     assert [f.message for f in small.findings] == [f.message for f in large.findings] == [
         "container root is privileged"]
+
+
+def _many_pods(count: int) -> str:
+    namespaces = "".join(f"---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: ns{n}\n  labels: {{team: t{n}}}\n"
+                         for n in range(3))
+    pods = "".join(f"---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: p{i}\n  namespace: ns{i % 3}\nspec:\n"
+                   f"  containers:\n  - name: c\n    image: img{i}\n" for i in range(count))
+    return namespaces + pods
+
+
+def _planned_reviews(monkeypatch, write_templates, **settings) -> list[str]:
+    from scanner.engine import evaluate as evaluate_module
+    from scanner.engine.review import namespaces_by_name
+
+    for name, value in settings.items():
+        monkeypatch.setattr(evaluate_module, name, value)
+    loaded = load_text(_many_pods(23), "pods.yaml")
+    templates = load_templates(ScanOptions(template_dirs=[write_templates(template("K8sPriv", PRIVILEGED),
+                                                                          constraint("K8sPriv", "a"))],
+                                           default_policies=False))
+    plan = evaluate_module._plan(loaded.resources, templates, namespaces_by_name(loaded.resources), {},
+                                 evaluate_module.Evaluation())
+    assert plan.inputs.compressed is (len(loaded.resources) > evaluate_module.RAW_REVIEWS_MAX_OBJECTS)
+    return [plan.inputs.review(n) for n in range(len(loaded.resources))]
+
+
+def test_a_forked_child_encodes_half_the_reviews_of_a_large_scan_and_they_read_back_the_same(
+        write_templates, monkeypatch):
+    from scanner.load import forked
+
+    alone = _planned_reviews(monkeypatch, write_templates, RAW_REVIEWS_MAX_OBJECTS=1)
+    children: list[bool] = []
+    real_map_forked = forked.map_forked
+
+    def recorded(here, child, shares):
+        outcome = real_map_forked(here, child, shares)
+        children.extend(items is not None for items in outcome[1])
+        return outcome
+
+    monkeypatch.setattr(forked, "map_forked", recorded)
+    monkeypatch.setattr(forked, "processes_available", lambda: 2)
+    shared = _planned_reviews(monkeypatch, write_templates, RAW_REVIEWS_MAX_OBJECTS=1, FORKED_REVIEWS_MIN=2,
+                              REVIEWS_PER_ITEM=4)
+    assert children == [True]  # the child's half came back in items of 4 reviews (13 reviews: 4 items)
+    assert shared == alone
+    assert [json.loads(text)["object"]["metadata"]["name"] for text in shared] == [
+        *(f"ns{n}" for n in range(3)), *(f"p{i}" for i in range(23))]
+    # text reviews (small scans) and scans under the threshold never fork
+    children.clear()
+    assert _planned_reviews(monkeypatch, write_templates, RAW_REVIEWS_MAX_OBJECTS=10000, FORKED_REVIEWS_MIN=2) == [
+        json.dumps(json.loads(text)) for text in alone]
+    assert _planned_reviews(monkeypatch, write_templates, RAW_REVIEWS_MAX_OBJECTS=1, FORKED_REVIEWS_MIN=27) == alone
+    assert children == []
+
+
+def test_the_half_of_a_child_that_fails_is_encoded_here(write_templates, monkeypatch):
+    import os
+
+    from scanner.engine.inputs import Inputs
+    from scanner.load import forked
+
+    alone = _planned_reviews(monkeypatch, write_templates, RAW_REVIEWS_MAX_OBJECTS=1)
+    parent, real_encode = os.getpid(), Inputs.encode
+
+    def failing_in_children(self, review_json):
+        if os.getpid() != parent:
+            raise RuntimeError("child failed")
+        return real_encode(self, review_json)
+
+    monkeypatch.setattr(Inputs, "encode", failing_in_children)
+    monkeypatch.setattr(forked, "processes_available", lambda: 2)
+    assert _planned_reviews(monkeypatch, write_templates, RAW_REVIEWS_MAX_OBJECTS=1, FORKED_REVIEWS_MIN=2) == alone

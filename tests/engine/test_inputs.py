@@ -112,3 +112,26 @@ def test_kinds_and_evaluation_counts_are_read_without_making_any_text(monkeypatc
     assert [kinds_at(inputs, i) for i in range(3)] == [kinds_at(as_list, i) for i in range(3)] == [
         ("K8sA", "K8sB"), ("K8sA",), ("K8sC",)]
     assert evaluations(inputs) == evaluations(as_list) == 4
+
+
+@pytest.mark.parametrize("compressed", [True, False])
+def test_reviews_encoded_elsewhere_read_back_as_if_added_here(compressed):
+    texts = [TRICKY, "{}", '{"n": 2}', TRICKY]
+    here, elsewhere = Inputs(compressed=compressed), Inputs(compressed=compressed)
+    here.add_review(texts[0])
+    elsewhere.add_review(texts[0])
+    for text in texts[1:]:
+        here.add_review(text)
+    parts = [elsewhere.encode(text) for text in texts[1:]]
+    elsewhere.add_encoded(b"".join(parts[:2]), [len(p) for p in parts[:2]])
+    elsewhere.add_encoded(parts[2], [len(parts[2])])
+    assert [elsewhere.review(n) for n in range(4)] == [here.review(n) for n in range(4)] == texts
+    assert elsewhere.compressed is compressed
+
+
+def test_encoded_reviews_whose_sizes_do_not_add_up_are_refused():
+    inputs = Inputs()
+    encoded = inputs.encode("{}")
+    with pytest.raises(ValueError, match="not the"):
+        inputs.add_encoded(encoded, [len(encoded) + 1])
+    assert len(inputs._ends) == 0 and not inputs._buffer

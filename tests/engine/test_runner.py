@@ -2,6 +2,7 @@
 
 import json
 import pickle
+import platform
 
 import pytest
 
@@ -78,12 +79,15 @@ def test_the_parent_makes_no_unit_text_when_workers_evaluate(monkeypatch: pytest
     made: list[int] = []
     review = Inputs.review
     monkeypatch.setattr(Inputs, "review", lambda self, number: made.append(number) or review(self, number))
+    released: list[bool] = []  # free heap pages handed back before forking (see the test below)
+    monkeypatch.setattr(runner, "_release_free_memory", lambda: released.append(True))
     backend = RegorusBackend()
     try:
         backend.load([template], {})
         progress: list[int] = []
         result = runner.run(backend, inputs, timeout=60, workers=2, on_progress=progress.append)
         assert made == [] and sum(progress) == 300  # the workers' texts were made in the workers
+        assert released == [True]
         assert all(shared.program is not None for shared in backend._shared)  # they evaluated on the RVM (stop 22)
         expected = {i: outcome for i, outcome in enumerate(backend.evaluate_units(list(inputs)))
                     if any(outcome.values())}
@@ -121,3 +125,23 @@ def test_the_backend_is_prepared_once_with_every_unit_before_any_evaluation():
     assert backend.calls[0] == ("prepare", [("A", "B") if i % 2 else ("A",) for i in range(300)])
     assert [c for c in backend.calls if c[0] == "prepare"] == backend.calls[:1]
     assert sum(c[1] for c in backend.calls[1:]) == 300
+
+
+def _resident_kb() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
+def test_the_heap_pages_freed_before_the_workers_fork_go_back_to_the_system():
+    from scanner.engine.runner import _release_free_memory
+
+    # ~40 MB in blocks that malloc takes from its heap (above pymalloc's 512 bytes, below mmap's threshold), and one
+    # block after them, so that freeing them cannot shrink the heap from its end
+    blocks = [bytearray(2048) for _ in range(20000)]
+    last = bytearray(2048)
+    del blocks
+    freed_but_resident = _resident_kb()
+    _release_free_memory()
+    assert freed_but_resident - _resident_kb() > 20_000
+    assert len(last) == 2048
