@@ -36,14 +36,14 @@ SCHEMA_VERSION = "1.1"
 
 def render(results: ScanResult | Sequence[ScanResult]) -> str:
     """The JSON report for one or several scan results, indented, ending in a newline."""
-    return escape_json(json_text.dumps(build(results), end="\n"))
+    return escape_json(json_text.dumps(build(results), end="\n", plain=True))
 
 
 def producer(results: ScanResult | Sequence[ScanResult]) -> Producer:
     """`render`'s text as a function that hands it to a write function piece by piece (a large report is never
     held as one string). The report is built here, so its errors come before anything is written."""
     data = build(results)
-    return lambda write: json_text.dump(data, lambda piece: write(escape_json(piece)), end="\n")
+    return lambda write: json_text.dump(data, lambda piece: write(escape_json(piece)), end="\n", plain=True)
 
 
 def build(results: ScanResult | Sequence[ScanResult]) -> dict[str, Any]:

@@ -89,7 +89,7 @@ def render(results: ScanResult | Sequence[ScanResult], *, source_root: Path | No
     ``source_root`` only matters for absolute finding paths, which are made relative to it (default: cwd).
     ``baseline_state`` (`kguard diff`) gives each result its `baselineState`: new, absent, unchanged or updated.
     """
-    return escape_json(json_text.dumps(_log(results, source_root, baseline_state), end="\n"))
+    return escape_json(json_text.dumps(_log(results, source_root, baseline_state), end="\n", plain=True))
 
 
 def producer(results: ScanResult | Sequence[ScanResult], *, source_root: Path | None = None,
@@ -98,7 +98,7 @@ def producer(results: ScanResult | Sequence[ScanResult], *, source_root: Path | 
     as one string). The log is built here, so its errors come before anything is written, except for its results,
     which are made as they are written (`json_text.Items`; the file writer leaves no file behind if one fails)."""
     log = _log(results, source_root, baseline_state)
-    return lambda write: json_text.dump(log, lambda piece: write(escape_json(piece)), end="\n")
+    return lambda write: json_text.dump(log, lambda piece: write(escape_json(piece)), end="\n", plain=True)
 
 
 def _log(results: ScanResult | Sequence[ScanResult], source_root: Path | None,

@@ -3,6 +3,8 @@ hands the same text to a write function piece by piece."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import enum
 import json
 import math
@@ -36,6 +38,12 @@ class Counts(dict):
 
 class Members(list):
     pass
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: int
 
 
 scalars = st.one_of(
@@ -153,3 +161,62 @@ def test_a_shared_container_is_no_circular_reference() -> None:
 def test_end_is_written_after_the_document_and_list_items_stay_in_place() -> None:
     data = {"findings": [{"a": [1, {"b": None}]}, [], {"c": {}}, "x"], "n": 1}
     assert dumps(data, end="\n") == reference(data) + "\n"
+
+
+# `plain` documents: no floats and no Enum members other than str and int ones (what kguard's reports hold); the
+# rest of the scalars above, refused ones included (big integers, lone surrogates, objects for `default`).
+plain_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.integers(min_value=2**63 - 2, max_value=2**70), st.text(),
+    st.text(alphabet=st.characters(max_codepoint=0x20)),
+    st.sampled_from(["\x7f\x85\u2028\u202e", "\ud800 lone surrogate", '"quoted" \\ back', "日本"]),
+    st.sampled_from([Severity.HIGH, Colour.RED, Label("sub"), PurePosixPath("a/b.yaml"), b"bytes",
+                     dt.datetime(2026, 12, 2, 8, 30), Point(1, 2)]),  # orjson has its own text for these two
+)
+plain_keys = st.one_of(st.text(), st.integers(), st.booleans(), st.none(), st.sampled_from([Label("k"), Colour.RED]))
+plain_documents = st.recursive(plain_scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.lists(inner, max_size=3).map(tuple),
+    st.dictionaries(plain_keys, inner, max_size=4), st.dictionaries(st.text(), inner, max_size=3).map(Counts),
+    st.lists(inner, max_size=3).map(Members),
+    st.lists(st.dictionaries(st.text(), inner, max_size=3), max_size=3),  # dict members: what orjson writes
+), max_leaves=30)
+
+
+def plain_pieces(data: Any, flush_chars: int, end: str = "") -> list[str]:
+    out: list[str] = []
+    saved, json_text.FLUSH_CHARS = json_text.FLUSH_CHARS, flush_chars
+    try:
+        dump(data, out.append, end=end, plain=True)
+    finally:
+        json_text.FLUSH_CHARS = saved
+    return out
+
+
+@settings(max_examples=400, deadline=None)
+@given(plain_documents, st.integers(min_value=1, max_value=200))
+def test_plain_documents_are_written_as_json_dumps_writes_them(data: Any, flush_chars: int) -> None:
+    expected = reference(data)
+    assert dumps(data, plain=True) == expected
+    assert "".join(plain_pieces(data, flush_chars, end="\n")) == expected + "\n"
+
+
+def test_the_dict_members_of_a_plain_document_are_written_by_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = {"findings": [{"id": i, "path": ["spec", i], "nested": {"a": [i, {"b": None}]}, "text": "é\n\x01"}
+                         for i in range(50)], "summary": {"total": 50}}
+    written: list[Any] = []
+    mapping = json_text._Writer.mapping
+    monkeypatch.setattr(json_text._Writer, "mapping", lambda self, m, pad: written.append(m) or mapping(self, m, pad))
+    assert dumps(data, plain=True) == reference(data)
+    assert written == [data, data["summary"]]  # the 50 findings went to orjson whole
+    written.clear()
+    out = plain_pieces(data, flush_chars=500, end="\n")
+    assert "".join(out) == reference(data) + "\n" and len(out) > 10  # pieces by size, members never cut
+    assert written == [data, data["summary"]]
+
+
+def test_a_plain_documents_errors_are_jsons_errors() -> None:
+    with pytest.raises(TypeError, match="keys must be str, int, float, bool or None, not tuple"):
+        dumps({"findings": [{(1, 2): "tuple key"}]}, plain=True)
+    loop: dict[str, Any] = {}
+    loop["again"] = [loop]
+    with pytest.raises(ValueError, match="Circular reference detected"):
+        dumps({"findings": [loop]}, plain=True)
