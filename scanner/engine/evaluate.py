@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scanner.engine import runner
-from scanner.engine.backend import Backend, EvalFailure
+from scanner.engine.backend import Backend, EvalFailure, Outcome
 from scanner.engine.catalogue import Rule
 from scanner.engine.inputs import Inputs
 from scanner.engine.match import (
@@ -42,9 +42,11 @@ from scanner.model import (
     fingerprint,
 )
 
-# Up to this many objects the reviews are kept as text, above it compressed (`Inputs`; 10,000 objects: ~9 MB of
-# text, shared by the workers)
-RAW_REVIEWS_MAX_OBJECTS = 10000
+# Up to this many objects a scan spends memory on speed: the reviews are kept as text, above it compressed
+# (`Inputs`; 10,000 objects: ~9 MB of text, shared by the workers), and the findings are made while the workers
+# evaluate (`runner.run`'s ``on_outcomes``). Above it they are made afterwards: making them reads the objects,
+# and the kguard process would then copy every page of them it shares with the workers (reference counts).
+SMALL_SCAN_MAX_OBJECTS = 10000
 # From this many reviews on, when they are compressed, a forked child encodes half of them (`_add_reviews`): each
 # costs ~30 us to serialise and compress (50,000 objects: ~1 s), on the kguard process's core while the other one
 # idles (the analyses run in-process in scans that large).
@@ -171,9 +173,14 @@ def evaluate(
     plan = _plan(resources, templates, namespaces_by_name(real), compile_errors, out)
     if on_total:
         on_total(sum(len(unit.constraints) for unit in plan.units))
-    run = runner.run(backend, plan.inputs, timeout=timeout, workers=workers, on_progress=on_progress)
+    collected = _Collected(plan, templates, real, resources)
+    meanwhile = len(resources) <= SMALL_SCAN_MAX_OBJECTS
+    run = runner.run(backend, plan.inputs, timeout=timeout, workers=workers, on_progress=on_progress,
+                     on_outcomes=collected.add if meanwhile else None)
     plan.inputs = Inputs()  # the reviews' text, one buffer of its own, goes back to the system before the findings
-    failures = _collect_findings(run, plan, templates, real, resources, out)
+    for unit_index, outcomes in run.in_order():  # (none when they were collected meanwhile)
+        collected.add(unit_index, outcomes)
+    failures = collected.finish(out)
     _say_not_evaluated(plan, resources, out)
     _say_errors(run, failures, out)
     out.findings.sort(key=Finding.sort_key)
@@ -206,7 +213,7 @@ def _compile(runnable: list[Template], backend: Backend, real: list[Resource], t
 def _plan(resources: list[Resource], templates: TemplateSet, namespaces: dict[str, dict[str, Any]],
           compile_errors: dict[str, str], out: Evaluation) -> _Plan:
     """Match every constraint against the resources; one unit per (parameters, resource), shared by constraints."""
-    plan = _Plan(inputs=Inputs(compressed=len(resources) > RAW_REVIEWS_MAX_OBJECTS))
+    plan = _Plan(inputs=Inputs(compressed=len(resources) > SMALL_SCAN_MAX_OBJECTS))
     by_type: dict[tuple[str, str], list[int]] = {}  # (group, kind) -> resources: match.kinds filters cheaply
     for i, res in enumerate(resources):
         by_type.setdefault((res.api_version.rpartition("/")[0], res.kind), []).append(i)
@@ -350,38 +357,58 @@ def _matched(constraint: Constraint, verdict: Verdict, res: Resource, i: int, pl
     return True
 
 
-def _collect_findings(run: runner.RunResult, plan: _Plan, templates: TemplateSet, real: list[Resource],
-                      resources: list[Resource], out: Evaluation) -> dict[str, list[str]]:
-    """Violations -> findings (an implied Pod's only where its parent did not say the same); kind -> failures."""
-    index = _Index(real)
-    where = occurrences(resources)
-    seen: dict[Any, Any] = {}  # what many findings repeat (labels, occurrences, field paths), kept once
+class _Collected:
+    """Violations -> findings, unit by unit in any order (`add`); `finish` puts them in the order of their units
+    (a unit's in kind, constraint and violation order), whatever order the units came in, and keeps an implied
+    Pod's findings only where its parent did not say the same."""
 
-    def once(value: Any) -> Any:
-        return seen.setdefault(value, value)
+    def __init__(self, plan: _Plan, templates: TemplateSet, real: list[Resource], resources: list[Resource]
+                 ) -> None:
+        self._plan, self._templates, self._real, self._resources = plan, templates, real, resources
+        self._index: _Index | None = None  # made on the first violation (during evaluation, when it overlaps)
+        self._where: dict[int, int] = {}
+        self._seen: dict[Any, Any] = {}  # what many findings repeat (labels, occurrences, field paths), kept once
+        # (place: unit index, kind, constraint and violation number; finding) of the objects themselves
+        self._findings: list[tuple[tuple[int, str, int, int], Finding]] = []
+        self._implied: list[tuple[tuple[int, str, int, int], tuple[Any, ...], Finding]] = []  # (place, key, finding)
+        self._failures: list[tuple[int, str, str]] = []  # (unit index, kind, what failed)
 
-    failures: dict[str, list[str]] = {}
-    implied: list[tuple[tuple[Any, ...], Finding]] = []
-    said: set[tuple[Any, ...]] = set()  # (constraint, occurrence, field path) the objects themselves reported
-    for unit_index, outcomes in run.in_order():
-        unit = plan.units[unit_index]
+    def _once(self, value: Any) -> Any:
+        return self._seen.setdefault(value, value)
+
+    def add(self, unit_index: int, outcomes: dict[str, Outcome]) -> None:
+        """The outcomes of one unit (some of its kinds, or all)."""
+        if self._index is None:
+            self._index, self._where = _Index(self._real), occurrences(self._resources)
+        unit = self._plan.units[unit_index]
         res = unit.resource
-        for kind, outcome in sorted(outcomes.items()):
+        for kind, outcome in outcomes.items():
             if isinstance(outcome, EvalFailure):
-                failures.setdefault(kind, []).append(f"{res.identity.display()}: {outcome.message}")
+                self._failures.append((unit_index, kind, f"{res.identity.display()}: {outcome.message}"))
                 continue
-            for constraint in unit.constraints[kind]:
-                for violation in outcome:
-                    finding = _finding(templates.templates[kind], constraint, res, violation, index, where, once)
-                    key = (finding.constraint, finding.occurrence, finding.field_path)
+            template = self._templates.templates[kind]
+            for constraint_number, constraint in enumerate(unit.constraints[kind]):
+                for violation_number, violation in enumerate(outcome):
+                    finding = _finding(template, constraint, res, violation, self._index, self._where, self._once)
+                    place = (unit_index, kind, constraint_number, violation_number)
                     if res.parent is None:
-                        said.add(key)
-                        out.findings.append(finding)
+                        self._findings.append((place, finding))
                     else:
-                        implied.append((key, finding))
-    # an implied Pod repeating what its parent already said at the same field is the same violation
-    out.findings.extend(f for key, f in implied if not (f.field_path and key in said))
-    return failures
+                        self._implied.append((place, (finding.constraint, finding.occurrence, finding.field_path),
+                                              finding))
+
+    def finish(self, out: Evaluation) -> dict[str, list[str]]:
+        """The findings into ``out``, in the order of their units; kind -> failures, in the order of their units."""
+        self._findings.sort(key=lambda item: item[0])
+        self._implied.sort(key=lambda item: item[0])
+        out.findings.extend(finding for _, finding in self._findings)
+        said = {(f.constraint, f.occurrence, f.field_path) for _, f in self._findings}
+        # an implied Pod repeating what its parent already said at the same field is the same violation
+        out.findings.extend(f for _, key, f in self._implied if not (f.field_path and key in said))
+        failures: dict[str, list[str]] = {}
+        for _, kind, message in sorted(self._failures, key=lambda item: (item[0], item[1])):
+            failures.setdefault(kind, []).append(message)
+        return failures
 
 
 def _say_not_evaluated(plan: _Plan, resources: list[Resource], out: Evaluation) -> None:

@@ -151,13 +151,19 @@ def default_workers(evaluations: int) -> int:
     return max(1, min(cpus, 1 + evaluations // MIN_EVALUATIONS_PER_EXTRA_WORKER))
 
 
+OnOutcomes = Callable[[int, dict[str, Outcome]], None]
+
+
 class _Scheduler:
     """The queue of jobs, failure splitting and result bookkeeping, shared by both execution modes."""
 
-    def __init__(self, units: Sequence[Unit], on_progress: Callable[[int], None] | None) -> None:
+    def __init__(self, units: Sequence[Unit], on_progress: Callable[[int], None] | None,
+                 on_outcomes: OnOutcomes | None = None) -> None:
         self.units = units
         self.result = RunResult()
         self.on_progress = on_progress
+        self.on_outcomes = on_outcomes
+        self.arrived: deque[bytes] = deque()  # packed results not yet handed to on_outcomes
         self.jobs: deque[Job] = deque(Job(s, min(s + BATCH_SIZE, len(units))) for s in range(0, len(units),
                                                                                             BATCH_SIZE))
 
@@ -174,9 +180,18 @@ class _Scheduler:
 
     def done(self, job: Job, pickled: bytes) -> None:
         """``job`` finished: its pickled [(unit index, {kind: outcome})] list, as `_run_job` gives it."""
-        self.result.add(job.start, pickled)
+        if self.on_outcomes is None:
+            self.result.add(job.start, pickled)
+        else:
+            self.arrived.append(pickled)
         if self.on_progress:
             self.on_progress(self._weight(job))
+
+    def hand_over(self) -> None:
+        """Hand the results that have arrived to ``on_outcomes``, unit by unit."""
+        while self.arrived:
+            for index, outcomes in unpack(self.arrived.popleft()):
+                self.on_outcomes(index, outcomes)  # type: ignore[misc]  # only set when on_outcomes is
 
     def failed(self, job: Job, message: str) -> None:
         if job.only is not None:
@@ -208,9 +223,14 @@ def run(
     timeout: float,
     workers: int | None = None,
     on_progress: Callable[[int], None] | None = None,
+    on_outcomes: OnOutcomes | None = None,
 ) -> RunResult:
-    """Evaluate every unit; ``timeout`` limits each batch (seconds)."""
-    scheduler = _Scheduler(units, on_progress)
+    """Evaluate every unit; ``timeout`` limits each batch (seconds).
+
+    ``on_outcomes`` takes each unit's non-empty outcomes (unit index, kind -> outcome) as its batch arrives,
+    while the workers go on, instead of the result keeping them: in no particular order, and a unit whose batch
+    was split comes in several parts, one per kind."""
+    scheduler = _Scheduler(units, on_progress, on_outcomes)
     if not units:
         return scheduler.result
     prepare = getattr(backend, "prepare", None)  # work the backend does once it knows the units, before any worker
@@ -242,6 +262,7 @@ def _run_in_process(backend: Backend, scheduler: _Scheduler) -> RunResult:
             scheduler.failed(job, str(exc))
         except Exception as exc:  # a backend failure must not end the scan
             scheduler.failed(job, f"{type(exc).__name__}: {exc}")
+        scheduler.hand_over()
     return scheduler.result
 
 
@@ -286,6 +307,7 @@ def _run_forked(backend: Backend, scheduler: _Scheduler, timeout: float, count: 
                 if worker.job is None and (job := scheduler.next_job()) is not None:
                     worker.job, worker.deadline = job, time.monotonic() + timeout
                     worker.conn.send(job)
+            scheduler.hand_over()  # once every worker has its next job
             busy = [w for w in pool if w.job]
             if not busy:
                 break

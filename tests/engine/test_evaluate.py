@@ -703,7 +703,7 @@ def test_reviews_are_compressed_only_for_large_scans_with_the_same_findings(writ
     monkeypatch.setattr(Inputs, "__init__", recorded)
     templates = write_templates(template("K8sPriv", PRIVILEGED), constraint("K8sPriv", "no-priv"))
     small = scan(PODS, templates)
-    monkeypatch.setattr(evaluate_module, "RAW_REVIEWS_MAX_OBJECTS", 1)
+    monkeypatch.setattr(evaluate_module, "SMALL_SCAN_MAX_OBJECTS", 1)
     large = scan(PODS, templates)
     # each scan: the plan's inputs (text for 3 objects, compressed above 1), then the empty one replacing them
     assert made == [False, True, True, True]
@@ -731,7 +731,7 @@ def _planned_reviews(monkeypatch, write_templates, **settings) -> list[str]:
                                            default_policies=False))
     plan = evaluate_module._plan(loaded.resources, templates, namespaces_by_name(loaded.resources), {},
                                  evaluate_module.Evaluation())
-    assert plan.inputs.compressed is (len(loaded.resources) > evaluate_module.RAW_REVIEWS_MAX_OBJECTS)
+    assert plan.inputs.compressed is (len(loaded.resources) > evaluate_module.SMALL_SCAN_MAX_OBJECTS)
     return [plan.inputs.review(n) for n in range(len(loaded.resources))]
 
 
@@ -739,7 +739,7 @@ def test_a_forked_child_encodes_half_the_reviews_of_a_large_scan_and_they_read_b
         write_templates, monkeypatch):
     from scanner.load import forked
 
-    alone = _planned_reviews(monkeypatch, write_templates, RAW_REVIEWS_MAX_OBJECTS=1)
+    alone = _planned_reviews(monkeypatch, write_templates, SMALL_SCAN_MAX_OBJECTS=1)
     children: list[bool] = []
     real_map_forked = forked.map_forked
 
@@ -750,7 +750,7 @@ def test_a_forked_child_encodes_half_the_reviews_of_a_large_scan_and_they_read_b
 
     monkeypatch.setattr(forked, "map_forked", recorded)
     monkeypatch.setattr(forked, "processes_available", lambda: 2)
-    shared = _planned_reviews(monkeypatch, write_templates, RAW_REVIEWS_MAX_OBJECTS=1, FORKED_REVIEWS_MIN=2,
+    shared = _planned_reviews(monkeypatch, write_templates, SMALL_SCAN_MAX_OBJECTS=1, FORKED_REVIEWS_MIN=2,
                               REVIEWS_PER_ITEM=4)
     assert children == [True]  # the child's half came back in items of 4 reviews (13 reviews: 4 items)
     assert shared == alone
@@ -758,9 +758,9 @@ def test_a_forked_child_encodes_half_the_reviews_of_a_large_scan_and_they_read_b
         *(f"ns{n}" for n in range(3)), *(f"p{i}" for i in range(23))]
     # text reviews (small scans) and scans under the threshold never fork
     children.clear()
-    assert _planned_reviews(monkeypatch, write_templates, RAW_REVIEWS_MAX_OBJECTS=10000, FORKED_REVIEWS_MIN=2) == [
+    assert _planned_reviews(monkeypatch, write_templates, SMALL_SCAN_MAX_OBJECTS=10000, FORKED_REVIEWS_MIN=2) == [
         json.dumps(json.loads(text)) for text in alone]
-    assert _planned_reviews(monkeypatch, write_templates, RAW_REVIEWS_MAX_OBJECTS=1, FORKED_REVIEWS_MIN=27) == alone
+    assert _planned_reviews(monkeypatch, write_templates, SMALL_SCAN_MAX_OBJECTS=1, FORKED_REVIEWS_MIN=27) == alone
     assert children == []
 
 
@@ -770,7 +770,7 @@ def test_the_half_of_a_child_that_fails_is_encoded_here(write_templates, monkeyp
     from scanner.engine.inputs import Inputs
     from scanner.load import forked
 
-    alone = _planned_reviews(monkeypatch, write_templates, RAW_REVIEWS_MAX_OBJECTS=1)
+    alone = _planned_reviews(monkeypatch, write_templates, SMALL_SCAN_MAX_OBJECTS=1)
     parent, real_encode = os.getpid(), Inputs.encode
 
     def failing_in_children(self, review_json):
@@ -780,4 +780,52 @@ def test_the_half_of_a_child_that_fails_is_encoded_here(write_templates, monkeyp
 
     monkeypatch.setattr(Inputs, "encode", failing_in_children)
     monkeypatch.setattr(forked, "processes_available", lambda: 2)
-    assert _planned_reviews(monkeypatch, write_templates, RAW_REVIEWS_MAX_OBJECTS=1, FORKED_REVIEWS_MIN=2) == alone
+    assert _planned_reviews(monkeypatch, write_templates, SMALL_SCAN_MAX_OBJECTS=1, FORKED_REVIEWS_MIN=2) == alone
+
+
+def test_findings_made_while_the_workers_evaluate_are_those_made_afterwards(write_templates, monkeypatch):
+    """Outcomes handed over as their batches arrive (in any order, a split batch's kinds apart) give the very
+    findings, in the very order, and the same failures as the outcomes read after the run."""
+    from scanner.engine import evaluate as evaluate_module
+    from scanner.engine import runner
+    from tests.engine.test_expand import WORKFLOW
+
+    broken = """
+    package broken
+    violation contains {"msg": "x"} if { input.review.object.metadata.name != "p1"; conflict }
+    conflict := 1 if { true }
+    conflict := 2 if { true }
+    """
+    tdir = write_templates(template("K8sBroken", broken), constraint("K8sBroken", "b", {"match": {"kinds": [
+        {"apiGroups": [""], "kinds": ["Pod"]}]}}))
+    text = "---\n".join([WORKFLOW, PODS, *(BAD_POD.replace("name: bad", f"name: p{n}") for n in range(4))])
+    real_run, handed_over = runner.run, []
+
+    def shuffled(backend, units, *, on_outcomes=None, **options):
+        result = real_run(backend, units, **options)
+        if on_outcomes is None:
+            return result
+        for index, outcomes in reversed(list(result.in_order())):
+            for kind in sorted(outcomes, reverse=True):
+                handed_over.append((index, kind))
+                on_outcomes(index, {kind: outcomes[kind]})
+        return runner.RunResult(errors=result.errors)
+
+    monkeypatch.setattr(runner, "run", shuffled)
+
+    def scanned():
+        loaded = load_text(text, "mixed.yaml")
+        options = ScanOptions(template_dirs=[tdir], pod_template_paths=["Workflow=spec.steps[0].podTemplate"])
+        return scan_resources(loaded.resources, options, loaded=loaded)
+
+    meanwhile = scanned()
+    assert len(handed_over) > 20 and handed_over != sorted(handed_over)
+    monkeypatch.setattr(evaluate_module, "SMALL_SCAN_MAX_OBJECTS", 0)
+    handed_over.clear()
+    afterwards = scanned()
+    assert handed_over == []
+    assert meanwhile.findings == afterwards.findings and len(afterwards.findings) > 20
+    assert any(f.message.startswith("[Implied by ") for f in afterwards.findings)
+    assert meanwhile.policy_errors == afterwards.policy_errors
+    (error,) = afterwards.policy_errors  # the first Pod in unit order named, whichever came first
+    assert error.message.startswith("evaluation failed on Pod shop/bad: ") and error.message.endswith(" more)")

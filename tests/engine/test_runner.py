@@ -92,6 +92,13 @@ def test_the_parent_makes_no_unit_text_when_workers_evaluate(monkeypatch: pytest
         expected = {i: outcome for i, outcome in enumerate(backend.evaluate_units(list(inputs)))
                     if any(outcome.values())}
         assert result.outcomes == expected and len(expected) == 100
+        # the same outcomes handed over as they arrive instead (each once), none kept in the result
+        handed: list[tuple[int, str, object]] = []
+        result = runner.run(backend, inputs, timeout=60, workers=2, on_outcomes=lambda index, outcomes: handed.extend(
+            (index, kind, outcome) for kind, outcome in outcomes.items()))
+        handed.sort(key=lambda item: item[:2])
+        assert handed == [(i, kind, o) for i, outcomes in sorted(expected.items()) for kind, o in outcomes.items()]
+        assert result.batches == {} and result.outcomes == {}
     finally:
         backend.close()
 
