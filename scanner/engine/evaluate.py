@@ -173,8 +173,8 @@ def evaluate(
     plan = _plan(resources, templates, namespaces_by_name(real), compile_errors, out)
     if on_total:
         on_total(sum(len(unit.constraints) for unit in plan.units))
-    collected = _Collected(plan, templates, real, resources)
     meanwhile = len(resources) <= SMALL_SCAN_MAX_OBJECTS
+    collected = _Collected(plan, templates, real, resources, in_order=not meanwhile)
     run = runner.run(backend, plan.inputs, timeout=timeout, workers=workers, on_progress=on_progress,
                      on_outcomes=collected.add if meanwhile else None)
     plan.inputs = Inputs()  # the reviews' text, one buffer of its own, goes back to the system before the findings
@@ -357,20 +357,25 @@ def _matched(constraint: Constraint, verdict: Verdict, res: Resource, i: int, pl
     return True
 
 
-class _Collected:
-    """Violations -> findings, unit by unit in any order (`add`); `finish` puts them in the order of their units
-    (a unit's in kind, constraint and violation order), whatever order the units came in, and keeps an implied
-    Pod's findings only where its parent did not say the same."""
+_Place = tuple[int, str, int, int]  # a finding's unit index, kind, constraint number and violation number
 
-    def __init__(self, plan: _Plan, templates: TemplateSet, real: list[Resource], resources: list[Resource]
-                 ) -> None:
+
+class _Collected:
+    """Violations -> findings, unit by unit (`add`); `finish` keeps an implied Pod's findings only where its parent
+    did not say the same, and gives them in the order of their units (a unit's in kind, constraint and violation
+    order). Units that may come in any order (``in_order`` False: while the workers evaluate) have each finding's
+    place remembered, and put in order at the end."""
+
+    def __init__(self, plan: _Plan, templates: TemplateSet, real: list[Resource], resources: list[Resource], *,
+                 in_order: bool) -> None:
         self._plan, self._templates, self._real, self._resources = plan, templates, real, resources
         self._index: _Index | None = None  # made on the first violation (during evaluation, when it overlaps)
         self._where: dict[int, int] = {}
         self._seen: dict[Any, Any] = {}  # what many findings repeat (labels, occurrences, field paths), kept once
-        # (place: unit index, kind, constraint and violation number; finding) of the objects themselves
-        self._findings: list[tuple[tuple[int, str, int, int], Finding]] = []
-        self._implied: list[tuple[tuple[int, str, int, int], tuple[Any, ...], Finding]] = []  # (place, key, finding)
+        self._findings: list[Finding] = []  # of the objects themselves
+        self._implied: list[tuple[tuple[Any, ...], Finding]] = []  # (key, finding) of implied Pods
+        # each finding's place, then each implied one's, when the units come in any order
+        self._places: tuple[list[_Place], list[_Place]] | None = None if in_order else ([], [])
         self._failures: list[tuple[int, str, str]] = []  # (unit index, kind, what failed)
 
     def _once(self, value: Any) -> Any:
@@ -382,7 +387,7 @@ class _Collected:
             self._index, self._where = _Index(self._real), occurrences(self._resources)
         unit = self._plan.units[unit_index]
         res = unit.resource
-        for kind, outcome in outcomes.items():
+        for kind, outcome in sorted(outcomes.items()):
             if isinstance(outcome, EvalFailure):
                 self._failures.append((unit_index, kind, f"{res.identity.display()}: {outcome.message}"))
                 continue
@@ -390,21 +395,25 @@ class _Collected:
             for constraint_number, constraint in enumerate(unit.constraints[kind]):
                 for violation_number, violation in enumerate(outcome):
                     finding = _finding(template, constraint, res, violation, self._index, self._where, self._once)
-                    place = (unit_index, kind, constraint_number, violation_number)
                     if res.parent is None:
-                        self._findings.append((place, finding))
+                        self._findings.append(finding)
                     else:
-                        self._implied.append((place, (finding.constraint, finding.occurrence, finding.field_path),
-                                              finding))
+                        self._implied.append(((finding.constraint, finding.occurrence, finding.field_path), finding))
+                    if self._places is not None:
+                        self._places[res.parent is not None].append(
+                            (unit_index, kind, constraint_number, violation_number))
 
     def finish(self, out: Evaluation) -> dict[str, list[str]]:
         """The findings into ``out``, in the order of their units; kind -> failures, in the order of their units."""
-        self._findings.sort(key=lambda item: item[0])
-        self._implied.sort(key=lambda item: item[0])
-        out.findings.extend(finding for _, finding in self._findings)
-        said = {(f.constraint, f.occurrence, f.field_path) for _, f in self._findings}
+        findings, implied = self._findings, self._implied
+        if self._places is not None:
+            places, implied_places = self._places
+            findings = [findings[i] for i in sorted(range(len(findings)), key=places.__getitem__)]
+            implied = [implied[i] for i in sorted(range(len(implied)), key=implied_places.__getitem__)]
+        out.findings.extend(findings)
+        said = {(f.constraint, f.occurrence, f.field_path) for f in findings}
         # an implied Pod repeating what its parent already said at the same field is the same violation
-        out.findings.extend(f for _, key, f in self._implied if not (f.field_path and key in said))
+        out.findings.extend(f for key, f in implied if not (f.field_path and key in said))
         failures: dict[str, list[str]] = {}
         for _, kind, message in sorted(self._failures, key=lambda item: (item[0], item[1])):
             failures.setdefault(kind, []).append(message)
