@@ -220,3 +220,12 @@ def test_a_plain_documents_errors_are_jsons_errors() -> None:
     loop["again"] = [loop]
     with pytest.raises(ValueError, match="Circular reference detected"):
         dumps({"findings": [loop]}, plain=True)
+
+
+def test_orjson_escapes_every_code_point_as_json_does() -> None:
+    """What `plain` relies on for strings: orjson's escapes are `json`'s (ensure_ascii=False) for all of Unicode."""
+    import orjson  # a dependency: its absence fails here
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    for start in range(0, len(chars), 4096):
+        text = "".join(chars[start:start + 4096])
+        assert orjson.dumps({"s": text}, option=orjson.OPT_INDENT_2).decode() == reference({"s": text})
