@@ -67,13 +67,15 @@ def test_any_document_is_written_as_json_dumps_writes_it(data: Any) -> None:
     assert dumps(data) == reference(data)
 
 
-def pieces(data: Any, flush_parts: int, end: str = "") -> list[str]:
+def pieces(data: Any, flush_parts: int = json_text.FLUSH_PARTS, end: str = "", *,
+           flush_chars: int = json_text.FLUSH_CHARS, plain: bool = False) -> list[str]:
     out: list[str] = []
-    saved, json_text.FLUSH_PARTS = json_text.FLUSH_PARTS, flush_parts
+    saved = json_text.FLUSH_PARTS, json_text.FLUSH_CHARS
+    json_text.FLUSH_PARTS, json_text.FLUSH_CHARS = flush_parts, flush_chars
     try:
-        dump(data, out.append, end=end)
+        dump(data, out.append, end=end, plain=plain)
     finally:
-        json_text.FLUSH_PARTS = saved
+        json_text.FLUSH_PARTS, json_text.FLUSH_CHARS = saved
     return out
 
 
@@ -181,22 +183,12 @@ plain_documents = st.recursive(plain_scalars, lambda inner: st.one_of(
 ), max_leaves=30)
 
 
-def plain_pieces(data: Any, flush_chars: int, end: str = "") -> list[str]:
-    out: list[str] = []
-    saved, json_text.FLUSH_CHARS = json_text.FLUSH_CHARS, flush_chars
-    try:
-        dump(data, out.append, end=end, plain=True)
-    finally:
-        json_text.FLUSH_CHARS = saved
-    return out
-
-
 @settings(max_examples=400, deadline=None)
 @given(plain_documents, st.integers(min_value=1, max_value=200))
 def test_plain_documents_are_written_as_json_dumps_writes_them(data: Any, flush_chars: int) -> None:
     expected = reference(data)
     assert dumps(data, plain=True) == expected
-    assert "".join(plain_pieces(data, flush_chars, end="\n")) == expected + "\n"
+    assert "".join(pieces(data, end="\n", flush_chars=flush_chars, plain=True)) == expected + "\n"
 
 
 def test_the_dict_members_of_a_plain_document_are_written_by_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -208,7 +200,7 @@ def test_the_dict_members_of_a_plain_document_are_written_by_orjson(monkeypatch:
     assert dumps(data, plain=True) == reference(data)
     assert written == [data, data["summary"]]  # the 50 findings went to orjson whole
     written.clear()
-    out = plain_pieces(data, flush_chars=500, end="\n")
+    out = pieces(data, end="\n", flush_chars=500, plain=True)
     assert "".join(out) == reference(data) + "\n" and len(out) > 10  # pieces by size, members never cut
     assert written == [data, data["summary"]]
 
