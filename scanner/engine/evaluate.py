@@ -174,7 +174,7 @@ def evaluate(
     if on_total:
         on_total(sum(len(unit.constraints) for unit in plan.units))
     meanwhile = len(resources) <= SMALL_SCAN_MAX_OBJECTS
-    collected = _Collected(plan, templates, real, resources, in_order=not meanwhile)
+    collected = _Collected(plan, templates, real, resources)
     run = runner.run(backend, plan.inputs, timeout=timeout, workers=workers, on_progress=on_progress,
                      on_outcomes=collected.add if meanwhile else None)
     plan.inputs = Inputs()  # the reviews' text, one buffer of its own, goes back to the system before the findings
@@ -357,25 +357,19 @@ def _matched(constraint: Constraint, verdict: Verdict, res: Resource, i: int, pl
     return True
 
 
-_Place = tuple[int, str, int, int]  # a finding's unit index, kind, constraint number and violation number
-
-
 class _Collected:
-    """Violations -> findings, unit by unit (`add`); `finish` keeps an implied Pod's findings only where its parent
-    did not say the same, and gives them in the order of their units (a unit's in kind, constraint and violation
-    order). Units that may come in any order (``in_order`` False: while the workers evaluate) have each finding's
-    place remembered, and put in order at the end."""
+    """Violations -> findings, unit by unit (`add`), in any order: `evaluate` sorts the findings by
+    `Finding.sort_key` after `finish`, and findings that tie there come from one violation set, which arrives
+    whole. `finish` keeps an implied Pod's findings only where its parent did not say the same."""
 
-    def __init__(self, plan: _Plan, templates: TemplateSet, real: list[Resource], resources: list[Resource], *,
-                 in_order: bool) -> None:
+    def __init__(self, plan: _Plan, templates: TemplateSet, real: list[Resource], resources: list[Resource]
+                 ) -> None:
         self._plan, self._templates, self._real, self._resources = plan, templates, real, resources
         self._index: _Index | None = None  # made on the first violation (during evaluation, when it overlaps)
         self._where: dict[int, int] = {}
         self._seen: dict[Any, Any] = {}  # what many findings repeat (labels, occurrences, field paths), kept once
         self._findings: list[Finding] = []  # of the objects themselves
-        self._implied: list[tuple[tuple[Any, ...], Finding]] = []  # (key, finding) of implied Pods
-        # each finding's place, then each implied one's, when the units come in any order
-        self._places: tuple[list[_Place], list[_Place]] | None = None if in_order else ([], [])
+        self._implied: list[Finding] = []  # of implied Pods
         self._failures: list[tuple[int, str, str]] = []  # (unit index, kind, what failed)
 
     def _once(self, value: Any) -> Any:
@@ -392,32 +386,26 @@ class _Collected:
                 self._failures.append((unit_index, kind, f"{res.identity.display()}: {outcome.message}"))
                 continue
             template = self._templates.templates[kind]
-            for constraint_number, constraint in enumerate(unit.constraints[kind]):
-                for violation_number, violation in enumerate(outcome):
+            for constraint in unit.constraints[kind]:
+                for violation in outcome:
                     finding = _finding(template, constraint, res, violation, self._index, self._where, self._once)
-                    if res.parent is None:
-                        self._findings.append(finding)
-                    else:
-                        self._implied.append(((finding.constraint, finding.occurrence, finding.field_path), finding))
-                    if self._places is not None:
-                        self._places[res.parent is not None].append(
-                            (unit_index, kind, constraint_number, violation_number))
+                    (self._findings if res.parent is None else self._implied).append(finding)
 
     def finish(self, out: Evaluation) -> dict[str, list[str]]:
-        """The findings into ``out``, in the order of their units; kind -> failures, in the order of their units."""
-        findings, implied = self._findings, self._implied
-        if self._places is not None:
-            places, implied_places = self._places
-            findings = [findings[i] for i in sorted(range(len(findings)), key=places.__getitem__)]
-            implied = [implied[i] for i in sorted(range(len(implied)), key=implied_places.__getitem__)]
-        out.findings.extend(findings)
-        said = {(f.constraint, f.occurrence, f.field_path) for f in findings}
+        """The findings into ``out``; kind -> failures, in the order of their units (the first one is named)."""
+        out.findings.extend(self._findings)
+        said = {_said_key(f) for f in self._findings}
         # an implied Pod repeating what its parent already said at the same field is the same violation
-        out.findings.extend(f for key, f in implied if not (f.field_path and key in said))
+        out.findings.extend(f for f in self._implied if not (f.field_path and _said_key(f) in said))
         failures: dict[str, list[str]] = {}
         for _, kind, message in sorted(self._failures, key=lambda item: (item[0], item[1])):
             failures.setdefault(kind, []).append(message)
         return failures
+
+
+def _said_key(finding: Finding) -> tuple[Any, ...]:
+    """What makes an implied Pod's finding the same violation as its parent's: constraint, copy and field."""
+    return finding.constraint, finding.occurrence, finding.field_path
 
 
 def _say_not_evaluated(plan: _Plan, resources: list[Resource], out: Evaluation) -> None:

@@ -237,8 +237,8 @@ class RegorusBackend:
         program.set_data(self._vm_data(shared))
 
     def _precompute_pending(self, shared: _Shared) -> None:
-        for template, libs in shared.to_precompute:
-            if self._inventory_json is not None:
+        if self._inventory_json is not None:
+            for template, libs in shared.to_precompute:
                 _precompute(shared, template, libs, self._inventory_json)
         shared.to_precompute = []
 
